@@ -1,0 +1,79 @@
+// Package app assembles the server from the configuration: the upstream
+// client (or the embedded sandbox in its place) and the MCP tools.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/config"
+	"aipaint-mcp/sandbox"
+	"aipaint-mcp/schema"
+	"aipaint-mcp/tools"
+)
+
+// App is a built server and what must be closed with it.
+type App struct {
+	Server  *server.MCPServer
+	Sandbox *sandbox.Sandbox // nil unless sandbox mode
+}
+
+// Close stops the sandbox, if any.
+func (a *App) Close() {
+	if a.Sandbox != nil {
+		_ = a.Sandbox.Close()
+	}
+}
+
+// Build wires the tools to the configured upstream. With no credentials it
+// still builds: list_styles works and the other tools say what to set.
+func Build(cfg config.Config, logger *slog.Logger, version string) (*App, error) {
+	a := &App{}
+	if cfg.Sandbox {
+		sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
+		if err != nil {
+			return nil, fmt.Errorf("start sandbox: %w", err)
+		}
+		a.Sandbox = sb
+		cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
+		cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
+		logger.Info("sandbox upstream started: images are stand-ins, nothing is billed", "url", sb.URL())
+	}
+	opts := tools.Options{
+		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds},
+		Sandbox: cfg.Sandbox,
+		Logger:  logger,
+		Version: version,
+	}
+	if missing := cfg.Missing(); len(missing) > 0 {
+		opts.Missing = missing
+		logger.Warn("not configured for the real API; list_styles works, the other tools will ask for settings (or use --sandbox)",
+			"missing", strings.Join(missing, ", "))
+	} else {
+		if cfg.PlainHTTPRemote() {
+			logger.Warn("an upstream URL uses plain http to a non-loopback host: credentials and prompts cross the network unencrypted; use https")
+		}
+		c, err := client.New(client.Config{
+			SubmitURL:      cfg.SubmitURL,
+			QueryURL:       cfg.QueryURL,
+			AppKey:         cfg.AppKey,
+			AppSecret:      cfg.AppSecret,
+			AppCode:        cfg.AppCode,
+			Format:         client.Format(cfg.Format),
+			RequestTimeout: cfg.RequestTimeout,
+			Logger:         logger.With("component", "upstream"),
+		})
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("upstream client: %w", err)
+		}
+		opts.Client = c
+		logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
+	}
+	a.Server = tools.NewServer(opts)
+	return a, nil
+}

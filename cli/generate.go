@@ -1,0 +1,135 @@
+// Package cli holds the terminal commands besides serving: generate (the
+// same tool path as an MCP client, in process) and styles.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"aipaint-mcp/schema"
+)
+
+// GenerateOptions are the generate command's inputs.
+type GenerateOptions struct {
+	Text       string
+	Style      string // empty = the tool's default
+	Resolution string
+	Num        int // 0 = the tool's default
+	OutDir     string
+	Timeout    time.Duration // overall bound, including check_task rounds
+	Stdout     io.Writer     // the summary
+	Stderr     io.Writer     // progress
+}
+
+// ErrToolFailed is returned when the tool answered with isError.
+var ErrToolFailed = errors.New("generation failed")
+
+// Generate calls generate_image (then check_task while pending) through an
+// in-process MCP client, prints progress and a summary, and downloads the images.
+func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	c, err := mcpclient.NewInProcessClient(s)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationProgress) {
+			fmt.Fprintf(o.Stderr, "  … %v\n", n.Params.AdditionalFields["message"])
+		}
+	})
+	init := mcp.InitializeRequest{}
+	init.Params.ClientInfo = mcp.Implementation{Name: "aipaint-mcp-cli", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		return err
+	}
+
+	args := map[string]any{"text": o.Text}
+	if o.Style != "" {
+		args["style"] = o.Style
+	}
+	if o.Resolution != "" {
+		args["resolution"] = o.Resolution
+	}
+	if o.Num != 0 {
+		args["num"] = o.Num
+	}
+	fmt.Fprintln(o.Stderr, "提交中 submitting…")
+	res, err := callTool(ctx, c, "generate_image", args)
+	for err == nil && res.Status == schema.StatusPending {
+		fmt.Fprintf(o.Stderr, "  … 仍在生成 still drawing, task_id %s\n", res.TaskID)
+		var next schema.TaskResult
+		next, err = callTool(ctx, c, "check_task", map[string]any{"task_id": res.TaskID, "wait_seconds": schema.DefaultWaitSeconds})
+		if err == nil {
+			next.Text, next.Style, next.Resolution, next.Num = res.Text, res.Style, res.Resolution, res.Num
+			res = next
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Stdout, "task_id: %s\nstyle: %s  resolution: %s  images: %d\n", res.TaskID, res.Style, res.Resolution, len(res.Images))
+	if res.Sandbox {
+		fmt.Fprintln(o.Stdout, "(sandbox images: from the built-in stand-in, not the real API)")
+	}
+	failed := 0
+	for _, img := range res.Images {
+		path, derr := Download(ctx, img.URL, o.OutDir, fmt.Sprintf("%s_%d", res.TaskID, img.Index))
+		if derr != nil {
+			failed++
+			fmt.Fprintf(o.Stdout, "image %d: %s (download failed: %v)\n", img.Index, img.URL, derr)
+			continue
+		}
+		fmt.Fprintf(o.Stdout, "image %d: %s\n  saved: %s\n", img.Index, img.URL, path)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d downloads failed", failed, len(res.Images))
+	}
+	return nil
+}
+
+func callTool(ctx context.Context, c *mcpclient.Client, name string, args map[string]any) (schema.TaskResult, error) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	req.Params.Meta = &mcp.Meta{ProgressToken: "cli-" + name}
+	out, err := c.CallTool(ctx, req)
+	if err != nil {
+		return schema.TaskResult{}, err
+	}
+	if out.IsError {
+		return schema.TaskResult{}, fmt.Errorf("%w: %s", ErrToolFailed, resultText(out))
+	}
+	var r schema.TaskResult
+	raw, err := json.Marshal(out.StructuredContent)
+	if err == nil {
+		err = json.Unmarshal(raw, &r)
+	}
+	if err != nil || r.TaskID == "" {
+		return schema.TaskResult{}, fmt.Errorf("unexpected %s result: %s", name, resultText(out))
+	}
+	return r, nil
+}
+
+func resultText(r *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range r.Content {
+		if t, ok := mcp.AsTextContent(c); ok {
+			parts = append(parts, t.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}

@@ -1,0 +1,429 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config configures a Client. URLs and one kind of credentials are required.
+type Config struct {
+	SubmitURL string
+	QueryURL  string
+	AppKey    string
+	AppSecret string
+	AppCode   string // used when AppKey/AppSecret are not both set
+	Format    Format // default FormatForm
+
+	HTTPClient       *http.Client     // default: proxy from env, verified TLS
+	Now              func() time.Time // signing clock; default time.Now
+	Logger           *slog.Logger     // default: discard
+	RequestTimeout   time.Duration    // per HTTP attempt; default 30s
+	MaxResponseBytes int64            // default 1 MiB
+	QueryAttempts    int              // default 3
+	SubmitAttempts   int              // default 3 (only resends that cannot bill twice)
+	RetryBase        time.Duration    // first retry delay; default 500ms
+	Jitter           func() float64   // in [0,1); default math/rand
+}
+
+// Client is the one shared upstream client. It is safe for concurrent use.
+type Client struct {
+	cfg Config
+}
+
+// Errors from New.
+var (
+	ErrNoCredentials = errors.New("no credentials: set AppKey and AppSecret, or AppCode")
+	ErrNoURL         = errors.New("submit and query URLs are required")
+)
+
+// New checks the configuration and fills in defaults.
+func New(cfg Config) (*Client, error) {
+	if cfg.SubmitURL == "" || cfg.QueryURL == "" {
+		return nil, ErrNoURL
+	}
+	for _, raw := range []string{cfg.SubmitURL, cfg.QueryURL} {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("invalid URL %q: want https://host/path", raw)
+		}
+		if u.RawQuery != "" {
+			return nil, fmt.Errorf("URL %q has a query string; parameters go in the body", raw)
+		}
+	}
+	if !(cfg.AppKey != "" && cfg.AppSecret != "") && cfg.AppCode == "" {
+		return nil, ErrNoCredentials
+	}
+	if cfg.Format == "" {
+		cfg.Format = FormatForm
+	}
+	if cfg.Format != FormatForm && cfg.Format != FormatJSON {
+		return nil, fmt.Errorf("unknown request format %q: want form or json", cfg.Format)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 1 << 20
+	}
+	if cfg.QueryAttempts <= 0 {
+		cfg.QueryAttempts = 3
+	}
+	if cfg.SubmitAttempts <= 0 {
+		cfg.SubmitAttempts = 3
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 500 * time.Millisecond
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	return &Client{cfg: cfg}, nil
+}
+
+// AuthMode names the credential kind in use ("AppKey/AppSecret" or "AppCode").
+func (c *Client) AuthMode() string {
+	if c.cfg.AppKey != "" && c.cfg.AppSecret != "" {
+		return "AppKey/AppSecret"
+	}
+	return "AppCode"
+}
+
+// envelope is every JSON shape the upstream sends: a business answer or a gateway error.
+type envelope struct {
+	Code      json.RawMessage `json:"code"`
+	Msg       string          `json:"msg"`
+	TaskNo    string          `json:"taskNo"`
+	Data      json.RawMessage `json:"data"`
+	ErrorCode string          `json:"error_code"`
+	ErrorMsg  string          `json:"error_msg"`
+	RequestID string          `json:"request_id"`
+}
+
+// Submit sends one paid request. It is resent only when the first attempt
+// provably billed nothing (never after a timeout or a dropped connection).
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+	params := [][2]string{
+		{"text", req.Text},
+		{"resolution", req.Resolution},
+		{"style", req.Style},
+		{"num", strconv.Itoa(req.Num)},
+	}
+	env, err := c.call(ctx, "submit", c.cfg.SubmitURL, params, c.cfg.SubmitAttempts)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	var data struct {
+		TaskID string `json:"taskId"`
+	}
+	if err := json.Unmarshal(env.Data, &data); err != nil || data.TaskID == "" {
+		// Accepted and billed, yet no id: nothing to poll, say so loudly.
+		return SubmitResult{}, &APIError{Op: "submit", Kind: KindDecode, Category: CategoryUncertain, HTTPStatus: 200,
+			Message: "accepted (code 200) but no taskId in the answer; the request may have been billed", TaskNo: env.TaskNo, MaybeBilled: true}
+	}
+	return SubmitResult{TaskID: data.TaskID, TaskNo: env.TaskNo}, nil
+}
+
+// Query reads a task's state once (with retries on transient failures).
+func (c *Client) Query(ctx context.Context, taskID string) (Task, error) {
+	return c.query(ctx, taskID, c.cfg.QueryAttempts)
+}
+
+func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, error) {
+	env, err := c.call(ctx, "query", c.cfg.QueryURL, [][2]string{{"taskId", taskID}}, attempts)
+	if err != nil {
+		return Task{}, err
+	}
+	var data struct {
+		Status     json.RawMessage          `json:"status"`
+		Img        string                   `json:"img"`
+		ImgURLs    []struct{ Image string } `json:"imgUrls"`
+		CreateTime string                   `json:"createTime"`
+	}
+	if len(env.Data) > 0 && string(env.Data) != "null" {
+		if err := json.Unmarshal(env.Data, &data); err != nil {
+			return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryTransient, HTTPStatus: 200,
+				Message: "the data field is not the documented object", TaskNo: env.TaskNo, Retryable: true}
+		}
+	}
+	status, _ := parseCode(data.Status)
+	t := Task{TaskID: taskID, TaskNo: env.TaskNo, Done: status == 1}
+	for _, u := range data.ImgURLs {
+		if u.Image != "" {
+			t.Images = append(t.Images, u.Image)
+		}
+	}
+	if len(t.Images) == 0 && data.Img != "" {
+		t.Images = []string{data.Img}
+	}
+	if ct, err := time.ParseInLocation(createTimeLayout, data.CreateTime, chinaTime); err == nil {
+		t.CreatedAt = ct
+	}
+	if t.Done && len(t.Images) == 0 {
+		return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryUnknown, HTTPStatus: 200,
+			Message: "the task is marked done but no image URL was returned", TaskNo: env.TaskNo}
+	}
+	return t, nil
+}
+
+// call encodes the body once, then sends it (re-signed each time) until it
+// succeeds, fails for good, or runs out of attempts.
+func (c *Client) call(ctx context.Context, op, target string, params [][2]string, attempts int) (*envelope, error) {
+	body, contentType := c.encode(params)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		env, apiErr := c.attempt(ctx, op, target, body, contentType)
+		c.logAttempt(op, target, attempt, time.Since(start), env, apiErr)
+		if apiErr == nil {
+			return env, nil
+		}
+		retry := apiErr.Retryable
+		if op == "submit" {
+			retry = apiErr.safeToResend()
+		}
+		if !retry || attempt >= attempts {
+			return nil, apiErr
+		}
+		d := time.Duration(float64(c.cfg.RetryBase<<(attempt-1)) * (0.5 + c.cfg.Jitter()))
+		if err := sleep(ctx, d); err != nil {
+			return nil, apiErr
+		}
+	}
+}
+
+func (c *Client) logAttempt(op, target string, attempt int, took time.Duration, env *envelope, err *APIError) {
+	attrs := []any{"op", op, "attempt", attempt, "ms", took.Milliseconds(), "url", redactURL(target)}
+	if env != nil {
+		c.cfg.Logger.Debug("upstream ok", append(attrs, "taskNo", env.TaskNo)...)
+		return
+	}
+	attrs = append(attrs, "kind", err.Kind, "category", err.Category, "http", err.HTTPStatus,
+		"code", err.Code, "gateway", err.GatewayCode, "ref", err.Reference(), "msg", err.Message)
+	if err.Detail != "" {
+		attrs = append(attrs, "detail", err.Detail)
+	}
+	c.cfg.Logger.Debug("upstream failed", attrs...)
+}
+
+// redactURL keeps scheme, host and path: never a query or user info.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid url)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
+func (c *Client) encode(params [][2]string) ([]byte, string) {
+	if c.cfg.Format == FormatJSON {
+		m := make(map[string]string, len(params))
+		for _, p := range params {
+			m[p[0]] = p[1]
+		}
+		b, _ := json.Marshal(m) // a map of strings always marshals
+		return b, "application/json;charset=UTF-8"
+	}
+	v := url.Values{}
+	for _, p := range params {
+		v.Set(p[0], p[1])
+	}
+	return []byte(v.Encode()), "application/x-www-form-urlencoded; charset=UTF-8"
+}
+
+// attempt sends one signed request and decodes the answer.
+func (c *Client) attempt(ctx context.Context, op, target string, body []byte, contentType string) (*envelope, *APIError) {
+	if err := ctx.Err(); err != nil {
+		return nil, &APIError{Op: op, Kind: KindTransport, Category: CategoryNotRunning, Message: "cancelled before sending", Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, &APIError{Op: op, Kind: KindTransport, Category: CategoryBadURL, Message: "cannot build request: check the URL", Err: err}
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	if err := c.authorize(req, body); err != nil {
+		return nil, &APIError{Op: op, Kind: KindTransport, Category: CategoryAuth, Message: err.Error(), Err: err}
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, transportError(op, err)
+	}
+	defer resp.Body.Close()
+	return c.decode(op, resp)
+}
+
+// authorize adds the APIG credentials: a signature over
+// content-type;host;x-sdk-date, or the AppCode header.
+func (c *Client) authorize(req *http.Request, body []byte) error {
+	if c.cfg.AppKey == "" || c.cfg.AppSecret == "" {
+		req.Header.Set(HeaderAppCode, c.cfg.AppCode)
+		return nil
+	}
+	h := http.Header{}
+	h.Set("Content-Type", req.Header.Get("Content-Type"))
+	h.Set("Host", req.URL.Host)
+	h.Set(HeaderDate, c.cfg.Now().UTC().Format(DateLayout))
+	sig, err := Sign(c.cfg.AppKey, c.cfg.AppSecret, req.Method, req.URL.String(), h, body)
+	if err != nil {
+		return err
+	}
+	req.Host = req.URL.Host
+	req.Header.Set(HeaderDate, h.Get(HeaderDate))
+	req.Header.Set("Authorization", sig.Authorization)
+	return nil
+}
+
+// transportError classifies a failure to get an HTTP answer. Only a failure
+// to connect proves that nothing reached the server.
+func transportError(op string, err error) *APIError {
+	e := &APIError{Op: op, Kind: KindTransport, Err: err}
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Category, e.Message = CategoryUncertain, "cancelled while waiting for the answer"
+	case errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial"):
+		e.Category, e.Retryable, e.Message = CategoryTransient, true, "cannot connect to the upstream: "+shortNetErr(err)
+		return e
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		e.Category, e.Retryable, e.Message = CategoryUncertain, true, "no answer in time"
+	default:
+		e.Category, e.Retryable, e.Message = CategoryUncertain, true, "connection failed mid-request: "+shortNetErr(err)
+	}
+	if op == "submit" {
+		e.MaybeBilled = true
+	} else {
+		e.Category = CategoryTransient
+	}
+	return e
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// shortNetErr drops the URL that url.Error prepends.
+func shortNetErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// decode reads a size-limited body and turns it into an envelope or an APIError.
+func (c *Client) decode(op string, resp *http.Response) (*envelope, *APIError) {
+	requestID := resp.Header.Get("X-Request-Id")
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	if err != nil {
+		e := transportError(op, err)
+		e.HTTPStatus, e.RequestID = resp.StatusCode, requestID
+		return nil, e
+	}
+	if int64(len(raw)) > c.cfg.MaxResponseBytes {
+		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
+			Message: fmt.Sprintf("answer larger than %d bytes", c.cfg.MaxResponseBytes)}, op, resp.StatusCode)
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if mt == "" {
+			mt = "no content type"
+		}
+		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
+			Message: fmt.Sprintf("answer is not JSON (%s, %d bytes)", mt, len(raw))}, op, resp.StatusCode)
+	}
+	if env.RequestID != "" {
+		requestID = env.RequestID
+	}
+	if env.ErrorCode != "" {
+		e := gatewayError(op, env.ErrorCode, resp.StatusCode, env.ErrorMsg, requestID)
+		if e.Category == CategoryAuth {
+			e.ClockSkew = clockSkew(c.cfg.Now(), resp.Header.Get("Date"))
+		}
+		return nil, e
+	}
+	code, ok := parseCode(env.Code)
+	switch {
+	case !ok:
+		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
+			TaskNo: env.TaskNo, Message: "answer has no code field"}, op, resp.StatusCode)
+	case code != 200:
+		e := businessError(op, code, resp.StatusCode, env.Msg, env.TaskNo)
+		e.RequestID = requestID
+		return nil, e
+	case resp.StatusCode/100 != 2:
+		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
+			TaskNo: env.TaskNo, Message: "code 200 with an HTTP error status"}, op, resp.StatusCode)
+	}
+	return &env, nil
+}
+
+// withStatus classifies an undecodable answer by its HTTP status.
+func withStatus(e *APIError, op string, status int) *APIError {
+	info := statusInfo(status)
+	if status/100 == 2 {
+		// A 2xx we cannot read: for a submit, it may well have been accepted.
+		info = codeInfo{CategoryUnknown, op == "query", ""}
+		if op == "submit" {
+			e.MaybeBilled, info.category = true, CategoryUncertain
+		}
+	}
+	e.Category, e.Retryable = info.category, info.retryable
+	return e
+}
+
+// parseCode reads a code sent as a JSON number or a string of digits.
+func parseCode(raw json.RawMessage) (int, bool) {
+	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	if s == "" || s == "null" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// clockSkew is how far the local clock is ahead of the server's Date header.
+func clockSkew(now time.Time, date string) time.Duration {
+	t, err := http.ParseTime(date)
+	if err != nil {
+		return 0
+	}
+	return now.Sub(t).Round(time.Second)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,95 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type vector struct {
+	Name      string            `json:"name"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	Body      string            `json:"body"`
+	AppKey    string            `json:"app_key"`
+	AppSecret string            `json:"app_secret"`
+	Expected  struct {
+		CanonicalRequest string `json:"canonical_request"`
+		StringToSign     string `json:"string_to_sign"`
+		Signature        string `json:"signature"`
+		Authorization    string `json:"authorization"`
+	} `json:"expected"`
+}
+
+func loadVectors(t *testing.T) []vector {
+	t.Helper()
+	raw, err := os.ReadFile("../../shared/upstream/apig_vectors.json")
+	require.NoError(t, err, "the shared signing vectors must be beside the repository")
+	var vs []vector
+	require.NoError(t, json.Unmarshal(raw, &vs))
+	require.NotEmpty(t, vs)
+	return vs
+}
+
+func TestSignVectors(t *testing.T) {
+	for _, v := range loadVectors(t) {
+		t.Run(v.Name, func(t *testing.T) {
+			h := http.Header{}
+			for k, val := range v.Headers {
+				h.Set(k, val)
+			}
+			got, err := Sign(v.AppKey, v.AppSecret, v.Method, v.URL, h, []byte(v.Body))
+			require.NoError(t, err)
+			assert.Equal(t, v.Expected.CanonicalRequest, got.CanonicalRequest)
+			assert.Equal(t, v.Expected.StringToSign, got.StringToSign)
+			assert.Equal(t, v.Expected.Signature, got.Signature)
+			assert.Equal(t, v.Expected.Authorization, got.Authorization)
+		})
+	}
+}
+
+// TestVerifyAcceptsVectors checks the verifier (used by the sandbox) against
+// the same official vectors, so both sides agree with Huawei's signers.
+func TestVerifyAcceptsVectors(t *testing.T) {
+	for _, v := range loadVectors(t) {
+		t.Run(v.Name, func(t *testing.T) {
+			r := httptest.NewRequest(v.Method, v.URL, bytes.NewReader([]byte(v.Body)))
+			for k, val := range v.Headers {
+				if k == "Host" {
+					r.Host = val
+					continue
+				}
+				r.Header.Set(k, val)
+			}
+			r.Header.Set("Authorization", v.Expected.Authorization)
+			date, err := time.Parse(DateLayout, v.Headers["X-Sdk-Date"])
+			require.NoError(t, err)
+			secrets := func(k string) (string, bool) { return v.AppSecret, k == v.AppKey }
+			require.NoError(t, Verify(r, []byte(v.Body), secrets, date.Add(time.Minute)))
+
+			var ve *VerifyError
+			err = Verify(r, []byte(v.Body+"x"), secrets, date)
+			if r.Header.Get(HeaderContentSHA) == "" {
+				require.ErrorAs(t, err, &ve, "a changed body must fail")
+				assert.Contains(t, ve.CanonicalRequest, "|")
+			}
+			err = Verify(r, []byte(v.Body), secrets, date.Add(16*time.Minute))
+			require.ErrorAs(t, err, &ve, "skew over 15 minutes must fail")
+			assert.Equal(t, 16*time.Minute, ve.Skew)
+			err = Verify(r, []byte(v.Body), func(string) (string, bool) { return "wrong", true }, date)
+			require.ErrorAs(t, err, &ve, "a wrong secret must fail")
+		})
+	}
+}
+
+func TestEscape(t *testing.T) {
+	assert.Equal(t, "a%20b%2A%2B~._-%E5%8F%A4", escape("a b*+~._-古"))
+}

@@ -1,0 +1,44 @@
+// Package client talks to the 聚美智数 AI painting API behind Huawei Cloud
+// APIG: request signing, submit and query, and waiting for a task. It knows
+// nothing about MCP.
+package client
+
+import "time"
+
+// Format is the request body encoding.
+type Format string
+
+// Body encodings.
+const (
+	FormatForm Format = "form"
+	FormatJSON Format = "json"
+)
+
+// SubmitRequest is one paid generation request; values are canonical
+// (the client does not validate them: the schema package does).
+type SubmitRequest struct {
+	Text       string
+	Style      string
+	Resolution string
+	Num        int
+}
+
+// SubmitResult is an accepted submit.
+type SubmitResult struct {
+	TaskID string
+	TaskNo string
+}
+
+// Task is the state of a task as the query interface reports it.
+type Task struct {
+	TaskID    string
+	TaskNo    string
+	Done      bool     // status 1
+	Images    []string // image URLs, in order
+	CreatedAt time.Time
+}
+
+// chinaTime is the zone of the API's createTime strings.
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+const createTimeLayout = "2006-01-02 15:04:05"

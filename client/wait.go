@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Backoff is the polling schedule of Wait.
+type Backoff struct {
+	Initial time.Duration // first delay; default 1s
+	Max     time.Duration // cap; default 5s
+	Factor  float64       // growth per poll; default 1.5
+}
+
+// DefaultBackoff starts at 1 s and grows to a 5 s cap: a task usually takes
+// 10-30 s, so a finished task is noticed within a few seconds at small cost.
+var DefaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: 1.5}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Initial <= 0 {
+		b.Initial = DefaultBackoff.Initial
+	}
+	if b.Max < b.Initial {
+		b.Max = max(DefaultBackoff.Max, b.Initial)
+	}
+	if b.Factor < 1 {
+		b.Factor = DefaultBackoff.Factor
+	}
+	return b
+}
+
+// Delay is the pause before poll number n+1 (n counts from 0). It is pure.
+func (b Backoff) Delay(n int) time.Duration {
+	b = b.withDefaults()
+	d := float64(b.Initial)
+	for i := 0; i < n && d < float64(b.Max); i++ {
+		d *= b.Factor
+	}
+	return min(time.Duration(d), b.Max)
+}
+
+// Poll reports one query made by Wait.
+type Poll struct {
+	N       int           // 1-based
+	Elapsed time.Duration // since Wait started
+	Task    Task          // the latest known state (Done false until done)
+	Err     error         // this poll's transient failure, if any
+}
+
+// WaitOptions bound and report a Wait.
+type WaitOptions struct {
+	Timeout time.Duration // total bound; 0 = a single query
+	Backoff Backoff
+	OnPoll  func(Poll) // called after every poll, from Wait's goroutine
+}
+
+// Wait polls a task until it is done, the timeout passes, or ctx ends.
+// On timeout it returns the last known state and ErrStillPending; a transient
+// query failure does not end the wait. Permanent failures (unknown task,
+// credentials) end it at once. Waiting never cancels the task upstream.
+func (c *Client) Wait(ctx context.Context, taskID string, opts WaitOptions) (Task, error) {
+	start := time.Now()
+	deadline := start.Add(opts.Timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second)) // the last poll may straddle the deadline
+	defer cancel()
+
+	last := Task{TaskID: taskID}
+	var lastErr error
+	for n := 1; ; n++ {
+		t, err := c.query(ctx, taskID, 1)
+		var apiErr *APIError
+		switch {
+		case err == nil:
+			last, lastErr = t, nil
+		case errors.As(err, &apiErr) && !apiErr.Retryable && apiErr.Category != CategoryNotRunning:
+			return last, err
+		default:
+			lastErr = err
+		}
+		if opts.OnPoll != nil {
+			opts.OnPoll(Poll{N: n, Elapsed: time.Since(start), Task: last, Err: lastErr})
+		}
+		if last.Done {
+			return last, nil
+		}
+		if ctx.Err() != nil && time.Now().Before(deadline) {
+			return last, ctx.Err() // the caller gave up
+		}
+		d := opts.Backoff.Delay(n - 1)
+		if remaining := time.Until(deadline); remaining <= 0 {
+			return last, stillPending(lastErr)
+		} else if d > remaining {
+			d = remaining // one last look right at the deadline
+		}
+		if err := sleep(ctx, d); err != nil {
+			if time.Now().Before(deadline) {
+				return last, err
+			}
+			return last, stillPending(lastErr)
+		}
+	}
+}
+
+// stillPending wraps ErrStillPending with the last transient failure, if any.
+func stillPending(lastErr error) error {
+	if lastErr == nil {
+		return ErrStillPending
+	}
+	return errors.Join(ErrStillPending, lastErr)
+}

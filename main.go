@@ -1,0 +1,230 @@
+// Command aipaint-mcp is an MCP server for the 聚美智数 AI绘画 text-to-image
+// API on Huawei Cloud Marketplace.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"aipaint-mcp/app"
+	"aipaint-mcp/cli"
+	"aipaint-mcp/config"
+	"aipaint-mcp/serve"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+const usage = `aipaint-mcp — MCP server for the 聚美智数 AI绘画 text-to-image API (Huawei Cloud Marketplace)
+
+Usage:
+  aipaint-mcp [serve] [--transport stdio|sse|http] [--addr host:port] [--sandbox]
+  aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
+  aipaint-mcp styles
+  aipaint-mcp --version | --help
+
+serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.
+generate draws from the terminal: progress on stderr, a summary on stdout, images saved to --out.
+--sandbox (or AIPAINT_SANDBOX=1) uses a built-in stand-in upstream: no account, no cost.
+
+Settings (environment):
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	for _, s := range config.Settings {
+		def := ""
+		if s.Default != "" {
+			def = " (default " + s.Default + ")"
+		}
+		fmt.Fprintf(w, "  %-26s %s%s\n", s.Name, s.Help, def)
+	}
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, args, stdin, stdout, stderr, getenv)
+	case "generate":
+		err = runGenerate(ctx, args, stdout, stderr, getenv)
+	case "styles":
+		err = parseFlags(flag.NewFlagSet("styles", flag.ContinueOnError), args, stderr, nil)
+		if err == nil {
+			cli.Styles(stdout)
+		}
+	case "help":
+		printUsage(stdout)
+	case "version":
+		fmt.Fprintln(stdout, "aipaint-mcp", versionString())
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n", cmd)
+		printUsage(stderr)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelpShown):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stderr, "aipaint-mcp:", err)
+	return 1
+}
+
+var (
+	errHelpShown = errors.New("help shown")
+	errUsage     = errors.New("usage error")
+)
+
+// parseFlags parses flags anywhere among the arguments (generate TEXT --sandbox
+// works too) and handles --help and --version. Positional arguments go to pos.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, pos *[]string) error {
+	showVersion := fs.Bool("version", false, "print the version")
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printUsage(stderr); fmt.Fprintf(stderr, "\nFlags of %s:\n", fs.Name()); fs.PrintDefaults() }
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return errHelpShown
+			}
+			return errUsage
+		}
+		if *showVersion {
+			fmt.Fprintln(stderr, "aipaint-mcp", versionString())
+			return errHelpShown
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return nil
+		}
+		if pos == nil {
+			fmt.Fprintf(stderr, "%s takes no arguments, got %q\n", fs.Name(), args[0])
+			return errUsage
+		}
+		*pos = append(*pos, args[0])
+		args = args[1:]
+	}
+}
+
+func loadConfig(getenv func(string) string, sandbox bool) (config.Config, error) {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	cfg.Sandbox = cfg.Sandbox || sandbox
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	transport := fs.String("transport", serve.TransportStdio, "stdio, sse or http (streamable HTTP)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address for sse and http")
+	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
+	if err := parseFlags(fs, args, stderr, nil); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv, *sandbox)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogLevel) // stderr only: stdout is the protocol in stdio mode
+	switch *transport {
+	case serve.TransportStdio:
+	case serve.TransportSSE, serve.TransportHTTP:
+		if err := serve.CheckBind(*addr, cfg.HTTPToken); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintf(stderr, "--transport %q: want stdio, sse or http\n", *transport)
+		return errUsage
+	}
+	a, err := app.Build(cfg, logger, versionString())
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *transport == serve.TransportStdio {
+		return serve.Stdio(ctx, a.Server, stdin, stdout, logger)
+	}
+	return serve.HTTP(ctx, a.Server, serve.HTTPOptions{
+		Transport:      *transport,
+		Addr:           *addr,
+		Token:          cfg.HTTPToken,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Logger:         logger,
+	})
+}
+
+func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	style := fs.String("style", "", "style: a Chinese name or an English alias (see: aipaint-mcp styles)")
+	resolution := fs.String("resolution", "", "1024*1024 (square), 1024*1536 (portrait) or 1536*1024 (landscape)")
+	num := fs.Int("num", 0, "number of images, 1-6 (each is billed)")
+	out := fs.String("out", ".", "folder to save the images in")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (the task keeps running upstream)")
+	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
+	var words []string
+	if err := parseFlags(fs, args, stderr, &words); err != nil {
+		return err
+	}
+	if len(words) == 0 {
+		fmt.Fprintln(stderr, "generate needs the text to draw, e.g.: aipaint-mcp generate --sandbox --style 古风 \"竹林里的熊猫\"")
+		return errUsage
+	}
+	cfg, err := loadConfig(getenv, *sandbox)
+	if err != nil {
+		return err
+	}
+	level := cfg.LogLevel
+	if getenv(config.LogLevel) == "" {
+		level = slog.LevelWarn // a terminal wants the progress lines, not the info log
+	}
+	a, err := app.Build(cfg, newLogger(stderr, level), versionString())
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return cli.Generate(ctx, a.Server, cli.GenerateOptions{
+		Text: strings.Join(words, " "), Style: *style, Resolution: *resolution, Num: *num,
+		OutDir: *out, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
+	})
+}

@@ -1,0 +1,111 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// maxBody is the gateway's body size limit.
+const maxBody = 64 << 10
+
+// params are the parameters of one API call, all strings as on the wire.
+type params map[string]string
+
+// api wraps an API handler with what every call goes through, in the
+// gateway's order: body limit, authentication, then (past the gateway) a
+// queued fault, then parameter decoding.
+func (s *Sandbox) api(op Op, h func(http.ResponseWriter, *http.Request, params)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			s.bodyError(w, err)
+			return
+		}
+		if msg := s.authenticate(r, body); msg != "" {
+			s.stats.authFailures.Add(1)
+			s.log.Info("sandbox auth failure", "op", op, "request_id", w.Header().Get(headerRequestID))
+			s.writeGateway(w, "APIG.0303", 0, msg)
+			return
+		}
+		if op == OpQuery {
+			s.stats.queries.Add(1)
+		}
+		if f, ok := s.faults.pop(op); ok {
+			s.writeFault(w, f)
+			return
+		}
+		p, err := parseParams(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			s.paramError(w, err.Error())
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+func (s *Sandbox) bodyError(w http.ResponseWriter, err error) {
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		s.writeGateway(w, "APIG.0201", http.StatusRequestEntityTooLarge, "Request entity too large")
+		return
+	}
+	s.writeGateway(w, "APIG.0201", 0, "Bad request: cannot read body")
+}
+
+// parseParams decodes a form or JSON body. In JSON, values are strings;
+// num may also be a number.
+func parseParams(contentType string, body []byte) (params, error) {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("不支持的Content-Type %q", contentType)
+	}
+	switch mediaType {
+	case "application/x-www-form-urlencoded":
+		return parseForm(body)
+	case "application/json":
+		return parseJSON(body)
+	default:
+		return nil, fmt.Errorf("不支持的Content-Type %q", mediaType)
+	}
+}
+
+func parseForm(body []byte) (params, error) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errors.New("请求体不是合法的表单")
+	}
+	p := params{}
+	for k := range v {
+		p[k] = v.Get(k)
+	}
+	return p, nil
+}
+
+func parseJSON(body []byte) (params, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, errors.New("请求体不是合法的JSON对象")
+	}
+	p := params{}
+	for k, v := range raw {
+		switch v := v.(type) {
+		case string:
+			p[k] = v
+		case json.Number:
+			if k != "num" {
+				return nil, fmt.Errorf("%s必须是字符串", k)
+			}
+			p[k] = v.String()
+		default:
+			return nil, fmt.Errorf("%s必须是字符串", k)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,312 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// GenerateArgs are the arguments of generate_image, as the model sends them.
+// The JSON schema is generated from this struct; enums come from the tables.
+type GenerateArgs struct {
+	Text        string `json:"text" jsonschema:"minLength=1,maxLength=100" jsonschema_description:"What to draw: a vivid description, at most 100 characters (Chinese works best, e.g. 竹林里的熊猫，晨雾). Put the style in style, not here."`
+	Style       string `json:"style,omitempty" jsonschema_description:"Painting style; default 探索无限. English names are accepted too (cyberpunk, watercolor, anime, ...): see list_styles."`
+	Resolution  string `json:"resolution,omitempty" jsonschema_description:"Image size width*height: 1024*1024 (square, default), 1024*1536 (portrait), 1536*1024 (landscape)."`
+	Num         int    `json:"num,omitempty" jsonschema:"minimum=1,maximum=6,default=1" jsonschema_description:"How many images, 1-6. Each image is billed."`
+	Wait        *bool  `json:"wait,omitempty" jsonschema:"default=true" jsonschema_description:"Wait for the images (default true). false returns the task_id at once; then call check_task."`
+	WaitSeconds *int   `json:"wait_seconds,omitempty" jsonschema:"minimum=0,default=40" jsonschema_description:"How long to wait for the images before returning a pending task_id (default 40)."`
+}
+
+// CheckArgs are the arguments of check_task.
+type CheckArgs struct {
+	TaskID      string `json:"task_id" jsonschema:"minLength=1" jsonschema_description:"The task_id that generate_image returned."`
+	WaitSeconds *int   `json:"wait_seconds,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"Wait up to this many seconds for a pending task to finish (default 0: answer at once)."`
+}
+
+// ListStylesArgs: list_styles takes no arguments.
+type ListStylesArgs struct{}
+
+// Defaults that the argument table gives.
+const (
+	DefaultNum              = 1
+	DefaultWaitSeconds      = 40
+	DefaultCheckWaitSeconds = 0
+	DefaultMaxWaitSeconds   = 50
+	MaxTaskIDChars          = 128
+)
+
+// Limits are the configured caps that normalisation applies.
+type Limits struct {
+	MaxWaitSeconds int // wait_seconds above this is lowered to it
+}
+
+// Generate is a validated generate_image request.
+type Generate struct {
+	Text        string
+	Style       Style
+	Resolution  Resolution
+	Num         int
+	Wait        bool
+	WaitSeconds int
+}
+
+// Check is a validated check_task request.
+type Check struct {
+	TaskID      string
+	WaitSeconds int
+}
+
+// ArgError lists every problem found in one call's arguments, each written
+// for a model to act on.
+type ArgError struct{ Problems []string }
+
+func (e *ArgError) Error() string { return "invalid arguments: " + strings.Join(e.Problems, "; ") }
+
+type argReader struct {
+	args     map[string]any
+	problems []string
+}
+
+func (r *argReader) fail(format string, a ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, a...))
+}
+
+func (r *argReader) unknown(allowed ...string) {
+	var extra []string
+	for k := range r.args {
+		if !contains(allowed, k) {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		if len(allowed) == 0 {
+			r.fail("unknown argument %q; this tool takes no arguments", k)
+			continue
+		}
+		r.fail("unknown argument %q; allowed arguments are %s", k, strings.Join(allowed, ", "))
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// str reads a string argument; ok is false when absent (or null).
+func (r *argReader) str(name string) (string, bool) {
+	v, present := r.args[name]
+	if !present || v == nil {
+		return "", false
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		r.fail("%s must be a string, got %s", name, kind(v))
+		return "", false
+	}
+	return s, true
+}
+
+// integer reads an integer argument, accepting whole numbers and digit strings
+// (models sometimes quote numbers).
+func (r *argReader) integer(name string) (int, bool) {
+	v, present := r.args[name]
+	if !present || v == nil {
+		return 0, false
+	}
+	switch n := v.(type) {
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1e9 {
+			return int(n), true
+		}
+	case int:
+		return n, true
+	case int64:
+		if n > -1e9 && n < 1e9 {
+			return int(n), true
+		}
+	case json.Number:
+		if i, err := strconv.Atoi(n.String()); err == nil {
+			return i, true
+		}
+		// 3.0 or 3e0: accepted as a float64 above, so accepted here too.
+		if f, err := n.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) < 1e9 {
+			return int(f), true
+		}
+	case string:
+		if i, err := strconv.Atoi(strings.TrimSpace(n)); err == nil {
+			return i, true
+		}
+	}
+	r.fail("%s must be a whole number, got %s", name, kind(v))
+	return 0, false
+}
+
+func (r *argReader) boolean(name string) (bool, bool) {
+	v, present := r.args[name]
+	if !present || v == nil {
+		return false, false
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, true
+	case string:
+		if p, err := strconv.ParseBool(strings.TrimSpace(b)); err == nil {
+			return p, true
+		}
+	}
+	r.fail("%s must be true or false, got %s", name, kind(v))
+	return false, false
+}
+
+func kind(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", truncate(x, 40))
+	case float64, int, int64, json.Number:
+		return fmt.Sprintf("the number %v", x)
+	case bool:
+		return fmt.Sprintf("%v", x)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+func (r *argReader) waitSeconds(def int, lim Limits) int {
+	w, ok := r.integer("wait_seconds")
+	if !ok {
+		w = def
+	}
+	if w < 0 {
+		r.fail("wait_seconds must be 0 or more, got %d", w)
+	}
+	if lim.MaxWaitSeconds > 0 && w > lim.MaxWaitSeconds {
+		w = lim.MaxWaitSeconds // capped, not refused: clients give up on long calls
+	}
+	return w
+}
+
+func (r *argReader) err() error {
+	if len(r.problems) == 0 {
+		return nil
+	}
+	return &ArgError{Problems: r.problems}
+}
+
+// NormalizeText trims the prompt, folds line breaks and tabs into spaces, and
+// checks it is 1-100 characters (characters, not bytes) with no control codes.
+func NormalizeText(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		return "", fmt.Errorf("text is not valid UTF-8")
+	}
+	for _, c := range raw {
+		if c != '\n' && c != '\r' && c != '\t' && unicode.IsControl(c) || c == utf8.RuneError {
+			return "", fmt.Errorf("text contains control characters or invalid bytes; send plain text")
+		}
+	}
+	// A CRLF is one line break: fold it to one space, not two, so that it
+	// costs one character of the 100.
+	text := strings.TrimSpace(strings.Map(func(c rune) rune {
+		if c == '\n' || c == '\r' || c == '\t' {
+			return ' '
+		}
+		return c
+	}, strings.ReplaceAll(raw, "\r\n", "\n")))
+	n := utf8.RuneCountInString(text)
+	switch {
+	case n == 0:
+		return "", fmt.Errorf("text is empty; describe what to draw in 1-%d characters", MaxTextChars)
+	case n > MaxTextChars:
+		return "", fmt.Errorf("text has %d characters; the limit is %d (shorten it, and put the style in the style argument)", n, MaxTextChars)
+	}
+	return text, nil
+}
+
+// NormalizeGenerate validates and fills in generate_image arguments.
+func NormalizeGenerate(args map[string]any, lim Limits) (Generate, error) {
+	r := &argReader{args: args}
+	r.unknown("text", "style", "resolution", "num", "wait", "wait_seconds")
+	g := Generate{Style: DefaultStyle(), Resolution: DefaultResolution(), Num: DefaultNum, Wait: true}
+
+	if raw, ok := r.str("text"); ok {
+		t, err := NormalizeText(raw)
+		if err != nil {
+			r.fail("%s", err)
+		}
+		g.Text = t
+	} else if _, present := args["text"]; !present || args["text"] == nil {
+		r.fail("text is required: describe what to draw in 1-%d characters", MaxTextChars)
+	}
+	if s, ok := r.str("style"); ok && strings.TrimSpace(s) != "" {
+		st, err := ParseStyle(s)
+		if err != nil {
+			r.fail("%s", err)
+		}
+		g.Style = st
+	}
+	if s, ok := r.str("resolution"); ok && strings.TrimSpace(s) != "" {
+		res, err := ParseResolution(s)
+		if err != nil {
+			r.fail("%s", err)
+		}
+		g.Resolution = res
+	}
+	if n, ok := r.integer("num"); ok {
+		if n < MinNum || n > MaxNum {
+			r.fail("num must be between %d and %d, got %d", MinNum, MaxNum, n)
+		}
+		g.Num = n
+	}
+	if w, ok := r.boolean("wait"); ok {
+		g.Wait = w
+	}
+	g.WaitSeconds = r.waitSeconds(DefaultWaitSeconds, lim)
+	return g, r.err()
+}
+
+// NormalizeCheck validates check_task arguments.
+func NormalizeCheck(args map[string]any, lim Limits) (Check, error) {
+	r := &argReader{args: args}
+	r.unknown("task_id", "wait_seconds")
+	var c Check
+	if id, ok := r.str("task_id"); ok {
+		c.TaskID = strings.TrimSpace(id)
+		switch {
+		case c.TaskID == "":
+			r.fail("task_id is empty; pass the task_id that generate_image returned")
+		case !utf8.ValidString(c.TaskID) || utf8.RuneCountInString(c.TaskID) > MaxTaskIDChars ||
+			strings.IndexFunc(c.TaskID, unicode.IsControl) >= 0:
+			r.fail("task_id %q does not look like a task id; pass the task_id that generate_image returned", truncate(c.TaskID, 40))
+		}
+	} else if args["task_id"] == nil {
+		r.fail("task_id is required: pass the task_id that generate_image returned")
+	}
+	c.WaitSeconds = r.waitSeconds(DefaultCheckWaitSeconds, lim)
+	return c, r.err()
+}
+
+// NormalizeNone checks that a tool without arguments got none.
+func NormalizeNone(args map[string]any) error {
+	r := &argReader{args: args}
+	r.unknown()
+	return r.err()
+}

@@ -1,0 +1,64 @@
+package schema
+
+import "encoding/json"
+
+// Task statuses in results.
+const (
+	StatusPending = "pending"
+	StatusDone    = "done"
+)
+
+// Image is one generated picture.
+type Image struct {
+	URL   string `json:"url" jsonschema_description:"Image URL (valid for about three months)."`
+	Index int    `json:"index" jsonschema_description:"1-based position within the task."`
+}
+
+// TaskResult is the structured content of generate_image and check_task.
+// Field names are relied on by users' scripts: add, never rename.
+type TaskResult struct {
+	TaskID        string  `json:"task_id" jsonschema_description:"Upstream task id; pass it to check_task."`
+	Status        string  `json:"status" jsonschema:"enum=pending,enum=done" jsonschema_description:"pending: still drawing; done: images ready."`
+	Images        []Image `json:"images" jsonschema_description:"The images; empty while pending."`
+	Text          string  `json:"text,omitempty" jsonschema_description:"The prompt as sent."`
+	Style         string  `json:"style,omitempty" jsonschema_description:"The style as sent (canonical name)."`
+	Resolution    string  `json:"resolution,omitempty" jsonschema_description:"The resolution as sent."`
+	Num           int     `json:"num,omitempty" jsonschema_description:"Images requested."`
+	TaskNo        string  `json:"task_no,omitempty" jsonschema_description:"Upstream request serial number (for support)."`
+	CreatedAt     string  `json:"created_at,omitempty" jsonschema_description:"When the upstream created the task (RFC 3339)."`
+	WaitedSeconds float64 `json:"waited_seconds" jsonschema_description:"Seconds this call waited."`
+	NextStep      string  `json:"next_step,omitempty" jsonschema_description:"What to do next when the task is still pending."`
+	Sandbox       bool    `json:"sandbox,omitempty" jsonschema_description:"True when the images come from the built-in sandbox, not the real API."`
+}
+
+// MarshalJSON writes images as [] rather than null when there are none: the
+// output schema requires an array, and clients validate structured content.
+func (r TaskResult) MarshalJSON() ([]byte, error) {
+	type plain TaskResult // same fields, without this method
+	if r.Images == nil {
+		r.Images = []Image{}
+	}
+	return json.Marshal(plain(r))
+}
+
+// StylesResult is the structured content of list_styles.
+type StylesResult struct {
+	Styles            []Style      `json:"styles"`
+	Resolutions       []Resolution `json:"resolutions"`
+	DefaultStyle      string       `json:"default_style"`
+	DefaultResolution string       `json:"default_resolution"`
+	MaxTextChars      int          `json:"max_text_chars"`
+	MaxNum            int          `json:"max_num"`
+}
+
+// ListStyles builds the list_styles answer from the tables.
+func ListStyles() StylesResult {
+	return StylesResult{
+		Styles:            Styles,
+		Resolutions:       Resolutions,
+		DefaultStyle:      DefaultStyle().Name,
+		DefaultResolution: DefaultResolution().Value,
+		MaxTextChars:      MaxTextChars,
+		MaxNum:            MaxNum,
+	}
+}

@@ -1,0 +1,195 @@
+// Package serve runs an MCP server on a transport: stdio, SSE or streamable
+// HTTP, the HTTP ones behind our own http.Server with a bearer token, an
+// Origin check, body limits, timeouts and graceful shutdown.
+package serve
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"aipaint-mcp/config"
+)
+
+// Transports.
+const (
+	TransportStdio = "stdio"
+	TransportSSE   = "sse"
+	TransportHTTP  = "http"
+)
+
+// Limits of the HTTP transports.
+const (
+	MaxBodyBytes      = 1 << 20
+	readHeaderTimeout = 10 * time.Second
+	readBodyTimeout   = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	sessionIdleTTL    = 30 * time.Minute
+	shutdownGrace     = 10 * time.Second
+	// stdioWorkers: each waiting generate_image holds a worker for up to
+	// AIPAINT_MAX_WAIT_SECONDS, so the default pool of 5 is too small.
+	stdioWorkers = 32
+)
+
+// Stdio serves s on in/out until in closes or ctx ends. Only protocol goes to out.
+func Stdio(ctx context.Context, s *server.MCPServer, in io.Reader, out io.Writer, logger *slog.Logger) error {
+	ss := server.NewStdioServer(s)
+	server.WithWorkerPoolSize(stdioWorkers)(ss)
+	server.WithQueueSize(1000)(ss)
+	ss.SetErrorLogger(slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	err := ss.Listen(ctx, in, out)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// HTTPOptions configure the SSE and streamable HTTP transports.
+type HTTPOptions struct {
+	Transport      string // TransportSSE or TransportHTTP
+	Addr           string
+	Token          string   // bearer token; required for a non-loopback Addr
+	AllowedOrigins []string // besides loopback origins
+	Logger         *slog.Logger
+	Ready          func(addr net.Addr) // called once listening (tests use port 0)
+}
+
+// CheckBind refuses to listen beyond loopback without a token.
+func CheckBind(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8080", addr)
+	}
+	if token == "" && !config.IsLoopbackHost(host) {
+		return fmt.Errorf("refusing to listen on %q without a token: bind a loopback address (127.0.0.1:8080) or set %s", addr, config.HTTPToken)
+	}
+	return nil
+}
+
+// HTTP serves s over SSE (/sse + /message) or streamable HTTP (/mcp) until ctx ends.
+func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
+	if err := CheckBind(o.Addr, o.Token); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	var closeSessions func(context.Context) error
+	switch o.Transport {
+	case TransportHTTP:
+		h := server.NewStreamableHTTPServer(s,
+			server.WithEndpointPath("/mcp"),
+			server.WithSessionIdleTTL(sessionIdleTTL),
+			server.WithStreamableHTTPLogger(o.Logger),
+		)
+		mux.Handle("/mcp", h)
+		closeSessions = h.Shutdown
+	case TransportSSE:
+		h := server.NewSSEServer(s, server.WithKeepAlive(true), server.WithUseFullURLForMessageEndpoint(false))
+		mux.Handle("/sse", h.SSEHandler())
+		mux.Handle("/message", h.MessageHandler())
+		closeSessions = h.Shutdown
+	default:
+		return fmt.Errorf("unknown transport %q: want stdio, sse or http", o.Transport)
+	}
+
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           guard(mux, o),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	o.Logger.Info("serving MCP", "transport", o.Transport, "addr", ln.Addr().String(), "token", o.Token != "")
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = closeSessions(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	return nil
+}
+
+// guard applies, in order: the Origin rule (DNS rebinding), the bearer
+// token, and a bounded, time-limited read of the request body.
+func guard(next http.Handler, o HTTPOptions) http.Handler {
+	want := sha256.Sum256([]byte(o.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, o.AllowedOrigins) {
+			http.Error(w, "forbidden origin: add it to "+config.AllowedOrigins, http.StatusForbidden)
+			return
+		}
+		if o.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="aipaint-mcp"`)
+				http.Error(w, "unauthorized: send Authorization: Bearer <"+config.HTTPToken+">", http.StatusUnauthorized)
+				return
+			}
+		}
+		if r.Body != nil && r.Method == http.MethodPost {
+			body, err := readBody(w, r)
+			if err != nil {
+				status := http.StatusBadRequest
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					status = http.StatusRequestEntityTooLarge
+				}
+				http.Error(w, "cannot read request body: "+err.Error(), status)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads the whole body within readBodyTimeout and MaxBodyBytes, so a
+// slow or huge upload cannot hold a handler; long SSE responses stay unaffected.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(readBodyTimeout))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+}
+
+// originAllowed: loopback origins on any port, or one listed in AIPAINT_ALLOWED_ORIGINS.
+func originAllowed(origin string, allowed []string) bool {
+	o := strings.ToLower(strings.TrimRight(origin, "/"))
+	for _, a := range allowed {
+		if o == a {
+			return true
+		}
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return config.IsLoopbackHost(u.Hostname())
+}

@@ -1,0 +1,52 @@
+package tools
+
+import (
+	"context"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/schema"
+)
+
+func checkTool(lim schema.Limits) mcp.Tool {
+	return newTool("check_task", "查询绘画任务 Check task",
+		"Get the status and images of a task that generate_image started (free: no image is billed). "+
+			"Use it when generate_image returned status \"pending\". With wait_seconds > 0 it waits up to that long for the images.",
+		schema.CheckInputSchema(lim), schema.TaskOutputSchema(),
+		hints{readOnly: true, destructive: false, idempotent: true, openWorld: true})
+}
+
+func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	started := time.Now()
+	args, bad := arguments(req)
+	if bad != nil {
+		return bad, nil
+	}
+	c, err := schema.NormalizeCheck(args, h.Limits)
+	if err != nil {
+		return argError(err), nil
+	}
+	if h.Client == nil {
+		return h.notConfigured(), nil
+	}
+	res := schema.TaskResult{TaskID: c.TaskID, Sandbox: h.Sandbox}
+	if g, ok := h.recent.get(c.TaskID); ok {
+		res = h.request(c.TaskID, g)
+	}
+	var task client.Task
+	if c.WaitSeconds == 0 {
+		task, err = h.Client.Query(ctx, c.TaskID)
+		if err == nil && !task.Done {
+			err = client.ErrStillPending
+		}
+	} else {
+		task, err = h.Client.Wait(ctx, c.TaskID, client.WaitOptions{
+			Timeout: time.Duration(c.WaitSeconds) * time.Second,
+			Backoff: h.Backoff,
+			OnPoll:  progressReporter(ctx, req),
+		})
+	}
+	return h.taskResult(res, task, err, started), nil
+}

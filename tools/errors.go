@@ -1,0 +1,81 @@
+package tools
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/config"
+)
+
+func (h *handlers) notConfigured() *mcp.CallToolResult {
+	return mcp.NewToolResultError(fmt.Sprintf(
+		"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
+			"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+
+			"To try it without an account, start the server with --sandbox (or %s=1).",
+		strings.Join(h.Missing, ", "), config.Sandbox))
+}
+
+// credentialSettings names the settings behind an authentication failure.
+func credentialSettings() string {
+	return config.AppKey + " / " + config.AppSecret + " (or " + config.AppCode + ")"
+}
+
+// upstreamError turns an upstream failure into a result that tells the model
+// what to do. taskID is set when a task already exists.
+func upstreamError(err error, taskID string) *mcp.CallToolResult {
+	var e *client.APIError
+	if !errors.As(err, &e) {
+		return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
+	}
+	urlSetting := config.QueryURL
+	if e.Op == "submit" {
+		urlSetting = config.SubmitURL
+	}
+	var advice string
+	switch e.Category {
+	case client.CategoryArguments:
+		advice = "参数被上游拒绝 / The API rejected the parameters. Fix the arguments (text ≤100 characters, a listed style and resolution, num 1-6) and try again."
+	case client.CategoryContent:
+		advice = "内容被拦截 / The prompt was blocked by content moderation (202). Rephrase the text without sensitive content, then try again."
+	case client.CategoryNotFound:
+		advice = "任务不存在 / No such task (201): the task_id is wrong or older than one month (task ids expire after a month). Check the id."
+	case client.CategoryTransient:
+		advice = "上游暂时不可用 / The service is temporarily unavailable (maintenance, throttling or a gateway problem). Nothing needs fixing: try again in a minute."
+	case client.CategoryAuth:
+		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
+		if e.ClockSkew > 15*60e9 || e.ClockSkew < -15*60e9 {
+			advice += fmt.Sprintf(" The local clock is off by %s compared with the gateway: fix the system time.", e.ClockSkew)
+		}
+	case client.CategoryForbidden:
+		advice = "无权调用 / Not authorised (APIG.0304): this app has not purchased or is not bound to this API. Tell the user to check the purchase on Huawei Cloud Marketplace and that " + config.SubmitURL + " / " + config.QueryURL + " are the URLs of the purchased API."
+	case client.CategoryBadURL:
+		advice = "接口地址错误 / No such API (APIG.0101 or 404): tell the user to check " + urlSetting + " (copy the request URL from the purchased API's page)."
+	case client.CategoryUncertain:
+		advice = "结果未知 / The request may have reached the service and may have been billed, but no answer came back (" + e.Message + "). " +
+			"Do not call generate_image again right away: tell the user it may have been charged and ask before retrying."
+	default:
+		advice = "上游错误 / The API reported an error: " + e.Message + ". Tell the user; retrying later may help."
+	}
+	var b strings.Builder
+	b.WriteString(advice)
+	if e.Category != client.CategoryUncertain && e.Category != client.CategoryUnknown && e.Message != "" {
+		fmt.Fprintf(&b, "\nUpstream said: %s", e.Message)
+	}
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (code %d)", e.Code)
+	}
+	if e.GatewayCode != "" {
+		fmt.Fprintf(&b, " (%s, HTTP %d)", e.GatewayCode, e.HTTPStatus)
+	}
+	if ref := e.Reference(); ref != "" {
+		fmt.Fprintf(&b, "\nReference: %s", ref)
+	}
+	if taskID != "" {
+		fmt.Fprintf(&b, "\nThe task %s was submitted; call check_task with it later instead of generating again.", taskID)
+	}
+	return mcp.NewToolResultError(b.String())
+}

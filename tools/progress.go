@@ -1,0 +1,42 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"aipaint-mcp/client"
+)
+
+// progressReporter turns Wait's polls into notifications/progress when the
+// caller sent a progress token. Nothing depends on their delivery.
+func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(client.Poll) {
+	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+		return nil
+	}
+	token := req.Params.Meta.ProgressToken
+	srv := server.ServerFromContext(ctx)
+	if srv == nil {
+		return nil
+	}
+	var last float64
+	return func(p client.Poll) {
+		v := math.Round(p.Elapsed.Seconds()*10) / 10
+		if v <= last {
+			v = last + 0.1 // progress must grow with every notification
+		}
+		last = v
+		msg := fmt.Sprintf("排队或绘制中 queued/drawing %ds", int(p.Elapsed.Seconds()))
+		if p.Task.Done {
+			msg = "完成 done"
+		}
+		_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+			"progressToken": token,
+			"progress":      v,
+			"message":       msg,
+		})
+	}
+}

@@ -1,0 +1,102 @@
+// Package tools is the only package that speaks MCP: it defines the three
+// tools, shapes their results and maps upstream failures to advice a model
+// can act on.
+package tools
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/schema"
+)
+
+// Options wires the tools to their upstream.
+type Options struct {
+	Client  *client.Client // nil when credentials or URLs are missing
+	Missing []string       // the settings to set when Client is nil
+	Limits  schema.Limits
+	Backoff client.Backoff // polling schedule; zero = client.DefaultBackoff
+	Sandbox bool           // results say the images are sandbox images
+	Logger  *slog.Logger
+	Version string
+}
+
+const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
+Call generate_image when the user asks for an image: put what to draw in text (at most 100 characters, Chinese works best) and the look in style (call list_styles to see the 17 styles).
+Every image is billed. If generate_image answers status "pending", call check_task with its task_id later; never call generate_image again for the same request.
+Show the images to the user with the Markdown image lines from the result.`
+
+type handlers struct {
+	Options
+	recent *recent
+}
+
+// NewServer builds the MCP server with the three tools.
+func NewServer(o Options) *server.MCPServer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handlers{Options: o, recent: newRecent(1000)}
+	s := server.NewMCPServer("aipaint-mcp", o.Version,
+		server.WithTitle("AI绘画 AI Paint"),
+		server.WithToolCapabilities(false),
+		server.WithInstructions(instructions),
+		server.WithRecovery(),
+	)
+	s.AddTools(
+		server.ServerTool{Tool: generateTool(o.Limits), Handler: h.generate},
+		server.ServerTool{Tool: checkTool(o.Limits), Handler: h.check},
+		server.ServerTool{Tool: listStylesTool(), Handler: listStyles},
+	)
+	return s
+}
+
+// hints are the four tool annotations, always all set.
+type hints struct{ readOnly, destructive, idempotent, openWorld bool }
+
+func newTool(name, title, description string, in, out json.RawMessage, h hints) mcp.Tool {
+	return mcp.Tool{
+		Name:            name,
+		Title:           title,
+		Description:     description,
+		RawInputSchema:  in,
+		RawOutputSchema: out,
+		Annotations: mcp.ToolAnnotation{
+			Title:           title,
+			ReadOnlyHint:    &h.readOnly,
+			DestructiveHint: &h.destructive,
+			IdempotentHint:  &h.idempotent,
+			OpenWorldHint:   &h.openWorld,
+		},
+	}
+}
+
+// arguments returns the call's arguments, or an error result when they are
+// not a JSON object.
+func arguments(req mcp.CallToolRequest) (map[string]any, *mcp.CallToolResult) {
+	if req.Params.Arguments == nil {
+		return map[string]any{}, nil
+	}
+	args := req.GetArguments()
+	if args == nil {
+		return nil, mcp.NewToolResultError("arguments must be a JSON object, e.g. {\"text\": \"竹林里的熊猫\"}")
+	}
+	return args, nil
+}
+
+func argError(err error) *mcp.CallToolResult {
+	var ae *schema.ArgError
+	if !errors.As(err, &ae) || len(ae.Problems) == 0 {
+		return mcp.NewToolResultError("参数有误 Invalid arguments: " + err.Error())
+	}
+	if len(ae.Problems) == 1 {
+		return mcp.NewToolResultError("参数有误 Invalid argument: " + ae.Problems[0])
+	}
+	return mcp.NewToolResultError("参数有误 Invalid arguments:\n- " + strings.Join(ae.Problems, "\n- "))
+}
