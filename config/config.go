@@ -106,8 +106,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.RequestTimeout, err = time.ParseDuration(get(RequestTimeout)); err != nil || c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("%s must be a positive duration such as 30s", RequestTimeout))
 	}
-	if c.MaxWaitSeconds, err = strconv.Atoi(get(MaxWaitSeconds)); err != nil || c.MaxWaitSeconds < 0 || c.MaxWaitSeconds > 3600 {
-		errs = append(errs, fmt.Errorf("%s must be a whole number of seconds between 0 and 3600", MaxWaitSeconds))
+	if c.MaxWaitSeconds, err = strconv.Atoi(get(MaxWaitSeconds)); err != nil || c.MaxWaitSeconds < 1 || c.MaxWaitSeconds > 3600 {
+		errs = append(errs, fmt.Errorf("%s must be a whole number of seconds between 1 and 3600", MaxWaitSeconds))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get(LogLevel))); err != nil {
 		errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error", LogLevel))

@@ -1,0 +1,307 @@
+package tools_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/sandbox"
+	"aipaint-mcp/schema"
+	"aipaint-mcp/tools"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+type harness struct {
+	sb       *sandbox.Sandbox
+	c        *mcpclient.Client
+	mu       sync.Mutex
+	progress []mcp.JSONRPCNotification
+}
+
+// newHarness connects an in-process MCP client to the tools, backed by the
+// sandbox over real loopback HTTP with real signing.
+func newHarness(t *testing.T, delay time.Duration, configured bool) *harness {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Delay: delay})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sb.Close() })
+	opts := tools.Options{
+		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
+		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
+		Sandbox: true,
+		Version: "test",
+		Missing: []string{"AIPAINT_APP_KEY + AIPAINT_APP_SECRET (or AIPAINT_APP_CODE)", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL"},
+	}
+	if configured {
+		opts.Client, err = client.New(client.Config{
+			SubmitURL: sb.SubmitURL(), QueryURL: sb.QueryURL(),
+			AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
+			RetryBase: time.Millisecond,
+		})
+		require.NoError(t, err)
+	}
+	c, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	h := &harness{sb: sb, c: c}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationProgress) {
+			h.mu.Lock()
+			h.progress = append(h.progress, n)
+			h.mu.Unlock()
+		}
+	})
+	_, err = c.Initialize(ctx, mcp.InitializeRequest{})
+	require.NoError(t, err)
+	return h
+}
+
+func (h *harness) call(t *testing.T, name string, args any, token mcp.ProgressToken) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	if token != nil {
+		req.Params.Meta = &mcp.Meta{ProgressToken: token}
+	}
+	res, err := h.c.CallTool(ctx, req)
+	require.NoError(t, err, "tool failures must be results, not protocol errors")
+	return res
+}
+
+func text(r *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range r.Content {
+		if t, ok := mcp.AsTextContent(c); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}
+
+func taskResult(t *testing.T, r *mcp.CallToolResult) schema.TaskResult {
+	t.Helper()
+	require.False(t, r.IsError, text(r))
+	raw, err := json.Marshal(r.StructuredContent)
+	require.NoError(t, err)
+	var out schema.TaskResult
+	require.NoError(t, json.Unmarshal(raw, &out))
+	return out
+}
+
+func TestToolsListSnapshot(t *testing.T) {
+	h := newHarness(t, 0, true)
+	res, err := h.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	require.NoError(t, err)
+	got, err := json.MarshalIndent(res.Tools, "", "  ")
+	require.NoError(t, err)
+	golden := "testdata/tools_list.json"
+	if *update {
+		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run go test ./tools -update to create it")
+	assert.JSONEq(t, string(want), string(got), "tools/list changed: review, then go test ./tools -update")
+
+	names := map[string]mcp.Tool{}
+	for _, tool := range res.Tools {
+		names[tool.Name] = tool
+		a := tool.Annotations
+		for _, hint := range []*bool{a.ReadOnlyHint, a.DestructiveHint, a.IdempotentHint, a.OpenWorldHint} {
+			require.NotNil(t, hint, "%s: every annotation hint must be set", tool.Name)
+		}
+		assert.NotEmpty(t, tool.Title)
+	}
+	require.Len(t, names, 3)
+	assert.False(t, *names["generate_image"].Annotations.ReadOnlyHint)
+	assert.False(t, *names["generate_image"].Annotations.IdempotentHint)
+	assert.True(t, *names["check_task"].Annotations.ReadOnlyHint)
+	assert.False(t, *names["list_styles"].Annotations.OpenWorldHint)
+}
+
+func TestGenerateWaitsForImages(t *testing.T) {
+	h := newHarness(t, 50*time.Millisecond, true)
+	res := h.call(t, "generate_image", map[string]any{"text": "竹林里的熊猫", "style": "Cyberpunk", "resolution": "portrait", "num": 2}, "tok-1")
+	r := taskResult(t, res)
+	assert.Equal(t, schema.StatusDone, r.Status)
+	assert.Equal(t, "赛博朋克", r.Style)
+	assert.Equal(t, "1024*1536", r.Resolution)
+	assert.Equal(t, 2, r.Num)
+	assert.Equal(t, "竹林里的熊猫", r.Text)
+	assert.True(t, r.Sandbox)
+	require.Len(t, r.Images, 2)
+	for i, img := range r.Images {
+		assert.Equal(t, i+1, img.Index)
+		assert.Contains(t, text(res), "]("+img.URL+")", "one Markdown image line per image")
+	}
+	assert.Contains(t, text(res), "沙盒")
+	assert.Equal(t, int64(1), h.sb.Stats().Submits)
+	assert.Equal(t, int64(2), h.sb.Stats().BilledImages)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.NotEmpty(t, h.progress, "a call with a progress token gets progress notifications")
+	last := -1.0
+	for _, n := range h.progress {
+		assert.Equal(t, "tok-1", n.Params.AdditionalFields["progressToken"])
+		p, ok := n.Params.AdditionalFields["progress"].(float64)
+		require.True(t, ok)
+		assert.Greater(t, p, last, "progress grows")
+		last = p
+	}
+}
+
+func TestPendingThenCheckTask(t *testing.T) {
+	h := newHarness(t, 300*time.Millisecond, true)
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "雪山日出", "wait": false, "wait_seconds": 30}, nil))
+	assert.Equal(t, schema.StatusPending, r.Status)
+	assert.NotEmpty(t, r.TaskID)
+	assert.Empty(t, r.Images)
+	assert.Contains(t, r.NextStep, "check_task")
+	assert.Contains(t, r.NextStep, r.TaskID)
+	assert.Contains(t, r.NextStep, "billed again")
+
+	now := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": r.TaskID}, nil))
+	assert.Equal(t, schema.StatusPending, now.Status, "wait_seconds defaults to 0: answer at once")
+
+	done := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": r.TaskID, "wait_seconds": 10}, nil))
+	assert.Equal(t, schema.StatusDone, done.Status)
+	assert.Len(t, done.Images, 1)
+	assert.Equal(t, "雪山日出", done.Text, "the request is echoed for tasks this server submitted")
+	assert.Equal(t, int64(1), h.sb.Stats().Submits, "check_task never submits")
+}
+
+func TestWaitBoundReturnsPending(t *testing.T) {
+	h := newHarness(t, time.Hour, true)
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "慢慢画", "wait_seconds": 0}, nil))
+	assert.Equal(t, schema.StatusPending, r.Status)
+	assert.Contains(t, r.NextStep, "check_task")
+}
+
+func TestInvalidArgumentsReachNoUpstream(t *testing.T) {
+	h := newHarness(t, 0, true)
+	cases := []struct {
+		name string
+		args any
+		want []string
+	}{
+		{"too long", map[string]any{"text": strings.Repeat("画", 137)}, []string{"text has 137 characters; the limit is 100"}},
+		{"unknown style", map[string]any{"text": "猫", "style": "neon"}, []string{`unknown style "neon"`, "list_styles", "赛博朋克"}},
+		{"bad resolution", map[string]any{"text": "猫", "resolution": "4k"}, []string{`unknown resolution "4k"`, "1024*1536"}},
+		{"num", map[string]any{"text": "猫", "num": 7}, []string{"num must be between 1 and 6"}},
+		{"missing text", map[string]any{"style": "古风"}, []string{"text is required"}},
+		{"wrong type", map[string]any{"text": 42}, []string{"text must be a string"}},
+		{"unknown arg", map[string]any{"prompt": "猫"}, []string{`unknown argument "prompt"`, "text is required"}},
+		{"not an object", []any{"猫"}, []string{"JSON object"}},
+		{"control chars", map[string]any{"text": "猫\x00"}, []string{"control characters"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := h.call(t, "generate_image", tc.args, nil)
+			require.True(t, res.IsError)
+			for _, w := range tc.want {
+				assert.Contains(t, text(res), w)
+			}
+		})
+	}
+	res := h.call(t, "check_task", map[string]any{"task_id": ""}, nil)
+	assert.True(t, res.IsError)
+	res = h.call(t, "list_styles", map[string]any{"x": 1}, nil)
+	assert.True(t, res.IsError)
+	assert.Zero(t, h.sb.Stats().Submits+h.sb.Stats().Queries, "invalid input never reaches the upstream")
+}
+
+func TestUpstreamFailuresAdviseTheModel(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault sandbox.Fault
+		want  []string
+	}{
+		{"400", sandbox.Fault{Business: 400, Msg: "参数错误"}, []string{"Fix the arguments", "code 400", "taskNo"}},
+		{"202", sandbox.Fault{Business: 202}, []string{"Rephrase", "code 202"}},
+		{"500 mirrored", sandbox.Fault{Business: 999, MirrorStatus: true, Msg: "余额不足"}, []string{"余额不足", "code 999"}},
+		{"0303", sandbox.Fault{Gateway: "APIG.0303", Msg: "verify signature fail, canonicalRequest:POST|/x/|"}, []string{"AIPAINT_APP_SECRET", "AIPAINT_APP_CODE", "APIG.0303", "request_id"}},
+		{"0304", sandbox.Fault{Gateway: "APIGW.0304"}, []string{"purchase", "AIPAINT_SUBMIT_URL"}},
+		{"0101", sandbox.Fault{Gateway: "APIG.0101"}, []string{"AIPAINT_SUBMIT_URL", "HTTP 404"}},
+		{"0203 may bill", sandbox.Fault{Gateway: "APIG.0203"}, []string{"may have been billed", "Do not call generate_image again"}},
+		{"html page", sandbox.Fault{Raw: []byte("<html>oops</html>"), Status: 502, ContentType: "text/html"}, []string{"try again"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 0, true)
+			h.sb.FailNext(sandbox.OpSubmit, tc.fault)
+			res := h.call(t, "generate_image", map[string]any{"text": "猫"}, nil)
+			require.True(t, res.IsError)
+			for _, w := range tc.want {
+				assert.Contains(t, text(res), w)
+			}
+			assert.NotContains(t, text(res), "canonicalRequest", "gateway debug detail stays in the logs")
+			assert.NotContains(t, text(res), sandbox.AppSecret)
+			assert.Zero(t, h.sb.Stats().Submits, "a failed submit is not re-sent")
+		})
+	}
+}
+
+func TestTransientSubmitIsRetriedOnce(t *testing.T) {
+	h := newHarness(t, 0, true)
+	h.sb.FailNext(sandbox.OpSubmit, sandbox.Fault{Gateway: "APIG.0308"})
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
+	assert.Equal(t, schema.StatusDone, r.Status)
+	assert.Equal(t, int64(1), h.sb.Stats().Submits, "a throttled submit billed nothing, so it is sent again once")
+}
+
+func TestFlakyQueryDoesNotFailTheWait(t *testing.T) {
+	h := newHarness(t, 100*time.Millisecond, true)
+	for i := 0; i < 3; i++ {
+		h.sb.FailNext(sandbox.OpQuery, sandbox.Fault{Gateway: "APIG.0202"})
+	}
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
+	assert.Equal(t, schema.StatusDone, r.Status)
+}
+
+func TestCheckUnknownTask(t *testing.T) {
+	h := newHarness(t, 0, true)
+	res := h.call(t, "check_task", map[string]any{"task_id": "no-such-task"}, nil)
+	require.True(t, res.IsError)
+	assert.Contains(t, text(res), "No such task (201)")
+}
+
+func TestNotConfigured(t *testing.T) {
+	h := newHarness(t, 0, false)
+	res := h.call(t, "list_styles", nil, nil)
+	require.False(t, res.IsError)
+	raw, err := json.Marshal(res.StructuredContent)
+	require.NoError(t, err)
+	var styles schema.StylesResult
+	require.NoError(t, json.Unmarshal(raw, &styles))
+	assert.Len(t, styles.Styles, 17)
+	assert.Len(t, styles.Resolutions, 3)
+	assert.Contains(t, text(res), "赛博朋克 (cyberpunk)")
+
+	for _, tool := range []string{"generate_image", "check_task"} {
+		args := map[string]any{"text": "猫", "task_id": "x"}
+		delete(args, map[string]string{"generate_image": "task_id", "check_task": "text"}[tool])
+		res := h.call(t, tool, args, nil)
+		require.True(t, res.IsError)
+		for _, w := range []string{"AIPAINT_APP_KEY", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL", "--sandbox"} {
+			assert.Contains(t, text(res), w)
+		}
+	}
+	assert.Zero(t, h.sb.Stats().Queries)
+}
