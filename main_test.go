@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func runMain(args []string, env map[string]string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpListsEverySettingWithoutValues(t *testing.T) {
+	env := map[string]string{"AIPAINT_APP_SECRET": "s3cr3t-value-xyz"}
+	for _, args := range [][]string{{"--help"}, {"help"}, {"generate", "--help"}, {"serve", "-h"}} {
+		code, out, errOut := runMain(args, env)
+		assert.Equal(t, 0, code, args)
+		all := out + errOut
+		assert.Contains(t, all, "AIPAINT_APP_SECRET")
+		assert.Contains(t, all, "--sandbox")
+		assert.NotContains(t, all, "s3cr3t-value-xyz")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, errOut := runMain([]string{"--version"}, nil)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out+errOut, "aipaint-mcp")
+	code, out, _ = runMain([]string{"version"}, nil)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "aipaint-mcp")
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"paint"}, nil, 2, `unknown command "paint"`},
+		{[]string{"generate", "--sandbox"}, nil, 2, "generate needs the text"},
+		{[]string{"--transport", "carrier-pigeon"}, nil, 2, "want stdio, sse or http"},
+		{[]string{"--bogus"}, nil, 2, "flag provided but not defined"},
+		{[]string{"styles", "extra"}, nil, 2, "takes no arguments"},
+		{[]string{"--transport", "http", "--addr", "0.0.0.0:0"}, nil, 1, "AIPAINT_HTTP_TOKEN"},
+		{[]string{"--transport", "sse", "--addr", ":0"}, nil, 1, "AIPAINT_HTTP_TOKEN"},
+		{[]string{"styles"}, map[string]string{"AIPAINT_MAX_WAIT_SECONDS": "lots-secret"}, 0, ""},
+		{[]string{}, map[string]string{"AIPAINT_MAX_WAIT_SECONDS": "lots-secret"}, 1, "AIPAINT_MAX_WAIT_SECONDS"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := runMain(tc.args, tc.env)
+			assert.Equal(t, tc.code, code, errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.NotContains(t, out+errOut, "lots-secret", "errors name settings, never values")
+		})
+	}
+}
+
+func TestStylesCommand(t *testing.T) {
+	code, out, _ := runMain([]string{"styles"}, nil)
+	assert.Equal(t, 0, code)
+	for _, w := range []string{"赛博朋克", "cyberpunk", "low poly", "1024*1536", "portrait"} {
+		assert.Contains(t, out, w)
+	}
+}
+
+func TestGenerateOnSandbox(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"AIPAINT_SANDBOX_DELAY": "100ms"}
+	code, out, errOut := runMain([]string{"generate", "--style", "水彩画", "--num", "2", "--out", dir, "--sandbox", "雨后", "西湖"}, env)
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "style: 水彩画")
+	assert.Equal(t, 2, strings.Count(out, "saved: "+dir), out)
+	assert.Contains(t, errOut, "submitting")
+}
+
+func TestGenerateRejectsBadArgumentsBeforeSubmitting(t *testing.T) {
+	code, _, errOut := runMain([]string{"generate", "--sandbox", "--num", "9", "猫"}, nil)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "num must be between 1 and 6")
+}
