@@ -140,7 +140,7 @@ func parseBool(s string) (bool, error) {
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
-	case err != nil || u.Host == "":
+	case err != nil || u.Hostname() == "": // Hostname, not Host: "https://:443/x" has no host
 		return errors.New("is not a URL: want https://host/path")
 	case u.Scheme != "https" && u.Scheme != "http":
 		return errors.New("must start with https://")

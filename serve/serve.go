@@ -32,19 +32,27 @@ const (
 
 // Limits of the HTTP transports.
 const (
-	MaxBodyBytes      = 1 << 20
-	readHeaderTimeout = 10 * time.Second
-	readBodyTimeout   = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
-	sessionIdleTTL    = 30 * time.Minute
-	shutdownGrace     = 10 * time.Second
+	MaxBodyBytes   = 1 << 20
+	idleTimeout    = 2 * time.Minute
+	sessionIdleTTL = 30 * time.Minute
+	shutdownGrace  = 10 * time.Second
 	// stdioWorkers: each waiting generate_image holds a worker for up to
 	// AIPAINT_MAX_WAIT_SECONDS, so the default pool of 5 is too small.
 	stdioWorkers = 32
 )
 
+// Read timeouts of the HTTP transports; variables only so that tests can
+// exercise them without waiting half a minute.
+var (
+	readHeaderTimeout = 10 * time.Second
+	readBodyTimeout   = 30 * time.Second
+)
+
 // Stdio serves s on in/out until in closes or ctx ends. Only protocol goes to out.
 func Stdio(ctx context.Context, s *server.MCPServer, in io.Reader, out io.Writer, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ss := server.NewStdioServer(s)
 	server.WithWorkerPoolSize(stdioWorkers)(ss)
 	server.WithQueueSize(1000)(ss)
@@ -83,6 +91,9 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	if err := CheckBind(o.Addr, o.Token); err != nil {
 		return err
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	mux := http.NewServeMux()
 	var closeSessions func(context.Context) error
 	switch o.Transport {
@@ -98,13 +109,17 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 		h := server.NewSSEServer(s, server.WithKeepAlive(true), server.WithUseFullURLForMessageEndpoint(false))
 		mux.Handle("/sse", h.SSEHandler())
 		mux.Handle("/message", h.MessageHandler())
-		closeSessions = h.Shutdown
+		// Not h.Shutdown: it only closes sessions when the SSEServer runs
+		// its own http.Server, which it does not here.
+		closeSessions = func(context.Context) error { h.CloseSessions(); return nil }
 	default:
 		return fmt.Errorf("unknown transport %q: want stdio, sse or http", o.Transport)
 	}
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
+		// The streamable HTTP server started its session sweeper when built.
+		_ = closeSessions(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
@@ -123,6 +138,7 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		_ = closeSessions(context.Background())
 		return err
 	case <-ctx.Done():
 	}
@@ -145,7 +161,7 @@ func guard(next http.Handler, o HTTPOptions) http.Handler {
 			return
 		}
 		if o.Token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got, ok := bearer(r.Header.Get("Authorization"))
 			sum := sha256.Sum256([]byte(got))
 			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="aipaint-mcp"`)
@@ -156,12 +172,16 @@ func guard(next http.Handler, o HTTPOptions) http.Handler {
 		if r.Body != nil && r.Method == http.MethodPost {
 			body, err := readBody(w, r)
 			if err != nil {
-				status := http.StatusBadRequest
+				status, msg := http.StatusBadRequest, "cannot read request body"
 				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					status = http.StatusRequestEntityTooLarge
+				var ne net.Error
+				switch {
+				case errors.As(err, &mbe):
+					status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)
+				case errors.As(err, &ne) && ne.Timeout():
+					status, msg = http.StatusRequestTimeout, "request body not received in time"
 				}
-				http.Error(w, "cannot read request body: "+err.Error(), status)
+				http.Error(w, msg, status)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -170,13 +190,33 @@ func guard(next http.Handler, o HTTPOptions) http.Handler {
 	})
 }
 
+// bearer returns the credentials of an "Authorization: Bearer <token>"
+// header; the scheme is case-insensitive (RFC 9110 section 11.1).
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return token, true
+}
+
 // readBody reads the whole body within readBodyTimeout and MaxBodyBytes, so a
 // slow or huge upload cannot hold a handler; long SSE responses stay unaffected.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(readBodyTimeout))
-	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		// Once the handler returns, net/http drains up to 256 KiB of an
+		// unread body before it answers. Without a deadline a client that
+		// stopped sending would hold the connection (and Shutdown) forever:
+		// keep the deadline expired and close the connection instead.
+		_ = rc.SetReadDeadline(time.Now())
+		w.Header().Set("Connection", "close")
+		return nil, err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, nil
 }
 
 // originAllowed: loopback origins on any port, or one listed in AIPAINT_ALLOWED_ORIGINS.

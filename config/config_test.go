@@ -1,0 +1,351 @@
+package config_test
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/config"
+)
+
+// env is a fake environment for FromEnv.
+type env map[string]string
+
+func (e env) get(name string) string { return e[name] }
+
+func TestFromEnvDefaults(t *testing.T) {
+	c, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Equal(t, "form", c.Format)
+	assert.False(t, c.Sandbox)
+	assert.Equal(t, 3*time.Second, c.SandboxDelay)
+	assert.Equal(t, 50, c.MaxWaitSeconds)
+	assert.Equal(t, 30*time.Second, c.RequestTimeout)
+	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.Empty(t, c.AllowedOrigins)
+	assert.Empty(t, c.AppKey)
+	assert.Empty(t, c.AppSecret)
+	assert.Empty(t, c.AppCode)
+	assert.Empty(t, c.SubmitURL)
+	assert.Empty(t, c.QueryURL)
+	assert.Empty(t, c.HTTPToken)
+}
+
+func TestFromEnvBlankMeansDefault(t *testing.T) {
+	e := env{}
+	for _, s := range config.Settings {
+		e[s.Name] = " \t "
+	}
+	c, err := config.FromEnv(e.get)
+	require.NoError(t, err)
+	def, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Equal(t, def, c)
+}
+
+func TestFromEnvValues(t *testing.T) {
+	c, err := config.FromEnv(env{
+		config.AppKey:         " key ",
+		config.AppSecret:      "secret",
+		config.AppCode:        "code",
+		config.SubmitURL:      "https://api.example.com/submit",
+		config.QueryURL:       "http://127.0.0.1:9000/query",
+		config.RequestFormat:  "JSON",
+		config.Sandbox:        "yes",
+		config.SandboxDelay:   "250ms",
+		config.MaxWaitSeconds: " 1 ",
+		config.RequestTimeout: "1m",
+		config.HTTPToken:      "tok",
+		config.LogLevel:       "DEBUG",
+	}.get)
+	require.NoError(t, err)
+	assert.Equal(t, "key", c.AppKey, "values are trimmed")
+	assert.Equal(t, "secret", c.AppSecret)
+	assert.Equal(t, "code", c.AppCode)
+	assert.Equal(t, "https://api.example.com/submit", c.SubmitURL)
+	assert.Equal(t, "http://127.0.0.1:9000/query", c.QueryURL)
+	assert.Equal(t, "json", c.Format)
+	assert.True(t, c.Sandbox)
+	assert.Equal(t, 250*time.Millisecond, c.SandboxDelay)
+	assert.Equal(t, 1, c.MaxWaitSeconds)
+	assert.Equal(t, time.Minute, c.RequestTimeout)
+	assert.Equal(t, "tok", c.HTTPToken)
+	assert.Equal(t, slog.LevelDebug, c.LogLevel)
+}
+
+func TestFromEnvBooleans(t *testing.T) {
+	for v, want := range map[string]bool{
+		"1": true, "true": true, "TRUE": true, "yes": true, "on": true,
+		"0": false, "false": false, "no": false, "Off": false, "": false,
+	} {
+		c, err := config.FromEnv(env{config.Sandbox: v}.get)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, c.Sandbox, v)
+	}
+}
+
+func TestFromEnvRanges(t *testing.T) {
+	ok := []env{
+		{config.MaxWaitSeconds: "1"},
+		{config.MaxWaitSeconds: "3600"},
+		{config.SandboxDelay: "0s"},
+		{config.LogLevel: "warn"},
+		{config.LogLevel: "error"},
+		{config.RequestFormat: "form"},
+	}
+	for _, e := range ok {
+		_, err := config.FromEnv(e.get)
+		assert.NoError(t, err, e)
+	}
+}
+
+// Every invalid value is reported by the name of its setting and never
+// echoed: a secret pasted into the wrong variable must not reach a log.
+func TestFromEnvInvalidValues(t *testing.T) {
+	const marker = "abc-secret-value"
+	tests := []struct {
+		name, value string
+	}{
+		{config.MaxWaitSeconds, marker},
+		{config.MaxWaitSeconds, "-1"},
+		{config.MaxWaitSeconds, "0"},
+		{config.MaxWaitSeconds, "3601"},
+		{config.MaxWaitSeconds, "50s"},
+		{config.RequestFormat, marker},
+		{config.Sandbox, marker},
+		{config.SandboxDelay, marker},
+		{config.SandboxDelay, "-1s"},
+		{config.RequestTimeout, marker},
+		{config.RequestTimeout, "0s"},
+		{config.RequestTimeout, "-30s"},
+		{config.LogLevel, marker},
+		{config.SubmitURL, marker},
+		{config.SubmitURL, "ftp://" + marker + "/submit"},
+		{config.SubmitURL, "https://" + marker + ".example.com/submit?token=x"},
+		{config.SubmitURL, "https://user:" + marker + "@api.example.com/submit"},
+		{config.QueryURL, "https:///" + marker},
+		{config.QueryURL, "https://:443/" + marker},
+		{config.QueryURL, "//" + marker + "/query"},
+		{config.QueryURL, "https://exa mple.com/" + marker},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := config.FromEnv(env{tt.name: tt.value}.get)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.name)
+			assert.NotContains(t, err.Error(), marker)
+		})
+	}
+}
+
+func TestFromEnvReportsEveryInvalidSetting(t *testing.T) {
+	bad := env{
+		config.MaxWaitSeconds: "bad-wait-1",
+		config.RequestFormat:  "bad-format-2",
+		config.Sandbox:        "bad-sandbox-3",
+		config.SandboxDelay:   "bad-delay-4",
+		config.RequestTimeout: "bad-timeout-5",
+		config.LogLevel:       "bad-level-6",
+		config.SubmitURL:      "ftp://bad-submit-7/b",
+		config.QueryURL:       "bad-query-8",
+	}
+	_, err := config.FromEnv(bad.get)
+	require.Error(t, err)
+	for name, value := range bad {
+		assert.Contains(t, err.Error(), name)
+		assert.NotContains(t, err.Error(), value)
+	}
+}
+
+func TestFromEnvURLs(t *testing.T) {
+	tests := []struct {
+		url     string
+		wantErr string // "" = accepted
+	}{
+		{"https://api.example.com/submit", ""},
+		{"HTTPS://api.example.com/submit", ""},
+		{"http://localhost:8080/submit", ""},
+		{"https://api.example.com:8443/a/b", ""},
+		{"ftp://api.example.com/submit", "must start with https://"},
+		{"//api.example.com/submit", "must start with https://"},
+		{"api.example.com/submit", "is not a URL"},
+		{"https:///submit", "is not a URL"},
+		{"https://:443/submit", "is not a URL"},
+		{"https://api.example.com/submit?x=1", "must not have a query string"},
+		{"https://user@api.example.com/submit", "must not contain user info"},
+		{"https://user:pw@api.example.com/submit", "must not contain user info"},
+	}
+	for _, tt := range tests {
+		for _, name := range []string{config.SubmitURL, config.QueryURL} {
+			t.Run(name+"="+tt.url, func(t *testing.T) {
+				_, err := config.FromEnv(env{name: tt.url}.get)
+				if tt.wantErr == "" {
+					assert.NoError(t, err)
+					return
+				}
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), name+" "+tt.wantErr)
+			})
+		}
+	}
+}
+
+func TestFromEnvAllowedOrigins(t *testing.T) {
+	tests := []struct {
+		value string
+		want  []string
+	}{
+		{"", nil},
+		{" , ,", nil},
+		{"https://app.example.com", []string{"https://app.example.com"}},
+		{"https://app.example.com/", []string{"https://app.example.com"}},
+		{"HTTPS://App.Example.COM", []string{"https://app.example.com"}},
+		{
+			" https://a.example.com/ ,http://B.example:8080,, https://c.example// ",
+			[]string{"https://a.example.com", "http://b.example:8080", "https://c.example"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := config.FromEnv(env{config.AllowedOrigins: tt.value}.get)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.AllowedOrigins)
+		})
+	}
+}
+
+func TestMissing(t *testing.T) {
+	const (
+		key    = config.AppKey
+		secret = config.AppSecret
+		code   = config.AppCode
+	)
+	credentials := key + " + " + secret + " (or " + code + ")"
+	tests := []struct {
+		key, secret, code bool
+		want              []string // missing credentials, URLs aside
+	}{
+		{false, false, false, []string{credentials}},
+		{true, false, false, []string{secret}},
+		{false, true, false, []string{key}},
+		{true, true, false, nil},
+		{false, false, true, nil},
+		{true, false, true, nil},
+		{false, true, true, nil},
+		{true, true, true, nil},
+	}
+	for _, tt := range tests {
+		for _, urls := range []struct{ submit, query bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			name := fmt.Sprintf("key=%v,secret=%v,code=%v,submit=%v,query=%v", tt.key, tt.secret, tt.code, urls.submit, urls.query)
+			t.Run(name, func(t *testing.T) {
+				var c config.Config
+				if tt.key {
+					c.AppKey = "k"
+				}
+				if tt.secret {
+					c.AppSecret = "s"
+				}
+				if tt.code {
+					c.AppCode = "c"
+				}
+				if urls.submit {
+					c.SubmitURL = "https://api.example.com/submit"
+				}
+				if urls.query {
+					c.QueryURL = "https://api.example.com/query"
+				}
+				want := append([]string(nil), tt.want...)
+				if !urls.submit {
+					want = append(want, config.SubmitURL)
+				}
+				if !urls.query {
+					want = append(want, config.QueryURL)
+				}
+				assert.Equal(t, want, c.Missing())
+			})
+		}
+	}
+}
+
+func TestPlainHTTPRemote(t *testing.T) {
+	tests := []struct {
+		submit, query string
+		want          bool
+	}{
+		{"", "", false},
+		{"https://api.example.com/a", "https://api.example.com/b", false},
+		{"http://localhost:8080/a", "http://127.0.0.1:8080/b", false},
+		{"http://[::1]:8080/a", "https://api.example.com/b", false},
+		{"http://api.example.com/a", "https://api.example.com/b", true},
+		{"https://api.example.com/a", "http://api.example.com/b", true},
+		{"http://10.0.0.2/a", "", true},
+		{"HTTP://api.example.com/a", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.submit+" "+tt.query, func(t *testing.T) {
+			c := config.Config{SubmitURL: tt.submit, QueryURL: tt.query}
+			assert.Equal(t, tt.want, c.PlainHTTPRemote())
+		})
+	}
+}
+
+func TestIsLoopbackHost(t *testing.T) {
+	tests := map[string]bool{
+		"localhost":        true,
+		"LOCALHOST":        true,
+		"127.0.0.1":        true,
+		"127.1.2.3":        true,
+		"::1":              true,
+		"[::1]":            true,
+		"::ffff:127.0.0.1": true,
+		"":                 false,
+		"0.0.0.0":          false,
+		"::":               false,
+		"[::]":             false,
+		"192.168.1.5":      false,
+		"10.0.0.1":         false,
+		"example.com":      false,
+		"localhost.evil":   false,
+		"127.0.0.1.evil":   false,
+		"evil-localhost":   false,
+		"127.0.0.1:8080":   false, // a host, not host:port
+	}
+	for host, want := range tests {
+		t.Run(host, func(t *testing.T) {
+			assert.Equal(t, want, config.IsLoopbackHost(host))
+		})
+	}
+}
+
+func TestSettingsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range config.Settings {
+		assert.True(t, strings.HasPrefix(s.Name, "AIPAINT_"), s.Name)
+		assert.NotEmpty(t, strings.TrimSpace(s.Help), s.Name)
+		assert.False(t, seen[s.Name], "duplicate setting %s", s.Name)
+		seen[s.Name] = true
+		if s.Secret {
+			assert.Empty(t, s.Default, "a secret has no default: %s", s.Name)
+		}
+	}
+
+	// Every name constant has a row, and the secrets are marked as such.
+	secret := map[string]bool{config.AppSecret: true, config.AppCode: true, config.HTTPToken: true}
+	names := []string{
+		config.AppKey, config.AppSecret, config.AppCode, config.SubmitURL, config.QueryURL,
+		config.RequestFormat, config.Sandbox, config.SandboxDelay, config.MaxWaitSeconds,
+		config.RequestTimeout, config.HTTPToken, config.AllowedOrigins, config.LogLevel,
+	}
+	assert.Len(t, config.Settings, len(names))
+	for _, name := range names {
+		assert.True(t, seen[name], "no row for %s", name)
+	}
+	for _, s := range config.Settings {
+		assert.Equal(t, secret[s.Name], s.Secret, s.Name)
+	}
+}
