@@ -27,7 +27,7 @@ type Config struct {
 	AppCode   string // used when AppKey/AppSecret are not both set
 	Format    Format // default FormatForm
 
-	HTTPClient       *http.Client     // default: proxy from env, verified TLS
+	HTTPClient       *http.Client     // default: proxy from env, verified TLS, redirects not followed
 	Now              func() time.Time // signing clock; default time.Now
 	Logger           *slog.Logger     // default: discard
 	RequestTimeout   time.Duration    // per HTTP attempt; default 30s
@@ -73,7 +73,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("unknown request format %q: want form or json", cfg.Format)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		cfg.HTTPClient = &http.Client{
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			// The API never redirects; following one would carry X-Apig-AppCode
+			// (Go drops only Authorization and Cookie) and, on 307/308, the paid
+			// body to wherever Location points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -119,6 +125,8 @@ type envelope struct {
 	ErrorCode string          `json:"error_code"`
 	ErrorMsg  string          `json:"error_msg"`
 	RequestID string          `json:"request_id"`
+
+	status int // the HTTP status it came with (any 2xx)
 }
 
 // Submit sends one paid request. It is resent only when the first attempt
@@ -135,14 +143,16 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, e
 		return SubmitResult{}, err
 	}
 	var data struct {
-		TaskID string `json:"taskId"`
+		TaskID json.RawMessage `json:"taskId"` // a string as documented; a number is tolerated
 	}
-	if err := json.Unmarshal(env.Data, &data); err != nil || data.TaskID == "" {
+	err = json.Unmarshal(env.Data, &data)
+	taskID, ok := stringOrNumber(data.TaskID)
+	if err != nil || !ok {
 		// Accepted and billed, yet no id: nothing to poll, say so loudly.
-		return SubmitResult{}, &APIError{Op: "submit", Kind: KindDecode, Category: CategoryUncertain, HTTPStatus: 200,
+		return SubmitResult{}, &APIError{Op: "submit", Kind: KindDecode, Category: CategoryUncertain, HTTPStatus: env.status,
 			Message: "accepted (code 200) but no taskId in the answer; the request may have been billed", TaskNo: env.TaskNo, MaybeBilled: true}
 	}
-	return SubmitResult{TaskID: data.TaskID, TaskNo: env.TaskNo}, nil
+	return SubmitResult{TaskID: taskID, TaskNo: env.TaskNo}, nil
 }
 
 // Query reads a task's state once (with retries on transient failures).
@@ -163,7 +173,7 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 	}
 	if len(env.Data) > 0 && string(env.Data) != "null" {
 		if err := json.Unmarshal(env.Data, &data); err != nil {
-			return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryTransient, HTTPStatus: 200,
+			return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryTransient, HTTPStatus: env.status,
 				Message: "the data field is not the documented object", TaskNo: env.TaskNo, Retryable: true}
 		}
 	}
@@ -181,7 +191,7 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 		t.CreatedAt = ct
 	}
 	if t.Done && len(t.Images) == 0 {
-		return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryUnknown, HTTPStatus: 200,
+		return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryUnknown, HTTPStatus: env.status,
 			Message: "the task is marked done but no image URL was returned", TaskNo: env.TaskNo}
 	}
 	return t, nil
@@ -348,6 +358,10 @@ func (c *Client) decode(op string, resp *http.Response) (*envelope, *APIError) {
 		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
 			Message: fmt.Sprintf("answer larger than %d bytes", c.cfg.MaxResponseBytes)}, op, resp.StatusCode)
 	}
+	if resp.StatusCode/100 == 3 {
+		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
+			Message: "redirected elsewhere: the API does not redirect, check the URL (http or https?)"}, op, resp.StatusCode)
+	}
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
@@ -377,9 +391,15 @@ func (c *Client) decode(op string, resp *http.Response) (*envelope, *APIError) {
 		e.RequestID = requestID
 		return nil, e
 	case resp.StatusCode/100 != 2:
-		return nil, withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
+		e := withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
 			TaskNo: env.TaskNo, Message: "code 200 with an HTTP error status"}, op, resp.StatusCode)
+		if op == "submit" {
+			// The body says accepted: whatever the status, it may have been billed.
+			e.MaybeBilled, e.Category = true, CategoryUncertain
+		}
+		return nil, e
 	}
+	env.status = resp.StatusCode
 	return &env, nil
 }
 
@@ -392,9 +412,26 @@ func withStatus(e *APIError, op string, status int) *APIError {
 		if op == "submit" {
 			e.MaybeBilled, info.category = true, CategoryUncertain
 		}
+	} else if op == "submit" && status == http.StatusGatewayTimeout {
+		// APIG.0203 without its JSON: the backend may have run it before the
+		// gateway gave up.
+		e.MaybeBilled, info.category = true, CategoryUncertain
 	}
 	e.Category, e.Retryable = info.category, info.retryable
 	return e
+}
+
+// stringOrNumber reads a non-empty JSON string, or a JSON number as its text.
+func stringOrNumber(raw json.RawMessage) (string, bool) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, strings.TrimSpace(s) != ""
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String(), true
+	}
+	return "", false
 }
 
 // parseCode reads a code sent as a JSON number or a string of digits.

@@ -171,6 +171,8 @@ func statusInfo(status int) codeInfo {
 		return codeInfo{CategoryForbidden, false, "forbidden (HTTP 403)"}
 	case status == 404:
 		return codeInfo{CategoryBadURL, false, "not found (HTTP 404): check the URL"}
+	case status/100 == 3:
+		return codeInfo{CategoryBadURL, false, fmt.Sprintf("redirected (HTTP %d): check the URL", status)}
 	case status == 429:
 		return codeInfo{CategoryTransient, true, "throttled (HTTP 429)"}
 	case status == 408 || status >= 500:
@@ -185,6 +187,8 @@ func statusInfo(status int) codeInfo {
 // sending it again cannot charge twice.
 func (e *APIError) safeToResend() bool {
 	switch {
+	case e.MaybeBilled:
+		return false
 	case e.Kind == KindTransport:
 		return e.Category == CategoryTransient && !e.MaybeBilled // only dial failures are marked so
 	case e.Kind == KindGateway:

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -24,7 +25,7 @@ func (b Backoff) withDefaults() Backoff {
 	if b.Max < b.Initial {
 		b.Max = max(DefaultBackoff.Max, b.Initial)
 	}
-	if b.Factor < 1 {
+	if !(b.Factor >= 1) { // also NaN
 		b.Factor = DefaultBackoff.Factor
 	}
 	return b
@@ -33,11 +34,13 @@ func (b Backoff) withDefaults() Backoff {
 // Delay is the pause before poll number n+1 (n counts from 0). It is pure.
 func (b Backoff) Delay(n int) time.Duration {
 	b = b.withDefaults()
-	d := float64(b.Initial)
-	for i := 0; i < n && d < float64(b.Max); i++ {
-		d *= b.Factor
+	// In closed form: a loop would spin for a huge n with Factor 1, and the
+	// cap is compared as a float because a huge product overflows Duration.
+	d := float64(b.Initial) * math.Pow(b.Factor, float64(max(n, 0)))
+	if d >= float64(b.Max) {
+		return b.Max
 	}
-	return min(time.Duration(d), b.Max)
+	return time.Duration(d)
 }
 
 // Poll reports one query made by Wait.
@@ -61,7 +64,9 @@ type WaitOptions struct {
 // credentials) end it at once. Waiting never cancels the task upstream.
 func (c *Client) Wait(ctx context.Context, taskID string, opts WaitOptions) (Task, error) {
 	start := time.Now()
-	deadline := start.Add(opts.Timeout)
+	// A negative timeout would put the context's deadline in the past and
+	// make not even the one promised query.
+	deadline := start.Add(max(opts.Timeout, 0))
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second)) // the last poll may straddle the deadline
 	defer cancel()
 

@@ -1,0 +1,249 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// answerTransport answers every request with the same canned response, so
+// the whole Submit/Query path runs without a network.
+type answerTransport struct {
+	status      int
+	contentType string
+	date        string
+	body        []byte
+}
+
+func (a answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return a.response(r), nil
+}
+
+func (a answerTransport) response(r *http.Request) *http.Response {
+	h := http.Header{}
+	h.Set("Content-Type", a.contentType)
+	h.Set("Date", a.date)
+	h.Set("X-Request-Id", "rid-fuzz")
+	return &http.Response{StatusCode: a.status, Header: h, Body: io.NopCloser(bytes.NewReader(a.body)), Request: r}
+}
+
+// Messages the client writes itself for an unreadable answer: never body text.
+var decodeMessages = []string{
+	"answer larger than ", "answer is not JSON (", "answer has no code field", "code 200 with an HTTP error status",
+	"accepted (code 200) but no taskId", "the data field is not the documented object",
+	"the task is marked done but no image URL", "redirected elsewhere",
+}
+
+func FuzzDecode(f *testing.F) {
+	date := testNow.Format(http.TimeFormat)
+	seeds := []struct {
+		status      int
+		contentType string
+		body        string
+	}{
+		{200, "application/json", okSubmit("task-1")},
+		{200, "application/json", pendingBody},
+		{200, "application/json", doneBody},
+		{200, "application/json", `{"code":"200","data":{"status":"1","img":"https://i/1.png"}}`},
+		{200, "application/json", business(201, "taskId不存在")},
+		{999, "application/json", business(999, "其他")},
+		{401, "application/json", `{"error_code":"APIG.0303","error_msg":"verify signature fail, canonicalRequest:POST|/a/||","request_id":"r"}`},
+		{504, "application/json", `{"error_code":"APIGW.0203","error_msg":"Backend timeout"}`},
+		{502, "text/html", htmlPage},
+		{200, "", ""},
+		{200, "application/json", `{"code":200,"data":{"status":1,"imgUrls":"x"}}`},
+		{200, "application/json", `{"code":200,"data":{"status":1}}`},
+		{500, "application/json", `{"code":200}`},
+		{200, "application/json; charset=\"", `[`},
+		{0, "", `null`},
+		{-1, "x/y", `{"code":{},"msg":1}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.status, s.contentType, date, []byte(s.body))
+	}
+
+	base := Config{
+		SubmitURL: "http://upstream.test/ai/paint/submit", QueryURL: "http://upstream.test/ai/paint/query",
+		AppKey: testKey, AppSecret: testSecret, Now: fixedNow,
+		MaxResponseBytes: 2048, QueryAttempts: 1, SubmitAttempts: 1,
+	}
+	direct, err := New(base)
+	if err != nil {
+		f.Fatal(err)
+	}
+
+	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
+		answer := answerTransport{status: status, contentType: contentType, date: date, body: body}
+
+		// The decoder itself: an envelope or an *APIError, never both, never neither.
+		for _, op := range []string{"submit", "query"} {
+			env, apiErr := direct.decode(op, answer.response(nil))
+			if (env == nil) == (apiErr == nil) {
+				t.Fatalf("%s: envelope %v and error %v", op, env, apiErr)
+			}
+			if env != nil {
+				code, ok := parseCode(env.Code)
+				if !ok || code != 200 || status/100 != 2 || env.ErrorCode != "" {
+					t.Fatalf("%s: accepted an answer with code %q, HTTP %d, error_code %q", op, env.Code, status, env.ErrorCode)
+				}
+				continue
+			}
+			checkAPIError(t, op, status, apiErr)
+		}
+
+		// The whole path, through an http.Client.
+		cfg := base
+		cfg.HTTPClient = &http.Client{Transport: answer}
+		c, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		task, err := c.Query(ctx, "tid")
+		if err != nil {
+			apiErr, ok := err.(*APIError)
+			if !ok {
+				t.Fatalf("query: %T %v is not an *APIError", err, err)
+			}
+			checkAPIError(t, "query", status, apiErr)
+		} else if task.TaskID != "tid" || task.Done && len(task.Images) == 0 {
+			t.Fatalf("query: bad task %+v", task)
+		}
+		res, err := c.Submit(ctx, submitReq)
+		if err != nil {
+			apiErr, ok := err.(*APIError)
+			if !ok {
+				t.Fatalf("submit: %T %v is not an *APIError", err, err)
+			}
+			checkAPIError(t, "submit", status, apiErr)
+		} else if res.TaskID == "" {
+			t.Fatal("submit: success without a task id")
+		}
+	})
+}
+
+func checkAPIError(t *testing.T, op string, status int, e *APIError) {
+	t.Helper()
+	if e.Op != op || e.Category == "" || e.Error() == "" {
+		t.Fatalf("%s: incomplete error %#v", op, e)
+	}
+	if e.HTTPStatus != status {
+		t.Fatalf("%s: HTTP status %d, want %d", op, e.HTTPStatus, status)
+	}
+	switch e.Kind {
+	case KindBusiness, KindGateway:
+	case KindDecode:
+		ok := false
+		for _, m := range decodeMessages {
+			ok = ok || strings.HasPrefix(e.Message, m)
+		}
+		if !ok {
+			t.Fatalf("%s: decode message %q is not one of ours", op, e.Message)
+		}
+	default:
+		t.Fatalf("%s: kind %q from a complete answer", op, e.Kind)
+	}
+	if e.MaybeBilled && op != "submit" {
+		t.Fatalf("query marked MaybeBilled: %#v", e)
+	}
+	if op == "submit" && e.MaybeBilled && e.safeToResend() {
+		t.Fatalf("a submit that may have been billed is resendable: %#v", e)
+	}
+	if strings.Contains(e.Error(), testSecret) {
+		t.Fatal("secret in error")
+	}
+}
+
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{
+		"", "/", "/ai/paint/submit", "/a b/c+d/%2F/古风", "https://h:8443/p/q?b=2&a=1&a=0&c",
+		"http://h/?k=v;w&x=%zz&+=+", "/a//b/", "//host/path?", "?only=query", "a/b?%E5%8F%A4=%E9%A3%8E",
+		"http://h/\x00\xff?\x7f=\x80", "/~._-/", "http://[::1]:80/p",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		e := escape(raw)
+		checkEscaped(t, e)
+		if back, err := url.PathUnescape(e); err != nil || back != raw {
+			t.Fatalf("escape(%q) = %q does not round-trip: %q, %v", raw, e, back, err)
+		}
+
+		u, err := url.Parse(raw)
+		if err != nil {
+			return
+		}
+		uri := canonicalURI(u)
+		if !strings.HasPrefix(uri, "/") || !strings.HasSuffix(uri, "/") {
+			t.Fatalf("canonicalURI(%q) = %q", raw, uri)
+		}
+		for _, seg := range strings.Split(uri, "/") {
+			checkEscaped(t, seg)
+		}
+		if q := canonicalQuery(u); q != "" {
+			prev := ""
+			for _, part := range strings.Split(q, "&") {
+				k, v, ok := strings.Cut(part, "=")
+				if !ok {
+					t.Fatalf("canonicalQuery(%q): %q has no '='", raw, part)
+				}
+				checkEscaped(t, k)
+				checkEscaped(t, v)
+				dk, _ := url.PathUnescape(k)
+				if dk < prev {
+					t.Fatalf("canonicalQuery(%q) = %q: keys not sorted", raw, q)
+				}
+				prev = dk
+			}
+		}
+
+		// Signing and verifying agree on whatever URL parses.
+		target := &url.URL{Scheme: "http", Host: "h.test:8080", Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+		h := http.Header{}
+		h.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+		h.Set("Host", target.Host)
+		h.Set(HeaderDate, testNow.Format(DateLayout))
+		sig, err := Sign(testKey, testSecret, http.MethodPost, target.String(), h, []byte(raw))
+		if err != nil {
+			return // target.String() need not re-parse (e.g. a path without a leading slash)
+		}
+		sent, err := url.Parse(target.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &http.Request{Method: http.MethodPost, URL: sent, Host: target.Host, Header: http.Header{}}
+		r.Header.Set("Content-Type", h.Get("Content-Type"))
+		r.Header.Set(HeaderDate, h.Get(HeaderDate))
+		r.Header.Set("Authorization", sig.Authorization)
+		if err := Verify(r, []byte(raw), testSecrets, testNow); err != nil {
+			t.Fatalf("Verify rejects Sign for %q: %v (%s)", target.String(), err, sig.CanonicalRequest)
+		}
+	})
+}
+
+// checkEscaped fails unless s has only unreserved characters and %XX (upper-case hex).
+func checkEscaped(t *testing.T, s string) {
+	t.Helper()
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		case c == '%' && i+2 < len(s) && isUpperHex(s[i+1]) && isUpperHex(s[i+2]):
+			i += 2
+		default:
+			t.Fatalf("%q: byte %q at %d is neither unreserved nor %%XX", s, c, i)
+		}
+	}
+}
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }

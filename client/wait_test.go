@@ -1,0 +1,285 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fastBackoff polls every millisecond or two, so waits take a few ms.
+var fastBackoff = Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond, Factor: 2}
+
+func TestBackoffDelay(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name string
+		b    Backoff
+		want []time.Duration // Delay(0), Delay(1), ...
+	}{
+		{"defaults", Backoff{}, []time.Duration{
+			time.Second, 1500 * ms, 2250 * ms, 3375 * ms, 5 * time.Second, 5 * time.Second, 5 * time.Second}},
+		{"DefaultBackoff", DefaultBackoff, []time.Duration{
+			time.Second, 1500 * ms, 2250 * ms, 3375 * ms, 5 * time.Second, 5 * time.Second}},
+		{"doubling to a cap", Backoff{Initial: 10 * ms, Max: 50 * ms, Factor: 2}, []time.Duration{
+			10 * ms, 20 * ms, 40 * ms, 50 * ms, 50 * ms}},
+		{"constant", Backoff{Initial: 7 * ms, Max: 7 * ms, Factor: 1}, []time.Duration{7 * ms, 7 * ms, 7 * ms}},
+		{"factor below 1 takes the default", Backoff{Initial: 100 * ms, Max: time.Second, Factor: 0.5}, []time.Duration{
+			100 * ms, 150 * ms, 225 * ms}},
+		{"no max takes the default cap", Backoff{Initial: 2 * time.Second, Factor: 2}, []time.Duration{
+			2 * time.Second, 4 * time.Second, 5 * time.Second}},
+		{"initial above the default cap", Backoff{Initial: 10 * time.Second}, []time.Duration{
+			10 * time.Second, 10 * time.Second}},
+		{"max below initial", Backoff{Initial: time.Second, Max: ms, Factor: 2}, []time.Duration{
+			time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for n, want := range tc.want {
+				assert.Equal(t, want, tc.b.Delay(n), "Delay(%d)", n)
+			}
+		})
+	}
+}
+
+func TestBackoffDelayEdges(t *testing.T) {
+	b := Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: 1.5}
+	assert.Equal(t, time.Second, b.Delay(-1), "a negative poll count is the first")
+	assert.Equal(t, 5*time.Second, b.Delay(math.MaxInt), "huge n stays at the cap")
+	assert.Equal(t, time.Second, Backoff{Initial: time.Second, Max: time.Minute, Factor: 1}.Delay(math.MaxInt),
+		"factor 1 with a huge n neither grows nor spins")
+	for _, f := range []float64{1e10, 1e300, math.Inf(1), math.NaN()} {
+		for _, n := range []int{1, 2, 100} {
+			d := Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: f}.Delay(n)
+			assert.True(t, d >= time.Second && d <= 5*time.Second, "factor %v, n %d: %v (overflow?)", f, n, d)
+		}
+	}
+	// Pure: the same input, the same answer, and the receiver is untouched.
+	z := Backoff{}
+	assert.Equal(t, z.Delay(3), z.Delay(3))
+	assert.Equal(t, Backoff{}, z)
+}
+
+func pollRecorder() (*[]Poll, func(Poll)) {
+	var polls []Poll
+	return &polls, func(p Poll) { polls = append(polls, p) }
+}
+
+func TestWaitDoneAfterPolls(t *testing.T) {
+	const pending = 4
+	u := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n <= pending {
+			jsonReply(200, pendingBody)(n, w, r)
+			return
+		}
+		jsonReply(200, doneBody)(n, w, r)
+	})
+	c := newTestClient(t, u)
+	polls, onPoll := pollRecorder()
+	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff, OnPoll: onPoll})
+	require.NoError(t, err)
+	assert.True(t, task.Done)
+	assert.Equal(t, "tid", task.TaskID)
+	assert.Equal(t, "TN-done", task.TaskNo)
+	assert.Equal(t, []string{"https://img.example/1.png", "https://img.example/2.png"}, task.Images)
+	assert.Equal(t, pending+1, u.count())
+
+	require.Len(t, *polls, pending+1, "OnPoll after every query")
+	var prev time.Duration
+	for i, p := range *polls {
+		assert.Equal(t, i+1, p.N)
+		assert.GreaterOrEqual(t, p.Elapsed, prev, "elapsed is monotonic")
+		prev = p.Elapsed
+		assert.NoError(t, p.Err)
+		assert.Equal(t, i == pending, p.Task.Done)
+		if i < pending {
+			assert.Equal(t, "TN-pending", p.Task.TaskNo)
+		}
+	}
+	for _, h := range u.requests() {
+		assert.Equal(t, queryPath, h.Path)
+		assert.NoError(t, h.AuthErr, "each poll is signed")
+	}
+}
+
+func TestWaitTimeout(t *testing.T) {
+	u := newUpstream(t, jsonReply(200, pendingBody))
+	c := newTestClient(t, u)
+	polls, onPoll := pollRecorder()
+	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: 30 * time.Millisecond, Backoff: fastBackoff, OnPoll: onPoll})
+	require.ErrorIs(t, err, ErrStillPending)
+	assert.Equal(t, ErrStillPending, err, "no transient failure to report")
+	assert.False(t, task.Done)
+	assert.Equal(t, "tid", task.TaskID)
+	assert.Equal(t, "TN-pending", task.TaskNo, "the last known state")
+	assert.GreaterOrEqual(t, u.count(), 2)
+	assert.Len(t, *polls, u.count())
+}
+
+func TestWaitTimeoutAfterTransientFailure(t *testing.T) {
+	u := newUpstream(t, seq(jsonReply(200, pendingBody), jsonReply(200, business(500, "maintenance"))))
+	c := newTestClient(t, u)
+	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: 20 * time.Millisecond, Backoff: fastBackoff})
+	require.ErrorIs(t, err, ErrStillPending)
+	e := apiError(t, err)
+	assert.Equal(t, 500, e.Code, "the last failure is reported alongside")
+	assert.Equal(t, "TN-pending", task.TaskNo)
+}
+
+func TestWaitSurvivesTransientFailures(t *testing.T) {
+	u := newUpstream(t, seq(
+		jsonReply(200, pendingBody),
+		jsonReply(200, business(500, "maintenance")),
+		gatewayReply(502, "APIG.0202", "Backend unavailable", "rid", ""),
+		raw(502, "text/html", htmlPage),
+		raw(200, "text/plain", "garbage"),
+		hangUp,
+		gatewayReply(429, "APIGW.0308", "throttled", "", "rid"),
+		jsonReply(200, doneBody),
+	))
+	c := newTestClient(t, u, attempts(5, 5))
+	polls, onPoll := pollRecorder()
+	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff, OnPoll: onPoll})
+	require.NoError(t, err)
+	assert.True(t, task.Done)
+	assert.Equal(t, "TN-done", task.TaskNo)
+	assert.Equal(t, 8, u.count(), "one query per poll: Wait does its own retrying")
+	require.Len(t, *polls, 8)
+	for i, p := range (*polls)[1:7] {
+		assert.Error(t, p.Err, "poll %d reports its failure", i+2)
+		assert.Equal(t, "TN-pending", p.Task.TaskNo, "poll %d keeps the last known state", i+2)
+	}
+	assert.NoError(t, (*polls)[7].Err)
+}
+
+func TestWaitEndsOnPermanentFailure(t *testing.T) {
+	cases := map[string]replyFunc{
+		"business 201": jsonReply(200, business(201, "no such task")),
+		"gateway 0303": gatewayReply(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|", "rid", ""),
+		"gateway 0304": gatewayReply(403, "APIG.0304", "not authorised", "rid", ""),
+		"business 400": jsonReply(400, business(400, "bad")),
+	}
+	for name, fail := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Run("at once", func(t *testing.T) {
+				u := newUpstream(t, fail)
+				c := newTestClient(t, u)
+				task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff})
+				e := apiError(t, err)
+				assert.False(t, e.Retryable)
+				assert.NotErrorIs(t, err, ErrStillPending)
+				assert.Equal(t, Task{TaskID: "tid"}, task)
+				assert.Equal(t, 1, u.count())
+			})
+			t.Run("after pending polls", func(t *testing.T) {
+				u := newUpstream(t, seq(jsonReply(200, pendingBody), jsonReply(200, pendingBody), fail))
+				c := newTestClient(t, u)
+				task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff})
+				apiError(t, err)
+				assert.Equal(t, "TN-pending", task.TaskNo, "the last known state")
+				assert.Equal(t, 3, u.count())
+			})
+		})
+	}
+}
+
+func TestWaitCancel(t *testing.T) {
+	t.Run("during the pause", func(t *testing.T) {
+		u := newUpstream(t, jsonReply(200, pendingBody))
+		c := newTestClient(t, u)
+		ctx, cancel := context.WithCancel(t.Context())
+		slow := Backoff{Initial: time.Hour, Max: time.Hour}
+		task, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: slow, OnPoll: func(Poll) { cancel() }})
+		require.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrStillPending)
+		assert.Equal(t, "TN-pending", task.TaskNo)
+		assert.Equal(t, 1, u.count())
+	})
+	t.Run("during a query", func(t *testing.T) {
+		arrived := make(chan struct{}, 1)
+		u := newUpstream(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+			arrived <- struct{}{}
+			<-r.Context().Done()
+		})
+		c := newTestClient(t, u)
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { <-arrived; cancel() }()
+		_, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: fastBackoff})
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 1, u.count())
+	})
+	t.Run("already cancelled", func(t *testing.T) {
+		u := newUpstream(t, jsonReply(200, pendingBody))
+		c := newTestClient(t, u)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: fastBackoff})
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, u.count())
+	})
+	t.Run("caller deadline before the wait's", func(t *testing.T) {
+		u := newUpstream(t, jsonReply(200, pendingBody))
+		c := newTestClient(t, u)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		_, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: fastBackoff})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotErrorIs(t, err, ErrStillPending)
+	})
+}
+
+func TestWaitTimeoutZero(t *testing.T) {
+	cases := []struct {
+		name  string
+		reply replyFunc
+		check func(t *testing.T, task Task, err error)
+	}{
+		{"pending", jsonReply(200, pendingBody), func(t *testing.T, task Task, err error) {
+			assert.Equal(t, ErrStillPending, err)
+			assert.Equal(t, "TN-pending", task.TaskNo)
+		}},
+		{"done", jsonReply(200, doneBody), func(t *testing.T, task Task, err error) {
+			require.NoError(t, err)
+			assert.True(t, task.Done)
+		}},
+		{"transient failure", jsonReply(200, business(500, "maintenance")), func(t *testing.T, task Task, err error) {
+			require.ErrorIs(t, err, ErrStillPending)
+			assert.Equal(t, 500, apiError(t, err).Code)
+			assert.Equal(t, Task{TaskID: "tid"}, task)
+		}},
+		{"permanent failure", jsonReply(200, business(201, "gone")), func(t *testing.T, task Task, err error) {
+			assert.NotErrorIs(t, err, ErrStillPending)
+			assert.Equal(t, 201, apiError(t, err).Code)
+		}},
+	}
+	for _, tc := range cases {
+		for _, timeout := range []time.Duration{0, -time.Second} {
+			t.Run(tc.name+"/"+timeout.String(), func(t *testing.T) {
+				u := newUpstream(t, tc.reply)
+				c := newTestClient(t, u, attempts(5, 5))
+				polls, onPoll := pollRecorder()
+				task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: timeout, Backoff: fastBackoff, OnPoll: onPoll})
+				tc.check(t, task, err)
+				assert.Equal(t, 1, u.count(), "exactly one query, not retried")
+				if _, permanent := errors.AsType[*APIError](err); permanent && !errors.Is(err, ErrStillPending) {
+					assert.Empty(t, *polls, "a permanent failure is returned, not reported as progress")
+				} else {
+					assert.Len(t, *polls, 1)
+				}
+			})
+		}
+	}
+}
+
+func TestStillPending(t *testing.T) {
+	assert.Equal(t, ErrStillPending, stillPending(nil))
+	cause := errors.New("cause")
+	err := stillPending(cause)
+	assert.ErrorIs(t, err, ErrStillPending)
+	assert.ErrorIs(t, err, cause)
+}
