@@ -177,7 +177,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "--transport %q: want stdio, sse or http\n", *transport)
 		return errUsage
 	}
-	a, err := app.Build(cfg, logger, versionString())
+	a, err := app.Build(ctx, cfg, logger, versionString())
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if getenv(config.LogLevel) == "" {
 		level = slog.LevelWarn // a terminal wants the progress lines, not the info log
 	}
-	a, err := app.Build(cfg, newLogger(stderr, level), versionString())
+	a, err := app.Build(ctx, cfg, newLogger(stderr, level), versionString())
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -31,7 +32,8 @@ func (a *App) Close() {
 
 // Build wires the tools to the configured upstream. With no credentials it
 // still builds: list_styles works and the other tools say what to set.
-func Build(cfg config.Config, logger *slog.Logger, version string) (*App, error) {
+// When drain ends (shutdown), waiting tool calls answer "pending" at once.
+func Build(drain context.Context, cfg config.Config, logger *slog.Logger, version string) (*App, error) {
 	a := &App{}
 	if cfg.Sandbox {
 		sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
@@ -48,6 +50,7 @@ func Build(cfg config.Config, logger *slog.Logger, version string) (*App, error)
 		Sandbox: cfg.Sandbox,
 		Logger:  logger,
 		Version: version,
+		Drain:   drain,
 	}
 	if missing := cfg.Missing(); len(missing) > 0 {
 		opts.Missing = missing

@@ -16,8 +16,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"aipaint-mcp/config"
@@ -116,6 +118,7 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 		return fmt.Errorf("unknown transport %q: want stdio, sse or http", o.Transport)
 	}
 
+	calls := trackCalls(s)
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		// The streamable HTTP server started its session sweeper when built.
@@ -128,7 +131,6 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	o.Logger.Info("serving MCP", "transport", o.Transport, "addr", ln.Addr().String(), "token", o.Token != "")
 	if o.Ready != nil {
@@ -142,13 +144,67 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// Request contexts are not tied to ctx: the tools end their waits on the
+	// same signal (tools.Options.Drain) and answer "pending" with the task id.
+	// Those answers must still reach the clients, so: wait for in-flight tool
+	// calls, let the SSE streams flush them, then close sessions and the server.
+	calls.wait(shutdownGrace)
+	time.Sleep(flushGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), flushGrace*5)
 	defer cancel()
 	_ = closeSessions(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
+		_ = srv.Close() // connections that never sent a request are not worth waiting for
 	}
 	return nil
+}
+
+// flushGrace is how long an answer takes to leave through an SSE stream
+// once its handler has returned.
+const flushGrace = 200 * time.Millisecond
+
+// callTracker counts tool calls in flight, so shutdown can wait for their answers.
+type callTracker struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed while n == 0
+}
+
+func trackCalls(s *server.MCPServer) *callTracker {
+	t := &callTracker{zero: make(chan struct{})}
+	close(t.zero)
+	s.Use(func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			t.add(1)
+			defer t.add(-1)
+			return next(ctx, req)
+		}
+	})
+	return t
+}
+
+func (t *callTracker) add(d int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 && d > 0 {
+		t.zero = make(chan struct{})
+	}
+	t.n += d
+	if t.n == 0 {
+		close(t.zero)
+	}
+}
+
+func (t *callTracker) wait(limit time.Duration) {
+	t.mu.Lock()
+	zero := t.zero
+	t.mu.Unlock()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-zero:
+	case <-timer.C:
+	}
 }
 
 // guard applies, in order: the Origin rule (DNS rebinding), the bearer

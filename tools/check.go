@@ -42,7 +42,9 @@ func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 			err = client.ErrStillPending
 		}
 	} else {
-		task, err = h.Client.Wait(ctx, c.TaskID, client.WaitOptions{
+		wctx, stop := h.waitContext(ctx)
+		defer stop()
+		task, err = h.Client.Wait(wctx, c.TaskID, client.WaitOptions{
 			Timeout: time.Duration(c.WaitSeconds) * time.Second,
 			Backoff: h.Backoff,
 			OnPoll:  progressReporter(ctx, req),

@@ -58,7 +58,9 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	if !g.Wait {
 		return h.taskResult(res, client.Task{TaskID: sub.TaskID}, nil, started), nil
 	}
-	task, err := h.Client.Wait(ctx, sub.TaskID, client.WaitOptions{
+	wctx, stop := h.waitContext(ctx)
+	defer stop()
+	task, err := h.Client.Wait(wctx, sub.TaskID, client.WaitOptions{
 		Timeout: time.Duration(g.WaitSeconds) * time.Second,
 		Backoff: h.Backoff,
 		OnPoll:  progressReporter(ctx, req),

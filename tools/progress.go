@@ -24,15 +24,15 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(client.
 	}
 	var last float64
 	return func(p client.Poll) {
+		if p.Task.Done {
+			return // the result itself says so; a late notification would only trail it
+		}
 		v := math.Round(p.Elapsed.Seconds()*10) / 10
 		if v <= last {
 			v = last + 0.1 // progress must grow with every notification
 		}
 		last = v
 		msg := fmt.Sprintf("排队或绘制中 queued/drawing %ds", int(p.Elapsed.Seconds()))
-		if p.Task.Done {
-			msg = "完成 done"
-		}
 		_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
 			"progressToken": token,
 			"progress":      v,

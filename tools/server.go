@@ -4,6 +4,7 @@
 package tools
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -25,6 +26,9 @@ type Options struct {
 	Sandbox bool           // results say the images are sandbox images
 	Logger  *slog.Logger
 	Version string
+	// Drain, when done, ends every wait early with a "pending" answer that
+	// carries the task id: a shutdown must not lose a submitted task.
+	Drain context.Context
 }
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -55,6 +59,16 @@ func NewServer(o Options) *server.MCPServer {
 		server.ServerTool{Tool: listStylesTool(), Handler: listStyles},
 	)
 	return s
+}
+
+// waitContext is ctx, also ended when the server starts draining.
+func (h *handlers) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if h.Drain == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(h.Drain, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // hints are the four tool annotations, always all set.

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	startTimeout = 15 * time.Second // until an HTTP server's port accepts
+	exitTimeout  = 5 * time.Second  // from SIGTERM (or stdin EOF) to exit
+)
+
+// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serverEnv is the test's environment without any AIPAINT_ setting (so a
+// developer's credentials never reach a test server), plus extra.
+func serverEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AIPAINT_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// logStderrOnFailure prints a server's log when the test fails.
+func logStderrOnFailure(t *testing.T, name string, stderr *syncBuffer) {
+	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr of %s:\n%s", name, stderr.String())
+		}
+	})
+}
+
+// proc is a server process listening on HTTP.
+type proc struct {
+	name    string
+	addr    string // host:port
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	done    chan struct{} // closed when the process has exited
+	waitErr error         // valid after done
+	stopped bool
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("release the free port: %v", err)
+	}
+	return addr
+}
+
+// startHTTPServer runs `aipaint-mcp serve --transport transport --addr ADDR
+// --sandbox` (unless sandbox is false) with env added to a clean environment,
+// waits until its port accepts, and stops it with SIGTERM at cleanup.
+func startHTTPServer(t *testing.T, transport string, sandbox bool, env ...string) *proc {
+	t.Helper()
+	var lastErr error
+	// A port freed by freeAddr can be taken by someone else before the server
+	// binds it: a bounded number of fresh attempts covers that race.
+	for attempt := 1; attempt <= 3; attempt++ {
+		p, err := tryStartHTTPServer(t, transport, sandbox, env)
+		if err == nil {
+			t.Cleanup(func() { p.stop(t) })
+			return p
+		}
+		lastErr = err
+		t.Logf("start %s server, attempt %d: %v", transport, attempt, err)
+	}
+	t.Fatalf("could not start the %s server: %v", transport, lastErr)
+	return nil
+}
+
+func tryStartHTTPServer(t *testing.T, transport string, sandbox bool, env []string) (*proc, error) {
+	t.Helper()
+	addr := freeAddr(t)
+	args := []string{"serve", "--transport", transport, "--addr", addr}
+	if sandbox {
+		args = append(args, "--sandbox")
+	}
+	p := &proc{
+		name:   fmt.Sprintf("aipaint-mcp %s", strings.Join(args, " ")),
+		addr:   addr,
+		cmd:    exec.Command(binPath, args...),
+		stderr: &syncBuffer{},
+		done:   make(chan struct{}),
+	}
+	p.cmd.Env = serverEnv(env...)
+	p.cmd.Stdout = p.stderr // nothing is expected on stdout in HTTP mode; keep it in the log
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
+		if err == nil {
+			_ = conn.Close()
+			logStderrOnFailure(t, p.name, p.stderr)
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return nil, fmt.Errorf("port %s did not accept within %s; stderr:\n%s", addr, startTimeout, p.stderr.String())
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("exited before listening (%v); stderr:\n%s", p.waitErr, p.stderr.String())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and checks that the server exits cleanly within exitTimeout.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	select {
+	case <-p.done:
+		t.Errorf("%s exited before it was stopped: %v", p.name, p.waitErr)
+		return
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM %s: %v", p.name, err)
+	}
+	start := time.Now()
+	select {
+	case <-p.done:
+		if p.waitErr != nil {
+			t.Errorf("%s: exit after SIGTERM: %v (want exit status 0)", p.name, p.waitErr)
+		}
+		t.Logf("%s exited %s after SIGTERM", p.name, time.Since(start).Round(time.Millisecond))
+	case <-time.After(exitTimeout):
+		// SIGQUIT makes a Go program print every goroutine's stack to
+		// stderr: the log then shows what held the shutdown.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(exitTimeout):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		t.Errorf("%s did not exit within %s of SIGTERM (stopped with SIGQUIT: goroutine dump in its stderr below)", p.name, exitTimeout)
+	}
+}
+
+// stdioCommand is the command of a stdio server, for mcp.CommandTransport.
+func stdioCommand(t *testing.T, sandbox bool, env ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	args := []string{"serve", "--transport", "stdio"}
+	if sandbox {
+		args = append(args, "--sandbox")
+	}
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = serverEnv(env...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	logStderrOnFailure(t, "aipaint-mcp "+strings.Join(args, " "), stderr)
+	return cmd, stderr
+}
+
+// sleepCtx waits d or until ctx ends: the pause of a bounded polling loop.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+var errNotFound = errors.New("not found on the wire")
