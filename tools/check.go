@@ -20,17 +20,11 @@ func checkTool(lim schema.Limits) mcp.Tool {
 
 func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	started := time.Now()
-	args, bad := arguments(req)
-	if bad != nil {
-		return bad, nil
+	c, refused := validate(h, req, schema.NormalizeCheck)
+	if refused != nil {
+		return refused, nil
 	}
-	c, err := schema.NormalizeCheck(args, h.Limits)
-	if err != nil {
-		return argError(err), nil
-	}
-	if h.Client == nil {
-		return h.notConfigured(), nil
-	}
+	var err error
 	res := schema.TaskResult{TaskID: c.TaskID, Sandbox: h.Sandbox}
 	if g, ok := h.recent.get(c.TaskID); ok {
 		res = h.request(c.TaskID, g)

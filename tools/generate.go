@@ -27,16 +27,9 @@ func generateTool(lim schema.Limits) mcp.Tool {
 
 func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	started := time.Now()
-	args, bad := arguments(req)
-	if bad != nil {
-		return bad, nil
-	}
-	g, err := schema.NormalizeGenerate(args, h.Limits)
-	if err != nil {
-		return argError(err), nil
-	}
-	if h.Client == nil {
-		return h.notConfigured(), nil
+	g, refused := validate(h, req, schema.NormalizeGenerate)
+	if refused != nil {
+		return refused, nil
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitBound)

@@ -104,6 +104,24 @@ func arguments(req mcp.CallToolRequest) (map[string]any, *mcp.CallToolResult) {
 	return args, nil
 }
 
+// validate normalises the arguments of a tool that needs the upstream; a
+// non-nil result refuses the call before anything is sent.
+func validate[T any](h *handlers, req mcp.CallToolRequest, normalize func(map[string]any, schema.Limits) (T, error)) (T, *mcp.CallToolResult) {
+	var zero T
+	args, bad := arguments(req)
+	if bad != nil {
+		return zero, bad
+	}
+	v, err := normalize(args, h.Limits)
+	if err != nil {
+		return zero, argError(err)
+	}
+	if h.Client == nil {
+		return zero, h.notConfigured()
+	}
+	return v, nil
+}
+
 func argError(err error) *mcp.CallToolResult {
 	var ae *schema.ArgError
 	if !errors.As(err, &ae) || len(ae.Problems) == 0 {

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDownload(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\nfake")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok.png":
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write(png)
+		case "/page":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html>"))
+		case "/huge":
+			w.Header().Set("Content-Type", "image/jpeg")
+			_, _ = w.Write(bytes.Repeat([]byte{0}, MaxImageBytes+1))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "图片 out")
+
+	path, err := Download(ctx, srv.URL+"/ok.png", dir, "task1_1")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "task1_1.png"), path)
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, png, got)
+
+	_, err = Download(ctx, srv.URL+"/page", dir, "x")
+	assert.ErrorContains(t, err, "not an image")
+	_, err = Download(ctx, srv.URL+"/huge", dir, "x")
+	assert.ErrorContains(t, err, "larger than")
+	_, err = Download(ctx, srv.URL+"/missing", dir, "x")
+	assert.ErrorContains(t, err, "HTTP 404")
+	_, err = Download(ctx, "file:///etc/passwd", dir, "x")
+	assert.ErrorContains(t, err, "http(s)")
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "failed downloads leave no partial files")
+
+	path, err = Download(ctx, srv.URL+"/ok.png", dir, "../../escape")
+	require.NoError(t, err)
+	assert.Equal(t, dir, filepath.Dir(path), "a hostile name cannot leave the folder")
+}
+
+func TestSafeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"abc_1":           "abc_1",
+		"../../etc/x":     "_.._etc_x",
+		"..":              "image",
+		"":                "image",
+		`C:\win\x`:        "C__win_x",
+		"任务1":             "__1",
+		"sbx12ab.34-_":    "sbx12ab.34-_",
+		"a/b\x00c":        "a_b_c",
+		".hidden":         "hidden",
+		"name with space": "name_with_space",
+	} {
+		assert.Equal(t, want, safeName(in), in)
+	}
+}
