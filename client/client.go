@@ -166,10 +166,10 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 		return Task{}, err
 	}
 	var data struct {
-		Status     json.RawMessage          `json:"status"`
-		Img        string                   `json:"img"`
-		ImgURLs    []struct{ Image string } `json:"imgUrls"`
-		CreateTime string                   `json:"createTime"`
+		Status     json.RawMessage   `json:"status"`
+		Img        string            `json:"img"`
+		ImgURLs    []json.RawMessage `json:"imgUrls"` // [{"image": url}] as documented; bare strings tolerated
+		CreateTime string            `json:"createTime"`
 	}
 	if len(env.Data) > 0 && string(env.Data) != "null" {
 		if err := json.Unmarshal(env.Data, &data); err != nil {
@@ -179,12 +179,12 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 	}
 	status, _ := parseCode(data.Status)
 	t := Task{TaskID: taskID, TaskNo: env.TaskNo, Done: status == 1}
-	for _, u := range data.ImgURLs {
-		if u.Image != "" {
-			t.Images = append(t.Images, u.Image)
+	for _, raw := range data.ImgURLs {
+		if u := imageURL(raw); isWebURL(u) {
+			t.Images = append(t.Images, u)
 		}
 	}
-	if len(t.Images) == 0 && data.Img != "" {
+	if len(t.Images) == 0 && isWebURL(data.Img) {
 		t.Images = []string{data.Img}
 	}
 	if ct, err := time.ParseInLocation(createTimeLayout, data.CreateTime, chinaTime); err == nil {
@@ -419,6 +419,25 @@ func withStatus(e *APIError, op string, status int) *APIError {
 	}
 	e.Category, e.Retryable = info.category, info.retryable
 	return e
+}
+
+// imageURL reads one imgUrls entry: {"image": url} or a bare string.
+func imageURL(raw json.RawMessage) string {
+	var obj struct {
+		Image string `json:"image"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		return obj.Image
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+// isWebURL keeps only http(s) image links: anything else is not a picture to show.
+func isWebURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // stringOrNumber reads a non-empty JSON string, or a JSON number as its text.

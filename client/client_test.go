@@ -1316,3 +1316,18 @@ func TestSubmitTaskIDShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestImageURLShapes(t *testing.T) {
+	assert.Equal(t, "https://a/1.png", imageURL(json.RawMessage(`{"image":"https://a/1.png"}`)))
+	assert.Equal(t, "https://a/2.png", imageURL(json.RawMessage(`"https://a/2.png"`)))
+	assert.Equal(t, "", imageURL(json.RawMessage(`42`)))
+	assert.Equal(t, "", imageURL(json.RawMessage(`{"url":1}`)))
+}
+
+func TestIsWebURL(t *testing.T) {
+	assert.True(t, isWebURL("https://cdn.example.com/a.png"))
+	assert.True(t, isWebURL("http://127.0.0.1:8080/a.png"))
+	for _, bad := range []string{"", "javascript:alert(1)", "file:///etc/passwd", "data:image/png;base64,xx", "/relative.png", "https://"} {
+		assert.False(t, isWebURL(bad), bad)
+	}
+}
