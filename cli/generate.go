@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	mcpclient "github.com/mark3labs/mcp-go/client"
@@ -46,9 +47,14 @@ func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
+	// Notifications arrive on another goroutine, possibly after the result:
+	// one lock for every stderr line, and none once Generate has returned.
+	progress := &lockedWriter{w: o.Stderr}
+	defer progress.close()
+	o.Stderr = progress
 	c.OnNotification(func(n mcp.JSONRPCNotification) {
 		if n.Method == string(mcp.MethodNotificationProgress) {
-			fmt.Fprintf(o.Stderr, "  … %v\n", n.Params.AdditionalFields["message"])
+			fmt.Fprintf(progress, "  … %v\n", n.Params.AdditionalFields["message"])
 		}
 	})
 	init := mcp.InitializeRequest{}
@@ -99,6 +105,27 @@ func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error
 		return fmt.Errorf("%d of %d downloads failed", failed, len(res.Images))
 	}
 	return nil
+}
+
+type lockedWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 }
 
 func callTool(ctx context.Context, c *mcpclient.Client, name string, args map[string]any) (schema.TaskResult, error) {
