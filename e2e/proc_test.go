@@ -188,18 +188,24 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// stdioCommand is the command of a stdio server, for mcp.CommandTransport.
-func stdioCommand(t *testing.T, sandbox bool, env ...string) (*exec.Cmd, *syncBuffer) {
-	t.Helper()
+// stdioServer is the command line of a stdio server process.
+func stdioServer(sandbox bool, env ...string) *exec.Cmd {
 	args := []string{"serve", "--transport", "stdio"}
 	if sandbox {
 		args = append(args, "--sandbox")
 	}
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = serverEnv(env...)
+	return cmd
+}
+
+// stdioCommand is the command of a stdio server, for mcp.CommandTransport.
+func stdioCommand(t *testing.T, sandbox bool, env ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := stdioServer(sandbox, env...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
-	logStderrOnFailure(t, "aipaint-mcp "+strings.Join(args, " "), stderr)
+	logStderrOnFailure(t, "aipaint-mcp "+strings.Join(cmd.Args[1:], " "), stderr)
 	return cmd, stderr
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,19 +66,14 @@ func checkJSONRPCLine(line []byte) error {
 // to be a JSON-RPC message.
 func runRawStdio(t *testing.T, ctx context.Context, protocolVersion string, sandbox bool, env []string, reqs []rawRequest) *rawStdioResult {
 	t.Helper()
-	args := []string{"serve", "--transport", "stdio"}
-	if sandbox {
-		args = append(args, "--sandbox")
-	}
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = serverEnv(env...)
+	cmd := stdioServer(sandbox, env...)
 	res := &rawStdioResult{
 		responses: map[int]map[string]any{},
 		raw:       map[int]json.RawMessage{},
 		stderr:    &syncBuffer{},
 	}
 	cmd.Stderr = res.stderr
-	logStderrOnFailure(t, "raw aipaint-mcp "+strings.Join(args, " "), res.stderr)
+	logStderrOnFailure(t, "raw aipaint-mcp "+strings.Join(cmd.Args[1:], " "), res.stderr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
