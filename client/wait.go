@@ -43,6 +43,9 @@ func (b Backoff) Delay(n int) time.Duration {
 	return time.Duration(d)
 }
 
+// LastPollGrace is how far the poll made at the deadline may run past it.
+const LastPollGrace = 3 * time.Second
+
 // Poll reports one query made by Wait.
 type Poll struct {
 	N       int           // 1-based
@@ -67,7 +70,7 @@ func (c *Client) Wait(ctx context.Context, taskID string, opts WaitOptions) (Tas
 	// A negative timeout would put the context's deadline in the past and
 	// make not even the one promised query.
 	deadline := start.Add(max(opts.Timeout, 0))
-	ctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second)) // the last poll may straddle the deadline
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(LastPollGrace))
 	defer cancel()
 
 	last := Task{TaskID: taskID}

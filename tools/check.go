@@ -6,7 +6,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/schema"
 )
 
@@ -24,25 +23,10 @@ func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 	if refused != nil {
 		return refused, nil
 	}
-	var err error
 	res := schema.TaskResult{TaskID: c.TaskID, Sandbox: h.Sandbox}
 	if g, ok := h.recent.get(c.TaskID); ok {
 		res = h.request(c.TaskID, g)
 	}
-	var task client.Task
-	if c.WaitSeconds == 0 {
-		task, err = h.Client.Query(ctx, c.TaskID)
-		if err == nil && !task.Done {
-			err = client.ErrStillPending
-		}
-	} else {
-		wctx, stop := h.waitContext(ctx)
-		defer stop()
-		task, err = h.Client.Wait(wctx, c.TaskID, client.WaitOptions{
-			Timeout: time.Duration(c.WaitSeconds) * time.Second,
-			Backoff: h.Backoff,
-			OnPoll:  progressReporter(ctx, req),
-		})
-	}
-	return h.taskResult(res, task, err, started), nil
+	task, err := h.await(ctx, req, c.TaskID, c.WaitSeconds, started)
+	return h.taskResult(res, task, err, started, false), nil
 }

@@ -25,8 +25,9 @@ func credentialSettings() string {
 }
 
 // upstreamError turns an upstream failure into a result that tells the model
-// what to do. taskID is set when a task already exists.
-func upstreamError(err error, taskID string) *mcp.CallToolResult {
+// what to do. taskID names the task concerned; submitted says this call
+// created it, so the model must not pay for it again.
+func upstreamError(err error, taskID string, submitted bool) *mcp.CallToolResult {
 	var e *client.APIError
 	if !errors.As(err, &e) {
 		return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
@@ -47,7 +48,7 @@ func upstreamError(err error, taskID string) *mcp.CallToolResult {
 		advice = "上游暂时不可用 / The service is temporarily unavailable (maintenance, throttling or a gateway problem). Nothing needs fixing: try again in a minute."
 	case client.CategoryAuth:
 		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
-		if e.ClockSkew > 15*60e9 || e.ClockSkew < -15*60e9 {
+		if e.ClockSkew > client.MaxClockSkew || e.ClockSkew < -client.MaxClockSkew {
 			advice += fmt.Sprintf(" The local clock is off by %s compared with the gateway: fix the system time.", e.ClockSkew)
 		}
 	case client.CategoryForbidden:
@@ -74,8 +75,8 @@ func upstreamError(err error, taskID string) *mcp.CallToolResult {
 	if ref := e.Reference(); ref != "" {
 		fmt.Fprintf(&b, "\nReference: %s", ref)
 	}
-	if taskID != "" {
-		fmt.Fprintf(&b, "\nThe task %s was submitted; call check_task with it later instead of generating again.", taskID)
+	if submitted && taskID != "" {
+		fmt.Fprintf(&b, "\nThe task %s was submitted (and billed); call check_task with it later instead of generating again.", taskID)
 	}
 	return mcp.NewToolResultError(b.String())
 }

@@ -31,6 +31,9 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	if refused != nil {
 		return refused, nil
 	}
+	if h.Drain != nil && h.Drain.Err() != nil {
+		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back."), nil
+	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitBound)
 	sub, err := h.Client.Submit(sctx, client.SubmitRequest{
@@ -39,7 +42,7 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	cancel()
 	if err != nil {
 		h.Logger.Warn("submit failed", "err", err)
-		return upstreamError(err, ""), nil
+		return upstreamError(err, "", false), nil
 	}
 	// Logged so that a task survives a caller that has already gone away.
 	h.Logger.Info("task submitted", "task_id", sub.TaskID, "taskNo", sub.TaskNo, "num", g.Num,
@@ -49,16 +52,10 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	res := h.request(sub.TaskID, g)
 	res.TaskNo = sub.TaskNo
 	if !g.Wait {
-		return h.taskResult(res, client.Task{TaskID: sub.TaskID}, nil, started), nil
+		return h.taskResult(res, client.Task{TaskID: sub.TaskID}, nil, started, true), nil
 	}
-	wctx, stop := h.waitContext(ctx)
-	defer stop()
-	task, err := h.Client.Wait(wctx, sub.TaskID, client.WaitOptions{
-		Timeout: time.Duration(g.WaitSeconds) * time.Second,
-		Backoff: h.Backoff,
-		OnPoll:  progressReporter(ctx, req),
-	})
-	return h.taskResult(res, task, err, started), nil
+	task, err := h.await(ctx, req, sub.TaskID, g.WaitSeconds, started)
+	return h.taskResult(res, task, err, started, true), nil
 }
 
 // request fills the result fields that echo the request as understood.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -13,7 +14,8 @@ import (
 
 // progressReporter turns Wait's polls into notifications/progress when the
 // caller sent a progress token. Nothing depends on their delivery.
-func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(client.Poll) {
+// progress is the seconds since the call started (submit included).
+func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time.Time) func(client.Poll) {
 	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
 		return nil
 	}
@@ -27,12 +29,13 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(client.
 		if p.Task.Done {
 			return // the result itself says so; a late notification would only trail it
 		}
-		v := math.Round(p.Elapsed.Seconds()*10) / 10
+		waited := time.Since(started)
+		v := math.Round(waited.Seconds()*10) / 10
 		if v <= last {
 			v = last + 0.1 // progress must grow with every notification
 		}
 		last = v
-		msg := fmt.Sprintf("排队或绘制中 queued/drawing %ds", int(p.Elapsed.Seconds()))
+		msg := fmt.Sprintf("排队或绘制中 queued/drawing %ds", int(waited.Seconds()))
 		_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
 			"progressToken": token,
 			"progress":      v,

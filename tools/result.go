@@ -15,8 +15,9 @@ import (
 )
 
 // taskResult shapes the answer of generate_image and check_task from the
-// latest task state and how the wait ended.
-func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error, started time.Time) *mcp.CallToolResult {
+// latest task state and how the wait ended. submitted says this call created
+// the task (and paid for it).
+func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error, started time.Time, submitted bool) *mcp.CallToolResult {
 	res.WaitedSeconds = math.Round(time.Since(started).Seconds()*10) / 10
 	if res.TaskNo == "" {
 		res.TaskNo = task.TaskNo
@@ -37,7 +38,7 @@ func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
 			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, h.Limits.MaxWaitSeconds)
 	default:
-		return upstreamError(err, res.TaskID)
+		return upstreamError(err, res.TaskID, submitted)
 	}
 	return mcp.NewToolResultStructured(res, summary(res, err))
 }
@@ -50,7 +51,11 @@ func summary(r schema.TaskResult, err error) string {
 		for _, img := range r.Images {
 			fmt.Fprintf(&b, "![图%d image %d](%s)\n", img.Index, img.Index, img.URL)
 		}
-		b.WriteString("图片链接约三个月内有效，请及时保存 / Image links stay valid for about three months.")
+		if r.Sandbox {
+			b.WriteString("沙盒链接仅在本服务运行期间有效 / Sandbox links work only while this server runs.")
+		} else {
+			b.WriteString("图片链接约三个月内有效，请及时保存 / Image links stay valid for about three months.")
+		}
 	} else {
 		fmt.Fprintf(&b, "⏳ 图片仍在生成中 / Still drawing after %.0fs — task_id %s\n", r.WaitedSeconds, r.TaskID)
 		var apiErr *client.APIError

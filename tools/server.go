@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -61,14 +62,33 @@ func NewServer(o Options) *server.MCPServer {
 	return s
 }
 
-// waitContext is ctx, also ended when the server starts draining.
-func (h *handlers) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// oneLookBound limits check_task's answer-at-once query, retries included.
+const oneLookBound = 15 * time.Second
+
+// await gets a task's state within the call's budget: wait_seconds counts
+// from the start of the call, so a slow submit shortens the wait instead of
+// pushing the call past the client's own timeout (and into a paid retry).
+// The wait also ends when the server starts draining.
+func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID string, waitSeconds int, started time.Time) (client.Task, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	if h.Drain == nil {
-		return ctx, cancel
+	defer cancel()
+	if h.Drain != nil {
+		defer context.AfterFunc(h.Drain, cancel)()
 	}
-	stop := context.AfterFunc(h.Drain, cancel)
-	return ctx, func() { stop(); cancel() }
+	if waitSeconds == 0 {
+		ctx, cancel := context.WithTimeout(ctx, oneLookBound)
+		defer cancel()
+		task, err := h.Client.Query(ctx, taskID)
+		if err == nil && !task.Done {
+			err = client.ErrStillPending
+		}
+		return task, err
+	}
+	return h.Client.Wait(ctx, taskID, client.WaitOptions{
+		Timeout: max(time.Duration(waitSeconds)*time.Second-time.Since(started), 0),
+		Backoff: h.Backoff,
+		OnPoll:  progressReporter(ctx, req, started),
+	})
 }
 
 // hints are the four tool annotations, always all set.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -33,20 +35,33 @@ type harness struct {
 // newHarness connects an in-process MCP client to the tools, backed by the
 // sandbox over real loopback HTTP with real signing.
 func newHarness(t *testing.T, delay time.Duration, configured bool) *harness {
+	return newHarnessWith(t, delay, configured, nil, nil)
+}
+
+// newHarnessWith can put a slow front before the sandbox's submit and set a
+// drain context.
+func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context) *harness {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Delay: delay})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
+	sb := sandbox.New(sandbox.Options{Delay: delay})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if submitLatency != nil && r.URL.Path == sandbox.SubmitPath {
+			<-submitLatency
+		}
+		sb.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
 	opts := tools.Options{
+		Drain:   drain,
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
 		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
 		Sandbox: true,
 		Version: "test",
 		Missing: []string{"AIPAINT_APP_KEY + AIPAINT_APP_SECRET (or AIPAINT_APP_CODE)", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL"},
 	}
+	var err error
 	if configured {
 		opts.Client, err = client.New(client.Config{
-			SubmitURL: sb.SubmitURL(), QueryURL: sb.QueryURL(),
+			SubmitURL: front.URL + sandbox.SubmitPath, QueryURL: front.URL + sandbox.QueryPath,
 			AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
 			RetryBase: time.Millisecond,
 		})
@@ -304,4 +319,42 @@ func TestNotConfigured(t *testing.T) {
 		}
 	}
 	assert.Zero(t, h.sb.Stats().Queries)
+}
+
+func TestWaitBudgetCountsFromTheStartOfTheCall(t *testing.T) {
+	slow := make(chan struct{})
+	h := newHarnessWith(t, time.Hour, true, slow, nil)
+	go func() {
+		time.Sleep(1100 * time.Millisecond) // the submit takes longer than the whole budget
+		close(slow)
+	}()
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "wait_seconds": 1}, nil))
+	assert.Equal(t, schema.StatusPending, r.Status)
+	assert.Equal(t, int64(1), h.sb.Stats().Queries, "a spent budget leaves one look, not a full wait")
+}
+
+func TestCheckUnknownTaskDoesNotInviteALoop(t *testing.T) {
+	h := newHarness(t, 0, true)
+	res := h.call(t, "check_task", map[string]any{"task_id": "no-such-task"}, nil)
+	require.True(t, res.IsError)
+	assert.NotContains(t, text(res), "was submitted")
+}
+
+func TestDrainingRefusesNewSubmitsAndAnswersWaits(t *testing.T) {
+	drain, stop := context.WithCancel(context.Background())
+	h := newHarnessWith(t, time.Hour, true, nil, drain)
+	done := make(chan schema.TaskResult)
+	go func() {
+		done <- taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "wait_seconds": 40}, nil))
+	}()
+	require.Eventually(t, func() bool { return h.sb.Stats().Queries > 0 }, 10*time.Second, 5*time.Millisecond)
+	stop()
+	r := <-done
+	assert.Equal(t, schema.StatusPending, r.Status, "a drained wait answers pending with the task id")
+	assert.NotEmpty(t, r.TaskID)
+
+	res := h.call(t, "generate_image", map[string]any{"text": "狗"}, nil)
+	require.True(t, res.IsError)
+	assert.Contains(t, text(res), "nothing was submitted")
+	assert.Equal(t, int64(1), h.sb.Stats().Submits)
 }
