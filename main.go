@@ -81,7 +81,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	case "generate":
 		err = runGenerate(ctx, args, stdout, stderr, getenv)
 	case "styles":
-		err = parseFlags(flag.NewFlagSet("styles", flag.ContinueOnError), args, stderr, nil)
+		err = parseFlags(flag.NewFlagSet("styles", flag.ContinueOnError), args, stdout, stderr, nil)
 		if err == nil {
 			cli.Styles(stdout)
 		}
@@ -113,19 +113,24 @@ var (
 
 // parseFlags parses flags anywhere among the arguments (generate TEXT --sandbox
 // works too) and handles --help and --version. Positional arguments go to pos.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, pos *[]string) error {
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, pos *[]string) error {
 	showVersion := fs.Bool("version", false, "print the version")
 	fs.SetOutput(stderr)
-	fs.Usage = func() { printUsage(stderr); fmt.Fprintf(stderr, "\nFlags of %s:\n", fs.Name()); fs.PrintDefaults() }
+	fs.Usage = func() {} // asked-for help goes to stdout, below; flag errors stay on stderr
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				printUsage(stdout)
+				fmt.Fprintf(stdout, "\nFlags of %s:\n", fs.Name())
+				fs.SetOutput(stdout)
+				fs.PrintDefaults()
 				return errHelpShown
 			}
+			fmt.Fprintln(stderr, "run aipaint-mcp --help for usage")
 			return errUsage
 		}
 		if *showVersion {
-			fmt.Fprintln(stderr, "aipaint-mcp", versionString())
+			fmt.Fprintln(stdout, "aipaint-mcp", versionString())
 			return errHelpShown
 		}
 		args = fs.Args()
@@ -143,10 +148,10 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, pos *[]string
 
 func loadConfig(getenv func(string) string, sandbox bool) (config.Config, error) {
 	cfg, err := config.FromEnv(getenv)
+	cfg.Sandbox = cfg.Sandbox || sandbox
 	if err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
-	cfg.Sandbox = cfg.Sandbox || sandbox
 	return cfg, nil
 }
 
@@ -159,13 +164,12 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	transport := fs.String("transport", serve.TransportStdio, "stdio, sse or http (streamable HTTP)")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address for sse and http")
 	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
-	if err := parseFlags(fs, args, stderr, nil); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv, *sandbox)
-	if err != nil {
-		return err
-	}
+	// A bad setting does not stop the server: a desktop client would only
+	// show "disconnected". The tools say what to fix instead.
+	cfg, cfgErr := loadConfig(getenv, *sandbox)
 	logger := newLogger(stderr, cfg.LogLevel) // stderr only: stdout is the protocol in stdio mode
 	switch *transport {
 	case serve.TransportStdio:
@@ -177,7 +181,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "--transport %q: want stdio, sse or http\n", *transport)
 		return errUsage
 	}
-	a, err := app.Build(ctx, cfg, logger, versionString())
+	a, err := app.Build(ctx, cfg, cfgErr, logger, versionString())
 	if err != nil {
 		return err
 	}
@@ -203,7 +207,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (the task keeps running upstream)")
 	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
 	var words []string
-	if err := parseFlags(fs, args, stderr, &words); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr, &words); err != nil {
 		return err
 	}
 	if len(words) == 0 {
@@ -218,7 +222,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if getenv(config.LogLevel) == "" {
 		level = slog.LevelWarn // a terminal wants the progress lines, not the info log
 	}
-	a, err := app.Build(ctx, cfg, newLogger(stderr, level), versionString())
+	a, err := app.Build(ctx, cfg, nil, newLogger(stderr, level), versionString())
 	if err != nil {
 		return err
 	}

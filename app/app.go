@@ -33,7 +33,9 @@ func (a *App) Close() {
 // Build wires the tools to the configured upstream. With no credentials it
 // still builds: list_styles works and the other tools say what to set.
 // When drain ends (shutdown), waiting tool calls answer "pending" at once.
-func Build(drain context.Context, cfg config.Config, logger *slog.Logger, version string) (*App, error) {
+// cfgErr, when not nil, lists invalid settings: the upstream tools then
+// refuse with that list rather than guess.
+func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.Logger, version string) (*App, error) {
 	a := &App{}
 	if cfg.Sandbox {
 		sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
@@ -52,14 +54,14 @@ func Build(drain context.Context, cfg config.Config, logger *slog.Logger, versio
 		Version: version,
 		Drain:   drain,
 	}
-	if missing := cfg.Missing(); len(missing) > 0 {
+	if cfgErr != nil {
+		opts.Invalid = cfgErr.Error()
+		logger.Error("invalid settings; list_styles works, the other tools will report them", "problems", opts.Invalid)
+	} else if missing := cfg.Missing(); len(missing) > 0 {
 		opts.Missing = missing
 		logger.Warn("not configured for the real API; list_styles works, the other tools will ask for settings (or use --sandbox)",
 			"missing", strings.Join(missing, ", "))
 	} else {
-		if cfg.PlainHTTPRemote() {
-			logger.Warn("an upstream URL uses plain http to a non-loopback host: credentials and prompts cross the network unencrypted; use https")
-		}
 		c, err := client.New(client.Config{
 			SubmitURL:      cfg.SubmitURL,
 			QueryURL:       cfg.QueryURL,

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,61 +71,96 @@ type Config struct {
 	LogLevel                   slog.Level
 }
 
-// FromEnv parses the settings. Errors name the setting, never its value.
+// FromEnv parses the settings. Errors name the setting, never its value. An
+// invalid value is reported and replaced by its default (an invalid URL by
+// nothing), so a server can still start and say what to fix.
 func FromEnv(getenv func(string) string) (Config, error) {
 	get := func(name string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		for _, s := range Settings {
-			if s.Name == name {
-				return s.Default
-			}
-		}
-		return ""
+		return defaultOf(name)
 	}
 	var errs []error
 	c := Config{
 		AppKey:    get(AppKey),
 		AppSecret: get(AppSecret),
 		AppCode:   get(AppCode),
-		SubmitURL: get(SubmitURL),
-		QueryURL:  get(QueryURL),
-		Format:    strings.ToLower(get(RequestFormat)),
 		HTTPToken: get(HTTPToken),
 	}
-	if c.Format != "form" && c.Format != "json" {
-		errs = append(errs, fmt.Errorf("%s must be form or json", RequestFormat))
-	}
-	var err error
-	if c.Sandbox, err = parseBool(get(Sandbox)); err != nil {
-		errs = append(errs, fmt.Errorf("%s must be 1 or 0", Sandbox))
-	}
-	if c.SandboxDelay, err = time.ParseDuration(get(SandboxDelay)); err != nil || c.SandboxDelay < 0 {
-		errs = append(errs, fmt.Errorf("%s must be a duration such as 3s or 500ms", SandboxDelay))
-	}
-	if c.RequestTimeout, err = time.ParseDuration(get(RequestTimeout)); err != nil || c.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be a positive duration such as 30s", RequestTimeout))
-	}
-	if c.MaxWaitSeconds, err = strconv.Atoi(get(MaxWaitSeconds)); err != nil || c.MaxWaitSeconds < 1 || c.MaxWaitSeconds > 3600 {
-		errs = append(errs, fmt.Errorf("%s must be a whole number of seconds between 1 and 3600", MaxWaitSeconds))
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(get(LogLevel))); err != nil {
-		errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error", LogLevel))
-	}
+	p := parser{get: get, errs: &errs}
+	c.Format = parse(p, RequestFormat, "must be form or json", func(s string) (string, error) {
+		s = strings.ToLower(s)
+		if s != "form" && s != "json" {
+			return "", errInvalid
+		}
+		return s, nil
+	})
+	c.Sandbox = parse(p, Sandbox, "must be 1 or 0", parseBool)
+	c.SandboxDelay = parse(p, SandboxDelay, "must be a duration such as 3s or 500ms", durationAtLeast(0))
+	c.RequestTimeout = parse(p, RequestTimeout, "must be a positive duration such as 30s", durationAtLeast(time.Millisecond))
+	c.MaxWaitSeconds = parse(p, MaxWaitSeconds, "must be a whole number of seconds between 1 and 3600", func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3600 {
+			return 0, errInvalid
+		}
+		return n, nil
+	})
+	c.LogLevel = parse(p, LogLevel, "must be debug, info, warn or error", func(s string) (slog.Level, error) {
+		var l slog.Level
+		return l, l.UnmarshalText([]byte(s))
+	})
 	for _, o := range strings.Split(get(AllowedOrigins), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.ToLower(o))
 		}
 	}
-	for _, name := range []string{SubmitURL, QueryURL} {
+	for name, dst := range map[string]*string{SubmitURL: &c.SubmitURL, QueryURL: &c.QueryURL} {
 		if v := get(name); v != "" {
 			if err := checkURL(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s %w", name, err))
+				continue
 			}
+			*dst = v
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+var errInvalid = errors.New("invalid")
+
+type parser struct {
+	get  func(string) string
+	errs *[]error
+}
+
+// parse reads one setting; on failure it records why and uses the default.
+func parse[T any](p parser, name, rule string, f func(string) (T, error)) T {
+	v, err := f(p.get(name))
+	if err != nil {
+		*p.errs = append(*p.errs, fmt.Errorf("%s %s", name, rule))
+		v, _ = f(defaultOf(name))
+	}
+	return v
+}
+
+func defaultOf(name string) string {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
+func durationAtLeast(least time.Duration) func(string) (time.Duration, error) {
+	return func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < least {
+			return 0, errInvalid
+		}
+		return d, nil
+	}
 }
 
 func parseBool(s string) (bool, error) {
@@ -144,6 +180,9 @@ func checkURL(raw string) error {
 		return errors.New("is not a URL: want https://host/path")
 	case u.Scheme != "https" && u.Scheme != "http":
 		return errors.New("must start with https://")
+	case u.Scheme == "http" && !resolvesToLoopback(u.Hostname()):
+		// The AppCode, prompts and signed requests would cross the network in clear text.
+		return errors.New("must start with https:// (plain http:// is only for loopback test upstreams)")
 	case u.RawQuery != "":
 		return errors.New("must not have a query string (parameters go in the body)")
 	case u.User != nil:
@@ -172,15 +211,24 @@ func (c Config) Missing() []string {
 	return out
 }
 
-// PlainHTTPRemote reports whether an upstream URL is plain http to a
-// non-loopback host, where credentials would cross the network unencrypted.
-func (c Config) PlainHTTPRemote() bool {
-	for _, raw := range []string{c.SubmitURL, c.QueryURL} {
-		if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
-			return true
+// resolvesToLoopback reports whether host is loopback, by name or by every
+// address it resolves to (a test upstream may have a name in /etc/hosts).
+func resolvesToLoopback(host string) bool {
+	if IsLoopbackHost(host) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		if !IsLoopbackHost(a) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // IsLoopbackHost reports whether host (no port) is localhost or a loopback IP.

@@ -170,6 +170,10 @@ func TestFromEnvURLs(t *testing.T) {
 		{"https://api.example.com/submit", ""},
 		{"HTTPS://api.example.com/submit", ""},
 		{"http://localhost:8080/submit", ""},
+		{"http://127.0.0.1:8080/submit", ""},
+		{"http://[::1]:8080/submit", ""},
+		{"http://api.example.com/submit", "must start with https:// (plain http:// is only for loopback"},
+		{"http://10.0.0.2/submit", "must start with https:// (plain http:// is only for loopback"},
 		{"https://api.example.com:8443/a/b", ""},
 		{"ftp://api.example.com/submit", "must start with https://"},
 		{"//api.example.com/submit", "must start with https://"},
@@ -272,27 +276,6 @@ func TestMissing(t *testing.T) {
 	}
 }
 
-func TestPlainHTTPRemote(t *testing.T) {
-	tests := []struct {
-		submit, query string
-		want          bool
-	}{
-		{"", "", false},
-		{"https://api.example.com/a", "https://api.example.com/b", false},
-		{"http://localhost:8080/a", "http://127.0.0.1:8080/b", false},
-		{"http://[::1]:8080/a", "https://api.example.com/b", false},
-		{"http://api.example.com/a", "https://api.example.com/b", true},
-		{"https://api.example.com/a", "http://api.example.com/b", true},
-		{"http://10.0.0.2/a", "", true},
-		{"HTTP://api.example.com/a", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.submit+" "+tt.query, func(t *testing.T) {
-			c := config.Config{SubmitURL: tt.submit, QueryURL: tt.query}
-			assert.Equal(t, tt.want, c.PlainHTTPRemote())
-		})
-	}
-}
 
 func TestIsLoopbackHost(t *testing.T) {
 	tests := map[string]bool{
@@ -348,4 +331,14 @@ func TestSettingsTable(t *testing.T) {
 	for _, s := range config.Settings {
 		assert.Equal(t, secret[s.Name], s.Secret, s.Name)
 	}
+}
+
+func TestInvalidValuesFallBackToDefaults(t *testing.T) {
+	c, err := config.FromEnv(env{
+		config.MaxWaitSeconds: "lots", config.RequestFormat: "xml", config.SubmitURL: "http://api.example.com/x",
+	}.get)
+	require.Error(t, err)
+	assert.Equal(t, 50, c.MaxWaitSeconds)
+	assert.Equal(t, "form", c.Format)
+	assert.Empty(t, c.SubmitURL, "an unusable URL is dropped, never used")
 }

@@ -12,6 +12,10 @@ import (
 )
 
 func (h *handlers) notConfigured() *mcp.CallToolResult {
+	if h.Invalid != "" {
+		return mcp.NewToolResultError("aipaint-mcp 配置有误 / invalid settings: " + strings.ReplaceAll(h.Invalid, "\n", "; ") +
+			". Tell the user to fix them in the env block of this MCP server's config and restart the client.")
+	}
 	return mcp.NewToolResultError(fmt.Sprintf(
 		"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
 			"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+

@@ -22,6 +22,7 @@ import (
 type Options struct {
 	Client  *client.Client // nil when credentials or URLs are missing
 	Missing []string       // the settings to set when Client is nil
+	Invalid string         // invalid settings, when Client is nil because of them
 	Limits  schema.Limits
 	Backoff client.Backoff // polling schedule; zero = client.DefaultBackoff
 	Sandbox bool           // results say the images are sandbox images

@@ -358,3 +358,23 @@ func TestDrainingRefusesNewSubmitsAndAnswersWaits(t *testing.T) {
 	assert.Contains(t, text(res), "nothing was submitted")
 	assert.Equal(t, int64(1), h.sb.Stats().Submits)
 }
+
+func TestInvalidSettingsAreReported(t *testing.T) {
+	c, err := mcpclient.NewInProcessClient(tools.NewServer(tools.Options{
+		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
+		Invalid: "AIPAINT_REQUEST_FORMAT must be form or json",
+	}))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	_, err = c.Initialize(ctx, mcp.InitializeRequest{})
+	require.NoError(t, err)
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "generate_image"
+	req.Params.Arguments = map[string]any{"text": "猫"}
+	res, err := c.CallTool(ctx, req)
+	require.NoError(t, err)
+	require.True(t, res.IsError)
+	assert.Contains(t, text(res), "AIPAINT_REQUEST_FORMAT must be form or json")
+}
