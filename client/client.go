@@ -187,7 +187,7 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 	if len(t.Images) == 0 && isWebURL(data.Img) {
 		t.Images = []string{data.Img}
 	}
-	if ct, err := time.ParseInLocation(createTimeLayout, data.CreateTime, chinaTime); err == nil {
+	if ct, err := time.ParseInLocation(CreateTimeLayout, data.CreateTime, ChinaTime); err == nil {
 		t.CreatedAt = ct
 	}
 	if t.Done && len(t.Images) == 0 {
@@ -408,7 +408,7 @@ func withStatus(e *APIError, op string, status int) *APIError {
 	info := statusInfo(status)
 	if status/100 == 2 {
 		// A 2xx we cannot read: for a submit, it may well have been accepted.
-		info = codeInfo{CategoryUnknown, op == "query", ""}
+		info = codeInfo{category: CategoryUnknown, retryable: op == "query"}
 		if op == "submit" {
 			e.MaybeBilled, info.category = true, CategoryUncertain
 		}

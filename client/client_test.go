@@ -297,7 +297,7 @@ func TestSubmitSigned(t *testing.T) {
 func TestSubmitDateIsUTC(t *testing.T) {
 	u := newUpstream(t, jsonReply(200, okSubmit("t")))
 	c := newTestClient(t, u, func(c *Config) {
-		c.Now = func() time.Time { return testNow.In(chinaTime) } // 16:09:10 in Beijing
+		c.Now = func() time.Time { return testNow.In(ChinaTime) } // 16:09:10 in Beijing
 	})
 	_, err := c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)

@@ -103,33 +103,41 @@ type codeInfo struct {
 	category  Category
 	retryable bool
 	meaning   string
+	status    int // HTTP status the gateway sends with it (gateway codes only)
 }
 
 // businessCodes is the one table of the API's business codes.
 var businessCodes = map[int]codeInfo{
-	201: {CategoryNotFound, false, "taskId does not exist"},
-	202: {CategoryContent, false, "text intercepted by content moderation"},
-	400: {CategoryArguments, false, "parameter error"},
-	500: {CategoryTransient, true, "provider maintenance, try later"},
-	501: {CategoryTransient, true, "official data source maintenance, try later"},
-	999: {CategoryUnknown, false, "other error"},
+	201: {CategoryNotFound, false, "taskId does not exist", 0},
+	202: {CategoryContent, false, "text intercepted by content moderation", 0},
+	400: {CategoryArguments, false, "parameter error", 0},
+	500: {CategoryTransient, true, "provider maintenance, try later", 0},
+	501: {CategoryTransient, true, "official data source maintenance, try later", 0},
+	999: {CategoryUnknown, false, "other error", 0},
 }
 
 // gatewayCodes is the one table of APIG gateway codes (by number).
 var gatewayCodes = map[string]codeInfo{
-	"0101": {CategoryBadURL, false, "no such API: wrong URL or method"},
-	"0201": {CategoryArguments, false, "malformed or too large request"},
-	"0202": {CategoryTransient, true, "backend unavailable"},
-	"0203": {CategoryTransient, true, "backend timeout"},
-	"0303": {CategoryAuth, false, "authentication failed: bad AppKey/AppSecret/AppCode, bad signature or clock skew"},
-	"0304": {CategoryForbidden, false, "app not authorised for this API (not purchased or not bound)"},
-	"0308": {CategoryTransient, true, "throttled"},
+	"0101": {CategoryBadURL, false, "no such API: wrong URL or method", 404},
+	"0201": {CategoryArguments, false, "malformed or too large request", 400},
+	"0202": {CategoryTransient, true, "backend unavailable", 502},
+	"0203": {CategoryTransient, true, "backend timeout", 504},
+	"0303": {CategoryAuth, false, "authentication failed: bad AppKey/AppSecret/AppCode, bad signature or clock skew", 401},
+	"0304": {CategoryForbidden, false, "app not authorised for this API (not purchased or not bound)", 403},
+	"0308": {CategoryTransient, true, "throttled", 429},
+}
+
+// GatewayCode describes an APIG gateway code by its number ("0308"): the
+// HTTP status it comes with and what it means. Stand-in upstreams use it.
+func GatewayCode(num string) (status int, meaning string, ok bool) {
+	info, ok := gatewayCodes[num]
+	return info.status, info.meaning, ok
 }
 
 func businessError(op string, code, status int, msg, taskNo string) *APIError {
 	info, ok := businessCodes[code]
 	if !ok {
-		info = codeInfo{CategoryUnknown, false, "undocumented code"}
+		info = codeInfo{CategoryUnknown, false, "undocumented code", 0}
 	}
 	if msg == "" {
 		msg = info.meaning
@@ -166,21 +174,21 @@ func gatewayError(op, code string, status int, msg, requestID string) *APIError 
 func statusInfo(status int) codeInfo {
 	switch {
 	case status == 401:
-		return codeInfo{CategoryAuth, false, "unauthorised (HTTP 401)"}
+		return codeInfo{CategoryAuth, false, "unauthorised (HTTP 401)", 0}
 	case status == 403:
-		return codeInfo{CategoryForbidden, false, "forbidden (HTTP 403)"}
+		return codeInfo{CategoryForbidden, false, "forbidden (HTTP 403)", 0}
 	case status == 404:
-		return codeInfo{CategoryBadURL, false, "not found (HTTP 404): check the URL"}
+		return codeInfo{CategoryBadURL, false, "not found (HTTP 404): check the URL", 0}
 	case status/100 == 3:
-		return codeInfo{CategoryBadURL, false, fmt.Sprintf("redirected (HTTP %d): check the URL", status)}
+		return codeInfo{CategoryBadURL, false, fmt.Sprintf("redirected (HTTP %d): check the URL", status), 0}
 	case status == 429:
-		return codeInfo{CategoryTransient, true, "throttled (HTTP 429)"}
+		return codeInfo{CategoryTransient, true, "throttled (HTTP 429)", 0}
 	case status == 408 || status >= 500:
-		return codeInfo{CategoryTransient, true, fmt.Sprintf("server error (HTTP %d)", status)}
+		return codeInfo{CategoryTransient, true, fmt.Sprintf("server error (HTTP %d)", status), 0}
 	case status >= 400:
-		return codeInfo{CategoryArguments, false, fmt.Sprintf("request rejected (HTTP %d)", status)}
+		return codeInfo{CategoryArguments, false, fmt.Sprintf("request rejected (HTTP %d)", status), 0}
 	}
-	return codeInfo{CategoryUnknown, false, fmt.Sprintf("unexpected answer (HTTP %d)", status)}
+	return codeInfo{CategoryUnknown, false, fmt.Sprintf("unexpected answer (HTTP %d)", status), 0}
 }
 
 // safeToResend reports whether a failed submit provably billed nothing, so

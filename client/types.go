@@ -38,7 +38,9 @@ type Task struct {
 	CreatedAt time.Time
 }
 
-// chinaTime is the zone of the API's createTime strings.
-var chinaTime = time.FixedZone("CST", 8*3600)
+// ChinaTime is the zone of the API's createTime strings; a fixed zone avoids
+// depending on the tz database.
+var ChinaTime = time.FixedZone("CST", 8*3600)
 
-const createTimeLayout = "2006-01-02 15:04:05"
+// CreateTimeLayout is the format of createTime: China time, no zone.
+const CreateTimeLayout = "2006-01-02 15:04:05"

@@ -11,15 +11,18 @@ import (
 // authenticate checks App authentication as the gateway does: an AppCode
 // header if present, else the SDK-HMAC-SHA256 signature. It returns "" when
 // the request may pass, else the gateway's error_msg.
+// authFailed opens every 0303 message, as the gateway words it.
+const authFailed = "Incorrect app authentication information"
+
 func (s *Sandbox) authenticate(r *http.Request, body []byte) string {
 	if code := r.Header.Get(client.HeaderAppCode); code != "" {
 		if subtle.ConstantTimeCompare([]byte(code), []byte(AppCode)) != 1 {
-			return gatewayErrors["0303"].msg + ": invalid AppCode"
+			return authFailed + ": invalid AppCode"
 		}
 		return ""
 	}
 	if r.Header.Get("Authorization") == "" {
-		return gatewayErrors["0303"].msg + ": missing Authorization or " + client.HeaderAppCode
+		return authFailed + ": missing Authorization or " + client.HeaderAppCode
 	}
 	err := client.Verify(r, body, secretFor, s.now())
 	if err == nil {
@@ -37,13 +40,13 @@ func verifyMessage(err error) string {
 	ve, ok := errors.AsType[*client.VerifyError](err)
 	switch {
 	case !ok:
-		return gatewayErrors["0303"].msg
+		return authFailed
 	case ve.CanonicalRequest != "":
 		return "verify signature fail, canonicalRequest:" + ve.CanonicalRequest
 	case ve.Skew != 0:
 		return "request expired: X-Sdk-Date is " + ve.Skew.Abs().String() +
 			" from the server clock, more than " + client.MaxClockSkew.String()
 	default:
-		return gatewayErrors["0303"].msg + ": " + ve.Reason
+		return authFailed + ": " + ve.Reason
 	}
 }

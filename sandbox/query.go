@@ -3,14 +3,9 @@ package sandbox
 import (
 	"net/http"
 	"strconv"
-	"time"
+
+	"aipaint-mcp/client"
 )
-
-// createTimeLayout and china format createTime as the upstream does: China
-// time without a zone. A fixed zone avoids depending on the tz database.
-const createTimeLayout = "2006-01-02 15:04:05"
-
-var china = time.FixedZone("CST", 8*60*60)
 
 type queryData struct {
 	Status     int        `json:"status"`
@@ -39,7 +34,7 @@ func (s *Sandbox) query(w http.ResponseWriter, r *http.Request, p params) {
 
 func (s *Sandbox) queryData(t *task, base string) queryData {
 	d := queryData{
-		CreateTime: t.created.In(china).Format(createTimeLayout),
+		CreateTime: t.created.In(client.ChinaTime).Format(client.CreateTimeLayout),
 		ImgURLs:    []imageURL{},
 	}
 	if !t.done(s.now()) {

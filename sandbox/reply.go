@@ -7,25 +7,11 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"strings"
+
+	"aipaint-mcp/client"
 )
 
 const headerRequestID = "X-Request-Id"
-
-type gatewayError struct {
-	status int
-	msg    string
-}
-
-// gatewayErrors is keyed by the number of the code, as clients match it.
-var gatewayErrors = map[string]gatewayError{
-	"0101": {http.StatusNotFound, "The API does not exist or has not been published in the environment"},
-	"0201": {http.StatusBadRequest, "Bad request"},
-	"0202": {http.StatusBadGateway, "Backend unavailable"},
-	"0203": {http.StatusGatewayTimeout, "Backend timeout"},
-	"0303": {http.StatusUnauthorized, "Incorrect app authentication information"},
-	"0304": {http.StatusForbidden, "The app is not authorized to access the API"},
-	"0308": {http.StatusTooManyRequests, "The throttling threshold has been reached"},
-}
 
 // businessMsgs are the upstream's default messages per business code.
 var businessMsgs = map[int]string{
@@ -58,15 +44,15 @@ func (s *Sandbox) writeGateway(w http.ResponseWriter, code string, status int, m
 		code = "APIG." + code
 	}
 	_, num, _ := strings.Cut(code, ".")
-	def, known := gatewayErrors[num]
+	defStatus, defMsg, known := client.GatewayCode(num)
 	if !known {
-		def = gatewayError{http.StatusInternalServerError, "Internal error"}
+		defStatus, defMsg = http.StatusInternalServerError, "internal error"
 	}
 	if status == 0 {
-		status = def.status
+		status = defStatus
 	}
 	if msg == "" {
-		msg = def.msg
+		msg = defMsg
 	}
 	id := w.Header().Get(headerRequestID)
 	s.log.Debug("sandbox gateway error", "code", code, "status", status, "request_id", id)
