@@ -129,6 +129,42 @@ type envelope struct {
 	status int // the HTTP status it came with (any 2xx)
 }
 
+// UnmarshalJSON tolerates a number (or bool) where a string is documented:
+// a billed task must not be dropped because taskNo came as a number.
+func (e *envelope) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Code      json.RawMessage `json:"code"`
+		Data      json.RawMessage `json:"data"`
+		Msg       json.RawMessage `json:"msg"`
+		TaskNo    json.RawMessage `json:"taskNo"`
+		ErrorCode json.RawMessage `json:"error_code"`
+		ErrorMsg  json.RawMessage `json:"error_msg"`
+		RequestID json.RawMessage `json:"request_id"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	e.Code, e.Data = raw.Code, raw.Data
+	e.Msg, e.TaskNo = scalarText(raw.Msg), scalarText(raw.TaskNo)
+	e.ErrorCode, e.ErrorMsg, e.RequestID = scalarText(raw.ErrorCode), scalarText(raw.ErrorMsg), scalarText(raw.RequestID)
+	return nil
+}
+
+// scalarText is a JSON string's value, or a number's or bool's text; "" otherwise.
+func scalarText(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64, bool:
+		return strings.TrimSpace(string(raw))
+	}
+	return ""
+}
+
 // Submit sends one paid request. It is resent only when the first attempt
 // provably billed nothing (never after a timeout or a dropped connection).
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {

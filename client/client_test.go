@@ -1331,3 +1331,14 @@ func TestIsWebURL(t *testing.T) {
 		assert.False(t, isWebURL(bad), bad)
 	}
 }
+
+func TestEnvelopeToleratesScalarTypes(t *testing.T) {
+	var env envelope
+	require.NoError(t, json.Unmarshal([]byte(`{"code":200,"msg":"成功","taskNo":12345678901234567890,"data":{"taskId":"T1"},"request_id":7,"error_msg":null}`), &env))
+	assert.Equal(t, "12345678901234567890", env.TaskNo, "large numbers keep every digit")
+	assert.Equal(t, "7", env.RequestID)
+	assert.Equal(t, "成功", env.Msg)
+	assert.Empty(t, env.ErrorMsg)
+	require.NoError(t, json.Unmarshal([]byte(`{"code":"400","msg":{"x":1}}`), &env))
+	assert.Empty(t, env.Msg, "an object where a string belongs is dropped, not fatal")
+}

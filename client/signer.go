@@ -199,6 +199,12 @@ func Verify(r *http.Request, body []byte, secretFor func(appKey string) (string,
 	if skew := now.Sub(date); skew > MaxClockSkew || skew < -MaxClockSkew {
 		return &VerifyError{Reason: "request expired: X-Sdk-Date is too far from the server clock", Skew: skew}
 	}
+	if claimed := r.Header.Get(HeaderContentSHA); claimed != "" && claimed != "UNSIGNED-PAYLOAD" {
+		sum := sha256.Sum256(body)
+		if !strings.EqualFold(claimed, hex.EncodeToString(sum[:])) {
+			return &VerifyError{Reason: HeaderContentSHA + " does not match the body"}
+		}
+	}
 	h := http.Header{}
 	for _, name := range strings.Split(signedList, ";") {
 		v := r.Header.Get(name)

@@ -2,10 +2,13 @@ package client
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,4 +100,28 @@ func TestVerifyAcceptsVectors(t *testing.T) {
 
 func TestEscape(t *testing.T) {
 	assert.Equal(t, "a%20b%2A%2B~._-%E5%8F%A4", escape("a b*+~._-古"))
+}
+
+func TestVerifyChecksAClaimedContentHash(t *testing.T) {
+	body := []byte("taskId=1")
+	date := time.Date(2024, 3, 15, 8, 9, 10, 0, time.UTC)
+	sign := func(claimed string) *http.Request {
+		r := httptest.NewRequest("POST", "https://h.example/q", bytes.NewReader(body))
+		h := http.Header{}
+		h.Set("Host", "h.example")
+		h.Set(HeaderDate, date.Format(DateLayout))
+		h.Set(HeaderContentSHA, claimed)
+		sig, err := Sign("k", "s", "POST", "https://h.example/q", h, body)
+		require.NoError(t, err)
+		r.Host = "h.example"
+		r.Header.Set(HeaderDate, h.Get(HeaderDate))
+		r.Header.Set(HeaderContentSHA, claimed)
+		r.Header.Set("Authorization", sig.Authorization)
+		return r
+	}
+	secrets := func(string) (string, bool) { return "s", true }
+	assert.NoError(t, Verify(sign("UNSIGNED-PAYLOAD"), body, secrets, date))
+	sum := sha256.Sum256(body)
+	assert.NoError(t, Verify(sign(hex.EncodeToString(sum[:])), body, secrets, date))
+	assert.Error(t, Verify(sign(strings.Repeat("0", 64)), body, secrets, date), "a signed but false body hash is refused")
 }
