@@ -38,6 +38,11 @@ const (
 	idleTimeout    = 2 * time.Minute
 	sessionIdleTTL = 30 * time.Minute
 	shutdownGrace  = 10 * time.Second
+	// inFlightGrace bounds the wait for tool calls at shutdown. Waits end at
+	// once (tools.Options.Drain); only a submit already on the wire takes
+	// longer, and its answer (a billed task id) is worth the default
+	// AIPAINT_REQUEST_TIMEOUT of 30 s.
+	inFlightGrace = 40 * time.Second
 	// stdioWorkers: each waiting generate_image holds a worker for up to
 	// AIPAINT_MAX_WAIT_SECONDS, so the default pool of 5 is too small.
 	stdioWorkers = 32
@@ -148,7 +153,7 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	// same signal (tools.Options.Drain) and answer "pending" with the task id.
 	// Those answers must still reach the clients, so: wait for in-flight tool
 	// calls, let the SSE streams flush them, then close sessions and the server.
-	calls.wait(shutdownGrace)
+	calls.wait(inFlightGrace)
 	time.Sleep(flushGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), flushGrace*5)
 	defer cancel()
@@ -212,6 +217,11 @@ func (t *callTracker) wait(limit time.Duration) {
 func guard(next http.Handler, o HTTPOptions) http.Handler {
 	want := sha256.Sum256([]byte(o.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && isLoopbackAddr(local.String()) && !isLoopbackAddr(r.Host) {
+			// DNS rebinding: a loopback server only answers loopback host names.
+			http.Error(w, "forbidden host", http.StatusForbidden)
+			return
+		}
 		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, o.AllowedOrigins) {
 			http.Error(w, "forbidden origin: add it to "+config.AllowedOrigins, http.StatusForbidden)
 			return
@@ -273,6 +283,15 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	return body, nil
+}
+
+// isLoopbackAddr reports whether host[:port] names a loopback host.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return config.IsLoopbackHost(host)
 }
 
 // originAllowed: loopback origins on any port, or one listed in AIPAINT_ALLOWED_ORIGINS.

@@ -321,20 +321,28 @@ func TestOriginAllowedWithoutToken(t *testing.T) {
 	}
 }
 
-// mcp-go's own DNS-rebinding check stays on behind ours: a loopback
-// listener refuses a foreign Host header.
+// A loopback listener refuses a foreign Host header (DNS rebinding), on the
+// SSE endpoints as on /mcp.
 func TestForeignHostHeaderRefused(t *testing.T) {
 	t.Parallel()
-	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP})
-	req, err := http.NewRequest(http.MethodPost, r.base+"/mcp", strings.NewReader(initializeRequest))
-	require.NoError(t, err)
-	req.Host = "evil.example"
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := r.client.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	for _, tc := range []struct{ transport, method, path string }{
+		{TransportHTTP, http.MethodPost, "/mcp"},
+		{TransportSSE, http.MethodGet, "/sse"},
+		{TransportSSE, http.MethodPost, "/message"},
+	} {
+		r := startHTTP(t, HTTPOptions{Transport: tc.transport})
+		for host, want := range map[string]int{"evil.example": http.StatusForbidden, "evil.example:80": http.StatusForbidden} {
+			req, err := http.NewRequest(tc.method, r.base+tc.path, strings.NewReader(initializeRequest))
+			require.NoError(t, err)
+			req.Host = host
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := r.client.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, want, resp.StatusCode, tc.path+" Host "+host)
+		}
+	}
 }
 
 func TestBodyLimit(t *testing.T) {
