@@ -85,3 +85,11 @@ func TestGenerateRejectsBadArgumentsBeforeSubmitting(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "num must be between 1 and 6")
 }
+
+func TestGenerateTimeoutKeepsTheTaskID(t *testing.T) {
+	code, _, errOut := runMain([]string{"generate", "--sandbox", "--timeout", "3s", "猫"}, map[string]string{"AIPAINT_SANDBOX_DELAY": "1h"})
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "was submitted")
+	assert.Regexp(t, `task_id sbx[0-9a-f]+`, errOut)
+	assert.LessOrEqual(t, strings.Count(errOut, "still drawing"), 2, "no tight polling loop near the deadline")
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -41,10 +42,17 @@ func Download(ctx context.Context, rawURL, dir, name string) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
+	// Object stores often label images application/octet-stream: trust the
+	// bytes when the header does not name an image type we know.
+	body := bufio.NewReader(io.LimitReader(resp.Body, MaxImageBytes+1))
+	head, _ := body.Peek(512)
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	ext, ok := imageExt[mt]
 	if !ok {
-		return "", fmt.Errorf("not an image (content type %q)", mt)
+		mt = http.DetectContentType(head)
+		if ext, ok = imageExt[mt]; !ok {
+			return "", fmt.Errorf("not an image (content type %q)", mt)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -54,7 +62,7 @@ func Download(ctx context.Context, rawURL, dir, name string) (string, error) {
 		return "", err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	n, err := io.Copy(tmp, io.LimitReader(resp.Body, MaxImageBytes+1))
+	n, err := io.Copy(tmp, body)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

@@ -20,6 +20,9 @@ func TestDownload(t *testing.T) {
 		case "/ok.png":
 			w.Header().Set("Content-Type", "image/png")
 			_, _ = w.Write(png)
+		case "/octet":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			_, _ = w.Write(png)
 		case "/page":
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = w.Write([]byte("<html>"))
@@ -41,6 +44,10 @@ func TestDownload(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, png, got)
 
+	path, err = Download(ctx, srv.URL+"/octet", dir, "task1_2")
+	require.NoError(t, err, "an image labelled octet-stream is recognised by its bytes")
+	assert.Equal(t, filepath.Join(dir, "task1_2.png"), path)
+
 	_, err = Download(ctx, srv.URL+"/page", dir, "x")
 	assert.ErrorContains(t, err, "not an image")
 	_, err = Download(ctx, srv.URL+"/huge", dir, "x")
@@ -52,7 +59,7 @@ func TestDownload(t *testing.T) {
 
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, entries, 1, "failed downloads leave no partial files")
+	require.Len(t, entries, 2, "failed downloads leave no partial files")
 
 	path, err = Download(ctx, srv.URL+"/ok.png", dir, "../../escape")
 	require.NoError(t, err)

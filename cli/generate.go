@@ -74,17 +74,27 @@ func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error
 		args["num"] = o.Num
 	}
 	fmt.Fprintln(o.Stderr, "提交中 submitting…")
+	args["wait_seconds"] = waitSeconds(ctx)
 	res, err := callTool(ctx, c, "generate_image", args)
 	for err == nil && res.Status == schema.StatusPending {
+		w := waitSeconds(ctx)
+		if w == 0 { // no time left for a real wait: never poll in a tight loop
+			err = fmt.Errorf("gave up waiting after --timeout %s", o.Timeout)
+			break
+		}
 		fmt.Fprintf(o.Stderr, "  … 仍在生成 still drawing, task_id %s\n", res.TaskID)
 		var next schema.TaskResult
-		next, err = callTool(ctx, c, "check_task", map[string]any{"task_id": res.TaskID, "wait_seconds": schema.DefaultWaitSeconds})
+		next, err = callTool(ctx, c, "check_task", map[string]any{"task_id": res.TaskID, "wait_seconds": w})
 		if err == nil {
 			next.Text, next.Style, next.Resolution, next.Num = res.Text, res.Style, res.Resolution, res.Num
 			res = next
 		}
 	}
 	if err != nil {
+		if res.TaskID != "" {
+			// Submitted and billed: never let the id vanish with the error.
+			return fmt.Errorf("%w; task_id %s was submitted and may still finish upstream: ask an MCP client to check_task it", err, res.TaskID)
+		}
 		return err
 	}
 	fmt.Fprintf(o.Stdout, "task_id: %s\nstyle: %s  resolution: %s  images: %d\n", res.TaskID, res.Style, res.Resolution, len(res.Images))
@@ -105,6 +115,17 @@ func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error
 		return fmt.Errorf("%d of %d downloads failed", failed, len(res.Images))
 	}
 	return nil
+}
+
+// waitSeconds is the wait to ask a tool for: what is left of the timeout,
+// less a margin for the answer to come back, so the tool (not the deadline)
+// ends the wait and the task id always comes back.
+func waitSeconds(ctx context.Context) int {
+	w := schema.DefaultWaitSeconds
+	if deadline, ok := ctx.Deadline(); ok {
+		w = min(w, int((time.Until(deadline)-2*time.Second)/time.Second))
+	}
+	return max(w, 0)
 }
 
 type lockedWriter struct {
