@@ -15,7 +15,7 @@ import (
 // The JSON schema is generated from this struct; enums come from the tables.
 type GenerateArgs struct {
 	Text        string `json:"text" jsonschema:"minLength=1,maxLength=100" jsonschema_description:"What to draw: a vivid description, at most 100 characters (Chinese works best, e.g. 竹林里的熊猫，晨雾). Put the style in style, not here."`
-	Style       string `json:"style,omitempty" jsonschema_description:"Painting style; default 探索无限. English names are accepted too (cyberpunk, watercolor, anime, ...): see list_styles."`
+	Style       string `json:"style,omitempty" jsonschema_description:"Painting style: one of the 17 names (default 探索无限). list_styles describes each look."`
 	Resolution  string `json:"resolution,omitempty" jsonschema_description:"Image size width*height: 1024*1024 (square, default), 1024*1536 (portrait), 1536*1024 (landscape)."`
 	Num         int    `json:"num,omitempty" jsonschema:"minimum=1,maximum=6,default=1" jsonschema_description:"How many images, 1-6. Each image is billed."`
 	Wait        *bool  `json:"wait,omitempty" jsonschema:"default=true" jsonschema_description:"Wait for the images (default true). false returns the task_id at once; then call check_task."`

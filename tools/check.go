@@ -11,7 +11,7 @@ import (
 
 func checkTool(lim schema.Limits) mcp.Tool {
 	return newTool("check_task", "查询绘画任务 Check task",
-		"Get the status and images of a task that generate_image started (free: no image is billed). "+
+		"Get the status and images of a task that generate_image started. It submits nothing, so no new image is billed. "+
 			"Use it when generate_image returned status \"pending\". With wait_seconds > 0 it waits up to that long for the images.",
 		schema.CheckInputSchema(lim), schema.TaskOutputSchema(),
 		hints{readOnly: true, destructive: false, idempotent: true, openWorld: true})
