@@ -17,7 +17,7 @@ import (
 
 const (
 	startTimeout = 15 * time.Second // until an HTTP server's port accepts
-	exitTimeout  = 5 * time.Second  // from SIGTERM (or stdin EOF) to exit
+	exitTimeout  = 20 * time.Second // from SIGTERM (or stdin EOF) to exit: a liveness bound, generous for a loaded CI machine
 )
 
 // syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
