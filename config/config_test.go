@@ -276,7 +276,6 @@ func TestMissing(t *testing.T) {
 	}
 }
 
-
 func TestIsLoopbackHost(t *testing.T) {
 	tests := map[string]bool{
 		"localhost":        true,
