@@ -37,7 +37,6 @@ const (
 	MaxBodyBytes   = 1 << 20
 	idleTimeout    = 2 * time.Minute
 	sessionIdleTTL = 30 * time.Minute
-	shutdownGrace  = 10 * time.Second
 	// inFlightGrace bounds the wait for tool calls at shutdown. Waits end at
 	// once (tools.Options.Drain); only a submit already on the wire takes
 	// longer, and its answer (a billed task id) is worth the default
