@@ -36,7 +36,7 @@ func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		res.Status = schema.StatusPending
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
-			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, h.Limits.MaxWaitSeconds)
+			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, min(schema.DefaultWaitSeconds, h.Limits.MaxWaitSeconds))
 	default:
 		return upstreamError(err, res.TaskID, submitted)
 	}
