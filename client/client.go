@@ -129,7 +129,7 @@ type envelope struct {
 	status int // the HTTP status it came with (any 2xx)
 }
 
-// UnmarshalJSON tolerates a number (or bool) where a string is documented:
+// UnmarshalJSON tolerates a number where a string is documented:
 // a billed task must not be dropped because taskNo came as a number.
 func (e *envelope) UnmarshalJSON(b []byte) error {
 	var raw struct {
@@ -150,7 +150,7 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// scalarText is a JSON string's value, or a number's or bool's text; "" otherwise.
+// scalarText is a JSON string's value, or a number's text (every digit kept); "" otherwise.
 func scalarText(raw json.RawMessage) string {
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
@@ -159,7 +159,7 @@ func scalarText(raw json.RawMessage) string {
 	switch x := v.(type) {
 	case string:
 		return x
-	case float64, bool:
+	case float64:
 		return strings.TrimSpace(string(raw))
 	}
 	return ""
@@ -182,8 +182,8 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, e
 		TaskID json.RawMessage `json:"taskId"` // a string as documented; a number is tolerated
 	}
 	err = json.Unmarshal(env.Data, &data)
-	taskID, ok := stringOrNumber(data.TaskID)
-	if err != nil || !ok {
+	taskID := strings.TrimSpace(scalarText(data.TaskID))
+	if err != nil || taskID == "" {
 		// Accepted and billed, yet no id: nothing to poll, say so loudly.
 		return SubmitResult{}, &APIError{Op: "submit", Kind: KindDecode, Category: CategoryUncertain, HTTPStatus: env.status,
 			Message: "accepted (code 200) but no taskId in the answer; the request may have been billed", TaskNo: env.TaskNo, MaybeBilled: true}
@@ -474,19 +474,6 @@ func imageURL(raw json.RawMessage) string {
 func isWebURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
-// stringOrNumber reads a non-empty JSON string, or a JSON number as its text.
-func stringOrNumber(raw json.RawMessage) (string, bool) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, strings.TrimSpace(s) != ""
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), true
-	}
-	return "", false
 }
 
 // parseCode reads a code sent as a JSON number or a string of digits.

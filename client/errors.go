@@ -198,7 +198,7 @@ func (e *APIError) safeToResend() bool {
 	case e.MaybeBilled:
 		return false
 	case e.Kind == KindTransport:
-		return e.Category == CategoryTransient && !e.MaybeBilled // only dial failures are marked so
+		return e.Category == CategoryTransient // only dial failures are marked so
 	case e.Kind == KindGateway:
 		return e.GatewayNumber() == "0308"
 	case e.Kind == KindBusiness:

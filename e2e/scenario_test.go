@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,6 +44,9 @@ type target struct {
 // its latest (server/discover first), 2025-11-25 is the initialize handshake
 // that most clients in the field still use.
 var protocolVersions = []string{"", "2025-11-25"}
+
+// latestProtocolVersion is what the README promises a current client gets.
+const latestProtocolVersion = "2026-07-28"
 
 var targets = []target{
 	{name: "stdio", open: openStdio},
@@ -196,8 +200,8 @@ func TestTransports(t *testing.T) {
 				init := cs.InitializeResult()
 				negotiated.Store(name, init.ProtocolVersion)
 				t.Logf("%s: negotiated protocol version %s (server %s %s)", name, init.ProtocolVersion, init.ServerInfo.Name, init.ServerInfo.Version)
-				if pv != "" && init.ProtocolVersion != pv {
-					t.Errorf("asked for %s, negotiated %s", pv, init.ProtocolVersion)
+				if want := cmp.Or(pv, latestProtocolVersion); init.ProtocolVersion != want {
+					t.Errorf("asked for %s, negotiated %s; want %s", asked, init.ProtocolVersion, want)
 				}
 				e := &env{transport: tg.name + "-" + asked, ctx: ctx, cs: cs, slow: slow, progress: progress, raw: raw,
 					outputs: resolveOutputSchemas(t, ctx, cs)}

@@ -118,3 +118,24 @@ func TestStdioUnconfigured(t *testing.T) {
 		}
 	}
 }
+
+// TestOlderProtocolVersions checks the initialize handshake answers each
+// older revision the README lists with that same revision.
+func TestOlderProtocolVersions(t *testing.T) {
+	t.Parallel()
+	for _, version := range []string{"2025-06-18", "2025-03-26", "2024-11-05"} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), transportTimeout)
+			defer cancel()
+			res := runRawStdio(t, ctx, version, false, nil, []rawRequest{{ID: 2, Method: "ping"}})
+			result, _ := res.responses[1]["result"].(map[string]any)
+			if got := result["protocolVersion"]; got != version {
+				t.Errorf("initialize with %s answered %v", version, got)
+			}
+			if res.responses[2]["result"] == nil {
+				t.Errorf("ping after the %s handshake: %v", version, res.responses[2])
+			}
+		})
+	}
+}

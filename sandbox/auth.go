@@ -8,12 +8,12 @@ import (
 	"aipaint-mcp/client"
 )
 
-// authenticate checks App authentication as the gateway does: an AppCode
-// header if present, else the SDK-HMAC-SHA256 signature. It returns "" when
-// the request may pass, else the gateway's error_msg.
 // authFailed opens every 0303 message, as the gateway words it.
 const authFailed = "Incorrect app authentication information"
 
+// authenticate checks App authentication as the gateway does: an AppCode
+// header if present, else the SDK-HMAC-SHA256 signature. It returns "" when
+// the request may pass, else the gateway's error_msg.
 func (s *Sandbox) authenticate(r *http.Request, body []byte) string {
 	if code := r.Header.Get(client.HeaderAppCode); code != "" {
 		if subtle.ConstantTimeCompare([]byte(code), []byte(AppCode)) != 1 {

@@ -322,7 +322,7 @@ func TestOriginAllowedWithoutToken(t *testing.T) {
 }
 
 // A loopback listener refuses a foreign Host header (DNS rebinding), on the
-// SSE endpoints as on /mcp.
+// SSE endpoints as on /mcp: mcp-go's own check, kept on and pinned here.
 func TestForeignHostHeaderRefused(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ transport, method, path string }{

@@ -29,9 +29,9 @@ func credentialSettings() string {
 }
 
 // upstreamError turns an upstream failure into a result that tells the model
-// what to do. taskID names the task concerned; submitted says this call
-// created it, so the model must not pay for it again.
-func upstreamError(err error, taskID string, submitted bool) *mcp.CallToolResult {
+// what to do. submittedTask names the task this call created (and paid for),
+// so the model does not pay for it again; "" when there is none.
+func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 	var e *client.APIError
 	if !errors.As(err, &e) {
 		return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
@@ -79,8 +79,8 @@ func upstreamError(err error, taskID string, submitted bool) *mcp.CallToolResult
 	if ref := e.Reference(); ref != "" {
 		fmt.Fprintf(&b, "\nReference: %s", ref)
 	}
-	if submitted && taskID != "" {
-		fmt.Fprintf(&b, "\nThe task %s was submitted (and billed); call check_task with it later instead of generating again.", taskID)
+	if submittedTask != "" {
+		fmt.Fprintf(&b, "\nThe task %s was submitted (and billed); call check_task with it later instead of generating again.", submittedTask)
 	}
 	return mcp.NewToolResultError(b.String())
 }

@@ -42,7 +42,7 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	cancel()
 	if err != nil {
 		h.Logger.Warn("submit failed", "err", err)
-		return upstreamError(err, "", false), nil
+		return upstreamError(err, ""), nil
 	}
 	// Logged so that a task survives a caller that has already gone away.
 	h.Logger.Info("task submitted", "task_id", sub.TaskID, "taskNo", sub.TaskNo, "num", g.Num,

@@ -25,7 +25,6 @@ func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error
 	if !task.CreatedAt.IsZero() {
 		res.CreatedAt = task.CreatedAt.Format(time.RFC3339)
 	}
-	res.Images = []schema.Image{}
 	switch {
 	case err == nil && task.Done:
 		res.Status = schema.StatusDone
@@ -38,7 +37,11 @@ func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
 			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, min(schema.DefaultWaitSeconds, h.Limits.MaxWaitSeconds))
 	default:
-		return upstreamError(err, res.TaskID, submitted)
+		submittedTask := ""
+		if submitted {
+			submittedTask = res.TaskID
+		}
+		return upstreamError(err, submittedTask)
 	}
 	return mcp.NewToolResultStructured(res, summary(res, err))
 }
