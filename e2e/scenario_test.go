@@ -240,6 +240,15 @@ func textOf(res *mcp.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
+// decode checks that a tool result is not an error and matches the tool's
+// outputSchema, then decodes its structuredContent into v.
+func (e *env) decode(t *testing.T, tool string, res *mcp.CallToolResult, v any) {
+	t.Helper()
+	mustOK(t, res)
+	structured(t, res, v)
+	e.checkOutput(t, tool, res)
+}
+
 func structured(t *testing.T, res *mcp.CallToolResult, v any) {
 	t.Helper()
 	if res.StructuredContent == nil {
@@ -388,7 +397,6 @@ func testToolsList(t *testing.T, e *env) {
 
 func testListStyles(t *testing.T, e *env) {
 	res := call(t, e.ctx, e.cs, "list_styles", map[string]any{})
-	mustOK(t, res)
 	var out struct {
 		Styles []struct {
 			Name string `json:"name"`
@@ -397,8 +405,7 @@ func testListStyles(t *testing.T, e *env) {
 			Value string `json:"value"`
 		} `json:"resolutions"`
 	}
-	structured(t, res, &out)
-	e.checkOutput(t, "list_styles", res)
+	e.decode(t, "list_styles", res, &out)
 	if len(out.Styles) != 17 {
 		t.Errorf("list_styles: %d styles, want 17", len(out.Styles))
 	}
@@ -441,10 +448,8 @@ func generateArgs(text string) map[string]any {
 func checkDoneImages(t *testing.T, e *env, res *mcp.CallToolResult, text string) {
 	t.Helper()
 	ctx := e.ctx
-	mustOK(t, res)
 	var r taskResult
-	structured(t, res, &r)
-	e.checkOutput(t, "generate_image", res)
+	e.decode(t, "generate_image", res, &r)
 	if r.Status != "done" {
 		t.Fatalf("status %q, want done; text: %s", r.Status, textOf(res))
 	}
@@ -581,10 +586,8 @@ func checkProgress(t *testing.T, e *env, cs *mcp.ClientSession, name string) {
 func testPendingThenCheck(t *testing.T, e *env) {
 	text := "竹林里的熊猫，晨雾 " + e.transport
 	res := call(t, e.ctx, e.slow, "generate_image", map[string]any{"text": text, "wait": false})
-	mustOK(t, res)
 	var r taskResult
-	structured(t, res, &r)
-	e.checkOutput(t, "generate_image", res)
+	e.decode(t, "generate_image", res, &r)
 	if r.Status != "pending" {
 		t.Fatalf("generate_image wait=false: status %q, want pending; text: %s", r.Status, textOf(res))
 	}
@@ -605,10 +608,8 @@ func testPendingThenCheck(t *testing.T, e *env) {
 
 	// Asked at once, with no wait, the task is still queued (2 s delay).
 	res = call(t, e.ctx, e.slow, "check_task", map[string]any{"task_id": r.TaskID})
-	mustOK(t, res)
 	var early taskResult
-	structured(t, res, &early)
-	e.checkOutput(t, "check_task", res)
+	e.decode(t, "check_task", res, &early)
 	if early.Status != "pending" || early.TaskID != r.TaskID || !strings.Contains(early.NextStep, "check_task") {
 		t.Errorf("check_task without wait right after submit: status %q task_id %q next_step %q; want pending, %s, a next step",
 			early.Status, early.TaskID, early.NextStep, r.TaskID)
@@ -618,10 +619,8 @@ func testPendingThenCheck(t *testing.T, e *env) {
 	var done taskResult
 	for attempt := 1; ; attempt++ {
 		res := call(t, e.ctx, e.slow, "check_task", map[string]any{"task_id": r.TaskID, "wait_seconds": 10})
-		mustOK(t, res)
 		done = taskResult{}
-		structured(t, res, &done)
-		e.checkOutput(t, "check_task", res)
+		e.decode(t, "check_task", res, &done)
 		if done.Status == "done" {
 			if n := strings.Count(textOf(res), "!["); n != len(done.Images) {
 				t.Errorf("check_task text has %d Markdown images, want %d", n, len(done.Images))
