@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +40,17 @@ const (
 	HTTPToken      = "AIPAINT_HTTP_TOKEN"
 	AllowedOrigins = "AIPAINT_ALLOWED_ORIGINS"
 	LogLevel       = "AIPAINT_LOG_LEVEL"
+
+	DataDir          = "AIPAINT_DATA_DIR"
+	OutputDir        = "AIPAINT_OUTPUT_DIR"
+	Save             = "AIPAINT_SAVE"
+	Preview          = "AIPAINT_PREVIEW"
+	DedupWindow      = "AIPAINT_DEDUP_WINDOW"
+	DailyImageLimit  = "AIPAINT_DAILY_IMAGE_LIMIT"
+	MaxImagesPerCall = "AIPAINT_MAX_IMAGES_PER_CALL"
+	TaskTimeout      = "AIPAINT_TASK_TIMEOUT"
+	CAFile           = "AIPAINT_CA_FILE"
+	MaxConcurrency   = "AIPAINT_MAX_CONCURRENCY"
 )
 
 // Settings is the table of every AIPAINT_ setting.
@@ -55,6 +68,16 @@ var Settings = []Setting{
 	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address)"},
 	{AllowedOrigins, "", false, "comma-separated browser origins allowed besides loopback ones, e.g. https://app.example.com"},
 	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error"},
+	{DataDir, "", false, "folder of the task store (default: aipaint-mcp under the user's config folder, e.g. ~/.config, ~/Library/Application Support, %AppData%)"},
+	{OutputDir, "", false, "folder images are saved to (default: aipaint-mcp under the user's Pictures folder, or the home folder)"},
+	{Save, "1", false, "1 = save every image to AIPAINT_OUTPUT_DIR; 0 = only return the URLs"},
+	{Preview, "0", false, "1 = add downscaled inline previews to results by default (the preview argument overrides it)"},
+	{DedupWindow, "10m", false, "an identical request within this time returns the existing task instead of paying again (0 = off)"},
+	{DailyImageLimit, "100", false, "at most this many images submitted per local day, counted across processes (0 = no limit)"},
+	{MaxImagesPerCall, "6", false, "upper bound of num, 1 to 6"},
+	{TaskTimeout, "10m", false, "how long a pending task keeps being polled in the background"},
+	{CAFile, "", false, "PEM file of extra CA certificates to trust (e.g. a corporate proxy's)"},
+	{MaxConcurrency, "8", false, "at most this many upstream requests at once"},
 }
 
 // Config is the parsed environment.
@@ -69,6 +92,15 @@ type Config struct {
 	HTTPToken                  string
 	AllowedOrigins             []string
 	LogLevel                   slog.Level
+
+	DataDir, OutputDir string
+	Save, Preview      bool
+	DedupWindow        time.Duration
+	DailyImageLimit    int
+	MaxImagesPerCall   int
+	TaskTimeout        time.Duration
+	CAFile             string
+	MaxConcurrency     int
 }
 
 // FromEnv parses the settings. Errors name the setting, never its value. An
@@ -99,13 +131,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.Sandbox = parse(p, Sandbox, "must be 1 or 0", parseBool)
 	c.SandboxDelay = parse(p, SandboxDelay, "must be a duration such as 3s or 500ms", durationAtLeast(0))
 	c.RequestTimeout = parse(p, RequestTimeout, "must be a positive duration such as 30s", durationAtLeast(time.Millisecond))
-	c.MaxWaitSeconds = parse(p, MaxWaitSeconds, "must be a whole number of seconds between 1 and 3600", func(s string) (int, error) {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 3600 {
-			return 0, errInvalid
-		}
-		return n, nil
-	})
+	c.MaxWaitSeconds = parse(p, MaxWaitSeconds, "must be a whole number of seconds between 1 and 3600", intBetween(1, 3600))
+	c.Save = parse(p, Save, "must be 1 or 0", parseBool)
+	c.Preview = parse(p, Preview, "must be 1 or 0", parseBool)
+	c.DedupWindow = parse(p, DedupWindow, "must be a duration such as 10m, or 0 to turn it off", durationAtLeast(0))
+	c.DailyImageLimit = parse(p, DailyImageLimit, "must be a whole number, 0 for no limit", intBetween(0, 1_000_000))
+	c.MaxImagesPerCall = parse(p, MaxImagesPerCall, "must be a whole number between 1 and 6", intBetween(1, 6))
+	c.TaskTimeout = parse(p, TaskTimeout, "must be a duration such as 10m", durationAtLeast(time.Second))
+	c.MaxConcurrency = parse(p, MaxConcurrency, "must be a whole number between 1 and 256", intBetween(1, 256))
+	c.CAFile = get(CAFile)
+	c.DataDir = parse(p, DataDir, "must be an absolute folder path", folderOr(defaultDataDir))
+	c.OutputDir = parse(p, OutputDir, "must be an absolute folder path", folderOr(defaultOutputDir))
 	c.LogLevel = parse(p, LogLevel, "must be debug, info, warn or error", func(s string) (slog.Level, error) {
 		var l slog.Level
 		return l, l.UnmarshalText([]byte(s))
@@ -161,6 +197,55 @@ func durationAtLeast(least time.Duration) func(string) (time.Duration, error) {
 		}
 		return d, nil
 	}
+}
+
+func intBetween(lo, hi int) func(string) (int, error) {
+	return func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return 0, errInvalid
+		}
+		return n, nil
+	}
+}
+
+// folderOr accepts an absolute path (after expanding a leading ~) and uses
+// def when the setting is empty.
+func folderOr(def func() string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if s == "" {
+			return def(), nil
+		}
+		if rest, ok := strings.CutPrefix(s, "~"); ok && (rest == "" || rest[0] == '/' || rest[0] == '\\') {
+			if home, err := os.UserHomeDir(); err == nil {
+				s = home + rest
+			}
+		}
+		if !filepath.IsAbs(s) {
+			return "", errInvalid
+		}
+		return filepath.Clean(s), nil
+	}
+}
+
+const appFolder = "aipaint-mcp"
+
+func defaultDataDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, appFolder)
+	}
+	return filepath.Join(os.TempDir(), appFolder)
+}
+
+func defaultOutputDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), appFolder, "images")
+	}
+	if fi, err := os.Stat(filepath.Join(home, "Pictures")); err == nil && fi.IsDir() {
+		return filepath.Join(home, "Pictures", appFolder)
+	}
+	return filepath.Join(home, appFolder)
 }
 
 func parseBool(s string) (bool, error) {

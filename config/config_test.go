@@ -3,6 +3,8 @@ package config_test
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -322,6 +324,9 @@ func TestSettingsTable(t *testing.T) {
 		config.AppKey, config.AppSecret, config.AppCode, config.SubmitURL, config.QueryURL,
 		config.RequestFormat, config.Sandbox, config.SandboxDelay, config.MaxWaitSeconds,
 		config.RequestTimeout, config.HTTPToken, config.AllowedOrigins, config.LogLevel,
+		config.DataDir, config.OutputDir, config.Save, config.Preview, config.DedupWindow,
+		config.DailyImageLimit, config.MaxImagesPerCall, config.TaskTimeout, config.CAFile,
+		config.MaxConcurrency,
 	}
 	assert.Len(t, config.Settings, len(names))
 	for _, name := range names {
@@ -340,4 +345,57 @@ func TestInvalidValuesFallBackToDefaults(t *testing.T) {
 	assert.Equal(t, 50, c.MaxWaitSeconds)
 	assert.Equal(t, "form", c.Format)
 	assert.Empty(t, c.SubmitURL, "an unusable URL is dropped, never used")
+}
+
+func TestStoreAndLimitSettings(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+	c, err := config.FromEnv(env(nil))
+	require.NoError(t, err)
+	assert.True(t, c.Save)
+	assert.False(t, c.Preview)
+	assert.Equal(t, 10*time.Minute, c.DedupWindow)
+	assert.Equal(t, 100, c.DailyImageLimit)
+	assert.Equal(t, 6, c.MaxImagesPerCall)
+	assert.Equal(t, 10*time.Minute, c.TaskTimeout)
+	assert.Equal(t, 8, c.MaxConcurrency)
+	assert.True(t, filepath.IsAbs(c.DataDir), c.DataDir)
+	assert.True(t, filepath.IsAbs(c.OutputDir), c.OutputDir)
+	assert.Equal(t, "aipaint-mcp", filepath.Base(c.DataDir))
+	assert.Equal(t, "aipaint-mcp", filepath.Base(c.OutputDir))
+
+	dir := t.TempDir()
+	home, err := os.UserHomeDir()
+	require.NoError(t, err)
+	c, err = config.FromEnv(env(map[string]string{
+		config.DataDir: filepath.Join(dir, "数据 dir") + string(filepath.Separator), config.OutputDir: "~/图片",
+		config.Save: "0", config.Preview: "1", config.DedupWindow: "0", config.DailyImageLimit: "0",
+		config.MaxImagesPerCall: "2", config.TaskTimeout: "1h", config.MaxConcurrency: "1",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "数据 dir"), c.DataDir)
+	assert.Equal(t, filepath.Join(home, "图片"), c.OutputDir)
+	assert.False(t, c.Save)
+	assert.True(t, c.Preview)
+	assert.Zero(t, c.DedupWindow)
+	assert.Zero(t, c.DailyImageLimit)
+	assert.Equal(t, 2, c.MaxImagesPerCall)
+	assert.Equal(t, time.Hour, c.TaskTimeout)
+	assert.Equal(t, 1, c.MaxConcurrency)
+
+	bad := map[string]string{
+		config.DataDir: "relative/dir", config.OutputDir: "out", config.Save: "maybe",
+		config.DedupWindow: "-1m", config.DailyImageLimit: "-3", config.MaxImagesPerCall: "7",
+		config.TaskTimeout: "0", config.MaxConcurrency: "0",
+	}
+	c, err = config.FromEnv(env(bad))
+	require.Error(t, err)
+	for name, value := range bad {
+		assert.Contains(t, err.Error(), name)
+		if len(value) > 4 {
+			assert.NotContains(t, err.Error(), value, "errors name settings, not values")
+		}
+	}
+	assert.Equal(t, 6, c.MaxImagesPerCall, "an invalid value falls back to the default")
+	assert.Equal(t, "aipaint-mcp", filepath.Base(c.DataDir))
 }
