@@ -1,0 +1,276 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The ledger is what makes spending safe across processes: before a paid
+// submit, a process takes the lock, looks for an identical recent request
+// and counts today's images, then appends a reservation. The outcome of the
+// submit is appended afterwards. Usage counts every reservation that was not
+// released, so a crash between reservation and outcome errs on the side of
+// "maybe billed".
+
+// Outcomes of a reservation.
+const (
+	outTask     = "task"     // submitted; the entry names the task
+	outReleased = "released" // nothing was billed: the images do not count
+	outUnknown  = "unknown"  // the submit may have been billed without a task id
+)
+
+// staleReservation is how long a reservation without an outcome makes an
+// identical request wait for it; after that its process is presumed gone.
+// It exceeds the longest a submit may run (tools bound it to 2 minutes).
+const staleReservation = 3 * time.Minute
+
+// maxLedgerDays bounds how far back a long dedup window looks.
+const maxLedgerDays = 31
+
+type entry struct {
+	R    string    `json:"r"`
+	Key  string    `json:"k,omitempty"`
+	N    int       `json:"n,omitempty"`
+	At   time.Time `json:"at,omitzero"`
+	Task string    `json:"t,omitempty"`
+	Out  string    `json:"o,omitempty"`
+}
+
+// Usage is how many images were submitted today (local day) out of the limit
+// (0 = no limit).
+type Usage struct {
+	Today int `json:"today"`
+	Limit int `json:"limit"`
+}
+
+// Policy is what Reserve enforces.
+type Policy struct {
+	DedupWindow time.Duration // 0 = no deduplication
+	DailyLimit  int           // 0 = no limit
+	ForceNew    bool          // skip deduplication for this request
+}
+
+// Reservation is the permission to submit one request, or the task that
+// already answers it.
+type Reservation struct {
+	ID       string
+	Existing *Record // set when an identical recent request already has a task
+	Usage    Usage   // including this reservation's images
+	day      string
+}
+
+// LimitError refuses a request that would pass the daily limit.
+type LimitError struct {
+	Usage     Usage
+	Requested int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("daily image limit reached: %d of %d used today, %d more requested", e.Usage.Today, e.Usage.Limit, e.Requested)
+}
+
+// Reserve checks a request against recent identical ones and the daily
+// limit, and reserves its images. Concurrent identical requests, in this
+// process or another, get one reservation; the others wait for its task.
+func (s *Store) Reserve(ctx context.Context, req Request, p Policy) (Reservation, error) {
+	for {
+		var (
+			res  Reservation
+			wait bool
+		)
+		err := s.locked(func() error {
+			now := s.now()
+			entries, err := s.readLedger(now, p.DedupWindow)
+			if err != nil {
+				return err
+			}
+			today := dayOf(now)
+			usage := Usage{Limit: p.DailyLimit}
+			key := req.Key()
+			var same *reservation
+			for _, r := range fold(entries) {
+				if r.out == outReleased {
+					continue
+				}
+				if dayOf(r.at) == today {
+					usage.Today += r.n
+				}
+				if r.key == key && now.Sub(r.at) < p.DedupWindow && (same == nil || r.at.After(same.at)) {
+					same = r
+				}
+			}
+			if same != nil && !p.ForceNew {
+				switch {
+				case same.task != "":
+					rec, err := s.Get(same.task)
+					if err == nil && rec.Status != StatusFailed {
+						res = Reservation{Existing: &rec, Usage: usage}
+						return nil
+					}
+				case same.out == "" && now.Sub(same.at) < staleReservation:
+					wait = true
+					return nil
+				}
+			}
+			if p.DailyLimit > 0 && usage.Today+req.Num > p.DailyLimit {
+				return &LimitError{Usage: usage, Requested: req.Num}
+			}
+			id, err := newID()
+			if err != nil {
+				return err
+			}
+			if err := s.appendLedger(today, entry{R: id, Key: key, N: req.Num, At: now}); err != nil {
+				return err
+			}
+			usage.Today += req.Num
+			res = Reservation{ID: id, Usage: usage, day: today}
+			return nil
+		})
+		if err != nil || !wait {
+			return res, err
+		}
+		if err := sleep(ctx, waitTick); err != nil {
+			return Reservation{}, fmt.Errorf("waiting for an identical request in progress: %w", err)
+		}
+	}
+}
+
+// Commit records the task a reservation's submit created, together with its
+// record, in one step: no process ever sees the one without the other.
+func (s *Store) Commit(res Reservation, r Record) (Record, error) {
+	var out Record
+	err := s.locked(func() error {
+		if err := s.appendLedger(res.day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.putLocked(r)
+		return err
+	})
+	return out, err
+}
+
+// Release gives back a reservation whose submit billed nothing.
+func (s *Store) Release(res Reservation) error {
+	return s.locked(func() error { return s.appendLedger(res.day, entry{R: res.ID, Out: outReleased}) })
+}
+
+// Abandon ends a reservation whose submit may have been billed but gave no
+// task id: its images keep counting, and nobody waits for it.
+func (s *Store) Abandon(res Reservation) error {
+	return s.locked(func() error { return s.appendLedger(res.day, entry{R: res.ID, Out: outUnknown}) })
+}
+
+// Usage reports today's submitted images.
+func (s *Store) Usage(limit int) (Usage, error) {
+	u := Usage{Limit: limit}
+	err := s.locked(func() error {
+		now := s.now()
+		entries, err := s.readLedger(now, 0)
+		for _, r := range fold(entries) {
+			if r.out != outReleased && dayOf(r.at) == dayOf(now) {
+				u.Today += r.n
+			}
+		}
+		return err
+	})
+	return u, err
+}
+
+type reservation struct {
+	key, task, out string
+	n              int
+	at             time.Time
+}
+
+func fold(entries []entry) map[string]*reservation {
+	m := make(map[string]*reservation, len(entries))
+	for _, e := range entries {
+		r := m[e.R]
+		if r == nil {
+			r = &reservation{}
+			m[e.R] = r
+		}
+		if e.Key != "" {
+			r.key, r.n, r.at = e.Key, e.N, e.At
+		}
+		if e.Out != "" {
+			r.out, r.task = e.Out, e.Task
+		}
+	}
+	for id, r := range m {
+		if r.key == "" { // an outcome whose reservation is in a file not read
+			delete(m, id)
+		}
+	}
+	return m
+}
+
+func dayOf(t time.Time) string { return t.Local().Format(time.DateOnly) }
+
+// readLedger reads today's file and those the dedup window reaches back to.
+func (s *Store) readLedger(now time.Time, window time.Duration) ([]entry, error) {
+	var out []entry
+	first := now.Add(-window)
+	for d, i := now, 0; i < maxLedgerDays; d, i = d.AddDate(0, 0, -1), i+1 {
+		raw, err := os.ReadFile(s.ledgerPath(dayOf(d)))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("task store: %w", err)
+		}
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			var e entry
+			// A line cut short by a crash is skipped; entries never span lines.
+			if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &e) == nil && e.R != "" {
+				out = append(out, e)
+			}
+		}
+		if dayOf(d) <= dayOf(first) {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) ledgerPath(day string) string {
+	return filepath.Join(s.dir, "ledger", day+".jsonl")
+}
+
+// appendLedger writes one entry as one line. The leading newline ends any
+// line a crashed process left unfinished.
+func (s *Store) appendLedger(day string, e entry) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("task store: %w", err)
+	}
+	f, err := os.OpenFile(s.ledgerPath(day), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("task store: %w", err)
+	}
+	_, err = f.Write(append(append([]byte("\n"), raw...), '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("task store: ledger: %w", err)
+	}
+	return nil
+}
+
+func newID() (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("task store: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newTestStore(t *testing.T) (*Store, *clock) {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.Local)}
+	s, err := open(filepath.Join(t.TempDir(), "数据 data"), c.now)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s, c
+}
+
+var panda = Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
+
+func TestRecordRoundTripAndMerge(t *testing.T) {
+	s, c := newTestStore(t)
+	_, err := s.Get("t1")
+	require.ErrorIs(t, err, ErrNotFound)
+
+	created := time.Date(2026, 11, 27, 19, 59, 0, 0, time.FixedZone("CST", 8*3600))
+	r, err := s.Put(Record{TaskID: "t1", TaskNo: "no1", Request: panda, CreatedAt: created})
+	require.NoError(t, err)
+	assert.Equal(t, StatusPending, r.Status)
+	assert.Equal(t, c.now(), r.SubmittedAt)
+	assert.Equal(t, created.AddDate(0, 1, 0), r.TaskExpiresAt())
+
+	r.Status, r.DoneAt = StatusDone, c.now()
+	r.SetImages([]string{"https://img/1.png", "https://img/2.png"})
+	r.Images[0].Path = "/pics/t1_1.png"
+	_, err = s.Put(r)
+	require.NoError(t, err)
+
+	// Another process that noticed the task later, without the saved path,
+	// must not erase it or turn the task back to pending.
+	late := Record{TaskID: "t1", Status: StatusPending}
+	late.SetImages([]string{"https://img/1.png", "https://img/2.png"})
+	got, err := s.Put(late)
+	require.NoError(t, err)
+	assert.Equal(t, StatusDone, got.Status)
+	assert.Equal(t, "/pics/t1_1.png", got.Images[0].Path)
+	assert.Equal(t, panda, got.Request)
+	assert.Equal(t, "no1", got.TaskNo)
+	assert.True(t, created.AddDate(0, 3, 0).Equal(got.Images[1].ExpiresAt), "%v", got.Images[1].ExpiresAt)
+
+	again, err := s.Get("t1")
+	require.NoError(t, err)
+	assert.Equal(t, got.Images, again.Images)
+	assert.True(t, again.CreatedAt.Equal(created))
+}
+
+func TestHostileTaskIDsStayInsideTheStore(t *testing.T) {
+	s, _ := newTestStore(t)
+	for _, id := range []string{"../../etc/passwd", `..\..\win.ini`, "a/b", "..", ".", "CON", "Abc", "x\x00y", "任务", "/abs"} {
+		_, err := s.Put(Record{TaskID: id, Request: panda})
+		require.NoError(t, err, id)
+		got, err := s.Get(id)
+		require.NoError(t, err, id)
+		assert.Equal(t, id, got.TaskID)
+		rel, err := filepath.Rel(filepath.Join(s.Dir(), "tasks"), s.recordPath(id))
+		require.NoError(t, err)
+		assert.Equal(t, rel, filepath.Base(rel), "%q must map to a file directly in tasks/", id)
+	}
+	// Two ids that differ only in case must not share a file (case-insensitive file systems).
+	assert.NotEqual(t, s.recordPath("abc"), s.recordPath("Abc"))
+	_, err := s.Put(Record{TaskID: ""})
+	require.Error(t, err)
+}
+
+func TestListNewestFirstSkipsDamagedFiles(t *testing.T) {
+	s, c := newTestStore(t)
+	for i := range 3 {
+		_, err := s.Put(Record{TaskID: "t" + strconv.Itoa(i)})
+		require.NoError(t, err)
+		c.add(time.Second)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), "tasks", "bad.json"), []byte("{not json"), 0o600))
+	list, err := s.List(0)
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	assert.Equal(t, []string{"t2", "t1", "t0"}, []string{list[0].TaskID, list[1].TaskID, list[2].TaskID})
+	list, err = s.List(2)
+	require.NoError(t, err)
+	assert.Len(t, list, 2)
+	_, err = s.Get("bad")
+	assert.ErrorContains(t, err, "damaged")
+}
+
+func TestReserveDeduplicatesWithinTheWindow(t *testing.T) {
+	s, c := newTestStore(t)
+	ctx := context.Background()
+	p := Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
+
+	first, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	assert.Nil(t, first.Existing)
+	assert.Equal(t, Usage{Today: 2, Limit: 100}, first.Usage)
+	_, err = s.Commit(first, Record{TaskID: "t1", Request: panda})
+	require.NoError(t, err)
+
+	c.add(9 * time.Minute)
+	dup, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	require.NotNil(t, dup.Existing)
+	assert.Equal(t, "t1", dup.Existing.TaskID)
+	assert.Equal(t, Usage{Today: 2, Limit: 100}, dup.Usage, "a duplicate costs nothing")
+
+	forced, err := s.Reserve(ctx, panda, Policy{DedupWindow: 10 * time.Minute, ForceNew: true})
+	require.NoError(t, err)
+	assert.Nil(t, forced.Existing)
+	require.NoError(t, s.Release(forced))
+
+	other := panda
+	other.Num = 1
+	diff, err := s.Reserve(ctx, other, p)
+	require.NoError(t, err)
+	assert.Nil(t, diff.Existing, "num is part of the request")
+	require.NoError(t, s.Release(diff))
+
+	c.add(2 * time.Minute) // 11 minutes after the first: outside the window
+	late, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	assert.Nil(t, late.Existing)
+
+	off, err := s.Reserve(ctx, Request{Text: "x", Num: 1}, Policy{})
+	require.NoError(t, err)
+	require.NoError(t, commitID(s, off, "t9"))
+	again, err := s.Reserve(ctx, Request{Text: "x", Num: 1}, Policy{})
+	require.NoError(t, err)
+	assert.Nil(t, again.Existing, "a zero window turns deduplication off")
+}
+
+// commitID commits a bare record.
+func commitID(s *Store, res Reservation, taskID string) error {
+	_, err := s.Commit(res, Record{TaskID: taskID})
+	return err
+}
+
+func TestReserveIgnoresFailedTasksAndReleasedReservations(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	p := Policy{DedupWindow: time.Hour}
+	r1, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	require.NoError(t, s.Release(r1))
+	r2, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	assert.Nil(t, r2.Existing)
+	_, err = s.Commit(r2, Record{TaskID: "t2", Status: StatusFailed})
+	require.NoError(t, err)
+	r3, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	assert.Nil(t, r3.Existing, "a failed task is not an answer")
+	require.NoError(t, s.Abandon(r3))
+	r4, err := s.Reserve(ctx, panda, p)
+	require.NoError(t, err)
+	assert.Nil(t, r4.Existing, "an abandoned submit has no task to return")
+	u, err := s.Usage(0)
+	require.NoError(t, err)
+	assert.Equal(t, 6, u.Today, "released images do not count; failed and abandoned ones may have been billed")
+}
+
+func TestDailyLimit(t *testing.T) {
+	s, c := newTestStore(t)
+	ctx := context.Background()
+	p := Policy{DailyLimit: 5}
+	for _, text := range []string{"a", "b"} {
+		r, err := s.Reserve(ctx, Request{Text: text, Num: 2}, p)
+		require.NoError(t, err)
+		require.NoError(t, commitID(s, r, "t-"+text))
+	}
+	_, err := s.Reserve(ctx, Request{Text: "c", Num: 2}, p)
+	var le *LimitError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, Usage{Today: 4, Limit: 5}, le.Usage)
+	assert.Equal(t, 2, le.Requested)
+	r, err := s.Reserve(ctx, Request{Text: "c", Num: 1}, p)
+	require.NoError(t, err, "exactly reaching the limit is allowed")
+	assert.Equal(t, Usage{Today: 5, Limit: 5}, r.Usage)
+	require.NoError(t, s.Release(r))
+
+	c.add(12 * time.Hour) // the next local day
+	r, err = s.Reserve(ctx, Request{Text: "d", Num: 5}, p)
+	require.NoError(t, err)
+	assert.Equal(t, 5, r.Usage.Today)
+}
+
+func TestConcurrentIdenticalReservationsWaitForOneSubmit(t *testing.T) {
+	s, _ := newTestStore(t)
+	p := Policy{DedupWindow: 10 * time.Minute}
+	first, err := s.Reserve(context.Background(), panda, p)
+	require.NoError(t, err)
+
+	got := make(chan Reservation, 1)
+	go func() {
+		r, err := s.Reserve(context.Background(), panda, p)
+		assert.NoError(t, err)
+		got <- r
+	}()
+	select {
+	case <-got:
+		t.Fatal("an identical request must wait while the first is being submitted")
+	case <-time.After(3 * waitTick):
+	}
+	_, err = s.Commit(first, Record{TaskID: "t1", Request: panda})
+	require.NoError(t, err)
+	r := <-got
+	require.NotNil(t, r.Existing)
+	assert.Equal(t, "t1", r.Existing.TaskID)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pending, err := s.Reserve(context.Background(), Request{Text: "y", Num: 1}, p)
+	require.NoError(t, err)
+	_, err = s.Reserve(ctx, Request{Text: "y", Num: 1}, p)
+	require.ErrorIs(t, err, context.Canceled, "the wait ends with the caller")
+	require.NoError(t, s.Release(pending))
+}
+
+func TestTornLedgerLineIsSkipped(t *testing.T) {
+	s, c := newTestStore(t)
+	path := s.ledgerPath(dayOf(c.now()))
+	require.NoError(t, os.WriteFile(path, []byte(`{"r":"x","k":"k","n":`), 0o600))
+	r, err := s.Reserve(context.Background(), panda, Policy{DailyLimit: 10})
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.Usage.Today)
+	require.NoError(t, commitID(s, r, "t1"))
+	u, err := s.Usage(10)
+	require.NoError(t, err)
+	assert.Equal(t, 2, u.Today)
+}
+
+// TestTwoProcesses runs two OS processes on one folder: identical requests
+// reserve once across both, the daily limit holds across both, and no record
+// is lost or damaged.
+func TestTwoProcesses(t *testing.T) {
+	if os.Getenv("STORE_CHILD_DIR") != "" {
+		t.Skip("child")
+	}
+	dir := filepath.Join(t.TempDir(), "shared 共享")
+	const perProcess = 40
+	var wg sync.WaitGroup
+	outs := make([][]byte, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "STORE_CHILD_DIR="+dir, "STORE_CHILD_ID="+strconv.Itoa(i), "STORE_CHILD_N="+strconv.Itoa(perProcess))
+			out, err := cmd.CombinedOutput()
+			outs[i] = out
+			assert.NoError(t, err, "%s", out)
+		}()
+	}
+	wg.Wait()
+
+	s, err := Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	list, err := s.List(0)
+	require.NoError(t, err)
+	ids := map[string]bool{}
+	for _, r := range list {
+		ids[r.TaskID] = true
+		assert.Equal(t, StatusDone, r.Status, r.TaskID)
+		assert.Len(t, r.Images, 1, r.TaskID)
+	}
+	// Each process made perProcess unique requests, plus shared ones that
+	// both made: those must have been submitted once in all.
+	for p := range 2 {
+		for n := range perProcess {
+			assert.True(t, ids[fmt.Sprintf("p%d-%d", p, n)], "lost p%d-%d", p, n)
+		}
+	}
+	shared := 0
+	for id := range ids {
+		if len(id) > 7 && id[:7] == "shared-" {
+			shared++
+		}
+	}
+	assert.Equal(t, perProcess/4, shared, "each shared request submitted exactly once")
+	files, err := filepath.Glob(filepath.Join(dir, "tasks", "*.json"))
+	require.NoError(t, err)
+	assert.Len(t, files, len(list), "no damaged or stray record files")
+	u, err := s.Usage(0)
+	require.NoError(t, err)
+	assert.Equal(t, 2*perProcess+perProcess/4, u.Today)
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "tasks", ".tmp-*"))
+	assert.Empty(t, leftovers)
+}
+
+// TestChildProcess is one of TestTwoProcesses's processes.
+func TestChildProcess(t *testing.T) {
+	dir := os.Getenv("STORE_CHILD_DIR")
+	if dir == "" {
+		t.Skip("run by TestTwoProcesses")
+	}
+	id := os.Getenv("STORE_CHILD_ID")
+	n, _ := strconv.Atoi(os.Getenv("STORE_CHILD_N"))
+	s, err := Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	p := Policy{DedupWindow: time.Hour}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work := []Request{{Text: "p" + id + "-" + strconv.Itoa(i), Num: 1}}
+			if i%4 == 0 {
+				work = append(work, Request{Text: "shared-" + strconv.Itoa(i/4), Num: 1})
+			}
+			for _, req := range work {
+				r, err := s.Reserve(context.Background(), req, p)
+				if !assert.NoError(t, err) {
+					return
+				}
+				if r.Existing != nil {
+					continue
+				}
+				rec := Record{TaskID: req.Text, Request: req, Status: StatusDone}
+				rec.SetImages([]string{"https://img/" + req.Text + ".png"})
+				_, err = s.Commit(r, rec)
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	_, err = s.Get("nope")
+	assert.True(t, errors.Is(err, ErrNotFound))
+}
