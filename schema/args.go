@@ -20,12 +20,15 @@ type GenerateArgs struct {
 	Num         int    `json:"num,omitempty" jsonschema:"minimum=1,maximum=6,default=1" jsonschema_description:"How many images, 1-6. Each image is billed."`
 	Wait        *bool  `json:"wait,omitempty" jsonschema:"default=true" jsonschema_description:"Wait for the images (default true). false returns the task_id at once; then call check_task."`
 	WaitSeconds *int   `json:"wait_seconds,omitempty" jsonschema:"minimum=0,default=40" jsonschema_description:"How long to wait for the images before returning a pending task_id (default 40)."`
+	ForceNew    *bool  `json:"force_new,omitempty" jsonschema:"default=false" jsonschema_description:"An identical request (same text, style, resolution, num) made in the last few minutes returns that task instead of paying again. true submits a new, billed request anyway: only when the user asks for new variations."`
+	Preview     *bool  `json:"preview,omitempty" jsonschema_description:"Add small inline previews (at most 512 px) of the images to the result."`
 }
 
 // CheckArgs are the arguments of check_task.
 type CheckArgs struct {
 	TaskID      string `json:"task_id" jsonschema:"minLength=1" jsonschema_description:"The task_id that generate_image returned."`
 	WaitSeconds *int   `json:"wait_seconds,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"Wait up to this many seconds for a pending task to finish (default 0: answer at once)."`
+	Preview     *bool  `json:"preview,omitempty" jsonschema_description:"Add small inline previews (at most 512 px) of the images to the result."`
 }
 
 // ListStylesArgs: list_styles takes no arguments.
@@ -42,7 +45,16 @@ const (
 
 // Limits are the configured caps that normalisation applies.
 type Limits struct {
-	MaxWaitSeconds int // wait_seconds above this is lowered to it
+	MaxWaitSeconds int  // wait_seconds above this is lowered to it
+	MaxNum         int  // num above this is refused; 0 = MaxNum
+	Preview        bool // the default of preview
+}
+
+func (l Limits) maxNum() int {
+	if l.MaxNum <= 0 || l.MaxNum > MaxNum {
+		return MaxNum
+	}
+	return l.MaxNum
 }
 
 // Generate is a validated generate_image request.
@@ -53,12 +65,15 @@ type Generate struct {
 	Num         int
 	Wait        bool
 	WaitSeconds int
+	ForceNew    bool
+	Preview     bool
 }
 
 // Check is a validated check_task request.
 type Check struct {
 	TaskID      string
 	WaitSeconds int
+	Preview     bool
 }
 
 // ArgError lists every problem found in one call's arguments, each written
@@ -244,8 +259,8 @@ func NormalizeText(raw string) (string, error) {
 // NormalizeGenerate validates and fills in generate_image arguments.
 func NormalizeGenerate(args map[string]any, lim Limits) (Generate, error) {
 	r := &argReader{args: args}
-	r.unknown("text", "style", "resolution", "num", "wait", "wait_seconds")
-	g := Generate{Style: DefaultStyle(), Resolution: DefaultResolution(), Num: DefaultNum, Wait: true}
+	r.unknown("text", "style", "resolution", "num", "wait", "wait_seconds", "force_new", "preview")
+	g := Generate{Style: DefaultStyle(), Resolution: DefaultResolution(), Num: DefaultNum, Wait: true, Preview: lim.Preview}
 
 	if raw, ok := r.str("text"); ok {
 		t, err := NormalizeText(raw)
@@ -271,13 +286,19 @@ func NormalizeGenerate(args map[string]any, lim Limits) (Generate, error) {
 		g.Resolution = res
 	}
 	if n, ok := r.integer("num"); ok {
-		if n < MinNum || n > MaxNum {
-			r.fail("num must be between %d and %d, got %d", MinNum, MaxNum, n)
+		if n < MinNum || n > lim.maxNum() {
+			r.fail("num must be between %d and %d, got %d", MinNum, lim.maxNum(), n)
 		}
 		g.Num = n
 	}
 	if w, ok := r.boolean("wait"); ok {
 		g.Wait = w
+	}
+	if f, ok := r.boolean("force_new"); ok {
+		g.ForceNew = f
+	}
+	if p, ok := r.boolean("preview"); ok {
+		g.Preview = p
 	}
 	g.WaitSeconds = r.waitSeconds(DefaultWaitSeconds, lim)
 	return g, r.err()
@@ -286,8 +307,8 @@ func NormalizeGenerate(args map[string]any, lim Limits) (Generate, error) {
 // NormalizeCheck validates check_task arguments.
 func NormalizeCheck(args map[string]any, lim Limits) (Check, error) {
 	r := &argReader{args: args}
-	r.unknown("task_id", "wait_seconds")
-	var c Check
+	r.unknown("task_id", "wait_seconds", "preview")
+	c := Check{Preview: lim.Preview}
 	if id, ok := r.str("task_id"); ok {
 		c.TaskID = strings.TrimSpace(id)
 		switch {
@@ -299,6 +320,9 @@ func NormalizeCheck(args map[string]any, lim Limits) (Check, error) {
 		}
 	} else if args["task_id"] == nil {
 		r.fail("task_id is required: pass the task_id that generate_image returned")
+	}
+	if p, ok := r.boolean("preview"); ok {
+		c.Preview = p
 	}
 	c.WaitSeconds = r.waitSeconds(DefaultCheckWaitSeconds, lim)
 	return c, r.err()

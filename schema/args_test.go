@@ -297,7 +297,7 @@ func TestNormalizeGenerateStyleAndResolution(t *testing.T) {
 func TestNormalizeGenerateUnknownArgument(t *testing.T) {
 	_, err := schema.NormalizeGenerate(map[string]any{"text": "熊猫", "prompt": "熊猫"}, lim50)
 	assert.Equal(t,
-		`unknown argument "prompt"; allowed arguments are text, style, resolution, num, wait, wait_seconds`,
+		`unknown argument "prompt"; allowed arguments are text, style, resolution, num, wait, wait_seconds, force_new, preview`,
 		oneProblem(t, err))
 
 	// Several unknown arguments: one problem each, in a stable order.

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -61,6 +62,10 @@ func GenerateInputSchema(lim Limits) json.RawMessage {
 		p.Default = DefaultResolution().Value
 	}
 	capWait(s, lim)
+	if p, ok := s.Properties.Get("num"); ok && lim.maxNum() < MaxNum {
+		p.Maximum = json.Number(strconv.Itoa(lim.maxNum()))
+		p.Description = strings.Replace(p.Description, fmt.Sprintf("1-%d", MaxNum), fmt.Sprintf("1-%d", lim.maxNum()), 1)
+	}
 	return mustJSON(s)
 }
 

@@ -152,7 +152,33 @@ func TestGenerateInputSchemaFromTables(t *testing.T) {
 
 	// Every property of the struct is in the schema and nothing else.
 	props := s["properties"].(map[string]any)
-	assert.Len(t, props, 6)
+	assert.Len(t, props, 8)
+	assert.Equal(t, "boolean", prop(t, s, "force_new")["type"])
+	assert.Equal(t, "boolean", prop(t, s, "preview")["type"])
+}
+
+func TestNumMaximumFollowsLimits(t *testing.T) {
+	var s map[string]any
+	require.NoError(t, json.Unmarshal(schema.GenerateInputSchema(schema.Limits{MaxNum: 2}), &s))
+	num := prop(t, s, "num")
+	assert.EqualValues(t, 2, num["maximum"])
+	assert.Contains(t, num["description"], "1-2")
+
+	_, err := schema.NormalizeGenerate(map[string]any{"text": "猫", "num": 3}, schema.Limits{MaxNum: 2})
+	require.ErrorContains(t, err, "num must be between 1 and 2, got 3")
+	g, err := schema.NormalizeGenerate(map[string]any{"text": "猫", "num": 2, "force_new": true, "preview": "true"}, schema.Limits{MaxNum: 2})
+	require.NoError(t, err)
+	assert.True(t, g.ForceNew)
+	assert.True(t, g.Preview)
+	g, err = schema.NormalizeGenerate(map[string]any{"text": "猫"}, schema.Limits{Preview: true})
+	require.NoError(t, err)
+	assert.True(t, g.Preview, "AIPAINT_PREVIEW sets the default")
+	assert.False(t, g.ForceNew)
+	c, err := schema.NormalizeCheck(map[string]any{"task_id": "t1", "preview": false}, schema.Limits{Preview: true})
+	require.NoError(t, err)
+	assert.False(t, c.Preview, "the argument overrides the default")
+	_, err = schema.NormalizeGenerate(map[string]any{"text": "猫", "force_new": "yes please"}, schema.Limits{})
+	require.ErrorContains(t, err, "force_new must be true or false")
 }
 
 func TestWaitSecondsMaximumFollowsLimits(t *testing.T) {
@@ -253,7 +279,7 @@ func TestPendingTaskResultHasImageArray(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(b), `"images":[]`)
 		assert.JSONEq(t,
-			`{"task_id":"t1","status":"pending","images":[],"waited_seconds":0,"next_step":"call check_task"}`,
+			`{"task_id":"t1","status":"pending","images":[],"waited_seconds":0,"next_step":"call check_task","deduplicated":false,"billed_images":0}`,
 			string(b))
 	}
 	assert.Nil(t, r.Images, "marshalling does not modify the value")

@@ -10,8 +10,17 @@ const (
 
 // Image is one generated picture.
 type Image struct {
-	URL   string `json:"url" jsonschema_description:"Image URL (valid for about three months)."`
-	Index int    `json:"index" jsonschema_description:"1-based position within the task."`
+	URL       string `json:"url" jsonschema_description:"Image URL (valid for about three months)."`
+	Index     int    `json:"index" jsonschema_description:"1-based position within the task."`
+	ExpiresAt string `json:"expires_at,omitempty" jsonschema_description:"When the URL stops working (RFC 3339): three months after the task was created."`
+	Path      string `json:"path,omitempty" jsonschema_description:"Absolute path of the saved file on the server's machine, when saved."`
+	SaveError string `json:"save_error,omitempty" jsonschema_description:"Why saving the file failed; check_task tries again."`
+}
+
+// Usage is today's spending against the daily limit.
+type Usage struct {
+	Today int `json:"today" jsonschema_description:"Images submitted today (local day), across all server processes."`
+	Limit int `json:"limit" jsonschema_description:"AIPAINT_DAILY_IMAGE_LIMIT; 0 = no limit."`
 }
 
 // TaskResult is the structured content of generate_image and check_task.
@@ -29,6 +38,10 @@ type TaskResult struct {
 	WaitedSeconds float64 `json:"waited_seconds" jsonschema_description:"Seconds this call waited."`
 	NextStep      string  `json:"next_step,omitempty" jsonschema_description:"What to do next when the task is still pending."`
 	Sandbox       bool    `json:"sandbox,omitempty" jsonschema_description:"True when the images come from the built-in sandbox, not the real API."`
+	Deduplicated  bool    `json:"deduplicated" jsonschema_description:"True when an identical recent request's task was returned instead of paying again."`
+	BilledImages  int     `json:"billed_images" jsonschema_description:"Images this call submitted and paid for (0 when deduplicated or for check_task)."`
+	Usage         *Usage  `json:"usage,omitempty" jsonschema_description:"Today's submitted images and the daily limit."`
+	TaskExpiresAt string  `json:"task_expires_at,omitempty" jsonschema_description:"When the upstream forgets the task id (RFC 3339): one month after creation."`
 }
 
 // MarshalJSON writes images as [] rather than null when there are none: the

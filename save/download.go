@@ -1,7 +1,9 @@
-package cli
+// Package save hands pictures over: it downloads image URLs into files
+// (atomically, size-limited, only real images, never outside the output
+// folder) and makes small inline previews.
+package save
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -26,34 +28,54 @@ var downloadClient = &http.Client{Timeout: 2 * time.Minute}
 // atomically (temp file + rename). name is reduced to safe characters so it
 // cannot leave dir.
 func Download(ctx context.Context, rawURL, dir, name string) (string, error) {
+	data, ext, err := Fetch(ctx, rawURL)
+	if err != nil {
+		return "", err
+	}
+	return write(dir, safeName(name)+ext, data)
+}
+
+// Fetch reads an http(s) image URL into memory, at most MaxImageBytes, and
+// returns it with the file extension of its type.
+func Fetch(ctx context.Context, rawURL string) ([]byte, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", errors.New("not an http(s) URL")
+		return nil, "", errors.New("not an http(s) URL")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	resp, err := downloadClient.Do(req)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d", resp.StatusCode)
+		return nil, "", fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxImageBytes+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(data) > MaxImageBytes {
+		return nil, "", fmt.Errorf("image larger than %d bytes", MaxImageBytes)
 	}
 	// Object stores often label images application/octet-stream: trust the
 	// bytes when the header does not name an image type we know.
-	body := bufio.NewReader(io.LimitReader(resp.Body, MaxImageBytes+1))
-	head, _ := body.Peek(512)
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	ext, ok := imageExt[mt]
 	if !ok {
-		mt = http.DetectContentType(head)
+		mt = http.DetectContentType(data)
 		if ext, ok = imageExt[mt]; !ok {
-			return "", fmt.Errorf("not an image (content type %q)", mt)
+			return nil, "", fmt.Errorf("not an image (content type %q)", mt)
 		}
 	}
+	return data, ext, nil
+}
+
+// write replaces dir/name atomically and returns its absolute path.
+func write(dir, name string, data []byte) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -62,24 +84,27 @@ func Download(ctx context.Context, rawURL, dir, name string) (string, error) {
 		return "", err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	n, err := io.Copy(tmp, body)
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return "", err
 	}
-	if n > MaxImageBytes {
-		return "", fmt.Errorf("image larger than %d bytes", MaxImageBytes)
-	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return "", err
 	}
-	final := filepath.Join(dir, safeName(name)+ext)
+	final := filepath.Join(dir, name)
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", err
 	}
 	return filepath.Abs(final)
+}
+
+// TaskImage saves image n of a task as <dir>/<YYYY-MM-DD>/<task id>_<n>.<ext>,
+// the date being the task's local creation day.
+func TaskImage(ctx context.Context, dir string, created time.Time, taskID string, n int, rawURL string) (string, error) {
+	return Download(ctx, rawURL, filepath.Join(dir, created.Local().Format(time.DateOnly)), fmt.Sprintf("%s_%d", taskID, n))
 }
 
 // safeName keeps letters, digits, '-', '_' and '.', and never starts with a dot.

@@ -1,0 +1,203 @@
+// Package track carries every submitted task to its end, whether or not a
+// caller is still waiting: it records each state seen in the store, saves
+// finished images to files, and keeps polling pending tasks in the
+// background (resuming them after a restart).
+package track
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/save"
+	"aipaint-mcp/store"
+)
+
+// Options configure a Tracker.
+type Options struct {
+	Client    *client.Client
+	Store     *store.Store
+	Save      bool   // save images to files
+	OutputDir string // where
+	Timeout   time.Duration
+	Backoff   client.Backoff
+	Logger    *slog.Logger
+}
+
+// saveBound limits saving one task's images; a failed download is retried
+// by the next check_task.
+const saveBound = 60 * time.Second
+
+// Tracker follows tasks. Safe for concurrent use.
+type Tracker struct {
+	o      Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[string]bool // task ids followed in the background
+}
+
+// New makes a Tracker; Close stops its background work.
+func New(o Options) *Tracker {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Tracker{o: o, ctx: ctx, cancel: cancel, active: map[string]bool{}}
+}
+
+// Close stops background polling and waits for it to end. Pending tasks stay
+// pending in the store, to be resumed by the next start.
+func (t *Tracker) Close() {
+	t.cancel()
+	t.wg.Wait()
+}
+
+// Record stores a task state seen by anyone. A finished task gets its image
+// URLs and, when saving is on, its files; the returned record has the paths.
+func (t *Tracker) Record(ctx context.Context, task client.Task) (store.Record, error) {
+	rec, err := t.o.Store.Update(task.TaskID, func(r *store.Record) {
+		if task.TaskNo != "" {
+			r.TaskNo = task.TaskNo
+		}
+		if !task.CreatedAt.IsZero() {
+			r.CreatedAt = task.CreatedAt
+		}
+		if task.Done && r.Status != store.StatusDone {
+			r.Status, r.DoneAt = store.StatusDone, time.Now()
+			r.SetImages(task.Images)
+		}
+	})
+	if err != nil || rec.Status != store.StatusDone {
+		return rec, err
+	}
+	return t.SaveImages(ctx, rec)
+}
+
+// Fail marks a task the upstream no longer knows.
+func (t *Tracker) Fail(taskID string, why error) (store.Record, error) {
+	return t.o.Store.Update(taskID, func(r *store.Record) {
+		if r.Status != store.StatusDone {
+			r.Status, r.Error = store.StatusFailed, why.Error()
+		}
+	})
+}
+
+// SaveImages downloads the images of a finished record that have no file
+// yet. Only the URLs the upstream returned for the task are fetched. A
+// failed download is noted on the image, not returned as an error.
+func (t *Tracker) SaveImages(ctx context.Context, rec store.Record) (store.Record, error) {
+	if !t.o.Save || rec.Status != store.StatusDone {
+		return rec, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, saveBound)
+	defer cancel()
+	type saved struct{ path, err string }
+	results := map[int]saved{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, img := range rec.Images {
+		if img.Path != "" {
+			continue
+		}
+		wg.Go(func() {
+			p, err := save.TaskImage(ctx, t.o.OutputDir, rec.CreatedAt, rec.TaskID, img.Index, img.URL)
+			s := saved{path: p}
+			if err != nil {
+				s.err = err.Error()
+				t.o.Logger.Warn("saving an image failed", "task_id", rec.TaskID, "index", img.Index, "err", err)
+			}
+			mu.Lock()
+			results[img.Index] = s
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(results) == 0 {
+		return rec, nil
+	}
+	return t.o.Store.Update(rec.TaskID, func(r *store.Record) {
+		for i, img := range r.Images {
+			if s, ok := results[img.Index]; ok && img.Path == "" {
+				r.Images[i].Path, r.Images[i].SaveError = s.path, s.err
+			}
+		}
+	})
+}
+
+// Follow polls a pending task in the background until it is done, the task
+// timeout (counted from its submit) passes, or the Tracker closes.
+func (t *Tracker) Follow(rec store.Record) {
+	if rec.Status != store.StatusPending || t.ctx.Err() != nil {
+		return
+	}
+	left := t.o.Timeout - time.Since(rec.SubmittedAt)
+	if left <= 0 {
+		return
+	}
+	t.mu.Lock()
+	if t.active[rec.TaskID] {
+		t.mu.Unlock()
+		return
+	}
+	t.active[rec.TaskID] = true
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		defer func() {
+			t.mu.Lock()
+			delete(t.active, rec.TaskID)
+			t.mu.Unlock()
+		}()
+		t.follow(rec.TaskID, left)
+	}()
+}
+
+func (t *Tracker) follow(taskID string, left time.Duration) {
+	task, err := t.o.Client.Wait(t.ctx, taskID, client.WaitOptions{Timeout: left, Backoff: t.o.Backoff})
+	var apiErr *client.APIError
+	switch {
+	case err == nil:
+		if _, err := t.Record(t.ctx, task); err != nil {
+			t.o.Logger.Error("recording a finished task failed", "task_id", taskID, "err", err)
+			return
+		}
+		t.o.Logger.Info("background: task finished", "task_id", taskID, "images", len(task.Images))
+	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound:
+		_, _ = t.Fail(taskID, err)
+		t.o.Logger.Warn("background: the upstream does not know the task", "task_id", taskID)
+	case t.ctx.Err() != nil:
+		// Shutting down: the task stays pending and is resumed on the next start.
+	default:
+		t.o.Logger.Info("background: stopped following a task", "task_id", taskID, "err", err)
+	}
+}
+
+// Resume follows the stored pending tasks still within the task timeout;
+// it returns how many.
+func (t *Tracker) Resume() (int, error) {
+	list, err := t.o.Store.List(0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, rec := range list {
+		if rec.Status == store.StatusPending && time.Since(rec.SubmittedAt) < t.o.Timeout {
+			t.Follow(rec)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Active reports how many tasks are followed in the background.
+func (t *Tracker) Active() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.active)
+}
