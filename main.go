@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -203,7 +204,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	style := fs.String("style", "", "style: a Chinese name or an English alias (see: aipaint-mcp styles)")
 	resolution := fs.String("resolution", "", "1024*1024 (square), 1024*1536 (portrait) or 1536*1024 (landscape)")
 	num := fs.Int("num", 0, "number of images, 1-6 (each is billed)")
-	out := fs.String("out", ".", "folder to save the images in")
+	out := fs.String("out", "", "folder to save the images in (default "+config.OutputDir+"); they go to <folder>/<date>/<task id>_<n>.png")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (the task keeps running upstream)")
 	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
 	var words []string
@@ -218,6 +219,12 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
+	cfg.Save = true // saving the images is this command's job
+	if *out != "" {
+		if cfg.OutputDir, err = filepath.Abs(*out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
 	level := cfg.LogLevel
 	if getenv(config.LogLevel) == "" {
 		level = slog.LevelWarn // a terminal wants the progress lines, not the info log
@@ -229,6 +236,6 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	defer a.Close()
 	return cli.Generate(ctx, a.Server, cli.GenerateOptions{
 		Text: strings.Join(words, " "), Style: *style, Resolution: *resolution, Num: *num,
-		OutDir: *out, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
+		Timeout: *timeout, Stdout: stdout, Stderr: stderr,
 	})
 }

@@ -2,15 +2,31 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
 
 func runMain(args []string, env map[string]string) (int, string, string) {
+	// Never the user's own folders: a data and an output folder per run.
+	dir, err := os.MkdirTemp("", "aipaint-main-")
+	if err != nil {
+		return -1, "", err.Error()
+	}
+	defer os.RemoveAll(dir)
+	defaults := map[string]string{"AIPAINT_DATA_DIR": filepath.Join(dir, "data"), "AIPAINT_OUTPUT_DIR": filepath.Join(dir, "out")}
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return defaults[k]
+	}
 	var out, errOut bytes.Buffer
-	code := run(args, strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	code := run(args, strings.NewReader(""), &out, &errOut, getenv)
 	return code, out.String(), errOut.String()
 }
 
@@ -76,7 +92,7 @@ func TestGenerateOnSandbox(t *testing.T) {
 	code, out, errOut := runMain([]string{"generate", "--style", "水彩画", "--num", "2", "--out", dir, "--sandbox", "雨后", "西湖"}, env)
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "style: 水彩画")
-	assert.Equal(t, 2, strings.Count(out, "saved: "+dir), out)
+	assert.Equal(t, 2, strings.Count(out, "saved: "+filepath.Join(dir, time.Now().Format(time.DateOnly), "sbx")), out)
 	assert.Contains(t, errOut, "submitting")
 }
 

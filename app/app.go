@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -14,17 +15,28 @@ import (
 	"aipaint-mcp/config"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
+	"aipaint-mcp/track"
 )
 
 // App is a built server and what must be closed with it.
 type App struct {
 	Server  *server.MCPServer
 	Sandbox *sandbox.Sandbox // nil unless sandbox mode
+	Store   *store.Store     // nil when not configured or not usable
+	Tracker *track.Tracker   // nil when Store is
 }
 
-// Close stops the sandbox, if any.
+// Close stops background polling (pending tasks stay pending in the store,
+// resumed by the next start), then the store and the sandbox.
 func (a *App) Close() {
+	if a.Tracker != nil {
+		a.Tracker.Close()
+	}
+	if a.Store != nil {
+		_ = a.Store.Close()
+	}
 	if a.Sandbox != nil {
 		_ = a.Sandbox.Close()
 	}
@@ -43,12 +55,15 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 			return nil, fmt.Errorf("start sandbox: %w", err)
 		}
 		a.Sandbox = sb
+		// Sandbox tasks do not count against the real daily limit. (Their
+		// saved files are told apart by the sbx prefix of their task ids.)
+		cfg.DataDir = filepath.Join(cfg.DataDir, "sandbox")
 		cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
 		cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
 		logger.Info("sandbox upstream started: images are stand-ins, nothing is billed", "url", sb.URL())
 	}
 	opts := tools.Options{
-		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds},
+		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds, MaxNum: cfg.MaxImagesPerCall, Preview: cfg.Preview},
 		Sandbox: cfg.Sandbox,
 		Logger:  logger,
 		Version: version,
@@ -78,7 +93,35 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 		}
 		opts.Client = c
 		logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
+		a.openStore(cfg, c, &opts, logger)
 	}
 	a.Server = tools.NewServer(opts)
 	return a, nil
+}
+
+// openStore opens the task store and starts following its pending tasks.
+// A store that cannot be opened does not stop the server: the paid tools
+// then refuse, saying which folder to fix.
+func (a *App) openStore(cfg config.Config, c *client.Client, opts *tools.Options, logger *slog.Logger) {
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		opts.StoreProblem = err.Error()
+		logger.Error("task store unusable; generate_image and check_task will refuse", "dir", cfg.DataDir, "err", err)
+		return
+	}
+	a.Store = st
+	a.Tracker = track.New(track.Options{
+		Client: c, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir,
+		Timeout: cfg.TaskTimeout, Backoff: opts.Backoff, Logger: logger.With("component", "tracker"),
+	})
+	opts.Store, opts.Tracker = st, a.Tracker
+	opts.Spending = store.Policy{DedupWindow: cfg.DedupWindow, DailyLimit: cfg.DailyImageLimit}
+	go func() {
+		if n, err := a.Tracker.Resume(); err != nil {
+			logger.Error("resuming pending tasks failed", "err", err)
+		} else if n > 0 {
+			logger.Info("resumed pending tasks", "count", n)
+		}
+	}()
+	logger.Info("task store", "dir", cfg.DataDir, "save", cfg.Save, "output", cfg.OutputDir)
 }

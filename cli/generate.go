@@ -24,8 +24,7 @@ type GenerateOptions struct {
 	Text       string
 	Style      string // empty = the tool's default
 	Resolution string
-	Num        int // 0 = the tool's default
-	OutDir     string
+	Num        int           // 0 = the tool's default
 	Timeout    time.Duration // overall bound, including check_task rounds
 	Stdout     io.Writer     // the summary
 	Stderr     io.Writer     // progress
@@ -35,7 +34,7 @@ type GenerateOptions struct {
 var ErrToolFailed = errors.New("generation failed")
 
 // Generate calls generate_image (then check_task while pending) through an
-// in-process MCP client, prints progress and a summary, and downloads the images.
+// in-process MCP client, prints progress and a summary with the paths of the saved images.
 func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -103,16 +102,15 @@ func Generate(ctx context.Context, s *server.MCPServer, o GenerateOptions) error
 	}
 	failed := 0
 	for _, img := range res.Images {
-		path, derr := Download(ctx, img.URL, o.OutDir, fmt.Sprintf("%s_%d", res.TaskID, img.Index))
-		if derr != nil {
+		if img.Path == "" {
 			failed++
-			fmt.Fprintf(o.Stdout, "image %d: %s (download failed: %v)\n", img.Index, img.URL, derr)
+			fmt.Fprintf(o.Stdout, "image %d: %s (not saved: %s)\n", img.Index, img.URL, img.SaveError)
 			continue
 		}
-		fmt.Fprintf(o.Stdout, "image %d: %s\n  saved: %s\n", img.Index, img.URL, path)
+		fmt.Fprintf(o.Stdout, "image %d: %s\n  saved: %s\n", img.Index, img.URL, img.Path)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d downloads failed", failed, len(res.Images))
+		return fmt.Errorf("%d of %d images could not be saved", failed, len(res.Images))
 	}
 	return nil
 }

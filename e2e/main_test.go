@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// binPath is the server binary that TestMain builds.
-var binPath string
+// binPath is the server binary that TestMain builds in workDir.
+var binPath, workDir string
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
@@ -35,6 +35,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: module root:", err)
 		return 1
 	}
+	workDir = dir
 	binPath = filepath.Join(dir, "aipaint-mcp")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

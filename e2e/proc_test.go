@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,13 +40,18 @@ func (s *syncBuffer) String() string {
 }
 
 // serverEnv is the test's environment without any AIPAINT_ setting (so a
-// developer's credentials never reach a test server), plus extra.
+// developer's credentials never reach a test server), with a data and an
+// output folder of its own (never the user's, and no deduplication across
+// tests), plus extra, which may override them.
 func serverEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AIPAINT_") {
 			env = append(env, kv)
 		}
+	}
+	if dir, err := os.MkdirTemp(workDir, "run-"); err == nil {
+		env = append(env, "AIPAINT_DATA_DIR="+filepath.Join(dir, "data"), "AIPAINT_OUTPUT_DIR="+filepath.Join(dir, "out"))
 	}
 	return append(env, extra...)
 }

@@ -2,11 +2,13 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
 )
 
 func checkTool(lim schema.Limits) mcp.Tool {
@@ -23,10 +25,23 @@ func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 	if refused != nil {
 		return refused, nil
 	}
-	res := schema.TaskResult{TaskID: c.TaskID, Sandbox: h.Sandbox}
-	if g, ok := h.recent.get(c.TaskID); ok {
-		res = h.request(c.TaskID, g)
+	out := outcome{preview: c.Preview}
+	if u, err := h.Store.Usage(h.Spending.DailyLimit); err == nil {
+		out.usage = u
 	}
-	task, err := h.await(ctx, req, c.TaskID, c.WaitSeconds, started)
-	return h.taskResult(res, task, err, started, false), nil
+	rec, err := h.Store.Get(c.TaskID)
+	switch {
+	case err == nil && rec.Status == store.StatusDone:
+		// Answered from the store: no upstream call.
+		return h.show(ctx, rec, nil, started, out), nil
+	case err == nil && rec.Status == store.StatusFailed:
+		return mcp.NewToolResultError("任务已失效 / The API no longer knows task " + rec.TaskID + " (" + rec.Error +
+			"). Task ids expire one month after submission. Nothing more can be fetched for it."), nil
+	case errors.Is(err, store.ErrNotFound):
+		rec = store.Record{TaskID: c.TaskID} // not ours, or from before the store: looked up and recorded
+	case err != nil:
+		h.Logger.Warn("task store: read failed", "task_id", c.TaskID, "err", err)
+		rec = store.Record{TaskID: c.TaskID}
+	}
+	return h.awaitAndShow(ctx, req, rec, c.WaitSeconds, started, out), nil
 }

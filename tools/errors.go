@@ -9,6 +9,7 @@ import (
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
+	"aipaint-mcp/store"
 )
 
 func (h *handlers) notConfigured() *mcp.CallToolResult {
@@ -21,6 +22,24 @@ func (h *handlers) notConfigured() *mcp.CallToolResult {
 			"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+
 			"To try it without an account, start the server with --sandbox (or %s=1).",
 		strings.Join(h.Missing, ", "), config.Sandbox))
+}
+
+func (h *handlers) storeUnavailable() *mcp.CallToolResult {
+	return mcp.NewToolResultError("任务记录不可用 / The task store is not usable, so nothing is submitted (every paid task must be recorded): " +
+		h.StoreProblem + ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client.")
+}
+
+// limitReached refuses a request over the daily limit; nothing was submitted.
+func limitReached(e *store.LimitError) *mcp.CallToolResult {
+	return mcp.NewToolResultError(fmt.Sprintf("已达每日上限 / Daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
+		"Nothing was submitted or billed. To allow more, the user can raise %s (0 = no limit) and restart the client; otherwise try again tomorrow.",
+		e.Usage.Today, e.Usage.Limit, e.Usage.Today, e.Usage.Limit, e.Requested, config.DailyImageLimit))
+}
+
+// storeFailed reports a failure of the task store before anything was submitted.
+func storeFailed(err error) *mcp.CallToolResult {
+	return mcp.NewToolResultError("任务记录失败 / Could not use the task store, so nothing was submitted or billed: " + err.Error() +
+		". Check that " + config.DataDir + " is a writable folder with free space.")
 }
 
 // credentialSettings names the settings behind an authentication failure.

@@ -2,12 +2,14 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
 )
 
 // submitBound limits a submit that the caller abandoned: it still runs to
@@ -35,6 +37,26 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back."), nil
 	}
 
+	want := store.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num}
+	policy := h.Spending
+	policy.ForceNew = g.ForceNew
+	res, err := h.Store.Reserve(ctx, want, policy)
+	var limit *store.LimitError
+	switch {
+	case errors.As(err, &limit):
+		return limitReached(limit), nil
+	case err != nil:
+		h.Logger.Error("task store: reserve failed", "err", err)
+		return storeFailed(err), nil
+	case res.Existing != nil:
+		h.Logger.Info("identical request: returning the existing task", "task_id", res.Existing.TaskID)
+		out := outcome{usage: res.Usage, deduplicated: true, preview: g.Preview}
+		if res.Existing.Status == store.StatusPending && g.Wait {
+			return h.awaitAndShow(ctx, req, *res.Existing, g.WaitSeconds, started, out), nil
+		}
+		return h.show(ctx, *res.Existing, nil, started, out), nil
+	}
+
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitBound)
 	sub, err := h.Client.Submit(sctx, client.SubmitRequest{
 		Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num,
@@ -42,30 +64,26 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	cancel()
 	if err != nil {
 		h.Logger.Warn("submit failed", "err", err)
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.MaybeBilled {
+			err = errors.Join(err, h.Store.Abandon(res))
+		} else {
+			err = errors.Join(err, h.Store.Release(res))
+		}
 		return upstreamError(err, ""), nil
 	}
-	// Logged so that a task survives a caller that has already gone away.
+	// Logged too, so that a task survives even a store that fails below.
 	h.Logger.Info("task submitted", "task_id", sub.TaskID, "taskNo", sub.TaskNo, "num", g.Num,
 		"style", g.Style.Name, "resolution", g.Resolution.Value)
-	h.recent.add(sub.TaskID, g)
-
-	res := h.request(sub.TaskID, g)
-	res.TaskNo = sub.TaskNo
+	rec, err := h.Store.Commit(res, store.Record{TaskID: sub.TaskID, TaskNo: sub.TaskNo, Request: want, Status: store.StatusPending})
+	if err != nil {
+		h.Logger.Error("task store: recording a submitted task failed", "task_id", sub.TaskID, "err", err)
+		rec = store.Record{TaskID: sub.TaskID, TaskNo: sub.TaskNo, Request: want, Status: store.StatusPending, SubmittedAt: started}
+	}
+	out := outcome{usage: res.Usage, billed: g.Num, preview: g.Preview, submitted: true}
 	if !g.Wait {
-		return h.taskResult(res, client.Task{TaskID: sub.TaskID}, nil, started, true), nil
+		h.Tracker.Follow(rec)
+		return h.show(ctx, rec, nil, started, out), nil
 	}
-	task, err := h.await(ctx, req, sub.TaskID, g.WaitSeconds, started)
-	return h.taskResult(res, task, err, started, true), nil
-}
-
-// request fills the result fields that echo the request as understood.
-func (h *handlers) request(taskID string, g schema.Generate) schema.TaskResult {
-	return schema.TaskResult{
-		TaskID:     taskID,
-		Text:       g.Text,
-		Style:      g.Style.Name,
-		Resolution: g.Resolution.Value,
-		Num:        g.Num,
-		Sandbox:    h.Sandbox,
-	}
+	return h.awaitAndShow(ctx, req, rec, g.WaitSeconds, started, out), nil
 }

@@ -2,62 +2,168 @@ package tools
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/save"
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
 )
 
-// taskResult shapes the answer of generate_image and check_task from the
-// latest task state and how the wait ended. submitted says this call created
-// the task (and paid for it).
-func (h *handlers) taskResult(res schema.TaskResult, task client.Task, err error, started time.Time, submitted bool) *mcp.CallToolResult {
-	res.WaitedSeconds = math.Round(time.Since(started).Seconds()*10) / 10
-	if res.TaskNo == "" {
-		res.TaskNo = task.TaskNo
-	}
-	if !task.CreatedAt.IsZero() {
-		res.CreatedAt = task.CreatedAt.Format(time.RFC3339)
-	}
+// outcome is what a call did besides the task's own state.
+type outcome struct {
+	usage        store.Usage
+	billed       int  // images this call submitted
+	deduplicated bool // an identical recent request's task was returned
+	submitted    bool // this call created the task
+	preview      bool // add inline previews
+}
+
+// foregroundSave bounds saving images inside a call; what is not saved by
+// then is saved in the background and reported by the next check_task.
+const foregroundSave = 10 * time.Second
+
+// awaitAndShow waits for a task within the call's budget, records what it
+// saw and answers with the recorded task.
+func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, rec store.Record, waitSeconds int, started time.Time, out outcome) *mcp.CallToolResult {
+	task, err := h.await(ctx, req, rec.TaskID, waitSeconds, started)
+	var apiErr *client.APIError
 	switch {
-	case err == nil && task.Done:
-		res.Status = schema.StatusDone
-		for i, u := range task.Images {
-			res.Images = append(res.Images, schema.Image{URL: u, Index: i + 1})
+	case err == nil || errors.Is(err, client.ErrStillPending) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		if task.TaskID == "" {
+			task.TaskID = rec.TaskID
 		}
-	case err == nil, errors.Is(err, client.ErrStillPending),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		res.Status = schema.StatusPending
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), foregroundSave)
+		saved, rerr := h.Tracker.Record(saveCtx, task)
+		cancel()
+		if rerr != nil {
+			h.Logger.Error("task store: recording a task state failed", "task_id", rec.TaskID, "err", rerr)
+			saved = rec
+			if task.Done {
+				saved.Status = store.StatusDone
+				saved.SetImages(task.Images)
+			}
+		}
+		if saved.Status == store.StatusPending {
+			h.Tracker.Follow(saved)
+		} else if unsaved(saved) {
+			h.Tracker.SaveLater(saved)
+		}
+		return h.show(ctx, saved, err, started, out)
+	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound && rec.Status == store.StatusPending:
+		if _, ferr := h.Tracker.Fail(rec.TaskID, err); ferr != nil {
+			h.Logger.Error("task store: recording a failed task failed", "task_id", rec.TaskID, "err", ferr)
+		}
+	}
+	submittedTask := ""
+	if out.submitted {
+		submittedTask = rec.TaskID
+	}
+	return upstreamError(err, submittedTask)
+}
+
+func unsaved(rec store.Record) bool {
+	for _, img := range rec.Images {
+		if img.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// show answers with a recorded task: structured content, a readable summary,
+// a link per image (and per saved file) and, when asked, small previews.
+// waitErr is how the wait ended, when the task is still pending.
+func (h *handlers) show(ctx context.Context, rec store.Record, waitErr error, started time.Time, out outcome) *mcp.CallToolResult {
+	res := h.taskResult(rec, out)
+	res.WaitedSeconds = math.Round(time.Since(started).Seconds()*10) / 10
+	if res.Status == schema.StatusPending {
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
 			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, min(schema.DefaultWaitSeconds, h.Limits.MaxWaitSeconds))
-	default:
-		submittedTask := ""
-		if submitted {
-			submittedTask = res.TaskID
-		}
-		return upstreamError(err, submittedTask)
 	}
-	return mcp.NewToolResultStructured(res, summary(res, err))
+	result := mcp.NewToolResultStructured(res, summary(res, waitErr))
+	for _, img := range res.Images {
+		name := fmt.Sprintf("%s_%d", res.TaskID, img.Index)
+		result.Content = append(result.Content, mcp.NewResourceLink(img.URL, name, "图片 image "+fmt.Sprint(img.Index)+" (URL, valid until "+img.ExpiresAt+")", mimeOf(img.URL)))
+		if img.Path != "" {
+			result.Content = append(result.Content, mcp.NewResourceLink(fileURL(img.Path), filepath.Base(img.Path), "本地文件 saved file "+img.Path, mimeOf(img.Path)))
+		}
+	}
+	if out.preview && res.Status == schema.StatusDone {
+		h.addPreviews(ctx, result, res)
+	}
+	return result
+}
+
+// taskResult is the structured content for a recorded task.
+func (h *handlers) taskResult(rec store.Record, out outcome) schema.TaskResult {
+	res := schema.TaskResult{
+		TaskID:       rec.TaskID,
+		Status:       schema.StatusPending,
+		Text:         rec.Text,
+		Style:        rec.Style,
+		Resolution:   rec.Resolution,
+		Num:          rec.Num,
+		TaskNo:       rec.TaskNo,
+		Sandbox:      h.Sandbox,
+		Deduplicated: out.deduplicated,
+		BilledImages: out.billed,
+	}
+	if out.usage != (store.Usage{}) || h.Spending.DailyLimit > 0 {
+		res.Usage = &schema.Usage{Today: out.usage.Today, Limit: out.usage.Limit}
+	}
+	if !rec.CreatedAt.IsZero() {
+		res.CreatedAt = rec.CreatedAt.Format(time.RFC3339)
+	}
+	if !rec.SubmittedAt.IsZero() || !rec.CreatedAt.IsZero() {
+		res.TaskExpiresAt = rec.TaskExpiresAt().Format(time.RFC3339)
+	}
+	if rec.Status == store.StatusDone {
+		res.Status = schema.StatusDone
+		for _, img := range rec.Images {
+			res.Images = append(res.Images, schema.Image{
+				URL: img.URL, Index: img.Index, Path: img.Path, SaveError: img.SaveError,
+				ExpiresAt: img.ExpiresAt.Format(time.RFC3339),
+			})
+		}
+	}
+	return res
 }
 
 // summary is the readable text block: bilingual, one Markdown image line per image.
 func summary(r schema.TaskResult, err error) string {
 	var b strings.Builder
+	if r.Deduplicated {
+		b.WriteString("♻️ 相同的请求刚刚提交过，直接返回该任务，未重复计费 / An identical request was made recently: returning its task, nothing new was billed " +
+			"(pass force_new: true only if the user wants new variations).\n")
+	}
 	if r.Status == schema.StatusDone {
 		fmt.Fprintf(&b, "✅ 已生成 %d 张图片 / %d image(s) ready — %s, %s, task_id %s\n", len(r.Images), len(r.Images), r.Style, r.Resolution, r.TaskID)
 		for _, img := range r.Images {
 			fmt.Fprintf(&b, "![图%d image %d](%s)\n", img.Index, img.Index, img.URL)
+			switch {
+			case img.Path != "":
+				fmt.Fprintf(&b, "  已保存 saved: %s\n", img.Path)
+			case img.SaveError != "":
+				fmt.Fprintf(&b, "  保存失败 not saved (%s); check_task will try again\n", img.SaveError)
+			}
 		}
 		if r.Sandbox {
 			b.WriteString("沙盒链接仅在本服务运行期间有效 / Sandbox links work only while this server runs.")
-		} else {
-			b.WriteString("图片链接约三个月内有效，请及时保存 / Image links stay valid for about three months.")
+		} else if len(r.Images) > 0 {
+			fmt.Fprintf(&b, "图片链接有效期至 %s / Image links valid until %s.", day(r.Images[0].ExpiresAt), day(r.Images[0].ExpiresAt))
 		}
 	} else {
 		fmt.Fprintf(&b, "⏳ 图片仍在生成中 / Still drawing after %.0fs — task_id %s\n", r.WaitedSeconds, r.TaskID)
@@ -70,8 +176,103 @@ func summary(r schema.TaskResult, err error) string {
 	if r.Text != "" {
 		fmt.Fprintf(&b, "\n提示词 Prompt: %s", r.Text)
 	}
+	if r.BilledImages > 0 {
+		fmt.Fprintf(&b, "\n本次计费 Billed by this call: %d 张 image(s)", r.BilledImages)
+	}
+	if r.Usage != nil {
+		if r.Usage.Limit > 0 {
+			fmt.Fprintf(&b, "\n今日已用 %d/%d 张 / %d of %d images used today", r.Usage.Today, r.Usage.Limit, r.Usage.Today, r.Usage.Limit)
+		} else {
+			fmt.Fprintf(&b, "\n今日已用 %d 张 / %d images used today (no daily limit)", r.Usage.Today, r.Usage.Today)
+		}
+	}
 	if r.Sandbox {
 		b.WriteString("\n🧪 沙盒图片：来自内置模拟服务，不是真实 AI 绘画，也不计费 / Sandbox images from the built-in stand-in, not the real API (no charge).")
 	}
 	return b.String()
+}
+
+func day(rfc3339 string) string {
+	if t, err := time.Parse(time.RFC3339, rfc3339); err == nil {
+		return t.Format(time.DateOnly)
+	}
+	return rfc3339
+}
+
+func fileURL(path string) string {
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows: C:/x becomes /C:/x
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String()
+}
+
+func mimeOf(name string) string {
+	u, err := url.Parse(name)
+	if err == nil {
+		name = u.Path
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	case ".webp":
+		return "image/webp"
+	case ".gif":
+		return "image/gif"
+	}
+	return "image/png"
+}
+
+// Previews must keep the whole result under maxResultBytes: clients reject
+// tool results over 1 MB.
+const (
+	maxResultBytes = 800 << 10
+	previewQuality = 80
+	previewBound   = 20 * time.Second
+)
+
+// addPreviews appends downscaled previews while the result stays within its
+// size budget; an image that does not fit or fails is named in a note.
+func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, res schema.TaskResult) {
+	ctx, cancel := context.WithTimeout(ctx, previewBound)
+	defer cancel()
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return
+	}
+	size := len(raw)
+	var skipped []string
+	for _, img := range res.Images {
+		data, err := imageBytes(ctx, img)
+		if err == nil {
+			data, err = save.Preview(data, save.PreviewSide, previewQuality)
+		}
+		if err != nil {
+			h.Logger.Warn("preview failed", "task_id", res.TaskID, "index", img.Index, "err", err)
+			skipped = append(skipped, fmt.Sprintf("%d (%v)", img.Index, err))
+			continue
+		}
+		// base64 plus the JSON around one image item
+		cost := base64.StdEncoding.EncodedLen(len(data)) + 64
+		if size+cost > maxResultBytes {
+			skipped = append(skipped, fmt.Sprintf("%d (result size limit)", img.Index))
+			continue
+		}
+		size += cost
+		result.Content = append(result.Content, mcp.NewImageContent(base64.StdEncoding.EncodeToString(data), "image/jpeg"))
+	}
+	if len(skipped) > 0 {
+		result.Content = append(result.Content, mcp.NewTextContent("未附预览 / No preview for image "+strings.Join(skipped, ", ")+"; open the links instead."))
+	}
+}
+
+// imageBytes reads a saved image, or fetches its URL when it is not saved.
+func imageBytes(ctx context.Context, img schema.Image) ([]byte, error) {
+	if img.Path != "" {
+		if data, err := os.ReadFile(img.Path); err == nil {
+			return data, nil
+		}
+	}
+	data, _, err := save.Fetch(ctx, img.URL)
+	return data, err
 }

@@ -16,6 +16,8 @@ import (
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
+	"aipaint-mcp/track"
 )
 
 // Options wires the tools to their upstream.
@@ -31,6 +33,15 @@ type Options struct {
 	// Drain, when done, ends every wait early with a "pending" answer that
 	// carries the task id: a shutdown must not lose a submitted task.
 	Drain context.Context
+
+	// Store records every task and guards spending; required with Client.
+	Store *store.Store
+	// Tracker records task states, saves images and polls in the background.
+	Tracker *track.Tracker
+	// Spending is the deduplication window and daily limit (ForceNew unused).
+	Spending store.Policy
+	// StoreProblem, when Store is nil, says why the task store is unusable.
+	StoreProblem string
 }
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -40,7 +51,6 @@ Show the images to the user with the Markdown image lines from the result.`
 
 type handlers struct {
 	Options
-	recent *recent
 }
 
 // NewServer builds the MCP server with the three tools.
@@ -48,7 +58,7 @@ func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handlers{Options: o, recent: newRecent(1000)}
+	h := &handlers{Options: o}
 	s := server.NewMCPServer("aipaint-mcp", o.Version,
 		server.WithTitle("AI绘画 AI Paint"),
 		server.WithToolCapabilities(false),
@@ -139,6 +149,9 @@ func validate[T any](h *handlers, req mcp.CallToolRequest, normalize func(map[st
 	}
 	if h.Client == nil {
 		return zero, h.notConfigured()
+	}
+	if h.Store == nil || h.Tracker == nil {
+		return zero, h.storeUnavailable()
 	}
 	return v, nil
 }

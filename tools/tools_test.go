@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +21,9 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
+	"aipaint-mcp/track"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -28,19 +31,24 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 type harness struct {
 	sb       *sandbox.Sandbox
 	c        *mcpclient.Client
+	store    *store.Store
+	tracker  *track.Tracker
+	outDir   string
+	url      string // the sandbox's base URL
 	mu       sync.Mutex
 	progress []mcp.JSONRPCNotification
 }
 
 // newHarness connects an in-process MCP client to the tools, backed by the
-// sandbox over real loopback HTTP with real signing.
-func newHarness(t *testing.T, delay time.Duration, configured bool) *harness {
-	return newHarnessWith(t, delay, configured, nil, nil)
+// sandbox over real loopback HTTP with real signing, with a task store and
+// an output folder of its own. options adjust the tools' Options.
+func newHarness(t *testing.T, delay time.Duration, configured bool, options ...func(*tools.Options)) *harness {
+	return newHarnessWith(t, delay, configured, nil, nil, options...)
 }
 
 // newHarnessWith can put a slow front before the sandbox's submit and set a
 // drain context.
-func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context) *harness {
+func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context, options ...func(*tools.Options)) *harness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Delay: delay})
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,12 +75,31 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 		})
 		require.NoError(t, err)
 	}
+	h := &harness{sb: sb, url: front.URL, outDir: filepath.Join(t.TempDir(), "图片 out")}
+	h.store, err = store.Open(filepath.Join(t.TempDir(), "data dir"))
+	require.NoError(t, err)
+	opts.Store = h.store
+	opts.Spending = store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
+	for _, o := range options {
+		o(&opts)
+	}
+	if opts.Client != nil && opts.Store != nil && opts.Tracker == nil {
+		h.tracker = track.New(track.Options{Client: opts.Client, Store: opts.Store, Save: true, OutputDir: h.outDir,
+			Timeout: time.Minute, Backoff: opts.Backoff})
+		opts.Tracker = h.tracker
+	}
 	c, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	t.Cleanup(func() {
+		_ = c.Close()
+		if h.tracker != nil {
+			h.tracker.Close()
+		}
+		_ = h.store.Close()
+	})
 	ctx := context.Background()
 	require.NoError(t, c.Start(ctx))
-	h := &harness{sb: sb, c: c}
+	h.c = c
 	c.OnNotification(func(n mcp.JSONRPCNotification) {
 		if n.Method == string(mcp.MethodNotificationProgress) {
 			h.mu.Lock()
@@ -323,7 +350,11 @@ func TestNotConfigured(t *testing.T) {
 
 func TestWaitBudgetCountsFromTheStartOfTheCall(t *testing.T) {
 	slow := make(chan struct{})
-	h := newHarnessWith(t, time.Hour, true, slow, nil)
+	noBackground := func(o *tools.Options) { // so that only the call's own queries count
+		o.Tracker = track.New(track.Options{Client: o.Client, Store: o.Store, Timeout: time.Nanosecond})
+		t.Cleanup(o.Tracker.Close)
+	}
+	h := newHarnessWith(t, time.Hour, true, slow, nil, noBackground)
 	go func() {
 		time.Sleep(1100 * time.Millisecond) // the submit takes longer than the whole budget
 		close(slow)

@@ -53,7 +53,9 @@ func New(o Options) *Tracker {
 // Close stops background polling and waits for it to end. Pending tasks stay
 // pending in the store, to be resumed by the next start.
 func (t *Tracker) Close() {
+	t.mu.Lock() // no background job starts after this
 	t.cancel()
+	t.mu.Unlock()
 	t.wg.Wait()
 }
 
@@ -129,33 +131,49 @@ func (t *Tracker) SaveImages(ctx context.Context, rec store.Record) (store.Recor
 	})
 }
 
+// SaveLater saves a finished record's missing images in the background.
+func (t *Tracker) SaveLater(rec store.Record) {
+	if !t.o.Save {
+		return
+	}
+	t.background("save:"+rec.TaskID, func() {
+		if _, err := t.SaveImages(t.ctx, rec); err != nil {
+			t.o.Logger.Error("recording saved images failed", "task_id", rec.TaskID, "err", err)
+		}
+	})
+}
+
+// background runs f once per key at a time, until the Tracker closes.
+func (t *Tracker) background(key string, f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.active[key] || t.ctx.Err() != nil {
+		return
+	}
+	t.active[key] = true
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer func() {
+			t.mu.Lock()
+			delete(t.active, key)
+			t.mu.Unlock()
+		}()
+		f()
+	}()
+}
+
 // Follow polls a pending task in the background until it is done, the task
 // timeout (counted from its submit) passes, or the Tracker closes.
 func (t *Tracker) Follow(rec store.Record) {
-	if rec.Status != store.StatusPending || t.ctx.Err() != nil {
+	if rec.Status != store.StatusPending {
 		return
 	}
 	left := t.o.Timeout - time.Since(rec.SubmittedAt)
 	if left <= 0 {
 		return
 	}
-	t.mu.Lock()
-	if t.active[rec.TaskID] {
-		t.mu.Unlock()
-		return
-	}
-	t.active[rec.TaskID] = true
-	t.wg.Add(1)
-	t.mu.Unlock()
-	go func() {
-		defer t.wg.Done()
-		defer func() {
-			t.mu.Lock()
-			delete(t.active, rec.TaskID)
-			t.mu.Unlock()
-		}()
-		t.follow(rec.TaskID, left)
-	}()
+	t.background(rec.TaskID, func() { t.follow(rec.TaskID, left) })
 }
 
 func (t *Tracker) follow(taskID string, left time.Duration) {
