@@ -1,0 +1,181 @@
+package track_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/sandbox"
+	"aipaint-mcp/store"
+	"aipaint-mcp/track"
+)
+
+type fixture struct {
+	sb      *sandbox.Sandbox
+	client  *client.Client
+	store   *store.Store
+	tracker *track.Tracker
+	out     string
+}
+
+func newFixture(t *testing.T, delay, timeout time.Duration) *fixture {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Delay: delay})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sb.Close() })
+	c, err := client.New(client.Config{SubmitURL: sb.SubmitURL(), QueryURL: sb.QueryURL(),
+		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret, RetryBase: time.Millisecond})
+	require.NoError(t, err)
+	st, err := store.Open(filepath.Join(t.TempDir(), "data"))
+	require.NoError(t, err)
+	f := &fixture{sb: sb, client: c, store: st, out: filepath.Join(t.TempDir(), "out")}
+	f.tracker = track.New(track.Options{Client: c, Store: st, Save: true, OutputDir: f.out, Timeout: timeout,
+		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
+	t.Cleanup(func() { f.tracker.Close(); _ = st.Close() })
+	return f
+}
+
+func (f *fixture) submit(t *testing.T, text string) store.Record {
+	t.Helper()
+	sub, err := f.client.Submit(context.Background(), client.SubmitRequest{Text: text, Style: "古风", Resolution: "1024*1024", Num: 2})
+	require.NoError(t, err)
+	rec, err := f.store.Put(store.Record{TaskID: sub.TaskID, Request: store.Request{Text: text, Num: 2}})
+	require.NoError(t, err)
+	return rec
+}
+
+func TestFollowFinishesAndSaves(t *testing.T) {
+	f := newFixture(t, 200*time.Millisecond, time.Minute)
+	rec := f.submit(t, "熊猫")
+	f.tracker.Follow(rec)
+	f.tracker.Follow(rec) // a second Follow of the same task is a no-op
+	assert.Equal(t, 1, f.tracker.Active())
+	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	got, err := f.store.Get(rec.TaskID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusDone, got.Status)
+	require.Len(t, got.Images, 2)
+	for _, img := range got.Images {
+		rel, err := filepath.Rel(f.out, img.Path)
+		require.NoError(t, err)
+		assert.False(t, strings.HasPrefix(rel, ".."), img.Path)
+		_, err = os.Stat(img.Path)
+		assert.NoError(t, err)
+	}
+}
+
+func TestFollowGivesUpAfterTheTaskTimeout(t *testing.T) {
+	f := newFixture(t, time.Hour, 300*time.Millisecond)
+	rec := f.submit(t, "熊猫")
+	f.tracker.Follow(rec)
+	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	got, err := f.store.Get(rec.TaskID)
+	require.NoError(t, err)
+	assert.Equal(t, store.StatusPending, got.Status, "a task past the timeout stays pending, for check_task")
+
+	old := rec
+	old.SubmittedAt = time.Now().Add(-time.Hour)
+	f.tracker.Follow(old)
+	assert.Zero(t, f.tracker.Active(), "a task older than the timeout is not followed")
+}
+
+func TestCloseStopsBackgroundWork(t *testing.T) {
+	f := newFixture(t, time.Hour, time.Hour)
+	rec := f.submit(t, "熊猫")
+	f.tracker.Follow(rec)
+	require.Equal(t, 1, f.tracker.Active())
+	done := make(chan struct{})
+	go func() { f.tracker.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the background poll")
+	}
+	f.tracker.Follow(rec)
+	assert.Zero(t, f.tracker.Active(), "nothing starts after Close")
+	got, err := f.store.Get(rec.TaskID)
+	require.NoError(t, err)
+	assert.Equal(t, store.StatusPending, got.Status, "left pending, to be resumed")
+}
+
+func TestResumeFollowsStoredPendingTasks(t *testing.T) {
+	f := newFixture(t, 100*time.Millisecond, time.Minute)
+	a, b := f.submit(t, "a"), f.submit(t, "b")
+	_, err := f.store.Put(store.Record{TaskID: "done-one", Status: store.StatusDone})
+	require.NoError(t, err)
+	n, err := f.tracker.Resume()
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	for _, id := range []string{a.TaskID, b.TaskID} {
+		got, err := f.store.Get(id)
+		require.NoError(t, err)
+		assert.Equal(t, store.StatusDone, got.Status)
+		assert.NotEmpty(t, got.Images[0].Path)
+	}
+}
+
+func TestUnknownTaskIsMarkedFailed(t *testing.T) {
+	f := newFixture(t, 0, time.Minute)
+	rec, err := f.store.Put(store.Record{TaskID: "sbx-unknown"})
+	require.NoError(t, err)
+	f.tracker.Follow(rec)
+	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	got, err := f.store.Get(rec.TaskID)
+	require.NoError(t, err)
+	assert.Equal(t, store.StatusFailed, got.Status)
+	assert.Contains(t, got.Error, "201")
+}
+
+func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
+	f := newFixture(t, 0, time.Minute)
+	broken := true
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken {
+			http.Error(w, "<html>maintenance</html>", http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write([]byte("\x89PNG\r\n\x1a\nrest"))
+	}))
+	defer cdn.Close()
+	rec, err := f.tracker.Record(context.Background(), client.Task{TaskID: "t1", Done: true,
+		Images: []string{cdn.URL + "/1.png"}, CreatedAt: time.Now()})
+	require.NoError(t, err, "a failed download is not fatal")
+	require.Len(t, rec.Images, 1)
+	assert.Empty(t, rec.Images[0].Path)
+	assert.Contains(t, rec.Images[0].SaveError, "HTTP 502")
+
+	broken = false
+	rec, err = f.tracker.SaveImages(context.Background(), rec)
+	require.NoError(t, err)
+	assert.NotEmpty(t, rec.Images[0].Path)
+	stored, err := f.store.Get("t1")
+	require.NoError(t, err)
+	assert.Equal(t, rec.Images[0].Path, stored.Images[0].Path)
+}
+
+func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
+	f := newFixture(t, 0, time.Minute)
+	quiet := track.New(track.Options{Client: f.client, Store: f.store, Save: false, OutputDir: f.out, Timeout: time.Minute})
+	defer quiet.Close()
+	sub, err := f.client.Submit(context.Background(), client.SubmitRequest{Text: "x", Style: "古风", Resolution: "1024*1024", Num: 1})
+	require.NoError(t, err)
+	task, err := f.client.Wait(context.Background(), sub.TaskID, client.WaitOptions{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	rec, err := quiet.Record(context.Background(), task)
+	require.NoError(t, err)
+	assert.Equal(t, store.StatusDone, rec.Status)
+	assert.Empty(t, rec.Images[0].Path)
+	_, err = os.Stat(f.out)
+	assert.True(t, os.IsNotExist(err), "no output folder is created")
+}
