@@ -204,7 +204,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	style := fs.String("style", "", "style: a Chinese name or an English alias (see: aipaint-mcp styles)")
 	resolution := fs.String("resolution", "", "1024*1024 (square), 1024*1536 (portrait) or 1536*1024 (landscape)")
 	num := fs.Int("num", 0, "number of images, 1-6 (each is billed)")
-	out := fs.String("out", "", "folder to save the images in (default "+config.OutputDir+"); they go to <folder>/<date>/<task id>_<n>.png")
+	out := fs.String("out", ".", "folder to save the images in; they go to <folder>/<date>/<task id>_<n>.png")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (the task keeps running upstream)")
 	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
 	var words []string
@@ -220,10 +220,8 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	cfg.Save = true // saving the images is this command's job
-	if *out != "" {
-		if cfg.OutputDir, err = filepath.Abs(*out); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
+	if cfg.OutputDir, err = filepath.Abs(*out); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	level := cfg.LogLevel
 	if getenv(config.LogLevel) == "" {

@@ -46,7 +46,7 @@ type Options struct {
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
 Call generate_image when the user asks for an image: put what to draw in text (at most 100 characters, Chinese works best) and the look in style (call list_styles to see the 17 styles).
-Every image is billed. If generate_image answers status "pending", call check_task with its task_id later; never call generate_image again for the same request.
+Every image is billed. If generate_image answers status "pending", call check_task with its task_id later; never call generate_image again for the same request (an identical request within minutes returns the same task anyway; force_new: true pays for new variations, only when the user asks for them).
 Show the images to the user with the Markdown image lines from the result.`
 
 type handlers struct {
