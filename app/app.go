@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -26,6 +26,7 @@ type App struct {
 	Sandbox *sandbox.Sandbox // nil unless sandbox mode
 	Store   *store.Store     // nil when not configured or not usable
 	Tracker *track.Tracker   // nil when Store is
+	tempDir string           // the sandbox's task store, removed on Close
 }
 
 // Close stops background polling (pending tasks stay pending in the store,
@@ -39,6 +40,9 @@ func (a *App) Close() {
 	}
 	if a.Sandbox != nil {
 		_ = a.Sandbox.Close()
+	}
+	if a.tempDir != "" {
+		_ = os.RemoveAll(a.tempDir)
 	}
 }
 
@@ -55,9 +59,16 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 			return nil, fmt.Errorf("start sandbox: %w", err)
 		}
 		a.Sandbox = sb
-		// Sandbox tasks do not count against the real daily limit. (Their
-		// saved files are told apart by the sbx prefix of their task ids.)
-		cfg.DataDir = filepath.Join(cfg.DataDir, "sandbox")
+		// Sandbox tasks live and die with this process's sandbox: a store of
+		// their own, so they neither count against the real daily limit nor
+		// come back (with dead links) as duplicates in a later run. Their
+		// saved files are told apart by the sbx prefix of their task ids.
+		dir, err := os.MkdirTemp("", "aipaint-sandbox-")
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("sandbox task store: %w", err)
+		}
+		a.tempDir, cfg.DataDir = dir, dir
 		cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
 		cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
 		logger.Info("sandbox upstream started: images are stand-ins, nothing is billed", "url", sb.URL())

@@ -315,7 +315,8 @@ func NormalizeCheck(args map[string]any, lim Limits) (Check, error) {
 		case c.TaskID == "":
 			r.fail("task_id is empty; pass the task_id that generate_image returned")
 		case !utf8.ValidString(c.TaskID) || utf8.RuneCountInString(c.TaskID) > MaxTaskIDChars ||
-			strings.IndexFunc(c.TaskID, unicode.IsControl) >= 0:
+			strings.IndexFunc(c.TaskID, unicode.IsControl) >= 0 ||
+			strings.ContainsAny(c.TaskID, `/\`) || strings.Contains(c.TaskID, ".."): // ids are names, never paths
 			r.fail("task_id %q does not look like a task id; pass the task_id that generate_image returned", truncate(c.TaskID, 40))
 		}
 	} else if args["task_id"] == nil {

@@ -371,6 +371,8 @@ func TestNormalizeCheck(t *testing.T) {
 		{"too long", map[string]any{"task_id": strings.Repeat("a", 129)}, "does not look like a task id"},
 		{"control", map[string]any{"task_id": "abc\ndef"}, "does not look like a task id"},
 		{"NUL", map[string]any{"task_id": "abc\x00"}, "does not look like a task id"},
+		{"path", map[string]any{"task_id": "../../etc/passwd"}, "does not look like a task id"},
+		{"backslash", map[string]any{"task_id": `a\\b`}, "does not look like a task id"},
 		{"invalid UTF-8", map[string]any{"task_id": "abc\xff"}, "does not look like a task id"},
 		{"negative wait", map[string]any{"task_id": "abc", "wait_seconds": float64(-1)}, "wait_seconds must be 0 or more, got -1"},
 		{"unknown", map[string]any{"task_id": "abc", "taskId": "abc"}, `unknown argument "taskId"; allowed arguments are task_id, wait_seconds`},

@@ -355,3 +355,22 @@ func TestChildProcess(t *testing.T) {
 	_, err = s.Get("nope")
 	assert.True(t, errors.Is(err, ErrNotFound))
 }
+
+// BenchmarkReserveCommit is the store's cost on every paid call: the lock,
+// reading today's ledger, appending two lines and writing one record.
+func BenchmarkReserveCommit(b *testing.B) {
+	s, err := Open(b.TempDir())
+	require.NoError(b, err)
+	defer s.Close()
+	p := Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r, err := s.Reserve(context.Background(), Request{Text: strconv.Itoa(i), Num: 1}, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Commit(r, Record{TaskID: "t" + strconv.Itoa(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

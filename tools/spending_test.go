@@ -228,9 +228,11 @@ func TestHostileTaskIDsNeverBecomePaths(t *testing.T) {
 	for _, id := range []string{"../../escape", `..\..\escape`, "/etc/passwd", "a/../../b"} {
 		res := h.call(t, "check_task", map[string]any{"task_id": id}, nil)
 		require.True(t, res.IsError, id)
+		assert.Contains(t, text(res), "does not look like a task id")
 		_, err := h.store.Get(id)
-		assert.ErrorIs(t, err, store.ErrNotFound, "an unknown task is not recorded")
+		assert.ErrorIs(t, err, store.ErrNotFound, "nothing is recorded")
 	}
+	assert.Zero(t, h.sb.Stats().Queries, "refused before the upstream")
 	_, err := os.Stat(filepath.Join(filepath.Dir(h.outDir), "escape"))
 	assert.True(t, os.IsNotExist(err))
 }
@@ -265,4 +267,20 @@ func TestPreviewsStayWithinTheSizeBudget(t *testing.T) {
 		assert.False(t, isImage, "no previews unless asked")
 	}
 	assert.False(t, strings.Contains(text(plain), "No preview"))
+}
+
+func TestUnusableStoreRefusesBeforeSubmitting(t *testing.T) {
+	h := newHarness(t, 0, true, func(o *tools.Options) {
+		o.Store, o.StoreProblem = nil, "task store: mkdir /nope: permission denied"
+	})
+	for _, call := range []struct {
+		tool string
+		args map[string]any
+	}{{"generate_image", map[string]any{"text": "猫"}}, {"check_task", map[string]any{"task_id": "t1"}}} {
+		res := h.call(t, call.tool, call.args, nil)
+		require.True(t, res.IsError)
+		assert.Contains(t, text(res), "permission denied")
+		assert.Contains(t, text(res), "AIPAINT_DATA_DIR")
+	}
+	assert.Zero(t, h.sb.Stats().Submits)
 }
