@@ -80,12 +80,14 @@ type Record struct {
 }
 
 // TaskExpiresAt is when the upstream forgets the task id.
-func (r Record) TaskExpiresAt() time.Time { return r.created().AddDate(0, taskIDMonths, 0) }
+func (r Record) TaskExpiresAt() time.Time { return r.Created().AddDate(0, taskIDMonths, 0) }
 
 // ImagesExpireAt is when the image URLs stop working.
-func (r Record) ImagesExpireAt() time.Time { return r.created().AddDate(0, imageMonths, 0) }
+func (r Record) ImagesExpireAt() time.Time { return r.Created().AddDate(0, imageMonths, 0) }
 
-func (r Record) created() time.Time {
+// Created is the upstream's creation time, or the submit time when the
+// upstream has not said.
+func (r Record) Created() time.Time {
 	if !r.CreatedAt.IsZero() {
 		return r.CreatedAt
 	}

@@ -30,9 +30,14 @@ type outcome struct {
 	preview      bool // add inline previews
 }
 
-// foregroundSave bounds saving images inside a call; what is not saved by
-// then is saved in the background and reported by the next check_task.
-const foregroundSave = 10 * time.Second
+// Saving images inside a call takes at most foregroundSave, and never past
+// callBudget from the call's start (clients give up at 60 s); what is not
+// saved by then is saved in the background for the next check_task.
+const (
+	foregroundSave = 10 * time.Second
+	callBudget     = 55 * time.Second
+	minSave        = 2 * time.Second
+)
 
 // awaitAndShow waits for a task within the call's budget, records what it
 // saw and answers with the recorded task.
@@ -45,7 +50,7 @@ func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, re
 		if task.TaskID == "" {
 			task.TaskID = rec.TaskID
 		}
-		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), foregroundSave)
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(foregroundSave, max(minSave, callBudget-time.Since(started))))
 		saved, rerr := h.Tracker.Record(saveCtx, task)
 		cancel()
 		if rerr != nil {

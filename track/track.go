@@ -107,7 +107,7 @@ func (t *Tracker) SaveImages(ctx context.Context, rec store.Record) (store.Recor
 			continue
 		}
 		wg.Go(func() {
-			p, err := save.TaskImage(ctx, t.o.OutputDir, rec.CreatedAt, rec.TaskID, img.Index, img.URL)
+			p, err := save.TaskImage(ctx, t.o.OutputDir, rec.Created(), rec.TaskID, img.Index, img.URL)
 			s := saved{path: p}
 			if err != nil {
 				s.err = err.Error()
