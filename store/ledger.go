@@ -137,8 +137,10 @@ func (s *Store) Reserve(ctx context.Context, req Request, p Policy) (Reservation
 		if err != nil || !wait {
 			return res, err
 		}
-		if err := sleep(ctx, waitTick); err != nil {
-			return Reservation{}, fmt.Errorf("waiting for an identical request in progress: %w", err)
+		select {
+		case <-ctx.Done():
+			return Reservation{}, fmt.Errorf("waiting for an identical request in progress: %w", ctx.Err())
+		case <-time.After(waitTick):
 		}
 	}
 }

@@ -11,7 +11,6 @@
 package store
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -344,14 +343,3 @@ func writeJSON(path string, v any) error {
 
 // waitTick is how often a call waiting for another process's submit looks again.
 const waitTick = 200 * time.Millisecond
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
