@@ -31,6 +31,9 @@ type Options struct {
 	// Drain, when done, ends every wait early with a "pending" answer that
 	// carries the task id: a shutdown must not lose a submitted task.
 	Drain context.Context
+	// RecentTaskIDs, when set, lists recent task ids, newest first: they
+	// complete the task_id of the aipaint://tasks/{task_id} template.
+	RecentTaskIDs func(context.Context) []string
 }
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -43,15 +46,22 @@ type handlers struct {
 	recent *recent
 }
 
-// NewServer builds the MCP server with the three tools.
+// NewServer builds the MCP server: the three tools, the styles resource, the
+// draw and style_explore prompts, and completions for their arguments.
 func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handlers{Options: o, recent: newRecent(1000)}
+	complete := completer{recentTaskIDs: o.RecentTaskIDs}
 	s := server.NewMCPServer("aipaint-mcp", o.Version,
 		server.WithTitle("AI绘画 AI Paint"),
 		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(complete),
+		server.WithResourceCompletionProvider(complete),
 		server.WithInstructions(instructions),
 		server.WithRecovery(),
 	)
@@ -60,6 +70,8 @@ func NewServer(o Options) *server.MCPServer {
 		server.ServerTool{Tool: checkTool(o.Limits), Handler: h.check},
 		server.ServerTool{Tool: listStylesTool(), Handler: listStyles},
 	)
+	s.AddResources(stylesResource())
+	s.AddPrompts(prompts()...)
 	return s
 }
 
