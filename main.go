@@ -19,6 +19,7 @@ import (
 	"aipaint-mcp/app"
 	"aipaint-mcp/cli"
 	"aipaint-mcp/config"
+	"aipaint-mcp/doctor"
 	"aipaint-mcp/serve"
 )
 
@@ -41,10 +42,14 @@ Usage:
   aipaint-mcp [serve] [--transport stdio|sse|http] [--addr host:port] [--sandbox]
   aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
   aipaint-mcp styles
+  aipaint-mcp doctor [--sandbox]
+  aipaint-mcp install --client claude-desktop|cursor|vscode|cline|windsurf [--with-env] [--sandbox] [--print] [--config PATH]
   aipaint-mcp --version | --help
 
 serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.
 generate draws from the terminal: progress on stderr, a summary on stdout, images saved to --out.
+doctor checks settings, network, clock, credentials (one free query, never a submit) and folders, and says what to fix.
+install adds this binary to an MCP client's config file (a backup is written first).
 --sandbox (or AIPAINT_SANDBOX=1) uses a built-in stand-in upstream: no account, no cost.
 
 Settings (environment):
@@ -85,6 +90,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		if err == nil {
 			cli.Styles(stdout)
 		}
+	case "doctor":
+		err = runDoctor(ctx, args, stdout, stderr, getenv)
 	case "help":
 		printUsage(stdout)
 	case "version":
@@ -101,6 +108,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errReported):
+		return 1
 	}
 	fmt.Fprintln(stderr, "aipaint-mcp:", err)
 	return 1
@@ -109,6 +118,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 var (
 	errHelpShown = errors.New("help shown")
 	errUsage     = errors.New("usage error")
+	errReported  = errors.New("failure already reported")
 )
 
 // parseFlags parses flags anywhere among the arguments (generate TEXT --sandbox
@@ -231,4 +241,29 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		Text: strings.Join(words, " "), Style: *style, Resolution: *resolution, Num: *num,
 		OutDir: *out, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
 	})
+}
+
+func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	sandbox := fs.Bool("sandbox", false, "check against the built-in sandbox upstream (no account, no cost)")
+	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
+		return err
+	}
+	cfg, cfgErr := config.FromEnv(getenv) // the raw list of problems: doctor gives each its own fix
+	cfg.Sandbox = cfg.Sandbox || *sandbox
+	opts := doctor.Options{Config: cfg, ConfigErr: cfgErr}
+	if cfg.Sandbox {
+		sb, sbCfg, err := app.StartSandbox(cfg, newLogger(stderr, slog.LevelWarn))
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		opts.Config, opts.Sandbox = sbCfg, sb.URL()
+	}
+	fmt.Fprintln(stdout, "aipaint-mcp doctor: 检查配置 checking the setup")
+	fmt.Fprintln(stdout)
+	if !doctor.Report(stdout, doctor.Run(ctx, opts)) {
+		return errReported
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,4 +93,24 @@ func TestGenerateTimeoutKeepsTheTaskID(t *testing.T) {
 	assert.Contains(t, errOut, "was submitted")
 	assert.Regexp(t, `task_id sbx[0-9a-f]+`, errOut)
 	assert.LessOrEqual(t, strings.Count(errOut, "still drawing"), 2, "no tight polling loop near the deadline")
+}
+
+func TestDoctorOnSandbox(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"AIPAINT_OUTPUT_DIR": filepath.Join(dir, "图片 out"), "AIPAINT_DATA_DIR": filepath.Join(dir, "data dir")}
+	code, out, errOut := runMain([]string{"doctor", "--sandbox"}, env)
+	assert.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "✓ 认证 Authentication")
+	assert.Contains(t, out, "All checks passed")
+}
+
+func TestDoctorNamesTheMissingSettings(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"AIPAINT_APP_SECRET": "lots-secret", "AIPAINT_OUTPUT_DIR": dir, "AIPAINT_DATA_DIR": dir}
+	code, out, errOut := runMain([]string{"doctor"}, env)
+	assert.Equal(t, 1, code, "something is wrong: non-zero exit")
+	for _, want := range []string{"✗", "set AIPAINT_APP_KEY", "set AIPAINT_SUBMIT_URL", "set AIPAINT_QUERY_URL"} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out+errOut, "lots-secret")
 }

@@ -38,13 +38,11 @@ func (a *App) Close() {
 func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.Logger, version string) (*App, error) {
 	a := &App{}
 	if cfg.Sandbox {
-		sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
+		sb, sbCfg, err := StartSandbox(cfg, logger)
 		if err != nil {
-			return nil, fmt.Errorf("start sandbox: %w", err)
+			return nil, err
 		}
-		a.Sandbox = sb
-		cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
-		cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
+		a.Sandbox, cfg = sb, sbCfg
 		logger.Info("sandbox upstream started: images are stand-ins, nothing is billed", "url", sb.URL())
 	}
 	opts := tools.Options{
@@ -81,4 +79,17 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 	}
 	a.Server = tools.NewServer(opts)
 	return a, nil
+}
+
+// StartSandbox starts the embedded sandbox on loopback and returns cfg
+// pointed at it: its URLs and the credentials it accepts. Close the sandbox
+// when done.
+func StartSandbox(cfg config.Config, logger *slog.Logger) (*sandbox.Sandbox, config.Config, error) {
+	sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
+	if err != nil {
+		return nil, cfg, fmt.Errorf("start sandbox: %w", err)
+	}
+	cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
+	cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
+	return sb, cfg, nil
 }
