@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"aipaint-mcp/cli"
 	"aipaint-mcp/config"
 	"aipaint-mcp/doctor"
+	"aipaint-mcp/install"
 	"aipaint-mcp/serve"
 )
 
@@ -92,6 +95,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		}
 	case "doctor":
 		err = runDoctor(ctx, args, stdout, stderr, getenv)
+	case "install":
+		err = runInstall(args, stdout, stderr, getenv, os.Executable)
 	case "help":
 		printUsage(stdout)
 	case "version":
@@ -265,5 +270,52 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if !doctor.Report(stdout, doctor.Run(ctx, opts)) {
 		return errReported
 	}
+	return nil
+}
+
+func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) string, executable func() (string, error)) error {
+	fs := flag.NewFlagSet("install", flag.ContinueOnError)
+	clientName := fs.String("client", "", "the MCP client: "+strings.Join(install.ClientNames(), ", "))
+	withEnv := fs.Bool("with-env", false, "copy the AIPAINT_ settings of this shell into the entry (VS Code prompts for secrets instead)")
+	sandbox := fs.Bool("sandbox", false, "add --sandbox to the entry: try it without an account")
+	printOnly := fs.Bool("print", false, "print the new config file instead of writing it (secrets hidden)")
+	configPath := fs.String("config", "", "write this config file instead of the client's usual one")
+	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
+		return err
+	}
+	if *clientName == "" {
+		fmt.Fprintf(stderr, "install needs --client: one of %s\n", strings.Join(install.ClientNames(), ", "))
+		return errUsage
+	}
+	exe, err := executable()
+	if err != nil {
+		return fmt.Errorf("find this binary: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	opts := install.Options{
+		Client: *clientName, ConfigPath: *configPath, Executable: exe,
+		WithEnv: *withEnv, Sandbox: *sandbox,
+		Platform: install.Platform{GOOS: runtime.GOOS, Getenv: getenv},
+	}
+	plan, err := install.Plan(opts)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	if *withEnv {
+		if _, cfgErr := config.FromEnv(getenv); cfgErr != nil {
+			fmt.Fprintf(stderr, "warning: settings in this environment are invalid and were copied as they are:\n%s\n", cfgErr)
+		}
+	}
+	if *printOnly {
+		_, _ = stdout.Write(plan.Preview)
+		fmt.Fprintf(stderr, "(nothing written; the file is %s)\n", plan.Path)
+		return nil
+	}
+	if err := install.Write(plan, nil); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	install.Summary(stdout, plan)
 	return nil
 }
