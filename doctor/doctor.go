@@ -91,8 +91,8 @@ func Run(ctx context.Context, o Options) []Check {
 	}
 	out = append(out, authChecks(ctx, o, roots, failed(settings), reachable[config.QueryURL])...)
 	out = append(out,
-		folderCheck("输出文件夹 Output folder", config.OutputDir, o.Config.OutputDir),
-		folderCheck("数据文件夹 Data folder", config.DataDir, o.Config.DataDir),
+		folderCheck("输出文件夹 Output folder", config.OutputDir, o.Config.OutputDir, 0o755),
+		folderCheck("数据文件夹 Data folder", config.DataDir, o.Config.DataDir, 0o700), // the task store keeps prompts
 	)
 	return out
 }
@@ -485,12 +485,12 @@ func orCode(e *client.APIError) string {
 }
 
 // folderCheck creates the folder if missing and writes and removes a probe file.
-func folderCheck(name, setting, dir string) Check {
+func folderCheck(name, setting, dir string, perm os.FileMode) Check {
 	fix := fmt.Sprintf("set %s to a folder you can write to (an absolute path), or fix the permissions of %s.", setting, dir)
 	if dir == "" {
 		return Check{Name: name, Status: Fail, Detail: "no folder", Fix: fix}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, perm); err != nil {
 		return Check{Name: name, Status: Fail, Detail: fmt.Sprintf("%s cannot be created: %v", dir, pathErr(err)), Fix: fix}
 	}
 	f, err := os.CreateTemp(dir, ".aipaint-doctor-*")

@@ -234,8 +234,8 @@ func envValues(o Options, c Client, r *Result) ([]envValue, error) {
 	if o.WithEnv {
 		for _, s := range config.Settings {
 			v := strings.TrimSpace(o.Platform.Getenv(s.Name))
-			if v == "" {
-				continue
+			if v == "" || s.Name == config.HTTPToken || s.Name == config.AllowedOrigins {
+				continue // empty, or only for the HTTP transports: a client entry runs stdio
 			}
 			ev := envValue{name: s.Name, value: v}
 			if s.Secret && c.vscode {

@@ -235,7 +235,7 @@ func TestWithEnv(t *testing.T) {
 	vars := map[string]string{
 		"AIPAINT_APP_KEY": "key-abcdef", "AIPAINT_APP_SECRET": secret,
 		"AIPAINT_SUBMIT_URL": "https://api.example.com/ai/paint/submit", "AIPAINT_QUERY_URL": "https://api.example.com/ai/paint/query",
-		"AIPAINT_OUTPUT_DIR": "/Users/me/Pictures/AI 绘画", "OTHER": "not copied",
+		"AIPAINT_OUTPUT_DIR": "/Users/me/Pictures/AI 绘画", "OTHER": "not copied", "AIPAINT_HTTP_TOKEN": "http-only",
 	}
 	p := Platform{GOOS: runtime.GOOS, Getenv: env(vars)}
 
@@ -245,6 +245,7 @@ func TestWithEnv(t *testing.T) {
 	assert.Equal(t, secret, e["AIPAINT_APP_SECRET"], "Claude Desktop has no prompt: the value goes in the file")
 	assert.Equal(t, "/Users/me/Pictures/AI 绘画", e["AIPAINT_OUTPUT_DIR"])
 	assert.NotContains(t, e, "OTHER")
+	assert.NotContains(t, e, "AIPAINT_HTTP_TOKEN", "stdio entries need no HTTP settings")
 	assert.NotContains(t, string(r.Preview), secret, "--print hides secrets")
 	assert.Contains(t, string(r.Preview), "<hidden: AIPAINT_APP_SECRET>")
 
