@@ -228,13 +228,15 @@ func TestSkewedClockRejectedByTheGateway(t *testing.T) {
 func TestSkewedServerDate(t *testing.T) {
 	// An upstream whose Date is 30 minutes behind us but that accepts the
 	// request: the clock still fails, the credentials pass.
+	now := time.Now().Truncate(time.Second) // Date has whole seconds: a pinned clock makes the skew exact
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Date", time.Now().Add(-30*time.Minute).UTC().Format(http.TimeFormat))
+		w.Header().Set("Date", now.Add(-30*time.Minute).UTC().Format(http.TimeFormat))
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"code":201,"msg":"taskId不存在","taskNo":"1"}`))
 	}))
 	t.Cleanup(srv.Close)
 	s := newSetup(t, srv.URL)
+	s.opts.Now = func() time.Time { return now }
 	checks, out, ok := s.run(t)
 	assert.False(t, ok)
 	clock := find(t, checks, "时钟")
