@@ -133,11 +133,12 @@ type Result struct {
 	Updated bool   // an aipaint entry was already there and was merged
 	Content []byte // the whole new file
 	// Preview is Content with secret values hidden, for --print.
-	Preview    []byte
-	Comments   bool     // the old file had comments, which are not kept (the backup has them)
-	EnvCopied  []string // settings copied from the environment (--with-env)
-	Prompted   []string // settings VS Code will prompt for
-	Placeholds []string // settings left as placeholders to fill in
+	Preview      []byte
+	Comments     bool     // the old file had comments, which are not kept (the backup has them)
+	EnvCopied    []string // settings copied from the environment (--with-env)
+	Prompted     []string // settings VS Code will prompt for
+	Placeholders []string // settings left as placeholders to fill in
+	NewFolder    bool     // the file's folder did not exist: the client may not be installed
 }
 
 // Find looks a client up by name.
@@ -184,6 +185,9 @@ func Plan(o Options) (*Result, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Created = true
+		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
+			r.NewFolder = true
+		}
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -261,7 +265,7 @@ func envValues(o Options, c Client, r *Result) ([]envValue, error) {
 			continue
 		}
 		out = append(out, envValue{name: p.name, value: p.value, placeholder: true})
-		r.Placeholds = append(r.Placeholds, p.name)
+		r.Placeholders = append(r.Placeholders, p.name)
 	}
 	return out, nil
 }
@@ -472,6 +476,9 @@ func Summary(w io.Writer, r *Result) {
 	if r.Backup != "" {
 		fmt.Fprintf(w, "  备份 Backup of the old file: %s\n", r.Backup)
 	}
+	if r.NewFolder {
+		fmt.Fprintf(w, "  注意 Note: its folder did not exist and was created: is %s installed (and started once)?\n", r.Client.Title)
+	}
 	if r.Comments {
 		fmt.Fprintln(w, "  注意 Note: the comments of the old file are not kept; the backup has them.")
 	}
@@ -481,8 +488,8 @@ func Summary(w io.Writer, r *Result) {
 	if len(r.Prompted) > 0 {
 		fmt.Fprintf(w, "  %s asks for %s when the server first starts and keeps it in its secret storage.\n", r.Client.Title, strings.Join(r.Prompted, ", "))
 	}
-	if len(r.Placeholds) > 0 {
-		fmt.Fprintf(w, "  下一步 Next: replace the <…> placeholders of %s in that file (or run install again with --with-env from a shell where they are set).\n", strings.Join(r.Placeholds, ", "))
+	if len(r.Placeholders) > 0 {
+		fmt.Fprintf(w, "  下一步 Next: replace the <…> placeholders of %s in that file (or run install again with --with-env from a shell where they are set).\n", strings.Join(r.Placeholders, ", "))
 	}
 	fmt.Fprintf(w, "  然后 Then: restart %s, and run aipaint-mcp doctor to check the setup.\n", r.Client.Title)
 }

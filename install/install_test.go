@@ -98,6 +98,7 @@ func TestNewFileForEveryClient(t *testing.T) {
 			r := install(t, Options{Client: c.Name, Platform: p})
 			assert.True(t, strings.HasPrefix(r.Path, home), r.Path)
 			assert.True(t, r.Created)
+			assert.True(t, r.NewFolder, "a fresh home has no client folders")
 			assert.Empty(t, r.Backup, "nothing to back up")
 			e := entry(t, readJSON(t, r.Path), c.key)
 			assert.Equal(t, exe, e["command"], "the absolute path, spaces and Chinese intact")
