@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -20,6 +21,8 @@ import (
 	"aipaint-mcp/app"
 	"aipaint-mcp/cli"
 	"aipaint-mcp/config"
+	"aipaint-mcp/doctor"
+	"aipaint-mcp/install"
 	"aipaint-mcp/serve"
 )
 
@@ -42,10 +45,14 @@ Usage:
   aipaint-mcp [serve] [--transport stdio|sse|http] [--addr host:port] [--sandbox]
   aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
   aipaint-mcp styles
+  aipaint-mcp doctor [--sandbox]
+  aipaint-mcp install --client claude-desktop|cursor|vscode|cline|windsurf [--with-env] [--sandbox] [--print] [--config PATH]
   aipaint-mcp --version | --help
 
 serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.
 generate draws from the terminal: progress on stderr, a summary on stdout, images saved to --out.
+doctor checks settings, network, clock, credentials (one free query, never a submit) and folders, and says what to fix.
+install adds this binary to an MCP client's config file (a backup is written first).
 --sandbox (or AIPAINT_SANDBOX=1) uses a built-in stand-in upstream: no account, no cost.
 
 Settings (environment):
@@ -86,6 +93,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		if err == nil {
 			cli.Styles(stdout)
 		}
+	case "doctor":
+		err = runDoctor(ctx, args, stdout, stderr, getenv)
+	case "install":
+		err = runInstall(args, stdout, stderr, getenv, os.Executable)
 	case "help":
 		printUsage(stdout)
 	case "version":
@@ -102,6 +113,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errReported):
+		return 1
 	}
 	fmt.Fprintln(stderr, "aipaint-mcp:", err)
 	return 1
@@ -110,6 +123,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 var (
 	errHelpShown = errors.New("help shown")
 	errUsage     = errors.New("usage error")
+	errReported  = errors.New("failure already reported")
 )
 
 // parseFlags parses flags anywhere among the arguments (generate TEXT --sandbox
@@ -236,4 +250,76 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		Text: strings.Join(words, " "), Style: *style, Resolution: *resolution, Num: *num,
 		Timeout: *timeout, Stdout: stdout, Stderr: stderr,
 	})
+}
+
+func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	sandbox := fs.Bool("sandbox", false, "check against the built-in sandbox upstream (no account, no cost)")
+	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
+		return err
+	}
+	cfg, cfgErr := config.FromEnv(getenv) // the raw list of problems: doctor gives each its own fix
+	cfg.Sandbox = cfg.Sandbox || *sandbox
+	opts := doctor.Options{Config: cfg, ConfigErr: cfgErr}
+	if cfg.Sandbox {
+		sb, sbCfg, err := app.StartSandbox(cfg, newLogger(stderr, slog.LevelWarn))
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		opts.Config, opts.Sandbox = sbCfg, sb.URL()
+	}
+	fmt.Fprintln(stdout, "aipaint-mcp doctor: 检查配置 checking the setup")
+	fmt.Fprintln(stdout)
+	if !doctor.Report(stdout, doctor.Run(ctx, opts)) {
+		return errReported
+	}
+	return nil
+}
+
+func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) string, executable func() (string, error)) error {
+	fs := flag.NewFlagSet("install", flag.ContinueOnError)
+	clientName := fs.String("client", "", "the MCP client: "+strings.Join(install.ClientNames(), ", "))
+	withEnv := fs.Bool("with-env", false, "copy the AIPAINT_ settings of this shell into the entry (VS Code prompts for secrets instead)")
+	sandbox := fs.Bool("sandbox", false, "add --sandbox to the entry: try it without an account")
+	printOnly := fs.Bool("print", false, "print the new config file instead of writing it (secrets hidden)")
+	configPath := fs.String("config", "", "write this config file instead of the client's usual one")
+	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
+		return err
+	}
+	if *clientName == "" {
+		fmt.Fprintf(stderr, "install needs --client: one of %s\n", strings.Join(install.ClientNames(), ", "))
+		return errUsage
+	}
+	exe, err := executable()
+	if err != nil {
+		return fmt.Errorf("find this binary: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	opts := install.Options{
+		Client: *clientName, ConfigPath: *configPath, Executable: exe,
+		WithEnv: *withEnv, Sandbox: *sandbox,
+		Platform: install.Platform{GOOS: runtime.GOOS, Getenv: getenv},
+	}
+	plan, err := install.Plan(opts)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	if *withEnv {
+		if _, cfgErr := config.FromEnv(getenv); cfgErr != nil {
+			fmt.Fprintf(stderr, "warning: settings in this environment are invalid and were copied as they are:\n%s\n", cfgErr)
+		}
+	}
+	if *printOnly {
+		_, _ = stdout.Write(plan.Preview)
+		fmt.Fprintf(stderr, "(nothing written; the file is %s)\n", plan.Path)
+		return nil
+	}
+	if err := install.Write(plan, nil); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	install.Summary(stdout, plan)
+	return nil
 }

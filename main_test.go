@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func runMain(args []string, env map[string]string) (int, string, string) {
@@ -108,4 +109,52 @@ func TestGenerateTimeoutKeepsTheTaskID(t *testing.T) {
 	assert.Contains(t, errOut, "was submitted")
 	assert.Regexp(t, `task_id sbx[0-9a-f]+`, errOut)
 	assert.LessOrEqual(t, strings.Count(errOut, "still drawing"), 2, "no tight polling loop near the deadline")
+}
+
+func TestDoctorOnSandbox(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"AIPAINT_OUTPUT_DIR": filepath.Join(dir, "图片 out"), "AIPAINT_DATA_DIR": filepath.Join(dir, "data dir")}
+	code, out, errOut := runMain([]string{"doctor", "--sandbox"}, env)
+	assert.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "✓ 认证 Authentication")
+	assert.Contains(t, out, "All checks passed")
+}
+
+func TestDoctorNamesTheMissingSettings(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"AIPAINT_APP_SECRET": "lots-secret", "AIPAINT_OUTPUT_DIR": dir, "AIPAINT_DATA_DIR": dir}
+	code, out, errOut := runMain([]string{"doctor"}, env)
+	assert.Equal(t, 1, code, "something is wrong: non-zero exit")
+	for _, want := range []string{"✗", "set AIPAINT_APP_KEY", "set AIPAINT_SUBMIT_URL", "set AIPAINT_QUERY_URL"} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out+errOut, "lots-secret")
+}
+
+func TestInstallCommand(t *testing.T) {
+	fakeExe := func() (string, error) { return "/opt/AI 绘画/aipaint-mcp", nil }
+	path := filepath.Join(t.TempDir(), "客户端 config", "mcp.json")
+	env := map[string]string{"AIPAINT_APP_KEY": "key-1234567", "AIPAINT_APP_SECRET": "lots-secret"}
+	getenv := func(k string) string { return env[k] }
+
+	var out, errOut bytes.Buffer
+	err := runInstall([]string{"--client", "cursor", "--config", path, "--with-env", "--print"}, &out, &errOut, getenv, fakeExe)
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), `"command": "/opt/AI 绘画/aipaint-mcp"`)
+	assert.NotContains(t, out.String()+errOut.String(), "lots-secret", "--print hides secrets")
+	assert.NoFileExists(t, path, "--print writes nothing")
+
+	out.Reset()
+	require.NoError(t, runInstall([]string{"--client", "cursor", "--config", path, "--with-env"}, &out, &errOut, getenv, fakeExe))
+	assert.Contains(t, out.String(), "restart Cursor")
+	assert.NotContains(t, out.String()+errOut.String(), "lots-secret")
+	assert.FileExists(t, path)
+
+	err = runInstall([]string{"--config", path}, &out, &errOut, getenv, fakeExe)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, errOut.String(), "install needs --client")
+
+	code, _, stderr := runMain([]string{"install", "--client", "cursor", "--print"}, map[string]string{"HOME": t.TempDir()})
+	assert.Equal(t, 1, code, "a go test binary is a temporary go-build binary: refused")
+	assert.Contains(t, stderr, "go build -o aipaint-mcp .")
 }

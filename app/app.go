@@ -54,11 +54,11 @@ func (a *App) Close() {
 func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.Logger, version string) (*App, error) {
 	a := &App{}
 	if cfg.Sandbox {
-		sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
+		sb, sbCfg, err := StartSandbox(cfg, logger)
 		if err != nil {
-			return nil, fmt.Errorf("start sandbox: %w", err)
+			return nil, err
 		}
-		a.Sandbox = sb
+		a.Sandbox, cfg = sb, sbCfg
 		// Sandbox tasks live and die with this process's sandbox: a store of
 		// their own, so they neither count against the real daily limit nor
 		// come back (with dead links) as duplicates in a later run. Their
@@ -69,8 +69,6 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 			return nil, fmt.Errorf("sandbox task store: %w", err)
 		}
 		a.tempDir, cfg.DataDir = dir, dir
-		cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
-		cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
 		logger.Info("sandbox upstream started: images are stand-ins, nothing is billed", "url", sb.URL())
 	}
 	opts := tools.Options{
@@ -135,4 +133,17 @@ func (a *App) openStore(cfg config.Config, c *client.Client, opts *tools.Options
 		}
 	}()
 	logger.Info("task store", "dir", cfg.DataDir, "save", cfg.Save, "output", cfg.OutputDir)
+}
+
+// StartSandbox starts the embedded sandbox on loopback and returns cfg
+// pointed at it: its URLs and the credentials it accepts. Close the sandbox
+// when done.
+func StartSandbox(cfg config.Config, logger *slog.Logger) (*sandbox.Sandbox, config.Config, error) {
+	sb, err := sandbox.Start(sandbox.Options{Delay: cfg.SandboxDelay, Logger: logger.With("component", "sandbox")})
+	if err != nil {
+		return nil, cfg, fmt.Errorf("start sandbox: %w", err)
+	}
+	cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
+	cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
+	return sb, cfg, nil
 }

@@ -174,6 +174,7 @@ func TestTransports(t *testing.T) {
 	}{
 		{"tools_list", testToolsList},
 		{"list_styles", testListStyles},
+		{"resources_prompts_completions", testSurface},
 		{"generate_wait", testGenerateWait},
 		{"generate_progress", testGenerateProgress},
 		{"pending_then_check_task", testPendingThenCheck},

@@ -42,6 +42,9 @@ type Options struct {
 	Spending store.Policy
 	// StoreProblem, when Store is nil, says why the task store is unusable.
 	StoreProblem string
+	// RecentTaskIDs, when set, lists recent task ids, newest first: they
+	// complete the task_id of the aipaint://tasks/{task_id} template.
+	RecentTaskIDs func(context.Context) []string
 }
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -53,15 +56,25 @@ type handlers struct {
 	Options
 }
 
-// NewServer builds the MCP server with the three tools.
+// NewServer builds the MCP server: the three tools, the styles resource, the
+// draw and style_explore prompts, and completions for their arguments.
 func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handlers{Options: o}
+	if o.RecentTaskIDs == nil && o.Store != nil {
+		o.RecentTaskIDs = h.recentTaskIDs
+	}
+	complete := completer{recentTaskIDs: o.RecentTaskIDs}
 	s := server.NewMCPServer("aipaint-mcp", o.Version,
 		server.WithTitle("AI绘画 AI Paint"),
 		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(complete),
+		server.WithResourceCompletionProvider(complete),
 		server.WithInstructions(instructions),
 		server.WithRecovery(),
 	)
@@ -70,6 +83,10 @@ func NewServer(o Options) *server.MCPServer {
 		server.ServerTool{Tool: checkTool(o.Limits), Handler: h.check},
 		server.ServerTool{Tool: listStylesTool(), Handler: listStyles},
 	)
+	tasks, taskTemplates := h.taskResources()
+	s.AddResources(append(tasks, stylesResource())...)
+	s.AddResourceTemplates(taskTemplates...)
+	s.AddPrompts(prompts()...)
 	return s
 }
 

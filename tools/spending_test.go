@@ -284,3 +284,49 @@ func TestUnusableStoreRefusesBeforeSubmitting(t *testing.T) {
 	}
 	assert.Zero(t, h.sb.Stats().Submits)
 }
+
+func TestTaskResourcesComeFromTheStore(t *testing.T) {
+	h := newHarness(t, 0, true)
+	a := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "第一张"}, nil))
+	b := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "第二张", "num": 2}, nil))
+	ctx := context.Background()
+	queries := h.sb.Stats().Queries
+
+	read := func(uri string) string {
+		t.Helper()
+		req := mcp.ReadResourceRequest{}
+		req.Params.URI = uri
+		res, err := h.c.ReadResource(ctx, req)
+		require.NoError(t, err)
+		require.Len(t, res.Contents, 1)
+		tc, ok := res.Contents[0].(mcp.TextResourceContents)
+		require.True(t, ok)
+		assert.Equal(t, "application/json", tc.MIMEType)
+		return tc.Text
+	}
+	var list tools.TaskList
+	require.NoError(t, json.Unmarshal([]byte(read(tools.TasksURI)), &list))
+	require.Len(t, list.Tasks, 2)
+	assert.Equal(t, b.TaskID, list.Tasks[0].TaskID, "newest first")
+	assert.Equal(t, a.TaskID, list.Tasks[1].TaskID)
+	assert.Equal(t, schema.Usage{Today: 3, Limit: 100}, list.Usage)
+	assert.NotEmpty(t, list.Tasks[0].Images[1].Path)
+
+	var one schema.TaskResult
+	require.NoError(t, json.Unmarshal([]byte(read("aipaint://tasks/"+b.TaskID)), &one))
+	assert.Equal(t, b.Images, one.Images)
+	assert.Equal(t, "第二张", one.Text)
+	assert.Equal(t, queries, h.sb.Stats().Queries, "reading resources never calls the API")
+
+	req := mcp.ReadResourceRequest{}
+	req.Params.URI = "aipaint://tasks/no-such-task"
+	_, err := h.c.ReadResource(ctx, req)
+	require.Error(t, err)
+
+	creq := mcp.CompleteRequest{}
+	creq.Params.Ref = mcp.ResourceReference{Type: "ref/resource", URI: tools.TaskTemplateURI}
+	creq.Params.Argument = mcp.CompleteArgument{Name: "task_id", Value: ""}
+	comp, err := h.c.Complete(ctx, creq)
+	require.NoError(t, err)
+	assert.Equal(t, []string{b.TaskID, a.TaskID}, comp.Completion.Values)
+}

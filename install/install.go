@@ -1,0 +1,495 @@
+// Package install adds this server to an MCP client's config file: it finds
+// the file for the client and the OS, merges an "aipaint" entry, keeps
+// everything else, writes a backup first and replaces the file atomically.
+package install
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"aipaint-mcp/config"
+)
+
+// ServerName is the key of the entry this package writes.
+const ServerName = "aipaint"
+
+// Client is an MCP client whose config file install knows.
+type Client struct {
+	Name  string // the --client value
+	Title string
+	// key holds the servers: "mcpServers", or "servers" for VS Code.
+	key string
+	// vscode: stdio entries carry "type", and secrets go through "inputs".
+	vscode bool
+	path   func(Platform) (string, error)
+}
+
+// Clients is the one table of supported clients and their config files.
+// Sources: each client's documentation (Claude Desktop: modelcontextprotocol.io
+// quickstart; Cursor: docs.cursor.com MCP; VS Code: code.visualstudio.com MCP
+// configuration reference; Cline: its MCP settings, stored in VS Code's
+// globalStorage; Windsurf: docs.windsurf.com Cascade MCP).
+var Clients = []Client{
+	{"claude-desktop", "Claude Desktop", "mcpServers", false, func(p Platform) (string, error) {
+		return p.join(p.userConfigDir, "Claude", "claude_desktop_config.json")
+	}},
+	{"cursor", "Cursor", "mcpServers", false, func(p Platform) (string, error) {
+		return p.join(p.home, ".cursor", "mcp.json")
+	}},
+	{"vscode", "VS Code", "servers", true, func(p Platform) (string, error) {
+		return p.join(p.userConfigDir, "Code", "User", "mcp.json")
+	}},
+	{"cline", "Cline", "mcpServers", false, func(p Platform) (string, error) {
+		return p.join(p.userConfigDir, "Code", "User", "globalStorage", "saoudrizwan.claude-dev", "settings", "cline_mcp_settings.json")
+	}},
+	{"windsurf", "Windsurf", "mcpServers", false, func(p Platform) (string, error) {
+		return p.join(p.home, ".codeium", "windsurf", "mcp_config.json")
+	}},
+}
+
+// ClientNames lists the --client values.
+func ClientNames() []string {
+	out := make([]string, len(Clients))
+	for i, c := range Clients {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Platform is the OS and environment the paths are resolved in; tests set both.
+type Platform struct {
+	GOOS   string
+	Getenv func(string) string
+}
+
+var errNoHome = errors.New("cannot find your home folder (HOME, or USERPROFILE on Windows, is not set): pass --config PATH")
+
+func (p Platform) home() (string, error) {
+	name := "HOME"
+	if p.GOOS == "windows" {
+		name = "USERPROFILE"
+	}
+	if h := p.Getenv(name); h != "" {
+		return h, nil
+	}
+	return "", errNoHome
+}
+
+// userConfigDir is where desktop apps keep settings: %APPDATA% on Windows,
+// ~/Library/Application Support on macOS, $XDG_CONFIG_HOME or ~/.config
+// elsewhere (as os.UserConfigDir, but for any GOOS).
+func (p Platform) userConfigDir() (string, error) {
+	switch p.GOOS {
+	case "windows":
+		if d := p.Getenv("APPDATA"); d != "" {
+			return d, nil
+		}
+		h, err := p.home()
+		return filepath.Join(h, "AppData", "Roaming"), err
+	case "darwin", "ios":
+		h, err := p.home()
+		return filepath.Join(h, "Library", "Application Support"), err
+	}
+	if d := p.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
+		return d, nil
+	}
+	h, err := p.home()
+	return filepath.Join(h, ".config"), err
+}
+
+func (p Platform) join(base func() (string, error), elem ...string) (string, error) {
+	b, err := base()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(append([]string{b}, elem...)...), nil
+}
+
+// Options is one install.
+type Options struct {
+	Client     string // a Clients name
+	ConfigPath string // overrides the client's usual file
+	Executable string // absolute path of the server binary
+	WithEnv    bool   // copy the AIPAINT_ settings of Platform.Getenv instead of placeholders
+	Sandbox    bool   // add --sandbox: no account needed
+	Platform   Platform
+	Now        func() time.Time // names the backup; default time.Now
+}
+
+// Result says what was (or, with Plan, would be) written.
+type Result struct {
+	Client  Client
+	Path    string
+	Backup  string // "" when there was no file to back up
+	Created bool   // the file did not exist
+	Updated bool   // an aipaint entry was already there and was merged
+	Content []byte // the whole new file
+	// Preview is Content with secret values hidden, for --print.
+	Preview      []byte
+	Comments     bool     // the old file had comments, which are not kept (the backup has them)
+	EnvCopied    []string // settings copied from the environment (--with-env)
+	Prompted     []string // settings VS Code will prompt for
+	Placeholders []string // settings left as placeholders to fill in
+	NewFolder    bool     // the file's folder did not exist: the client may not be installed
+}
+
+// Find looks a client up by name.
+func Find(name string) (Client, error) {
+	for _, c := range Clients {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return Client{}, fmt.Errorf("unknown client %q: want one of %s", name, strings.Join(ClientNames(), ", "))
+}
+
+// CheckExecutable refuses a binary that will not be there when the client
+// starts it: a relative path, or the temporary one of go run.
+func CheckExecutable(path string) error {
+	switch {
+	case !filepath.IsAbs(path):
+		return fmt.Errorf("the server path %q is not absolute", path)
+	case strings.Contains(filepath.ToSlash(path), "/go-build"):
+		return errors.New("this is the temporary binary of go run, which is deleted when it exits: build it first (go build -o aipaint-mcp .), then run ./aipaint-mcp install")
+	}
+	return nil
+}
+
+// Plan computes the new file without writing anything.
+func Plan(o Options) (*Result, error) {
+	c, err := Find(o.Client)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckExecutable(o.Executable); err != nil {
+		return nil, err
+	}
+	path := o.ConfigPath
+	if path == "" {
+		if path, err = c.path(o.Platform); err != nil {
+			return nil, fmt.Errorf("%s config file: %w", c.Title, err)
+		}
+	} else if path, err = filepath.Abs(path); err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	r := &Result{Client: c, Path: path}
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.Created = true
+		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
+			r.NewFolder = true
+		}
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	root := newObject()
+	if len(bytes.TrimSpace(old)) > 0 {
+		var clean []byte
+		clean, r.Comments = stripJSONC(old)
+		if root, err = parseObject(clean); err != nil {
+			return nil, fmt.Errorf("%s is not valid JSON, so it was left unchanged: %w. Fix or move it, then run install again", path, err)
+		}
+	}
+	values, err := envValues(o, c, r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Content, err = render(root, c, o, values, true); err != nil {
+		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
+	}
+	if r.Preview, err = render(root, c, o, values, false); err != nil {
+		return nil, err
+	}
+	servers, _ := childObject(root, c.key)
+	_, r.Updated = servers.get(ServerName)
+	return r, nil
+}
+
+// envValue is one env entry: its value in the file, or the value to show.
+type envValue struct {
+	name, value string
+	input       bool // a VS Code ${input:...} reference
+	placeholder bool // fills the key only when the entry has no value yet
+}
+
+func inputID(setting string) string {
+	return "aipaint-" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(setting, "AIPAINT_")), "_", "-")
+}
+
+// placeholders are what the user fills in; doctor recognises the <...> form.
+var placeholders = []struct{ name, value string }{
+	{config.AppKey, "<AppKey: 我的云市场 / 已购买的服务 / 资源详情>"},
+	{config.AppSecret, "<AppSecret>"},
+	{config.SubmitURL, "<https:// request URL (请求地址) of AI绘画-提交请求>"},
+	{config.QueryURL, "<https:// request URL (请求地址) of AI绘画-查询结果>"},
+}
+
+func envValues(o Options, c Client, r *Result) ([]envValue, error) {
+	var out []envValue
+	if o.WithEnv {
+		for _, s := range config.Settings {
+			v := strings.TrimSpace(o.Platform.Getenv(s.Name))
+			if v == "" || s.Name == config.HTTPToken || s.Name == config.AllowedOrigins {
+				continue // empty, or only for the HTTP transports: a client entry runs stdio
+			}
+			ev := envValue{name: s.Name, value: v}
+			if s.Secret && c.vscode {
+				ev = envValue{name: s.Name, value: "${input:" + inputID(s.Name) + "}", input: true}
+				r.Prompted = append(r.Prompted, s.Name)
+			} else {
+				r.EnvCopied = append(r.EnvCopied, s.Name)
+			}
+			out = append(out, ev)
+		}
+		if len(out) == 0 {
+			return nil, errors.New("--with-env: no AIPAINT_ setting is set in this environment; set them first, or leave --with-env out to write placeholders")
+		}
+		return out, nil
+	}
+	if o.Sandbox {
+		return nil, nil
+	}
+	for _, p := range placeholders {
+		if c.vscode && p.name == config.AppSecret {
+			out = append(out, envValue{name: p.name, value: "${input:" + inputID(p.name) + "}", input: true})
+			r.Prompted = append(r.Prompted, p.name)
+			continue
+		}
+		out = append(out, envValue{name: p.name, value: p.value, placeholder: true})
+		r.Placeholders = append(r.Placeholders, p.name)
+	}
+	return out, nil
+}
+
+// render merges the entry into a copy of root and returns the file's text;
+// reveal=false hides secret values (for --print).
+func render(root *object, c Client, o Options, values []envValue, reveal bool) ([]byte, error) {
+	root, err := parseObject(mustJSON(root))
+	if err != nil {
+		return nil, err
+	}
+	servers, err := childObject(root, c.key)
+	if err != nil {
+		return nil, err
+	}
+	entry := newObject()
+	if raw, ok := servers.get(ServerName); ok {
+		if entry, err = parseObject(raw); err != nil {
+			return nil, fmt.Errorf("the existing %q entry is not a JSON object", ServerName)
+		}
+	}
+	if c.vscode {
+		if err := entry.set("type", "stdio"); err != nil {
+			return nil, err
+		}
+	}
+	if err := entry.set("command", o.Executable); err != nil {
+		return nil, err
+	}
+	if o.Sandbox {
+		err = entry.set("args", []string{"--sandbox"})
+	} else {
+		entry.del("args")
+	}
+	if err != nil {
+		return nil, err
+	}
+	env, err := childObject(entry, "env")
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range values {
+		if _, has := env.get(v.name); has && v.placeholder {
+			continue // never overwrite a value the user already filled in
+		}
+		if err := env.set(v.name, v.value); err != nil {
+			return nil, err
+		}
+	}
+	if !reveal {
+		if err := hideSecrets(env); err != nil {
+			return nil, err
+		}
+	}
+	if len(env.keys) > 0 {
+		err = entry.set("env", env)
+	} else {
+		entry.del("env")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := servers.set(ServerName, entry); err != nil {
+		return nil, err
+	}
+	if err := root.set(c.key, servers); err != nil {
+		return nil, err
+	}
+	if c.vscode {
+		if err := mergeInputs(root, values); err != nil {
+			return nil, err
+		}
+	}
+	return root.indented()
+}
+
+// hideSecrets replaces the values of secret settings, new or already in the
+// file, except VS Code input references and placeholders.
+func hideSecrets(env *object) error {
+	for _, s := range config.Settings {
+		raw, ok := env.get(s.Name)
+		if !ok || !s.Secret {
+			continue
+		}
+		var v string
+		if json.Unmarshal(raw, &v) == nil && (strings.HasPrefix(v, "${input:") || strings.HasPrefix(v, "<")) {
+			continue
+		}
+		if err := env.set(s.Name, "<hidden: "+s.Name+">"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mustJSON(o *object) []byte {
+	b, _ := o.MarshalJSON() // keys are strings and values valid JSON: cannot fail
+	return b
+}
+
+// vscodeInput is one entry of VS Code's "inputs": prompted once, kept by VS Code.
+type vscodeInput struct {
+	Type        string `json:"type"`
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	Password    bool   `json:"password"`
+}
+
+func idOf(raw json.RawMessage) string {
+	var in struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &in) // not an object: no id, never replaced
+	return in.ID
+}
+
+func mergeInputs(root *object, values []envValue) error {
+	var inputs []json.RawMessage
+	if raw, ok := root.get("inputs"); ok && string(bytes.TrimSpace(raw)) != "null" {
+		if err := json.Unmarshal(raw, &inputs); err != nil {
+			return errors.New(`"inputs" is not a JSON array`)
+		}
+	}
+	for _, v := range values {
+		if !v.input {
+			continue
+		}
+		in := vscodeInput{Type: "promptString", ID: inputID(v.name), Description: "AI绘画 " + v.name + " (aipaint-mcp)", Password: true}
+		b, err := marshal(in)
+		if err != nil {
+			return err
+		}
+		replaced := false
+		for i, old := range inputs {
+			if idOf(old) == in.ID {
+				inputs[i], replaced = b, true
+			}
+		}
+		if !replaced {
+			inputs = append(inputs, b)
+		}
+	}
+	if inputs == nil {
+		return nil
+	}
+	return root.set("inputs", inputs)
+}
+
+// Write applies a plan: a backup of the old file first, then the new file
+// through a temporary file and a rename, so it is never half-written.
+func Write(r *Result, now func() time.Time) error {
+	if now == nil {
+		now = time.Now
+	}
+	dir := filepath.Dir(r.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	mode := fs.FileMode(0o600) // it may hold credentials
+	if !r.Created {
+		fi, err := os.Stat(r.Path)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", r.Path, err)
+		}
+		mode = fi.Mode().Perm()
+		old, err := os.ReadFile(r.Path)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", r.Path, err)
+		}
+		r.Backup = r.Path + ".bak-" + now().Format("20060102-150405")
+		if err := writeAtomic(r.Backup, old, 0o600); err != nil {
+			return fmt.Errorf("backup: %w (the config file was left unchanged)", err)
+		}
+	}
+	if err := writeAtomic(r.Path, r.Content, mode); err != nil {
+		return fmt.Errorf("%w (the config file was left unchanged)", err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp, mode)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return nil
+}
+
+// Summary tells the user what was written and what to do next.
+func Summary(w io.Writer, r *Result) {
+	verb := "已添加 added"
+	if r.Updated {
+		verb = "已更新 updated"
+	}
+	fmt.Fprintf(w, "✓ %s %q → %s (%s)\n", verb, ServerName, r.Path, r.Client.Title)
+	if r.Backup != "" {
+		fmt.Fprintf(w, "  备份 Backup of the old file: %s\n", r.Backup)
+	}
+	if r.NewFolder {
+		fmt.Fprintf(w, "  注意 Note: its folder did not exist and was created: is %s installed (and started once)?\n", r.Client.Title)
+	}
+	if r.Comments {
+		fmt.Fprintln(w, "  注意 Note: the comments of the old file are not kept; the backup has them.")
+	}
+	if len(r.EnvCopied) > 0 {
+		fmt.Fprintf(w, "  已复制 Copied from this environment: %s\n", strings.Join(r.EnvCopied, ", "))
+	}
+	if len(r.Prompted) > 0 {
+		fmt.Fprintf(w, "  %s asks for %s when the server first starts and keeps it in its secret storage.\n", r.Client.Title, strings.Join(r.Prompted, ", "))
+	}
+	if len(r.Placeholders) > 0 {
+		fmt.Fprintf(w, "  下一步 Next: replace the <…> placeholders of %s in that file (or run install again with --with-env from a shell where they are set).\n", strings.Join(r.Placeholders, ", "))
+	}
+	fmt.Fprintf(w, "  然后 Then: restart %s, and run aipaint-mcp doctor to check the setup.\n", r.Client.Title)
+}
