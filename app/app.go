@@ -4,6 +4,8 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -54,6 +56,8 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 		Version: version,
 		Drain:   drain,
 	}
+	roots, caErr := loadCA(cfg.CAFile)
+	cfgErr = errors.Join(cfgErr, caErr)
 	if cfgErr != nil {
 		opts.Invalid = cfgErr.Error()
 		logger.Error("invalid settings; list_styles works, the other tools will report them", "problems", opts.Invalid)
@@ -70,6 +74,8 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 			AppCode:        cfg.AppCode,
 			Format:         client.Format(cfg.Format),
 			RequestTimeout: cfg.RequestTimeout,
+			RootCAs:        roots,
+			MaxConcurrency: cfg.MaxConcurrency,
 			Logger:         logger.With("component", "upstream"),
 		})
 		if err != nil {
@@ -81,4 +87,16 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 	}
 	a.Server = tools.NewServer(opts)
 	return a, nil
+}
+
+// loadCA reads AIPAINT_CA_FILE, if set. The error names the setting, not the path.
+func loadCA(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	roots, err := client.LoadCAFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.CAFile, err)
+	}
+	return roots, nil
 }
