@@ -62,6 +62,8 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 			break
 		}
 		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
+	case client.CategoryNotRunning:
+		advice = "请求未发出 / The request was not sent (the call was cancelled, or ran out of time waiting behind other upstream requests): nothing was billed. Try again in a moment."
 	case client.CategoryTLS:
 		advice = "证书不受信任 / The upstream's TLS certificate is not trusted, so nothing was sent or billed. " +
 			"If a corporate proxy inspects HTTPS, tell the user to set " + config.CAFile + " to the proxy's CA certificate (PEM file); otherwise check " + urlSetting + "."
