@@ -123,4 +123,3 @@ func checkOutcome(t *testing.T, res *mcp.CallToolResult, want string) {
 	assert.Contains(t, text(res), want)
 	assert.NotContains(t, text(res), "internal error")
 }
-
