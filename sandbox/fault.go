@@ -20,9 +20,9 @@ const (
 )
 
 // Fault is one scripted bad answer. Delay comes first; then the first field
-// set wins, in this order: Drop, Raw, Oversize, Skew, Gateway, Business. A Fault with
-// only a Delay answers normally once it has passed; a Fault with nothing set
-// answers business 999.
+// set wins, in this order: Drop, Raw, Oversize, Skew, Gateway, Business. A
+// Fault with only a Delay answers normally once it has passed; a Fault with
+// nothing set answers business 999.
 type Fault struct {
 	Business     int           // business code to answer (201, 202, 400, 500, 501, 999)
 	MirrorStatus bool          // also use Business as the HTTP status (otherwise HTTP 200)
@@ -45,10 +45,11 @@ func (f Fault) onlyDelay() bool {
 	return !f.Drop && f.Raw == nil && f.Oversize == 0 && f.Skew == 0 && f.Gateway == "" && f.Business == 0 && f.Status == 0
 }
 
-// definiteRejection reports whether the answer to f tells the caller, beyond
-// doubt, that nothing was billed (API.md: 429, business 500/501, and a 0303
-// from the gateway). After any other fault a resent submit could be a second
-// charge: the sandbox counts those as RepeatedSubmits.
+// definiteRejection reports whether API.md allows resending a submit after
+// the answer to f: a 429, a business 500/501, or an authentication failure.
+// A submit resent after any other fault counts as a RepeatedSubmit: after a
+// timeout, a dropped connection or an unreadable answer it could be a second
+// charge, and after a permanent error a resend has no reason to succeed.
 func (f Fault) definiteRejection() bool {
 	switch {
 	case f.Delay > 0 || f.Drop || f.Raw != nil || f.Oversize > 0:
