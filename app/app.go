@@ -4,6 +4,8 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -78,6 +80,8 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 		Version: version,
 		Drain:   drain,
 	}
+	roots, caErr := loadCA(cfg.CAFile)
+	cfgErr = errors.Join(cfgErr, caErr)
 	if cfgErr != nil {
 		opts.Invalid = cfgErr.Error()
 		logger.Error("invalid settings; list_styles works, the other tools will report them", "problems", opts.Invalid)
@@ -94,6 +98,8 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 			AppCode:        cfg.AppCode,
 			Format:         client.Format(cfg.Format),
 			RequestTimeout: cfg.RequestTimeout,
+			RootCAs:        roots,
+			MaxConcurrency: cfg.MaxConcurrency,
 			Logger:         logger.With("component", "upstream"),
 		})
 		if err != nil {
@@ -146,4 +152,16 @@ func StartSandbox(cfg config.Config, logger *slog.Logger) (*sandbox.Sandbox, con
 	cfg.SubmitURL, cfg.QueryURL = sb.SubmitURL(), sb.QueryURL()
 	cfg.AppKey, cfg.AppSecret, cfg.AppCode = sandbox.AppKey, sandbox.AppSecret, ""
 	return sb, cfg, nil
+}
+
+// loadCA reads AIPAINT_CA_FILE, if set. The error names the setting, not the path.
+func loadCA(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	roots, err := client.LoadCAFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.CAFile, err)
+	}
+	return roots, nil
 }

@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +29,9 @@ type Config struct {
 	AppCode   string // used when AppKey/AppSecret are not both set
 	Format    Format // default FormatForm
 
-	HTTPClient       *http.Client     // default: proxy from env, verified TLS, redirects not followed
+	HTTPClient       *http.Client     // default: proxy from env, verified TLS (RootCAs), redirects not followed
+	RootCAs          *x509.CertPool   // roots of the default HTTPClient; nil = the system's (see LoadCAFile)
+	MaxConcurrency   int              // upstream requests in flight at once, retries included; default 8
 	Now              func() time.Time // signing clock; default time.Now
 	Logger           *slog.Logger     // default: discard
 	RequestTimeout   time.Duration    // per HTTP attempt; default 30s
@@ -40,7 +44,8 @@ type Config struct {
 
 // Client is the one shared upstream client. It is safe for concurrent use.
 type Client struct {
-	cfg Config
+	cfg   Config
+	slots chan struct{} // one token per request in flight
 }
 
 // Errors from New.
@@ -72,14 +77,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Format != FormatForm && cfg.Format != FormatJSON {
 		return nil, fmt.Errorf("unknown request format %q: want form or json", cfg.Format)
 	}
+	if cfg.MaxConcurrency <= 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
-			// The API never redirects; following one would carry X-Apig-AppCode
-			// (Go drops only Authorization and Cookie) and, on 307/308, the paid
-			// body to wherever Location points.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		cfg.HTTPClient = newHTTPClient(cfg.RootCAs, cfg.MaxConcurrency)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -105,8 +107,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
 	}
-	return &Client{cfg: cfg}, nil
+	return &Client{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrency)}, nil
 }
+
+// DefaultMaxConcurrency is the default cap on upstream requests in flight.
+const DefaultMaxConcurrency = 8
 
 // AuthMode names the credential kind in use ("AppKey/AppSecret" or "AppCode").
 func (c *Client) AuthMode() string {
@@ -302,6 +307,13 @@ func (c *Client) attempt(ctx context.Context, op, target string, body []byte, co
 	if err := ctx.Err(); err != nil {
 		return nil, &APIError{Op: op, Kind: KindTransport, Category: CategoryNotRunning, Message: "cancelled before sending", Err: err}
 	}
+	// The slot is taken before signing, so a request that waited for one
+	// still carries a fresh X-Sdk-Date; RequestTimeout starts once it has one.
+	release, apiErr := c.acquire(ctx, op)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
@@ -348,7 +360,12 @@ func transportError(op string, err error) *APIError {
 	e := &APIError{Op: op, Kind: KindTransport, Err: err}
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &certErr):
+		// The handshake failed before the request was sent: nothing billed.
+		e.Category, e.Message = CategoryTLS, "the upstream's TLS certificate is not trusted: "+certErr.Err.Error()
+		return e
 	case errors.Is(err, context.Canceled):
 		e.Category, e.Message = CategoryUncertain, "cancelled while waiting for the answer"
 	case errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial"):

@@ -33,6 +33,7 @@ const (
 	CategoryUncertain  Category = "uncertain"   // a submit whose outcome is unknown: may be billed
 	CategoryUnknown    Category = "unknown"     // 999 or anything undocumented
 	CategoryNotRunning Category = "not_running" // the request never left (cancelled before sending)
+	CategoryTLS        Category = "tls"         // certificate not trusted (a TLS-inspecting proxy needs its CA); nothing sent
 )
 
 // APIError is every failure of a call to the upstream.
@@ -50,6 +51,7 @@ type APIError struct {
 	Retryable   bool          // trying again (later) can help
 	MaybeBilled bool          // a submit that may have been accepted and billed
 	ClockSkew   time.Duration // local clock minus the server's Date, when known (0303)
+	Expired     bool          // the gateway said the request expired: the clock is off (0303)
 	Err         error         // underlying transport error
 }
 
@@ -158,7 +160,7 @@ func gatewayError(op, code string, status int, msg, requestID string) *APIError 
 		// signature, noise for a model.
 		e.Detail = msg
 		if strings.Contains(strings.ToLower(msg), "expire") || strings.Contains(strings.ToLower(msg), "skew") {
-			e.Message = "request expired: the local clock is more than 15 minutes off"
+			e.Message, e.Expired = "request expired: the local clock is more than 15 minutes off", true
 		}
 	} else if msg != "" {
 		e.Message = info.meaning + ": " + msg

@@ -166,7 +166,7 @@ func settingsChecks(o Options) ([]Check, *x509.CertPool) {
 	var roots *x509.CertPool
 	if c.CAFile != "" {
 		var err error
-		if roots, err = loadRoots(c.CAFile); err != nil {
+		if roots, err = client.LoadCAFile(c.CAFile); err != nil {
 			out = append(out, Check{Name: name, Status: Fail, Detail: config.CAFile + ": " + err.Error(),
 				Fix: "point " + config.CAFile + " at a readable PEM file of CA certificates, or unset it."})
 		}
@@ -217,21 +217,6 @@ func keyHint(k string) string {
 		return "set" // too short to show any of it
 	}
 	return string(r[:4]) + "…"
-}
-
-func loadRoots(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read it: %w", pathErr(err))
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, errors.New("no PEM certificate in it")
-	}
-	return roots, nil
 }
 
 // target is one host:port and the settings whose URL points there.

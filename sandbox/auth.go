@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"time"
 
 	"aipaint-mcp/client"
 )
@@ -44,9 +45,14 @@ func verifyMessage(err error) string {
 	case ve.CanonicalRequest != "":
 		return "verify signature fail, canonicalRequest:" + ve.CanonicalRequest
 	case ve.Skew != 0:
-		return "request expired: X-Sdk-Date is " + ve.Skew.Abs().String() +
-			" from the server clock, more than " + client.MaxClockSkew.String()
+		return expiredMessage(ve.Skew)
 	default:
 		return authFailed + ": " + ve.Reason
 	}
+}
+
+// expiredMessage is the 0303 message for an X-Sdk-Date skew from the gateway clock.
+func expiredMessage(skew time.Duration) string {
+	return "request expired: X-Sdk-Date is " + skew.Abs().String() +
+		" from the server clock, more than " + client.MaxClockSkew.String()
 }

@@ -19,7 +19,7 @@ type params map[string]string
 
 // api wraps an API handler with what every call goes through, in the
 // gateway's order: body limit, authentication, then (past the gateway) a
-// queued fault, then parameter decoding.
+// queued or chaos fault, then the parameters.
 func (s *Sandbox) api(op Op, h func(http.ResponseWriter, *http.Request, params)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -33,14 +33,26 @@ func (s *Sandbox) api(op Op, h func(http.ResponseWriter, *http.Request, params))
 			s.writeGateway(w, "APIG.0303", 0, msg)
 			return
 		}
-		if op == OpQuery {
-			s.stats.queries.Add(1)
-		}
-		if f, ok := s.faults.pop(op); ok {
-			s.writeFault(w, f)
-			return
-		}
 		p, err := parseParams(r.Header.Get("Content-Type"), body)
+		key := ""
+		switch op {
+		case OpQuery:
+			s.stats.queries.Add(1)
+		case OpSubmit:
+			s.stats.submitRequests.Add(1)
+			if key = submitKey(p); key != "" && s.billable.has(key) {
+				s.stats.repeated.Add(1)
+				s.log.Warn("sandbox: a submit was sent again after an answer that may have billed it")
+			}
+		}
+		if f, ok := s.faults.next(op); ok {
+			if key != "" && !f.definiteRejection() {
+				s.billable.add(key) // from the caller's side, it may have been billed
+			}
+			if !s.writeFault(w, r, f) {
+				return
+			}
+		}
 		if err != nil {
 			s.paramError(w, err.Error())
 			return

@@ -47,6 +47,9 @@ type Sandbox struct {
 	images *imageCache
 	faults faultQueue
 	stats  counters
+	// billable holds the submits (by submitKey) answered in a way that may
+	// have billed them, to count the ones sent again.
+	billable *keySet
 
 	srv       *http.Server
 	url       string
@@ -62,6 +65,8 @@ func New(opts Options) *Sandbox {
 		log:    opts.Logger,
 		tasks:  newTaskStore(maxTasks),
 		images: newImageCache(maxCachedImages),
+
+		billable: newKeySet(maxTasks),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -105,10 +110,19 @@ type Stats struct {
 	Queries      int64 // authenticated query requests, whatever their answer
 	ImageFetches int64 // images served
 	AuthFailures int64 // requests rejected with APIG.0303
+	// SubmitRequests counts authenticated submit requests, whatever their answer.
+	SubmitRequests int64
+	// RepeatedSubmits counts submits identical to an earlier one that was
+	// billed, or answered in a way that left the caller unsure whether it
+	// was (a timeout, a dropped connection, an unreadable answer): a client
+	// must never resend those. Submits after a definite rejection (429,
+	// business 500/501) are not counted.
+	RepeatedSubmits int64
 }
 
 type counters struct {
 	submits, billed, queries, fetches, authFailures atomic.Int64
+	submitRequests, repeated                        atomic.Int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -119,5 +133,8 @@ func (s *Sandbox) Stats() Stats {
 		Queries:      s.stats.queries.Load(),
 		ImageFetches: s.stats.fetches.Load(),
 		AuthFailures: s.stats.authFailures.Load(),
+
+		SubmitRequests:  s.stats.submitRequests.Load(),
+		RepeatedSubmits: s.stats.repeated.Load(),
 	}
 }

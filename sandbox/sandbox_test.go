@@ -179,7 +179,7 @@ func (h *harness) queryOK(taskID string) (queryData, []byte) {
 func TestSubmitQueryFetch(t *testing.T) {
 	h := newHarness(t, 30*time.Second)
 	id := h.submitOK(submitForm("一只在霓虹雨夜中奔跑的猫", "1024*1536", "赛博朋克", "3"))
-	assert.Equal(t, Stats{Submits: 1, BilledImages: 3}, h.sb.Stats())
+	assert.Equal(t, Stats{Submits: 1, BilledImages: 3, SubmitRequests: 1}, h.sb.Stats())
 
 	pending, raw := h.queryOK(id)
 	assert.Equal(t, 0, pending.Status)
@@ -205,7 +205,7 @@ func TestSubmitQueryFetch(t *testing.T) {
 		assert.Equal(t, 1024, img.Bounds().Dx())
 		assert.Equal(t, 1536, img.Bounds().Dy())
 	}
-	assert.Equal(t, Stats{Submits: 1, BilledImages: 3, Queries: 2, ImageFetches: 3}, h.sb.Stats())
+	assert.Equal(t, Stats{Submits: 1, BilledImages: 3, Queries: 2, ImageFetches: 3, SubmitRequests: 1}, h.sb.Stats())
 
 	for _, p := range []string{"/images/" + id + "/0.png", "/images/" + id + "/4.png", "/images/" + id + "/1.jpg", "/images/sbxnope/1.png"} {
 		assert.Equal(t, http.StatusNotFound, h.get(p).status, p)
@@ -289,7 +289,7 @@ func TestAppCodeAuth(t *testing.T) {
 			}
 		})
 	}
-	assert.Equal(t, Stats{Submits: 1, BilledImages: 1, AuthFailures: 2}, h.sb.Stats())
+	assert.Equal(t, Stats{Submits: 1, BilledImages: 1, AuthFailures: 2, SubmitRequests: 1}, h.sb.Stats())
 }
 
 func TestBadSignatureEchoesCanonicalRequest(t *testing.T) {
@@ -367,7 +367,7 @@ func TestSubmitValidation(t *testing.T) {
 	assert.Zero(t, h.sb.Stats().BilledImages)
 
 	h.submitOK(submitForm(strings.Repeat("猫", schema.MaxTextChars), "1024*1024", "low poly", "6"))
-	assert.Equal(t, Stats{Submits: 1, BilledImages: 6}, h.sb.Stats())
+	assert.Equal(t, Stats{Submits: 1, BilledImages: 6, SubmitRequests: int64(len(cases)) + 1}, h.sb.Stats())
 }
 
 func TestEveryCanonicalValueAccepted(t *testing.T) {
@@ -505,7 +505,11 @@ func TestFaults(t *testing.T) {
 			assert.Zero(t, h.sb.Stats().Submits, "a fault never bills")
 
 			h.submitOK(form) // consumed once
-			assert.Equal(t, Stats{Submits: 1, BilledImages: 1}, h.sb.Stats())
+			want := Stats{Submits: 1, BilledImages: 1, SubmitRequests: 2}
+			if !c.fault.definiteRejection() {
+				want.RepeatedSubmits = 1 // the caller could not know the first one was not billed
+			}
+			assert.Equal(t, want, h.sb.Stats())
 		})
 	}
 }

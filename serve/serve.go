@@ -5,6 +5,7 @@ package serve
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -78,6 +79,9 @@ type HTTPOptions struct {
 	AllowedOrigins []string // besides loopback origins
 	Logger         *slog.Logger
 	Ready          func(addr net.Addr) // called once listening (tests use port 0)
+	// SessionIdleTTL frees a streamable HTTP session idle this long;
+	// 0 = 30 minutes. Tests shorten it.
+	SessionIdleTTL time.Duration
 }
 
 // CheckBind refuses to listen beyond loopback without a token.
@@ -106,7 +110,7 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	case TransportHTTP:
 		h := server.NewStreamableHTTPServer(s,
 			server.WithEndpointPath("/mcp"),
-			server.WithSessionIdleTTL(sessionIdleTTL),
+			server.WithSessionIdleTTL(cmp.Or(o.SessionIdleTTL, sessionIdleTTL)),
 			server.WithStreamableHTTPLogger(o.Logger),
 		)
 		mux.Handle("/mcp", h)

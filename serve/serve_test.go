@@ -93,13 +93,19 @@ func (r *running) stop(t *testing.T) error {
 // startHTTP serves a fresh MCP server with o on 127.0.0.1:0 and stops it when the test ends.
 func startHTTP(t *testing.T, o HTTPOptions) *running {
 	t.Helper()
+	return startHTTPWith(t, newMCPServer(), o)
+}
+
+// startHTTPWith is startHTTP for a given MCP server.
+func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), client: &http.Client{Transport: &http.Transport{}}}
 	o.Addr = "127.0.0.1:0"
 	o.Logger = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ready := make(chan net.Addr, 1)
 	o.Ready = func(a net.Addr) { ready <- a }
-	go func() { r.done <- HTTP(ctx, newMCPServer(), o) }()
+	go func() { r.done <- HTTP(ctx, s, o) }()
 	select {
 	case a := <-ready:
 		r.addr = a.String()

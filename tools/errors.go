@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -70,10 +71,21 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 	case client.CategoryTransient:
 		advice = "上游暂时不可用 / The service is temporarily unavailable (maintenance, throttling or a gateway problem). Nothing needs fixing: try again in a minute."
 	case client.CategoryAuth:
-		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
-		if e.ClockSkew > client.MaxClockSkew || e.ClockSkew < -client.MaxClockSkew {
-			advice += fmt.Sprintf(" The local clock is off by %s compared with the gateway: fix the system time.", e.ClockSkew)
+		if skewed := e.ClockSkew.Abs() > client.MaxClockSkew; skewed || e.Expired {
+			advice = "时钟偏差 / The gateway refused the request because this computer's clock is more than " +
+				client.MaxClockSkew.String() + " off (APIG.0303, request expired)."
+			if skewed {
+				advice += " " + clockOffBy(e.ClockSkew)
+			}
+			advice += " Tell the user to correct the system time (turn on automatic time / NTP); the credentials are not the problem."
+			break
 		}
+		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
+	case client.CategoryNotRunning:
+		advice = "请求未发出 / The request was not sent (the call was cancelled, or ran out of time waiting behind other upstream requests): nothing was billed. Try again in a moment."
+	case client.CategoryTLS:
+		advice = "证书不受信任 / The upstream's TLS certificate is not trusted, so nothing was sent or billed. " +
+			"If a corporate proxy inspects HTTPS, tell the user to set " + config.CAFile + " to the proxy's CA certificate (PEM file); otherwise check " + urlSetting + "."
 	case client.CategoryForbidden:
 		advice = "无权调用 / Not authorised (APIG.0304): this app has not purchased or is not bound to this API. Tell the user to check the purchase on Huawei Cloud Marketplace and that " + config.SubmitURL + " / " + config.QueryURL + " are the URLs of the purchased API."
 	case client.CategoryBadURL:
@@ -102,4 +114,14 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 		fmt.Fprintf(&b, "\nThe task %s was submitted (and billed); call check_task with it later instead of generating again.", submittedTask)
 	}
 	return mcp.NewToolResultError(b.String())
+}
+
+// clockOffBy says which way and how far the local clock is off, from the
+// gateway's Date header.
+func clockOffBy(skew time.Duration) string {
+	way := "ahead of"
+	if skew < 0 {
+		way = "behind"
+	}
+	return fmt.Sprintf("The local clock is %s %s the gateway's clock.", skew.Abs(), way)
 }

@@ -76,27 +76,16 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 		require.NoError(t, err)
 	}
 	h := &harness{sb: sb, url: front.URL, outDir: filepath.Join(t.TempDir(), "图片 out")}
-	h.store, err = store.Open(filepath.Join(t.TempDir(), "data dir"))
-	require.NoError(t, err)
+	h.store = openStore(t)
 	opts.Store = h.store
 	opts.Spending = store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
 	for _, o := range options {
 		o(&opts)
 	}
-	if opts.Client != nil && opts.Store != nil && opts.Tracker == nil {
-		h.tracker = track.New(track.Options{Client: opts.Client, Store: opts.Store, Save: true, OutputDir: h.outDir,
-			Timeout: time.Minute, Backoff: opts.Backoff})
-		opts.Tracker = h.tracker
-	}
+	h.tracker = attachTracker(t, &opts, h.outDir)
 	c, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = c.Close()
-		if h.tracker != nil {
-			h.tracker.Close()
-		}
-		_ = h.store.Close()
-	})
+	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	require.NoError(t, c.Start(ctx))
 	h.c = c
@@ -110,6 +99,29 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 	_, err = c.Initialize(ctx, mcp.InitializeRequest{})
 	require.NoError(t, err)
 	return h
+}
+
+// openStore is a task store in a temporary folder.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "data dir"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// attachTracker gives opts a tracker saving to outDir, unless it has one or
+// has no client or store. Cleanups run last-in first-out, so the tracker
+// stops before its store closes.
+func attachTracker(t *testing.T, opts *tools.Options, outDir string) *track.Tracker {
+	t.Helper()
+	if opts.Client == nil || opts.Store == nil || opts.Tracker != nil {
+		return opts.Tracker
+	}
+	opts.Tracker = track.New(track.Options{Client: opts.Client, Store: opts.Store, Save: true, OutputDir: outDir,
+		Timeout: time.Minute, Backoff: opts.Backoff})
+	t.Cleanup(opts.Tracker.Close)
+	return opts.Tracker
 }
 
 func (h *harness) call(t *testing.T, name string, args any, token mcp.ProgressToken) *mcp.CallToolResult {

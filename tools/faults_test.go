@@ -1,0 +1,134 @@
+package tools_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/sandbox"
+	"aipaint-mcp/schema"
+	"aipaint-mcp/tools"
+	"aipaint-mcp/track"
+)
+
+// faultTimeout is the per-request timeout of the fault tests: a slow answer
+// (sandbox.DefaultSlowDelay) outlasts it.
+const faultTimeout = 300 * time.Millisecond
+
+// newFaultHarness is newHarness with a short request timeout, so that a slow
+// upstream answer becomes a timeout.
+func newFaultHarness(t *testing.T) *harness {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{
+		SubmitURL: srv.URL + sandbox.SubmitPath, QueryURL: srv.URL + sandbox.QueryPath,
+		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
+		RequestTimeout: faultTimeout, RetryBase: time.Millisecond,
+	})
+	require.NoError(t, err)
+	opts := tools.Options{
+		Client:  c,
+		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
+		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
+		Sandbox: true,
+		Store:   openStore(t),
+	}
+	// No background polling: it would take the faults queued for check_task.
+	opts.Tracker = track.New(track.Options{Client: c, Store: opts.Store, Timeout: time.Nanosecond})
+	t.Cleanup(opts.Tracker.Close)
+	mc, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Close() })
+	require.NoError(t, mc.Start(context.Background()))
+	_, err = mc.Initialize(context.Background(), mcp.InitializeRequest{})
+	require.NoError(t, err)
+	return &harness{sb: sb, c: mc}
+}
+
+// Outcomes of a call under a fault: done, or an error result saying this.
+const (
+	outDone      = "done"
+	outUncertain = "may have been billed"    // a submit whose outcome is unknown
+	outLater     = "temporarily unavailable" // transient: nothing billed, try again later
+	outBlocked   = "Rephrase"
+	outOther     = "The API reported an error"
+	outClock     = "clock is more than 15m0s off"
+)
+
+// TestEveryFaultKind: for each fault kind, once on the submit and once on the
+// query, generate_image and check_task end with a clear result within the
+// call's bound (the harness's call context), the server keeps serving, and a
+// submit that may have been billed is never sent again.
+func TestEveryFaultKind(t *testing.T) {
+	expect := map[sandbox.FaultKind]struct{ submit, query string }{
+		sandbox.FaultDrop:      {outUncertain, outDone},
+		sandbox.FaultSlow:      {outUncertain, outDone},
+		sandbox.Fault502:       {outLater, outDone},
+		sandbox.Fault503:       {outLater, outDone},
+		sandbox.Fault504:       {outUncertain, outDone},
+		sandbox.Fault429:       {outDone, outDone},
+		sandbox.Fault500:       {outDone, outDone},
+		sandbox.Fault501:       {outDone, outDone},
+		sandbox.Fault999:       {outOther, outOther},
+		sandbox.Fault202:       {outBlocked, outBlocked},
+		sandbox.FaultGarbage:   {outUncertain, outDone},
+		sandbox.FaultTruncated: {outUncertain, outDone},
+		sandbox.FaultHTML:      {outLater, outDone},
+		sandbox.FaultOversized: {outUncertain, outDone},
+		sandbox.FaultSkew:      {outClock, outClock},
+	}
+	require.Len(t, expect, len(sandbox.FaultKinds()), "every kind has an expectation")
+	for _, kind := range sandbox.FaultKinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			h := newFaultHarness(t)
+			f, _ := sandbox.FaultOf(kind)
+			want := expect[kind]
+
+			h.sb.FailNext(sandbox.OpSubmit, f)
+			res := h.call(t, "generate_image", map[string]any{"text": "提交故障 " + string(kind), "wait_seconds": 5}, nil)
+			checkOutcome(t, res, want.submit)
+			var submitted int64
+			if want.submit == outDone {
+				submitted = 1
+			}
+			assert.Equal(t, submitted, h.sb.Stats().Submits)
+
+			// Still serving. wait:false leaves the task pending in the store,
+			// so that check_task asks the upstream.
+			r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "然后正常 " + string(kind), "wait": false}, nil))
+			require.Equal(t, schema.StatusPending, r.Status)
+			require.NotEmpty(t, r.TaskID)
+
+			h.sb.FailNext(sandbox.OpQuery, f)
+			res = h.call(t, "check_task", map[string]any{"task_id": r.TaskID}, nil)
+			checkOutcome(t, res, want.query)
+			if want.query == outClock {
+				// The Date header has whole seconds.
+				assert.Regexp(t, `The local clock is 20m[01]s ahead of the gateway's clock\.`, text(res))
+			}
+
+			assert.Zero(t, h.sb.Stats().RepeatedSubmits, "a submit that may have been billed was sent again")
+		})
+	}
+}
+
+func checkOutcome(t *testing.T, res *mcp.CallToolResult, want string) {
+	t.Helper()
+	if want == outDone {
+		assert.Equal(t, schema.StatusDone, taskResult(t, res).Status)
+		return
+	}
+	require.True(t, res.IsError, "want an error result saying %q, got %s", want, text(res))
+	assert.Contains(t, text(res), want)
+	assert.NotContains(t, text(res), "internal error")
+}
