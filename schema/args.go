@@ -227,6 +227,8 @@ func (r *argReader) err() error {
 	return &ArgError{Problems: r.problems}
 }
 
+func visible(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) }
+
 // NormalizeText trims the prompt, folds line breaks and tabs into spaces, and
 // checks it is 1-100 characters (characters, not bytes) with no control codes.
 func NormalizeText(raw string) (string, error) {
@@ -250,6 +252,9 @@ func NormalizeText(raw string) (string, error) {
 	switch {
 	case n == 0:
 		return "", fmt.Errorf("text is empty; describe what to draw in 1-%d characters", MaxTextChars)
+	case strings.IndexFunc(text, visible) < 0:
+		// Zero-width and direction marks alone would be billed for nothing.
+		return "", fmt.Errorf("text has no visible characters; describe what to draw in 1-%d characters", MaxTextChars)
 	case n > MaxTextChars:
 		return "", fmt.Errorf("text has %d characters; the limit is %d (shorten it, and put the style in the style argument)", n, MaxTextChars)
 	}

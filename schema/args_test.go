@@ -92,6 +92,8 @@ func TestNormalizeTextRejects(t *testing.T) {
 		{"empty", "", "text is empty"},
 		{"spaces", "   ", "text is empty"},
 		{"only breaks", "\r\n\t\n", "text is empty"},
+		{"zero-width only", "\u200b\u200b\u202e", "text has no visible characters"},
+		{"ideographic space", "\u3000\u200d", "text has no visible characters"},
 		{"NUL", "熊\x00猫", "control characters"},
 		{"escape", "熊\x1b[31m猫", "control characters"},
 		{"DEL", "熊\x7f猫", "control characters"},
