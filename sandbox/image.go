@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // maxCachedImages bounds the encoded PNGs kept in memory (each is tens to
@@ -55,46 +54,18 @@ type imageKey struct {
 
 // imageCache keeps the latest encoded images, forgetting the oldest first.
 // Two concurrent first fetches may both render; the result is the same.
-type imageCache struct {
-	mu    sync.Mutex
-	max   int
-	data  map[imageKey][]byte
-	order []imageKey
-}
+type imageCache struct{ *fifo[imageKey, []byte] }
 
-func newImageCache(max int) *imageCache {
-	return &imageCache{max: max, data: map[imageKey][]byte{}}
-}
+func newImageCache(max int) imageCache { return imageCache{newFIFO[imageKey, []byte](max)} }
 
-func (c *imageCache) get(k imageKey, render func() ([]byte, error)) ([]byte, error) {
-	if b, ok := c.lookup(k); ok {
+func (c imageCache) get(k imageKey, render func() ([]byte, error)) ([]byte, error) {
+	if b, ok := c.fifo.get(k); ok {
 		return b, nil
 	}
 	b, err := render()
 	if err != nil {
 		return nil, err
 	}
-	c.store(k, b)
+	c.put(k, b)
 	return b, nil
-}
-
-func (c *imageCache) lookup(k imageKey) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.data[k]
-	return b, ok
-}
-
-func (c *imageCache) store(k imageKey, b []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, dup := c.data[k]; dup {
-		return
-	}
-	if len(c.order) >= c.max {
-		delete(c.data, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.data[k] = b
-	c.order = append(c.order, k)
 }

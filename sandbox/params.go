@@ -40,14 +40,14 @@ func (s *Sandbox) api(op Op, h func(http.ResponseWriter, *http.Request, params))
 			s.stats.queries.Add(1)
 		case OpSubmit:
 			s.stats.submitRequests.Add(1)
-			if key = submitKey(p); key != "" && s.billable.has(key) {
+			if key = submitKey(p); s.mayBeBilled(key) {
 				s.stats.repeated.Add(1)
 				s.log.Warn("sandbox: a submit was sent again after an answer that may have billed it")
 			}
 		}
 		if f, ok := s.faults.next(op); ok {
 			if key != "" && !f.definiteRejection() {
-				s.billable.add(key) // from the caller's side, it may have been billed
+				s.markBillable(key) // from the caller's side, it may have been billed
 			}
 			if !s.writeFault(w, r, f) {
 				return

@@ -44,12 +44,12 @@ type Sandbox struct {
 	delay  atomic.Int64 // time.Duration
 	mux    *http.ServeMux
 	tasks  *taskStore
-	images *imageCache
+	images imageCache
 	faults faultQueue
 	stats  counters
 	// billable holds the submits (by submitKey) answered in a way that may
 	// have billed them, to count the ones sent again.
-	billable *keySet
+	billable *fifo[string, struct{}]
 
 	srv       *http.Server
 	url       string
@@ -66,7 +66,7 @@ func New(opts Options) *Sandbox {
 		tasks:  newTaskStore(maxTasks),
 		images: newImageCache(maxCachedImages),
 
-		billable: newKeySet(maxTasks),
+		billable: newFIFO[string, struct{}](maxTasks),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,7 +41,7 @@ func (s *Sandbox) submit(w http.ResponseWriter, r *http.Request, p params) {
 		ready:      now.Add(time.Duration(s.delay.Load())),
 	}
 	s.tasks.add(t)
-	s.billable.add(submitKey(p))
+	s.markBillable(submitKey(p))
 	s.stats.submits.Add(1)
 	s.stats.billed.Add(int64(t.num))
 	s.log.Info("sandbox task submitted", "task_id", t.id, "num", t.num)
@@ -104,6 +103,18 @@ func parseNum(v string) (int, bool) {
 	return n, err == nil && n >= schema.MinNum && n <= schema.MaxNum
 }
 
+// markBillable remembers a submit answered in a way that may have billed it.
+func (s *Sandbox) markBillable(key string) {
+	if key != "" {
+		s.billable.put(key, struct{}{})
+	}
+}
+
+func (s *Sandbox) mayBeBilled(key string) bool {
+	_, ok := s.billable.get(key)
+	return key != "" && ok
+}
+
 // submitKey identifies a submit by what it asks for (as sent, before
 // validation); "" when there is no text.
 func submitKey(p params) string {
@@ -111,34 +122,4 @@ func submitKey(p params) string {
 		return ""
 	}
 	return strings.Join([]string{p["text"], p["style"], p["resolution"], p["num"]}, "\x00")
-}
-
-// keySet remembers the latest keys, forgetting the oldest first.
-type keySet struct {
-	mu    sync.Mutex
-	max   int
-	keys  map[string]bool
-	order []string
-}
-
-func newKeySet(max int) *keySet { return &keySet{max: max, keys: map[string]bool{}} }
-
-func (k *keySet) add(key string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if key == "" || k.keys[key] {
-		return
-	}
-	if len(k.order) >= k.max {
-		delete(k.keys, k.order[0])
-		k.order = k.order[1:]
-	}
-	k.keys[key] = true
-	k.order = append(k.order, key)
-}
-
-func (k *keySet) has(key string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.keys[key]
 }
