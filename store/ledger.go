@@ -110,7 +110,7 @@ func (s *Store) Reserve(ctx context.Context, req Request, p Policy) (Reservation
 			if same != nil && !p.ForceNew {
 				switch {
 				case same.task != "":
-					rec, err := s.Get(same.task)
+					rec, err := s.read(s.recordPath(same.task))
 					if err == nil && rec.Status != StatusFailed {
 						res = Reservation{Existing: &rec, Usage: usage}
 						return nil

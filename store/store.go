@@ -156,9 +156,15 @@ func (s *Store) locked(f func() error) error {
 // ErrNotFound is returned by Get for an unknown task id.
 var ErrNotFound = errors.New("task not in the store")
 
-// Get reads one record.
+// Get reads one record. Reads hold the lock too: on Windows a file open for
+// reading cannot be replaced, so a writer must never meet a reader.
 func (s *Store) Get(taskID string) (Record, error) {
-	return s.read(s.recordPath(taskID))
+	var r Record
+	err := s.locked(func() (err error) {
+		r, err = s.read(s.recordPath(taskID))
+		return err
+	})
+	return r, err
 }
 
 func (s *Store) read(path string) (Record, error) {
@@ -271,20 +277,24 @@ func merge(old, n Record) Record {
 // List returns the records newest first, at most limit of them (0 = all).
 // Damaged files are skipped: one bad record must not hide the others.
 func (s *Store) List(limit int) ([]Record, error) {
-	entries, err := os.ReadDir(filepath.Join(s.dir, "tasks"))
-	if err != nil {
-		return nil, fmt.Errorf("task store: %w", err)
-	}
 	var out []Record
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		r, err := s.read(filepath.Join(s.dir, "tasks", e.Name()))
+	err := s.locked(func() error {
+		entries, err := os.ReadDir(filepath.Join(s.dir, "tasks"))
 		if err != nil {
-			continue
+			return fmt.Errorf("task store: %w", err)
 		}
-		out = append(out, r)
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+				continue
+			}
+			if r, err := s.read(filepath.Join(s.dir, "tasks", e.Name())); err == nil {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].SubmittedAt.Equal(out[j].SubmittedAt) {
