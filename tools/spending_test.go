@@ -245,6 +245,7 @@ func TestPreviewsStayWithinTheSizeBudget(t *testing.T) {
 	raw, err := json.Marshal(res)
 	require.NoError(t, err)
 	assert.Less(t, len(raw), 800<<10, "the whole result stays under 800 KB")
+	t.Logf("result with 6 previews of 1024*1536 images: %d bytes", len(raw))
 	previews := 0
 	for _, c := range res.Content {
 		img, ok := c.(mcp.ImageContent)
