@@ -24,9 +24,10 @@ func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 		return refused, nil
 	}
 	res := schema.TaskResult{TaskID: c.TaskID, Sandbox: h.Sandbox}
+	kind := ""
 	if g, ok := h.recent.get(c.TaskID); ok {
-		res = h.request(c.TaskID, g)
+		res, kind = h.request(c.TaskID, g), kindOf(g)
 	}
-	task, err := h.await(ctx, req, c.TaskID, c.WaitSeconds, started)
+	task, err := h.await(ctx, req, c.TaskID, kind, c.WaitSeconds, started)
 	return h.taskResult(res, task, err, started, false), nil
 }

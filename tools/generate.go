@@ -54,9 +54,12 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	if !g.Wait {
 		return h.taskResult(res, client.Task{TaskID: sub.TaskID}, nil, started, true), nil
 	}
-	task, err := h.await(ctx, req, sub.TaskID, g.WaitSeconds, started)
+	task, err := h.await(ctx, req, sub.TaskID, kindOf(g), g.WaitSeconds, started)
 	return h.taskResult(res, task, err, started, true), nil
 }
+
+// kindOf is the Estimator's key of a task.
+func kindOf(g schema.Generate) string { return client.EstimateKey(g.Resolution.Value, g.Num) }
 
 // request fills the result fields that echo the request as understood.
 func (h *handlers) request(taskID string, g schema.Generate) schema.TaskResult {

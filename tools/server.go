@@ -25,6 +25,9 @@ type Options struct {
 	Invalid string         // invalid settings, when Client is nil because of them
 	Limits  schema.Limits
 	Backoff client.Backoff // polling schedule; zero = client.DefaultBackoff
+	// Estimator learns how long tasks take, to poll densely only around the
+	// expected finish; seed it with Observe. nil = a fresh one.
+	Estimator *client.Estimator
 	Sandbox bool           // results say the images are sandbox images
 	Logger  *slog.Logger
 	Version string
@@ -48,6 +51,9 @@ func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Estimator == nil {
+		o.Estimator = client.NewEstimator()
+	}
 	h := &handlers{Options: o, recent: newRecent(1000)}
 	s := server.NewMCPServer("aipaint-mcp", o.Version,
 		server.WithTitle("AI绘画 AI Paint"),
@@ -69,8 +75,9 @@ const oneLookBound = 15 * time.Second
 // await gets a task's state within the call's budget: wait_seconds counts
 // from the start of the call, so a slow submit shortens the wait instead of
 // pushing the call past the client's own timeout (and into a paid retry).
-// The wait also ends when the server starts draining.
-func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID string, waitSeconds int, started time.Time) (client.Task, error) {
+// The wait also ends when the server starts draining. kind is the task's
+// client.EstimateKey, "" when unknown.
+func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID, kind string, waitSeconds int, started time.Time) (client.Task, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if h.Drain != nil {
@@ -85,11 +92,30 @@ func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID st
 		}
 		return task, err
 	}
-	return h.Client.Wait(ctx, taskID, client.WaitOptions{
+	expect, _ := h.Estimator.Expect(kind)
+	report := progressReporter(ctx, req, started)
+	var pendingAt time.Time // the last poll that saw the task pending
+	task, err := h.Client.Wait(ctx, taskID, client.WaitOptions{
 		Timeout: max(time.Duration(waitSeconds)*time.Second-time.Since(started), 0),
 		Backoff: h.Backoff,
-		OnPoll:  progressReporter(ctx, req, started),
+		Expect:  expect,
+		OnPoll: func(p client.Poll) {
+			if p.Err == nil && !p.Task.Done {
+				pendingAt = time.Now()
+			}
+			if report != nil {
+				report(p)
+			}
+		},
 	})
+	// Learn only from a finish seen happen: between the last pending poll and
+	// the done one (their midpoint). A task found done at the first look
+	// finished at some unknown earlier time.
+	if err == nil && task.Done && kind != "" && !pendingAt.IsZero() && !task.CreatedAt.IsZero() {
+		finished := pendingAt.Add(time.Since(pendingAt) / 2)
+		h.Estimator.Observe(kind, finished.Sub(task.CreatedAt))
+	}
+	return task, err
 }
 
 // hints are the four tool annotations, always all set.

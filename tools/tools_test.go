@@ -38,9 +38,9 @@ func newHarness(t *testing.T, delay time.Duration, configured bool) *harness {
 	return newHarnessWith(t, delay, configured, nil, nil)
 }
 
-// newHarnessWith can put a slow front before the sandbox's submit and set a
-// drain context.
-func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context) *harness {
+// newHarnessWith can put a slow front before the sandbox's submit, set a
+// drain context, and change other options.
+func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context, more ...func(*tools.Options)) *harness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Delay: delay})
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +57,9 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 		Sandbox: true,
 		Version: "test",
 		Missing: []string{"AIPAINT_APP_KEY + AIPAINT_APP_SECRET (or AIPAINT_APP_CODE)", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL"},
+	}
+	for _, m := range more {
+		m(&opts)
 	}
 	var err error
 	if configured {
