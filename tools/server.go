@@ -28,9 +28,9 @@ type Options struct {
 	// Estimator learns how long tasks take, to poll densely only around the
 	// expected finish; seed it with Observe. nil = a fresh one.
 	Estimator *client.Estimator
-	Sandbox bool           // results say the images are sandbox images
-	Logger  *slog.Logger
-	Version string
+	Sandbox   bool // results say the images are sandbox images
+	Logger    *slog.Logger
+	Version   string
 	// Drain, when done, ends every wait early with a "pending" answer that
 	// carries the task id: a shutdown must not lose a submitted task.
 	Drain context.Context
