@@ -2,11 +2,13 @@ package tools_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
-	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/sandbox"
@@ -14,9 +16,9 @@ import (
 	"aipaint-mcp/tools"
 )
 
-// benchServer is the tools behind an in-process MCP client, with the sandbox
-// (tasks done at once) over loopback HTTP as the upstream.
-func benchServer(b *testing.B) *mcpclient.Client {
+// benchServer is the tools with the sandbox (tasks done at once) over
+// loopback HTTP as the upstream.
+func benchServer(b *testing.B) *server.MCPServer {
 	b.Helper()
 	sb := sandbox.New(sandbox.Options{})
 	up := httptest.NewServer(sb)
@@ -28,56 +30,49 @@ func benchServer(b *testing.B) *mcpclient.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mc, err := mcpclient.NewInProcessClient(tools.NewServer(tools.Options{
+	return tools.NewServer(tools.Options{
 		Client: c, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "bench",
-	}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = mc.Close() })
-	if err := mc.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := mc.Initialize(context.Background(), mcp.InitializeRequest{}); err != nil {
-		b.Fatal(err)
-	}
-	return mc
+	})
 }
 
-func benchCall(b *testing.B, mc *mcpclient.Client, name string, args map[string]any) {
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
+// benchMessage handles one JSON-RPC request as a transport does: the raw
+// message in, the encoded answer out. Client-side decoding is left out, so
+// the figure is the server's.
+func benchMessage(b *testing.B, s *server.MCPServer, msg string) {
+	raw := json.RawMessage(msg)
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := mc.CallTool(context.Background(), req)
+		out, err := json.Marshal(s.HandleMessage(ctx, raw))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res.IsError {
-			b.Fatalf("%s: error result", name)
+		if !strings.Contains(string(out[:min(len(out), 64)]), `"result"`) || strings.Contains(string(out), `"isError":true`) {
+			b.Fatalf("not a successful answer: %.300s", out)
 		}
 	}
 }
 
-// BenchmarkCallListStyles is a list_styles call through the MCP server, in process.
+func callMessage(name string, args map[string]any) string {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	p, _ := json.Marshal(req.Params)
+	return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":` + string(p) + `}`
+}
+
+// BenchmarkCallListStyles is a list_styles call through the MCP server.
 func BenchmarkCallListStyles(b *testing.B) {
-	benchCall(b, benchServer(b), "list_styles", nil)
+	benchMessage(b, benchServer(b), callMessage("list_styles", nil))
 }
 
-// BenchmarkCallGenerateImage is a whole generate_image call in process:
-// submit and one query, signed, over loopback HTTP to the sandbox.
+// BenchmarkCallGenerateImage is a whole generate_image call: submit and one
+// query, signed, over loopback HTTP to the sandbox (which it includes).
 func BenchmarkCallGenerateImage(b *testing.B) {
-	benchCall(b, benchServer(b), "generate_image", map[string]any{"text": "竹林里的熊猫", "style": "古风", "num": 2})
+	benchMessage(b, benchServer(b), callMessage("generate_image", map[string]any{"text": "竹林里的熊猫", "style": "古风", "num": 2}))
 }
 
-// BenchmarkToolsList is the tools/list answer (schemas built once at start).
+// BenchmarkToolsList is the tools/list answer.
 func BenchmarkToolsList(b *testing.B) {
-	mc := benchServer(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := mc.ListTools(context.Background(), mcp.ListToolsRequest{}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchMessage(b, benchServer(b), `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 }
