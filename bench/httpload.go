@@ -100,29 +100,54 @@ func toolCall(name, args string) string {
 	return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + name + `","arguments":` + args + `}}`
 }
 
-// throughput runs clients concurrent sessions, each calling msg in a loop,
-// for d: calls per second and the latencies.
-func throughput(url string, clients int, d time.Duration, msg string) (float64, []time.Duration, error) {
+// load is what a throughput run measured.
+type load struct {
+	calls   int
+	elapsed time.Duration
+	lat     []time.Duration
+	cpu     time.Duration // the server's CPU time over the run
+}
+
+func (l *load) merge(m load) {
+	l.calls += m.calls
+	l.elapsed += m.elapsed
+	l.lat = append(l.lat, m.lat...)
+	l.cpu += m.cpu
+}
+
+func (l load) rate() float64 { return float64(l.calls) / l.elapsed.Seconds() }
+
+// cpuPerCall is the server's CPU time per call: unlike calls/s, it hardly
+// depends on what else the machine is running.
+func (l load) cpuPerCall() time.Duration { return l.cpu / time.Duration(max(l.calls, 1)) }
+
+// throughput runs clients concurrent sessions against the server pid, each
+// calling msg in a loop, for d.
+func throughput(url string, pid, clients int, d time.Duration, msg string) (load, error) {
 	hc := newHTTPClient(clients*2, 30*time.Second)
 	defer hc.CloseIdleConnections()
 	sessions := make([]*session, clients)
 	for i := range sessions {
 		s, err := openSession(hc, url)
 		if err != nil {
-			return 0, nil, err
+			return load{}, err
 		}
 		sessions[i] = s
 	}
 	// Warm up every connection before the clock starts.
 	for _, s := range sessions {
 		if _, err := s.call(msg); err != nil {
-			return 0, nil, err
+			return load{}, err
 		}
 	}
 	var mu sync.Mutex
 	var all []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
+	cpu0, err := procCPU(pid)
+	if err != nil {
+		return load{}, err
+	}
 	start := time.Now()
 	stop := start.Add(d)
 	for _, s := range sessions {
@@ -145,8 +170,9 @@ func throughput(url string, clients int, d time.Duration, msg string) (float64, 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, _ := procCPU(pid)
 	if firstErr != nil {
-		return 0, nil, firstErr
+		return load{}, firstErr
 	}
-	return float64(len(all)) / elapsed.Seconds(), all, nil
+	return load{calls: len(all), elapsed: elapsed, lat: all, cpu: cpu1 - cpu0}, nil
 }

@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,7 @@ type options struct {
 	waitSeconds int
 	idle        time.Duration // CPU measuring window while the calls wait
 	profiles    bool
+	profileDir  string // where to keep the raw profiles; "" = not kept
 }
 
 func main() {
@@ -50,6 +52,7 @@ func main() {
 	flag.IntVar(&o.waitSeconds, "wait-seconds", 45, "wait_seconds of those calls")
 	flag.DurationVar(&o.idle, "idle", 20*time.Second, "CPU measuring window while they wait")
 	flag.BoolVar(&o.profiles, "profiles", true, "collect CPU and heap profiles and print their top entries")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "keep the raw profiles in this folder (for go tool pprof)")
 	flag.Parse()
 	if o.quick {
 		o.runs, o.calls, o.duration, o.waits, o.waitSeconds, o.idle, o.profiles = 3, 100, 300*time.Millisecond, 50, 6, 1500*time.Millisecond, false
@@ -63,6 +66,7 @@ func main() {
 // bins are the binaries under test, built into a temporary folder.
 type bins struct {
 	dir, aipaint, aipaintPprof, baseline string
+	answer                               string // aipaint-mcp's list_styles result, for the baseline to echo
 }
 
 func build(o options) (bins, error) {
@@ -136,7 +140,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	r := &report{}
+	r := &report{profileDir: o.profileDir}
+	if err := captureAnswer(&b); err != nil {
+		return fmt.Errorf("list_styles answer: %w", err)
+	}
 
 	if err := coldStarts(o, b, r); err != nil {
 		return fmt.Errorf("cold start: %w", err)
@@ -157,6 +164,31 @@ func run(o options) error {
 	}
 	r.print(os.Stdout, o, b, load0, time.Since(started))
 	return nil
+}
+
+// captureAnswer saves aipaint-mcp's list_styles result: the baseline's
+// echo answers it too, so that the answer's size is not counted as overhead.
+func captureAnswer(b *bins) error {
+	s, err := spawnStdio("aipaint-mcp", b.aipaint, b.configured())
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if err := s.initialize(); err != nil {
+		return err
+	}
+	line, err := s.request("tools/call", `{"name":"list_styles","arguments":{}}`)
+	if err != nil {
+		return err
+	}
+	var msg struct {
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(line, &msg); err != nil {
+		return err
+	}
+	b.answer = filepath.Join(b.dir, "list_styles.json")
+	return os.WriteFile(b.answer, msg.Result, 0o600)
 }
 
 // Cold start: spawn → initialize answered, and → the first tools/list.
@@ -203,11 +235,11 @@ func coldStarts(o options, b bins, r *report) error {
 	return nil
 }
 
-// Round trips over stdio, one at a time: ping (the protocol alone) and a
-// tool call (list_styles; the baseline's echo).
+// Round trips over stdio, one at a time: ping (the protocol alone), and
+// list_styles against the baseline's echo, answering "ok" or the same answer.
 func stdioRoundTrips(o options, b bins, r *report) error {
-	measure := func(name, bin string, env []string, method, params string) ([]time.Duration, error) {
-		s, err := spawnStdio(name, bin, env)
+	measure := func(name, bin string, env []string, args []string, method, params string) ([]time.Duration, error) {
+		s, err := spawnStdio(name, bin, env, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -227,61 +259,86 @@ func stdioRoundTrips(o options, b bins, r *report) error {
 		}
 		return lat, nil
 	}
-	aPing, err := measure("aipaint-mcp", b.aipaint, b.configured(), "ping", "")
-	if err != nil {
-		return err
+	const listStyles, echo = `{"name":"list_styles","arguments":{}}`, `{"name":"echo","arguments":{}}`
+	runs := []struct {
+		name, bin string
+		env, args []string
+		method    string
+		params    string
+	}{
+		{"aipaint-mcp", b.aipaint, b.configured(), nil, "ping", ""},
+		{"baseline", b.baseline, b.env(), nil, "ping", ""},
+		{"aipaint-mcp", b.aipaint, b.configured(), nil, "tools/call", listStyles},
+		{"baseline", b.baseline, b.env(), nil, "tools/call", echo},
+		{"baseline", b.baseline, b.env(), []string{"-answer", b.answer}, "tools/call", echo},
 	}
-	bPing, err := measure("baseline", b.baseline, b.env(), "ping", "")
-	if err != nil {
-		return err
+	lat := make([][]time.Duration, len(runs))
+	for i, x := range runs {
+		var err error
+		if lat[i], err = measure(x.name, x.bin, x.env, x.args, x.method, x.params); err != nil {
+			return err
+		}
 	}
-	aCall, err := measure("aipaint-mcp", b.aipaint, b.configured(), "tools/call", `{"name":"list_styles","arguments":{}}`)
-	if err != nil {
-		return err
-	}
-	bCall, err := measure("baseline", b.baseline, b.env(), "tools/call", `{"name":"echo","arguments":{}}`)
-	if err != nil {
-		return err
-	}
-	r.add("stdio ping round trip, p50", ms(median(aPing)), ms(median(bPing)), lower, "")
-	r.add("stdio ping round trip, p99", ms(pct(aPing, 0.99)), ms(pct(bPing, 0.99)), lower, "")
-	r.add("stdio tool call round trip (list_styles; baseline: echo), p50", ms(median(aCall)), ms(median(bCall)), lower, "≤ 0.5 ms; ≤ +10 %")
-	r.add("stdio tool call round trip (list_styles; baseline: echo), p99", ms(pct(aCall, 0.99)), ms(pct(bCall, 0.99)), lower, "")
+	r.add("stdio ping round trip, p50", ms(median(lat[0])), ms(median(lat[1])), lower, "")
+	r.add("stdio ping round trip, p99", ms(pct(lat[0], 0.99)), ms(pct(lat[1], 0.99)), lower, "")
+	r.add("stdio list_styles round trip, p50 (baseline: echo \"ok\")", ms(median(lat[2])), ms(median(lat[3])), lower, "≤ 0.5 ms")
+	r.add("stdio list_styles round trip, p99 (baseline: echo \"ok\")", ms(pct(lat[2], 0.99)), ms(pct(lat[3], 0.99)), lower, "")
+	r.add("stdio list_styles round trip, p50 (baseline: echo of the same answer)", ms(median(lat[2])), ms(median(lat[4])), lower, "≤ +10 %")
+	r.add("stdio list_styles round trip, p99 (baseline: echo of the same answer)", ms(pct(lat[2], 0.99)), ms(pct(lat[4], 0.99)), lower, "")
 	return nil
 }
 
-// Throughput over streamable HTTP with 1, 8 and 32 concurrent sessions.
+// Throughput over streamable HTTP with 1, 8 and 32 concurrent sessions:
+// list_styles against the baseline echoing the same answer, and, at 32,
+// against the baseline's plain "ok". The servers take turns in rounds, so
+// that a neighbour's load falls on both alike.
 func httpThroughput(o options, b bins, r *report) error {
 	type target struct {
 		name, bin string
-		env       []string
+		env, args []string
 		msg       string
 	}
-	ts := []target{
-		{"aipaint-mcp", b.aipaint, b.configured(), toolCall("list_styles", "{}")},
-		{"baseline", b.baseline, b.env(), toolCall("echo", "{}")},
+	a := target{"aipaint-mcp", b.aipaint, b.configured(), nil, toolCall("list_styles", "{}")}
+	same := target{"baseline", b.baseline, b.env(), []string{"-answer", b.answer}, toolCall("echo", "{}")}
+	ok := target{"baseline", b.baseline, b.env(), nil, toolCall("echo", "{}")}
+	rounds := 3
+	if o.quick {
+		rounds = 1
 	}
 	for _, clients := range []int{1, 8, 32} {
-		var rate [2]float64
-		var lat [2][]time.Duration
-		for i, t := range ts {
-			s, url, err := spawnHTTP(t.name, t.bin, t.env)
-			if err != nil {
-				return err
-			}
-			rate[i], lat[i], err = throughput(url, clients, o.duration, t.msg)
-			s.stop()
-			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+		ts := []target{a, same}
+		if clients == 32 {
+			ts = append(ts, ok)
+		}
+		got := make([]load, len(ts))
+		for round := range rounds {
+			for j := range ts {
+				i := (j + round) % len(ts)
+				s, url, err := spawnHTTP(ts[i].name, ts[i].bin, ts[i].env, ts[i].args...)
+				if err != nil {
+					return err
+				}
+				l, err := throughput(url, s.pid(), clients, o.duration/time.Duration(rounds), ts[i].msg)
+				s.stop()
+				if err != nil {
+					return fmt.Errorf("%s: %w", ts[i].name, err)
+				}
+				got[i].merge(l)
 			}
 		}
 		target := ""
 		if clients == 32 {
 			target = "≥ 5,000/s; ≥ −10 %"
 		}
-		r.add(fmt.Sprintf("HTTP %d client(s): tool calls/s", clients), rate[0], rate[1], higher, target)
-		r.add(fmt.Sprintf("HTTP %d client(s): p50", clients), ms(median(lat[0])), ms(median(lat[1])), lower, "")
-		r.add(fmt.Sprintf("HTTP %d client(s): p99", clients), ms(pct(lat[0], 0.99)), ms(pct(lat[1], 0.99)), lower, "")
+		c := fmt.Sprintf("HTTP %d client(s): ", clients)
+		r.add(c+"list_styles calls/s (baseline: echo of the same answer)", got[0].rate(), got[1].rate(), higher, target)
+		r.add(c+"p50", ms(median(got[0].lat)), ms(median(got[1].lat)), lower, "")
+		r.add(c+"p99", ms(pct(got[0].lat, 0.99)), ms(pct(got[1].lat, 0.99)), lower, "")
+		r.add(c+"server CPU per call (µs)", us(got[0].cpuPerCall()), us(got[1].cpuPerCall()), lower, "")
+		if clients == 32 {
+			r.add(c+"list_styles calls/s (baseline: echo \"ok\")", got[0].rate(), got[2].rate(), higher, "")
+			r.add(c+"server CPU per call (µs) (baseline: echo \"ok\")", us(got[0].cpuPerCall()), us(got[2].cpuPerCall()), lower, "")
+		}
 	}
 	return nil
 }
@@ -436,7 +493,7 @@ func httpProfile(o options, b bins, r *report) error {
 	var profErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { prof, profErr = fetch(pprofAddr, fmt.Sprintf("profile?seconds=%d", secs)) })
-	if _, _, err := throughput(url, 32, time.Duration(secs)*time.Second+500*time.Millisecond, toolCall("list_styles", "{}")); err != nil {
+	if _, err := throughput(url, s.pid(), 32, time.Duration(secs)*time.Second+500*time.Millisecond, toolCall("list_styles", "{}")); err != nil {
 		return err
 	}
 	wg.Wait()
@@ -479,8 +536,9 @@ type row struct {
 type profileTop struct{ title, top string }
 
 type report struct {
-	rows     []row
-	profiles []profileTop
+	rows       []row
+	profiles   []profileTop
+	profileDir string
 }
 
 func (r *report) add(name string, a, base float64, b better, target string) {
@@ -497,6 +555,16 @@ func (r *report) profile(title, bin string, data []byte, sampleIndex string) {
 	defer os.Remove(f.Name())
 	_, _ = f.Write(data)
 	f.Close()
+	if r.profileDir != "" {
+		name := strings.Map(func(c rune) rune {
+			if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' {
+				return c
+			}
+			return '-'
+		}, strings.ToLower(title))
+		_ = os.MkdirAll(r.profileDir, 0o755)
+		_ = os.WriteFile(filepath.Join(r.profileDir, name+".pprof"), data, 0o644)
+	}
 	args := []string{"tool", "pprof", "-top", "-nodecount=15"}
 	if sampleIndex != "" {
 		args = append(args, "-sample_index="+sampleIndex)
@@ -575,6 +643,7 @@ func num(v float64) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
 
 func median(ds []time.Duration) time.Duration { return pct(ds, 0.5) }

@@ -76,3 +76,12 @@ func BenchmarkCallGenerateImage(b *testing.B) {
 func BenchmarkToolsList(b *testing.B) {
 	benchMessage(b, benchServer(b), `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 }
+
+// BenchmarkNewServer is the server's construction at start: the tools and
+// their JSON schemas.
+func BenchmarkNewServer(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		tools.NewServer(tools.Options{Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}})
+	}
+}
