@@ -354,6 +354,8 @@ func blockedWaits(o options, b bins, r *report) error {
 	defer sb.Close()
 	type outcome struct {
 		peak, rss int64
+		heap      int64 // in use, live and not yet collected
+		stacks    int64
 		cpu       float64 // share of one core
 		gor       int
 		queries   float64 // upstream queries per second
@@ -414,6 +416,11 @@ func blockedWaits(o options, b bins, r *report) error {
 			return out, err
 		}
 		out.rss, out.peak, _ = procMem(s.pid())
+		ms, err := memStats(pprofAddr, "HeapInuse", "Stack")
+		if err != nil {
+			return out, err
+		}
+		out.heap, out.stacks = ms["HeapInuse"], ms["Stack"]
 		profWG.Wait()
 		if o.profiles && name == "aipaint-mcp" {
 			if profErr != nil {
@@ -457,6 +464,8 @@ func blockedWaits(o options, b bins, r *report) error {
 	n := fmt.Sprintf("%d", o.waits)
 	r.add(n+" blocked calls: peak RSS (MB)", mb(a.peak), mb(base.peak), lower, "≤ 100 MB")
 	r.add(n+" blocked calls: RSS while waiting (MB)", mb(a.rss), mb(base.rss), lower, "")
+	r.add(n+" blocked calls: Go heap in use (MB)", mb(a.heap), mb(base.heap), lower, "")
+	r.add(n+" blocked calls: goroutine stacks (MB)", mb(a.stacks), mb(base.stacks), lower, "")
 	r.add(n+" blocked calls: CPU while waiting (% of a core)", a.cpu*100, base.cpu*100, lower, "≤ 2 %")
 	r.add(n+" blocked calls: goroutines", float64(a.gor), float64(base.gor), lower, "")
 	r.add(n+" blocked calls: upstream queries/s", a.queries, base.queries, none, "")

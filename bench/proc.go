@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,4 +195,24 @@ func goroutines(pprofAddr string) (int, error) {
 		return 0, fmt.Errorf("unexpected goroutine profile: %q", first)
 	}
 	return strconv.Atoi(n)
+}
+
+// memStats reads runtime.MemStats fields from a pprof endpoint's heap
+// profile in text form ("# HeapInuse = 123" lines).
+func memStats(pprofAddr string, names ...string) (map[string]int64, error) {
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]int64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1<<16), 1<<22)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if ok && slices.Contains(names, k) {
+			out[k], _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return out, sc.Err()
 }

@@ -125,6 +125,14 @@ func TestScheduleBounds(t *testing.T) {
 	assert.Equal(t, Schedule{Expect: time.Minute}, z, "pure: the receiver is untouched")
 }
 
+func TestJittered(t *testing.T) {
+	assert.Equal(t, 9*time.Second, jittered(10*time.Second, 0))
+	assert.Equal(t, 10*time.Second, jittered(10*time.Second, 0.5))
+	assert.Equal(t, 11*time.Second, jittered(10*time.Second, 1))
+	assert.Equal(t, 9*time.Second, jittered(10*time.Second, -3), "out of range is clamped")
+	assert.Zero(t, jittered(0, 0.7))
+}
+
 func TestEstimator(t *testing.T) {
 	e := NewEstimator()
 	k := EstimateKey("1024*1024", 2)

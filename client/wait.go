@@ -159,7 +159,7 @@ func (c *Client) Wait(ctx context.Context, taskID string, opts WaitOptions) (Tas
 		if ctx.Err() != nil && time.Now().Before(deadline) {
 			return last, ctx.Err() // the caller gave up
 		}
-		d := sched.Delay(n-1, time.Since(born))
+		d := jittered(sched.Delay(n-1, time.Since(born)), c.cfg.Jitter())
 		if remaining := time.Until(deadline); remaining <= 0 {
 			return last, stillPending(lastErr)
 		} else if d > remaining {
@@ -172,6 +172,16 @@ func (c *Client) Wait(ctx context.Context, taskID string, opts WaitOptions) (Tas
 			return last, stillPending(lastErr)
 		}
 	}
+}
+
+// pollJitter spreads each pause over ±10 %: calls that arrived together
+// (profiled: 1,000 at once) would otherwise poll in lockstep, in bursts that
+// open a connection per poll.
+const pollJitter = 0.2
+
+// jittered is d spread by j in [0,1): from (1-pollJitter/2)×d to (1+pollJitter/2)×d.
+func jittered(d time.Duration, j float64) time.Duration {
+	return time.Duration(float64(d) * (1 - pollJitter/2 + pollJitter*min(max(j, 0), 1)))
 }
 
 // stillPending wraps ErrStillPending with the last transient failure, if any.
