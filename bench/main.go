@@ -469,6 +469,9 @@ func blockedWaits(o options, b bins, r *report) error {
 	r.add(n+" blocked calls: CPU while waiting (% of a core)", a.cpu*100, base.cpu*100, lower, "≤ 2 %")
 	r.add(n+" blocked calls: goroutines", float64(a.gor), float64(base.gor), lower, "")
 	r.add(n+" blocked calls: upstream queries/s", a.queries, base.queries, none, "")
+	if a.queries > 0 {
+		r.add(n+" blocked calls: server CPU per upstream query (µs)", a.cpu/a.queries*1e6, 0, none, "")
+	}
 	return nil
 }
 
