@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&o.profileDir, "profile-dir", "", "keep the raw profiles in this folder (for go tool pprof)")
 	flag.Parse()
 	if o.quick {
-		o.runs, o.calls, o.duration, o.waits, o.waitSeconds, o.idle, o.profiles = 3, 100, 300*time.Millisecond, 50, 6, 1500*time.Millisecond, false
+		o.runs, o.calls, o.duration, o.waits, o.waitSeconds, o.idle, o.profiles = 3, 100, 300*time.Millisecond, 50, 4, time.Second, false
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -621,7 +621,11 @@ func (r *report) print(w io.Writer, o options, b bins, load0 string, took time.D
 				overhead = fmt.Sprintf("%+.0f %%", (1/q-1)*100)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.name, num(x.a), num(x.base), ratio, overhead, x.target)
+		base := num(x.base)
+		if x.better == none && x.base == 0 {
+			base = "–"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.name, num(x.a), base, ratio, overhead, x.target)
 	}
 	fmt.Fprintln(w, "\nRatio: aipaint-mcp ÷ baseline. Overhead: how much worse aipaint-mcp is (time or RSS more, calls/s fewer); negative is better.")
 
