@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 )
@@ -79,5 +80,25 @@ func BenchmarkDecodeQuery(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkQuery is one poll end to end from the client's side: encode,
+// sign, send over loopback HTTP to a canned upstream, decode.
+func BenchmarkQuery(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, pendingBody)
+	}))
+	b.Cleanup(srv.Close)
+	c, err := New(Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppKey: testKey, AppSecret: testSecret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Query(b.Context(), "tid"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -278,6 +278,9 @@ func (c *Client) call(ctx context.Context, op, target string, params [][2]string
 }
 
 func (c *Client) logAttempt(op, target string, attempt int, took time.Duration, env *envelope, err *APIError) {
+	if !c.cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		return // every poll comes here: build nothing that will not be logged
+	}
 	attrs := []any{"op", op, "attempt", attempt, "ms", took.Milliseconds(), "url", redactURL(target)}
 	if env != nil {
 		c.cfg.Logger.Debug("upstream ok", append(attrs, "taskNo", env.TaskNo)...)
