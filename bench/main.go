@@ -489,30 +489,41 @@ func (c *counter) get() int {
 	return c.n
 }
 
-// httpProfile is a CPU profile of aipaint-mcp serving list_styles to 32 clients.
+// httpProfile is a CPU profile of aipaint-mcp serving list_styles to 32
+// clients, and one of the baseline echoing the same answer, for comparison.
 func httpProfile(o options, b bins, r *report) error {
-	pprofAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	s, url, err := spawnHTTP("aipaint-mcp", b.aipaintPprof, append(b.configured(), "AIPAINT_PPROF_ADDR="+pprofAddr))
-	if err != nil {
-		return err
-	}
-	defer s.stop()
 	secs := max(int(o.duration.Seconds()), 1)
-	var prof []byte
-	var profErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { prof, profErr = fetch(pprofAddr, fmt.Sprintf("profile?seconds=%d", secs)) })
-	if _, err := throughput(url, s.pid(), 32, time.Duration(secs)*time.Second+500*time.Millisecond, toolCall("list_styles", "{}")); err != nil {
-		return err
+	for _, t := range []struct {
+		title, bin string
+		env, args  []string
+		msg        string
+	}{
+		{"CPU serving list_styles to 32 HTTP clients (aipaint-mcp)", b.aipaintPprof, b.configured(), nil, toolCall("list_styles", "{}")},
+		{"CPU serving the same answer to 32 HTTP clients (baseline)", b.baseline, b.env(), []string{"-answer", b.answer}, toolCall("echo", "{}")},
+	} {
+		pprofAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		s, url, err := spawnHTTP(t.title, t.bin, append(t.env, "AIPAINT_PPROF_ADDR="+pprofAddr), t.args...)
+		if err != nil {
+			return err
+		}
+		var prof []byte
+		var profErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { prof, profErr = fetch(pprofAddr, fmt.Sprintf("profile?seconds=%d", secs)) })
+		l, err := throughput(url, s.pid(), 32, time.Duration(secs)*time.Second+500*time.Millisecond, t.msg)
+		wg.Wait()
+		s.stop()
+		if err != nil {
+			return err
+		}
+		if profErr != nil {
+			return profErr
+		}
+		r.profile(fmt.Sprintf("%s, %d calls", t.title, l.calls), t.bin, prof, "")
 	}
-	wg.Wait()
-	if profErr != nil {
-		return profErr
-	}
-	r.profile("CPU serving list_styles to 32 HTTP clients (aipaint-mcp)", b.aipaintPprof, prof, "")
 	return nil
 }
 
