@@ -125,9 +125,13 @@ func (a *App) openStore(cfg config.Config, c *client.Client, opts *tools.Options
 		return
 	}
 	a.Store = st
+	// One Estimator: the tracker teaches it (from the finishes it records and
+	// from the store), the tools and the tracker poll by it.
+	opts.Estimator = client.NewEstimator()
 	a.Tracker = track.New(track.Options{
 		Client: c, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir,
-		Timeout: cfg.TaskTimeout, Backoff: opts.Backoff, Logger: logger.With("component", "tracker"),
+		Timeout: cfg.TaskTimeout, Backoff: opts.Backoff, Estimator: opts.Estimator,
+		Logger: logger.With("component", "tracker"),
 	})
 	opts.Store, opts.Tracker = st, a.Tracker
 	opts.Spending = store.Policy{DedupWindow: cfg.DedupWindow, DailyLimit: cfg.DailyImageLimit}

@@ -157,15 +157,25 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 
 // scalarText is a JSON string's value, or a number's text (every digit kept); "" otherwise.
 func scalarText(raw json.RawMessage) string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
+	// By the first byte, so that an absent field (most of them, on every
+	// poll) costs nothing and a present one one typed decoding.
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
 		return ""
 	}
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strings.TrimSpace(string(raw))
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return s
+	case c == '-' || '0' <= c && c <= '9':
+		var f float64 // what decoding into any would make of it, overflow included
+		if json.Unmarshal(raw, &f) != nil {
+			return ""
+		}
+		return string(raw)
 	}
 	return ""
 }
@@ -264,6 +274,9 @@ func (c *Client) call(ctx context.Context, op, target string, params [][2]string
 }
 
 func (c *Client) logAttempt(op, target string, attempt int, took time.Duration, env *envelope, err *APIError) {
+	if !c.cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		return // every poll comes here: build nothing that will not be logged
+	}
 	attrs := []any{"op", op, "attempt", attempt, "ms", took.Milliseconds(), "url", redactURL(target)}
 	if env != nil {
 		c.cfg.Logger.Debug("upstream ok", append(attrs, "taskNo", env.TaskNo)...)
@@ -340,16 +353,18 @@ func (c *Client) authorize(req *http.Request, body []byte) error {
 		req.Header.Set(HeaderAppCode, c.cfg.AppCode)
 		return nil
 	}
-	h := http.Header{}
-	h.Set("Content-Type", req.Header.Get("Content-Type"))
-	h.Set("Host", req.URL.Host)
-	h.Set(HeaderDate, c.cfg.Now().UTC().Format(DateLayout))
-	sig, err := Sign(c.cfg.AppKey, c.cfg.AppSecret, req.Method, req.URL.String(), h, body)
+	date := c.cfg.Now().UTC().Format(DateLayout)
+	h := http.Header{ // canonical keys, as Set would make them
+		"Content-Type": {req.Header.Get("Content-Type")},
+		"Host":         {req.URL.Host},
+		HeaderDate:     {date},
+	}
+	sig, err := sign(c.cfg.AppKey, c.cfg.AppSecret, req.Method, req.URL, h, body)
 	if err != nil {
 		return err
 	}
 	req.Host = req.URL.Host
-	req.Header.Set(HeaderDate, h.Get(HeaderDate))
+	req.Header.Set(HeaderDate, date)
 	req.Header.Set("Authorization", sig.Authorization)
 	return nil
 }

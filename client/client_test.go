@@ -1342,3 +1342,51 @@ func TestEnvelopeToleratesScalarTypes(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(`{"code":"400","msg":{"x":1}}`), &env))
 	assert.Empty(t, env.Msg, "an object where a string belongs is dropped, not fatal")
 }
+
+// Many waits poll at once: the default client keeps their connections open
+// for the next round instead of dialling again.
+func TestDefaultClientReusesConnections(t *testing.T) {
+	const parallel = 20
+	var mu sync.Mutex
+	dials, arrived := 0, 0
+	all := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrived++
+		wait := all
+		if arrived%parallel == 0 {
+			close(all)
+			all = make(chan struct{})
+		}
+		mu.Unlock()
+		select { // answer once every query of the round is in, so each had its own connection
+		case <-wait:
+		case <-time.After(5 * time.Second):
+		}
+		io.WriteString(w, pendingBody)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			dials++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := New(Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppCode: testAppCode, MaxConcurrency: parallel})
+	require.NoError(t, err)
+	for range 2 {
+		var wg sync.WaitGroup
+		for range parallel {
+			wg.Go(func() {
+				_, err := c.Query(t.Context(), "tid")
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, parallel, dials, "the second round reuses the first round's connections")
+}

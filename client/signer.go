@@ -42,6 +42,12 @@ func Sign(appKey, appSecret, method, rawURL string, headers http.Header, body []
 	if err != nil {
 		return Signature{}, fmt.Errorf("sign: parse url: %w", err)
 	}
+	return sign(appKey, appSecret, method, u, headers, body)
+}
+
+// sign is Sign for a parsed URL: the client signs req.URL as it is, rather
+// than printing and parsing it again for every request.
+func sign(appKey, appSecret, method string, u *url.URL, headers http.Header, body []byte) (Signature, error) {
 	date := headers.Get(HeaderDate)
 	if date == "" {
 		return Signature{}, errors.New("sign: missing " + HeaderDate + " header")
@@ -54,7 +60,7 @@ func Sign(appKey, appSecret, method, rawURL string, headers http.Header, body []
 		StringToSign:     sts,
 		SignedHeaders:    signed,
 		Signature:        sig,
-		Authorization:    fmt.Sprintf("%s Access=%s, SignedHeaders=%s, Signature=%s", Algorithm, appKey, signed, sig),
+		Authorization:    Algorithm + " Access=" + appKey + ", SignedHeaders=" + signed + ", Signature=" + sig,
 	}, nil
 }
 
@@ -104,6 +110,18 @@ func canonicalRequest(method string, u *url.URL, headers http.Header, body []byt
 }
 
 func canonicalURI(u *url.URL) string {
+	if strings.IndexFunc(u.Path, func(r rune) bool { return r != '/' && !unreserved(r) }) < 0 {
+		// Nothing to escape, as in every real API path.
+		switch {
+		case u.Path == "" || u.Path == "/":
+			return "/"
+		case u.Path[0] != '/':
+			return "/" + strings.TrimSuffix(u.Path, "/") + "/"
+		case strings.HasSuffix(u.Path, "/"):
+			return u.Path
+		}
+		return u.Path + "/"
+	}
 	segs := strings.Split(u.Path, "/")
 	for i, s := range segs {
 		segs[i] = escape(s)
@@ -119,6 +137,9 @@ func canonicalURI(u *url.URL) string {
 }
 
 func canonicalQuery(u *url.URL) string {
+	if u.RawQuery == "" {
+		return ""
+	}
 	q := u.Query()
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -143,7 +164,7 @@ func escape(s string) string {
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+		if unreserved(rune(c)) {
 			b.WriteByte(c)
 			continue
 		}
@@ -152,6 +173,11 @@ func escape(s string) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
+}
+
+// unreserved are the characters that escape leaves as they are.
+func unreserved(c rune) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 // VerifyError explains why a signature was rejected. CanonicalRequest is the

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"testing"
@@ -282,4 +283,35 @@ func TestStillPending(t *testing.T) {
 	err := stillPending(cause)
 	assert.ErrorIs(t, err, ErrStillPending)
 	assert.ErrorIs(t, err, cause)
+}
+
+// pendingSince answers a pending task created at created (upstream clock).
+func pendingSince(created time.Time) replyFunc {
+	return jsonReply(200, fmt.Sprintf(`{"code":200,"msg":"成功","taskNo":"TN-pending","data":{"status":0,"createTime":%q}}`,
+		created.In(ChinaTime).Format(CreateTimeLayout)))
+}
+
+func TestWaitWithHint(t *testing.T) {
+	t.Run("sparse while the task is young", func(t *testing.T) {
+		// Expected in an hour, created now: after the first look, the next
+		// one is far off, so within the timeout there is only the last look
+		// at the deadline.
+		u := newUpstream(t, pendingSince(time.Now()))
+		c := newTestClient(t, u)
+		_, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: 100 * time.Millisecond, Backoff: fastBackoff, Expect: time.Hour})
+		require.ErrorIs(t, err, ErrStillPending)
+		assert.Equal(t, 2, u.count())
+	})
+	t.Run("the task's age counts from its createTime", func(t *testing.T) {
+		// Created two hours ago and expected after one: it is overdue, so
+		// polling is at the backoff's pace. Counted from the start of the
+		// wait instead, the next look would be at the deadline, a minute on.
+		u := newUpstream(t, seq(pendingSince(time.Now().Add(-2*time.Hour)), pendingSince(time.Now().Add(-2*time.Hour)),
+			jsonReply(200, doneBody)))
+		c := newTestClient(t, u)
+		task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff, Expect: time.Hour})
+		require.NoError(t, err)
+		assert.True(t, task.Done)
+		assert.Equal(t, 3, u.count())
+	})
 }

@@ -74,6 +74,10 @@ type Record struct {
 	SubmittedAt time.Time `json:"submitted_at"`    // local clock, when recorded
 	CreatedAt   time.Time `json:"created_at"`      // upstream's createTime, else SubmittedAt
 	DoneAt      time.Time `json:"done_at,omitzero"`
+	// TookSeconds is how long the task took from creation to done, when a
+	// poll saw it finish (not when it was found done later): polling
+	// schedules learn from it.
+	TookSeconds float64   `json:"took_seconds,omitempty"`
 	Images      []Image   `json:"images,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }

@@ -42,7 +42,11 @@ const (
 // awaitAndShow waits for a task within the call's budget, records what it
 // saw and answers with the recorded task.
 func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, rec store.Record, waitSeconds int, started time.Time, out outcome) *mcp.CallToolResult {
-	task, err := h.await(ctx, req, rec.TaskID, waitSeconds, started)
+	kind := ""
+	if rec.Resolution != "" {
+		kind = client.EstimateKey(rec.Resolution, rec.Num)
+	}
+	task, took, err := h.await(ctx, req, rec.TaskID, kind, waitSeconds, started)
 	var apiErr *client.APIError
 	switch {
 	case err == nil || errors.Is(err, client.ErrStillPending) ||
@@ -51,7 +55,7 @@ func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, re
 			task.TaskID = rec.TaskID
 		}
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(foregroundSave, max(minSave, callBudget-time.Since(started))))
-		saved, rerr := h.Tracker.Record(saveCtx, task)
+		saved, rerr := h.Tracker.Record(saveCtx, task, took)
 		cancel()
 		if rerr != nil {
 			h.Logger.Error("task store: recording a task state failed", "task_id", rec.TaskID, "err", rerr)

@@ -27,9 +27,12 @@ type Options struct {
 	Invalid string         // invalid settings, when Client is nil because of them
 	Limits  schema.Limits
 	Backoff client.Backoff // polling schedule; zero = client.DefaultBackoff
-	Sandbox bool           // results say the images are sandbox images
-	Logger  *slog.Logger
-	Version string
+	// Estimator learns how long tasks take, to poll densely only around the
+	// expected finish; seed it with Observe. nil = a fresh one.
+	Estimator *client.Estimator
+	Sandbox   bool // results say the images are sandbox images
+	Logger    *slog.Logger
+	Version   string
 	// Drain, when done, ends every wait early with a "pending" answer that
 	// carries the task id: a shutdown must not lose a submitted task.
 	Drain context.Context
@@ -61,6 +64,9 @@ type handlers struct {
 func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Estimator == nil {
+		o.Estimator = client.NewEstimator()
 	}
 	h := &handlers{Options: o}
 	if o.RecentTaskIDs == nil && o.Store != nil {
@@ -96,8 +102,10 @@ const oneLookBound = 15 * time.Second
 // await gets a task's state within the call's budget: wait_seconds counts
 // from the start of the call, so a slow submit shortens the wait instead of
 // pushing the call past the client's own timeout (and into a paid retry).
-// The wait also ends when the server starts draining.
-func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID string, waitSeconds int, started time.Time) (client.Task, error) {
+// The wait also ends when the server starts draining. kind is the task's
+// client.EstimateKey, "" when unknown; took is how long the task took when
+// the wait saw it finish (0 otherwise), for the tracker to learn from.
+func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID, kind string, waitSeconds int, started time.Time) (_ client.Task, took time.Duration, _ error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if h.Drain != nil {
@@ -110,13 +118,24 @@ func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID st
 		if err == nil && !task.Done {
 			err = client.ErrStillPending
 		}
-		return task, err
+		return task, 0, err
 	}
-	return h.Client.Wait(ctx, taskID, client.WaitOptions{
+	expect, _ := h.Estimator.Expect(kind)
+	report := progressReporter(ctx, req, started)
+	var watch client.FinishWatch
+	task, err := h.Client.Wait(ctx, taskID, client.WaitOptions{
 		Timeout: max(time.Duration(waitSeconds)*time.Second-time.Since(started), 0),
 		Backoff: h.Backoff,
-		OnPoll:  progressReporter(ctx, req, started),
+		Expect:  expect,
+		OnPoll: func(p client.Poll) {
+			watch.Poll(p)
+			if report != nil {
+				report(p)
+			}
+		},
 	})
+	took, _ = watch.Took(task)
+	return task, took, err
 }
 
 // hints are the four tool annotations, always all set.

@@ -2,8 +2,10 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -25,8 +27,21 @@ func listStyles(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult
 	if err := schema.NormalizeNone(args); err != nil {
 		return argError(err), nil
 	}
-	return mcp.NewToolResultStructured(schema.ListStyles(), stylesText()), nil
+	text, raw := stylesAnswer()
+	res := mcp.NewToolResultStructured(schema.ListStyles(), text)
+	res.RawStructuredContent = raw // what goes on the wire, encoded once
+	return res, nil
 }
+
+// stylesAnswer is list_styles' text and encoded structured content, built
+// once: the tables never change, and encoding them was most of the call.
+var stylesAnswer = sync.OnceValues(func() (string, json.RawMessage) {
+	raw, err := json.Marshal(schema.ListStyles())
+	if err != nil {
+		panic(err) // a table that does not encode is a bug caught by every test
+	}
+	return stylesText(), raw
+})
 
 func stylesText() string {
 	var b strings.Builder

@@ -46,8 +46,8 @@ func newHarness(t *testing.T, delay time.Duration, configured bool, options ...f
 	return newHarnessWith(t, delay, configured, nil, nil, options...)
 }
 
-// newHarnessWith can put a slow front before the sandbox's submit and set a
-// drain context.
+// newHarnessWith can put a slow front before the sandbox's submit, set a
+// drain context, and change other options.
 func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context, options ...func(*tools.Options)) *harness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Delay: delay})
@@ -118,8 +118,11 @@ func attachTracker(t *testing.T, opts *tools.Options, outDir string) *track.Trac
 	if opts.Client == nil || opts.Store == nil || opts.Tracker != nil {
 		return opts.Tracker
 	}
+	if opts.Estimator == nil {
+		opts.Estimator = client.NewEstimator()
+	}
 	opts.Tracker = track.New(track.Options{Client: opts.Client, Store: opts.Store, Save: true, OutputDir: outDir,
-		Timeout: time.Minute, Backoff: opts.Backoff})
+		Timeout: time.Minute, Backoff: opts.Backoff, Estimator: opts.Estimator})
 	t.Cleanup(opts.Tracker.Close)
 	return opts.Tracker
 }

@@ -24,6 +24,9 @@ type Options struct {
 	OutputDir string // where
 	Timeout   time.Duration
 	Backoff   client.Backoff
+	// Estimator learns task durations from the finishes seen here (and
+	// from the store on Resume) and hints the background polls; nil = none.
+	Estimator *client.Estimator
 	Logger    *slog.Logger
 }
 
@@ -61,8 +64,12 @@ func (t *Tracker) Close() {
 
 // Record stores a task state seen by anyone. A finished task gets its image
 // URLs and, when saving is on, its files; the returned record has the paths.
-func (t *Tracker) Record(ctx context.Context, task client.Task) (store.Record, error) {
+// took, when not 0, is how long the task took as a poll saw it finish.
+func (t *Tracker) Record(ctx context.Context, task client.Task, took time.Duration) (store.Record, error) {
 	rec, err := t.o.Store.Update(task.TaskID, func(r *store.Record) {
+		if took > 0 && r.Status != store.StatusDone {
+			r.TookSeconds = took.Seconds()
+		}
 		if task.TaskNo != "" {
 			r.TaskNo = task.TaskNo
 		}
@@ -76,6 +83,9 @@ func (t *Tracker) Record(ctx context.Context, task client.Task) (store.Record, e
 	})
 	if err != nil || rec.Status != store.StatusDone {
 		return rec, err
+	}
+	if took > 0 && rec.Resolution != "" {
+		t.o.Estimator.Observe(client.EstimateKey(rec.Resolution, rec.Num), took)
 	}
 	return t.SaveImages(ctx, rec)
 }
@@ -173,15 +183,22 @@ func (t *Tracker) Follow(rec store.Record) {
 	if left <= 0 {
 		return
 	}
-	t.background(rec.TaskID, func() { t.follow(rec.TaskID, left) })
+	t.background(rec.TaskID, func() { t.follow(rec, left) })
 }
 
-func (t *Tracker) follow(taskID string, left time.Duration) {
-	task, err := t.o.Client.Wait(t.ctx, taskID, client.WaitOptions{Timeout: left, Backoff: t.o.Backoff})
+func (t *Tracker) follow(rec store.Record, left time.Duration) {
+	taskID := rec.TaskID
+	var expect time.Duration
+	if rec.Resolution != "" {
+		expect, _ = t.o.Estimator.Expect(client.EstimateKey(rec.Resolution, rec.Num))
+	}
+	var watch client.FinishWatch
+	task, err := t.o.Client.Wait(t.ctx, taskID, client.WaitOptions{Timeout: left, Backoff: t.o.Backoff, Expect: expect, OnPoll: watch.Poll})
 	var apiErr *client.APIError
 	switch {
 	case err == nil:
-		if _, err := t.Record(t.ctx, task); err != nil {
+		took, _ := watch.Took(task)
+		if _, err := t.Record(t.ctx, task, took); err != nil {
 			t.o.Logger.Error("recording a finished task failed", "task_id", taskID, "err", err)
 			return
 		}
@@ -196,12 +213,18 @@ func (t *Tracker) follow(taskID string, left time.Duration) {
 	}
 }
 
-// Resume follows the stored pending tasks still within the task timeout;
-// it returns how many.
+// Resume follows the stored pending tasks still within the task timeout,
+// and teaches the Estimator the recorded durations; it returns how many
+// tasks it follows.
 func (t *Tracker) Resume() (int, error) {
 	list, err := t.o.Store.List(0)
 	if err != nil {
 		return 0, err
+	}
+	for i := len(list) - 1; i >= 0; i-- { // oldest first: the Estimator keeps the latest
+		if r := list[i]; r.TookSeconds > 0 && r.Resolution != "" {
+			t.o.Estimator.Observe(client.EstimateKey(r.Resolution, r.Num), time.Duration(r.TookSeconds*float64(time.Second)))
+		}
 	}
 	n := 0
 	for _, rec := range list {

@@ -149,7 +149,7 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 	}))
 	defer cdn.Close()
 	rec, err := f.tracker.Record(context.Background(), client.Task{TaskID: "t1", Done: true,
-		Images: []string{cdn.URL + "/1.png"}, CreatedAt: time.Now()})
+		Images: []string{cdn.URL + "/1.png"}, CreatedAt: time.Now()}, 0)
 	require.NoError(t, err, "a failed download is not fatal")
 	require.Len(t, rec.Images, 1)
 	assert.Empty(t, rec.Images[0].Path)
@@ -172,10 +172,48 @@ func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
 	require.NoError(t, err)
 	task, err := f.client.Wait(context.Background(), sub.TaskID, client.WaitOptions{Timeout: 5 * time.Second})
 	require.NoError(t, err)
-	rec, err := quiet.Record(context.Background(), task)
+	rec, err := quiet.Record(context.Background(), task, 0)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusDone, rec.Status)
 	assert.Empty(t, rec.Images[0].Path)
 	_, err = os.Stat(f.out)
 	assert.True(t, os.IsNotExist(err), "no output folder is created")
+}
+
+func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
+	f := newFixture(t, 0, time.Minute)
+	est := client.NewEstimator()
+	tr := track.New(track.Options{Client: f.client, Store: f.store, Timeout: time.Minute, Estimator: est})
+	defer tr.Close()
+	for i, took := range []float64{6, 7, 8} {
+		_, err := f.store.Put(store.Record{TaskID: "done-" + string(rune('a'+i)), Status: store.StatusDone, TookSeconds: took,
+			Request: store.Request{Text: "x", Resolution: "1024*1536", Num: 2}})
+		require.NoError(t, err)
+	}
+	_, err := f.store.Put(store.Record{TaskID: "no-duration", Status: store.StatusDone,
+		Request: store.Request{Text: "y", Resolution: "1024*1024", Num: 1}})
+	require.NoError(t, err)
+	_, err = tr.Resume()
+	require.NoError(t, err)
+	d, ok := est.Expect(client.EstimateKey("1024*1536", 2))
+	require.True(t, ok)
+	assert.Equal(t, 7*time.Second, d)
+	_, ok = est.Expect(client.EstimateKey("1024*1024", 1))
+	assert.False(t, ok)
+}
+
+func TestBackgroundFollowLearnsHowLongTasksTake(t *testing.T) {
+	f := newFixture(t, 300*time.Millisecond, time.Minute)
+	est := client.NewEstimator()
+	tr := track.New(track.Options{Client: f.client, Store: f.store, Timeout: time.Minute, Estimator: est,
+		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
+	defer tr.Close()
+	rec := f.submit(t, "熊猫")
+	rec, err := f.store.Update(rec.TaskID, func(r *store.Record) { r.Resolution = "1024*1024" })
+	require.NoError(t, err)
+	tr.Follow(rec)
+	require.Eventually(t, func() bool { return tr.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	got, err := f.store.Get(rec.TaskID)
+	require.NoError(t, err)
+	assert.Positive(t, got.TookSeconds, "a finish seen by the background poll is recorded")
 }

@@ -1,0 +1,56 @@
+package tools_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/schema"
+	"aipaint-mcp/tools"
+)
+
+// A wait that sees a task finish teaches the Estimator how long that kind of
+// task takes; a task already done at the first look teaches nothing.
+func TestWaitTeachesTheEstimator(t *testing.T) {
+	est := client.NewEstimator()
+	h := newHarnessWith(t, 50*time.Millisecond, true, nil, nil, func(o *tools.Options) { o.Estimator = est })
+	portrait2 := client.EstimateKey("1024*1536", 2)
+	for i := range 3 {
+		_, ok := est.Expect(portrait2)
+		assert.False(t, ok, "after %d tasks", i)
+		r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": fmt.Sprint("竹林里的熊猫 ", i), "resolution": "portrait", "num": 2}, nil))
+		require.Equal(t, schema.StatusDone, r.Status)
+	}
+	d, ok := est.Expect(portrait2)
+	require.True(t, ok)
+	// createTime has whole seconds: the 50 ms task looks up to a second longer.
+	assert.Positive(t, d)
+	assert.Less(t, d, 2*time.Second)
+	_, ok = est.Expect(client.EstimateKey("1024*1024", 1))
+	assert.False(t, ok, "per resolution and num")
+
+	h.sb.SetDelay(0)
+	instant := client.EstimateKey("1024*1024", 1)
+	for i := range 3 {
+		r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": fmt.Sprint("竹林里的熊猫 ", i)}, nil))
+		require.Equal(t, schema.StatusDone, r.Status)
+	}
+	_, ok = est.Expect(instant)
+	assert.False(t, ok, "done at the first look: when it finished is unknown")
+
+	// What was learnt is kept in the store, for the next start.
+	recs, err := h.store.List(0)
+	require.NoError(t, err)
+	learnt := 0
+	for _, r := range recs {
+		if r.TookSeconds > 0 {
+			learnt++
+			assert.Equal(t, "1024*1536", r.Resolution)
+		}
+	}
+	assert.Equal(t, 3, learnt)
+}
