@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,7 @@ type Config struct {
 	HTTPClient       *http.Client     // default: proxy from env, verified TLS (RootCAs), redirects not followed
 	RootCAs          *x509.CertPool   // roots of the default HTTPClient; nil = the system's (see LoadCAFile)
 	MaxConcurrency   int              // upstream requests in flight at once, retries included; default 8
+	MaxPollRate      float64          // polls per second across all waits of this Client; default DefaultMaxPollRate
 	Now              func() time.Time // signing clock; default time.Now
 	Logger           *slog.Logger     // default: discard
 	RequestTimeout   time.Duration    // per HTTP attempt; default 30s
@@ -46,6 +48,7 @@ type Config struct {
 type Client struct {
 	cfg   Config
 	slots chan struct{} // one token per request in flight
+	waits atomic.Int64  // Waits in progress
 }
 
 // Errors from New.
@@ -76,6 +79,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Format != FormatForm && cfg.Format != FormatJSON {
 		return nil, fmt.Errorf("unknown request format %q: want form or json", cfg.Format)
+	}
+	if cfg.MaxPollRate <= 0 {
+		cfg.MaxPollRate = DefaultMaxPollRate
 	}
 	if cfg.MaxConcurrency <= 0 {
 		cfg.MaxConcurrency = DefaultMaxConcurrency

@@ -2,8 +2,12 @@ package client
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +215,50 @@ func BenchmarkEstimator(b *testing.B) {
 		e.Observe("1024*1024/1", time.Duration(i)*time.Millisecond)
 		_, _ = e.Expect("1024*1024/1")
 	}
+}
+
+func TestPollFloorSharesTheRateAmongWaits(t *testing.T) {
+	for _, tc := range []struct {
+		waits int64
+		rate  float64
+		want  time.Duration
+	}{
+		{1, 50, 20 * time.Millisecond},   // one wait: far below any schedule's pause
+		{10, 50, 200 * time.Millisecond}, // a busy user: still below the 1 s first pause
+		{1000, 50, 20 * time.Second},     // 1,000 waits: 50 polls a second in all
+		{250, 100, 2500 * time.Millisecond},
+		{0, 50, 0},
+		{5, 0, 0},
+	} {
+		assert.Equal(t, tc.want, pollFloor(tc.waits, tc.rate), "%d waits at %v/s", tc.waits, tc.rate)
+	}
+}
+
+// Concurrent waits share the poll rate: with the rate low enough that the
+// floor dominates, 20 waits over about a second make a bounded number of
+// queries (first looks included), not 20 × their schedule's.
+func TestWaitsShareThePollRate(t *testing.T) {
+	var queries atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries.Add(1)
+		io.WriteString(w, pendingBody)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppCode: testAppCode,
+		MaxPollRate: 20, MaxConcurrency: 32})
+	require.NoError(t, err)
+	const waits = 20
+	var wg sync.WaitGroup
+	for range waits {
+		wg.Go(func() {
+			_, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Second,
+				Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Factor: 1}})
+			assert.ErrorIs(t, err, ErrStillPending)
+		})
+	}
+	wg.Wait()
+	// Without the floor: about 20 × 100 = 2,000 queries. With it, each wait
+	// pauses at least 20/20 s = 1 s: its first look, one look at the deadline.
+	assert.LessOrEqual(t, queries.Load(), int64(2*waits+waits/2), "queries: %d", queries.Load())
+	assert.Zero(t, c.waits.Load(), "every wait is counted out")
 }
