@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -222,23 +223,78 @@ func dayOf(t time.Time) string { return t.Local().Format(time.DateOnly) }
 func (s *Store) readLedger(now time.Time, window time.Duration) ([]entry, error) {
 	var out []entry
 	first := now.Add(-window)
+	read := map[string]bool{}
 	for d, i := now, 0; i < maxLedgerDays; d, i = d.AddDate(0, 0, -1), i+1 {
-		raw, err := os.ReadFile(s.ledgerPath(dayOf(d)))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("task store: %w", err)
+		day := dayOf(d)
+		entries, err := s.readDay(day)
+		if err != nil {
+			return nil, err
 		}
-		for _, line := range bytes.Split(raw, []byte("\n")) {
-			var e entry
-			// A line cut short by a crash is skipped; entries never span lines.
-			if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &e) == nil && e.R != "" {
-				out = append(out, e)
-			}
-		}
-		if dayOf(d) <= dayOf(first) {
+		read[day] = true
+		out = append(out, entries...)
+		if day <= dayOf(first) {
 			break
 		}
 	}
+	for day := range s.ledgers { // days that fell out of the window
+		if !read[day] {
+			delete(s.ledgers, day)
+		}
+	}
 	return out, nil
+}
+
+// ledgerDay is what this process has parsed of one day's ledger. Ledgers
+// only grow (appends, under the lock), so each read parses only what was
+// appended since the last one: a busy day costs the same as a quiet one.
+type ledgerDay struct {
+	size    int64 // bytes parsed: up to the last complete line
+	entries []entry
+}
+
+// readDay returns one day's entries. The caller holds the lock.
+func (s *Store) readDay(day string) ([]entry, error) {
+	f, err := os.Open(s.ledgerPath(day))
+	if errors.Is(err, os.ErrNotExist) {
+		delete(s.ledgers, day)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task store: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("task store: %w", err)
+	}
+	ld := s.ledgers[day]
+	if ld == nil || fi.Size() < ld.size { // new, or replaced by hand: read it all
+		ld = &ledgerDay{}
+		s.ledgers[day] = ld
+	}
+	if fi.Size() == ld.size {
+		return ld.entries, nil
+	}
+	if _, err := f.Seek(ld.size, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("task store: %w", err)
+	}
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("task store: %w", err)
+	}
+	end := bytes.LastIndexByte(raw, '\n')
+	if end < 0 {
+		return ld.entries, nil
+	}
+	for _, line := range bytes.Split(raw[:end], []byte("\n")) {
+		var e entry
+		// A line cut short by a crash is skipped; entries never span lines.
+		if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &e) == nil && e.R != "" {
+			ld.entries = append(ld.entries, e)
+		}
+	}
+	ld.size += int64(end + 1)
+	return ld.entries, nil
 }
 
 func (s *Store) ledgerPath(day string) string {

@@ -118,6 +118,8 @@ type Store struct {
 	now  func() time.Time
 	mu   sync.Mutex // serialises this process's holders of the file lock
 	lock *flock.Flock
+	// ledgers caches the parsed ledger days; guarded by mu.
+	ledgers map[string]*ledgerDay
 }
 
 // Open creates the folder layout if needed.
@@ -137,7 +139,7 @@ func open(dir string, now func() time.Time) (*Store, error) {
 		return nil, fmt.Errorf("task store: lock %s: %w", dir, err)
 	}
 	_ = l.Unlock()
-	return &Store{dir: dir, now: now, lock: l}, nil
+	return &Store{dir: dir, now: now, lock: l, ledgers: map[string]*ledgerDay{}}, nil
 }
 
 // Dir is the data folder.

@@ -374,3 +374,33 @@ func BenchmarkReserveCommit(b *testing.B) {
 		}
 	}
 }
+
+// The ledger is read incrementally: a line another process is still writing
+// (or a crash cut short) at the end is left for later, then skipped once the
+// next entry ends it, and entries appended by others are all seen.
+func TestLedgerReadsWhatOthersAppend(t *testing.T) {
+	s, c := newTestStore(t)
+	other, err := open(s.Dir(), c.now)
+	require.NoError(t, err)
+	defer other.Close()
+	ctx := context.Background()
+	r, err := s.Reserve(ctx, Request{Text: "a", Num: 1}, Policy{})
+	require.NoError(t, err)
+	require.NoError(t, commitID(s, r, "ta"))
+
+	f, err := os.OpenFile(s.ledgerPath(dayOf(c.now())), os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(`{"r":"torn","k":"x","n":50`) // cut short
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	u, err := s.Usage(0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, u.Today)
+
+	r, err = other.Reserve(ctx, Request{Text: "b", Num: 2}, Policy{})
+	require.NoError(t, err)
+	require.NoError(t, commitID(other, r, "tb"))
+	u, err = s.Usage(0)
+	require.NoError(t, err)
+	assert.Equal(t, 3, u.Today, "the other process's images count; the torn line does not")
+}
