@@ -33,7 +33,7 @@ func (h *handlers) check(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 	switch {
 	case err == nil && rec.Status == store.StatusDone:
 		// Answered from the store: no upstream call.
-		return h.show(ctx, rec, nil, started, out), nil
+		return h.showRecorded(ctx, rec, started, out), nil
 	case err == nil && rec.Status == store.StatusFailed:
 		return mcp.NewToolResultError("任务已失效 / The API no longer knows task " + rec.TaskID + " (" + rec.Error +
 			"). Task ids expire one month after submission. Nothing more can be fetched for it."), nil

@@ -54,7 +54,7 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		if res.Existing.Status == store.StatusPending && g.Wait {
 			return h.awaitAndShow(ctx, req, *res.Existing, g.WaitSeconds, started, out), nil
 		}
-		return h.show(ctx, *res.Existing, nil, started, out), nil
+		return h.showRecorded(ctx, *res.Existing, started, out), nil
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitBound)

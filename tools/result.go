@@ -54,7 +54,7 @@ func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, re
 		if task.TaskID == "" {
 			task.TaskID = rec.TaskID
 		}
-		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(foregroundSave, max(minSave, callBudget-time.Since(started))))
+		saveCtx, cancel := saveContext(ctx, started)
 		saved, rerr := h.Tracker.Record(saveCtx, task, took)
 		cancel()
 		if rerr != nil {
@@ -81,6 +81,24 @@ func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, re
 		submittedTask = rec.TaskID
 	}
 	return upstreamError(err, submittedTask)
+}
+
+// saveContext bounds saving inside a call.
+func saveContext(ctx context.Context, started time.Time) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), min(foregroundSave, max(minSave, callBudget-time.Since(started))))
+}
+
+// showRecorded answers with a finished task from the store, saving first
+// the images a failed download left without a file.
+func (h *handlers) showRecorded(ctx context.Context, rec store.Record, started time.Time, out outcome) *mcp.CallToolResult {
+	if rec.Status == store.StatusDone && unsaved(rec) {
+		saveCtx, cancel := saveContext(ctx, started)
+		if saved, err := h.Tracker.SaveImages(saveCtx, rec); err == nil {
+			rec = saved
+		}
+		cancel()
+	}
+	return h.show(ctx, rec, nil, started, out)
 }
 
 func unsaved(rec store.Record) bool {

@@ -331,3 +331,21 @@ func TestTaskResourcesComeFromTheStore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{b.TaskID, a.TaskID}, comp.Completion.Values)
 }
+
+func TestCheckSavesWhatAFailedDownloadLeft(t *testing.T) {
+	h := newHarness(t, 0, true)
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "熊猫"}, nil))
+	require.NotEmpty(t, r.Images[0].Path)
+	// As if the download had failed: no file, an error noted.
+	require.NoError(t, os.Remove(r.Images[0].Path))
+	_, err := h.store.Update(r.TaskID, func(rec *store.Record) {
+		rec.Images[0].Path, rec.Images[0].SaveError = "", "HTTP 502"
+	})
+	require.NoError(t, err)
+
+	c := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": r.TaskID}, nil))
+	assert.Equal(t, r.Images[0].Path, c.Images[0].Path, "saved again, under the same name")
+	assert.Empty(t, c.Images[0].SaveError)
+	_, err = os.Stat(c.Images[0].Path)
+	assert.NoError(t, err)
+}
