@@ -135,13 +135,7 @@ func (a *App) openStore(cfg config.Config, c *client.Client, opts *tools.Options
 	})
 	opts.Store, opts.Tracker = st, a.Tracker
 	opts.Spending = store.Policy{DedupWindow: cfg.DedupWindow, DailyLimit: cfg.DailyImageLimit}
-	go func() {
-		if n, err := a.Tracker.Resume(); err != nil {
-			logger.Error("resuming pending tasks failed", "err", err)
-		} else if n > 0 {
-			logger.Info("resumed pending tasks", "count", n)
-		}
-	}()
+	a.Tracker.ResumeInBackground()
 	logger.Info("task store", "dir", cfg.DataDir, "save", cfg.Save, "output", cfg.OutputDir)
 }
 

@@ -280,20 +280,50 @@ func merge(old, n Record) Record {
 	return out
 }
 
-// List returns the records newest first, at most limit of them (0 = all).
-// Damaged files are skipped: one bad record must not hide the others.
-func (s *Store) List(limit int) ([]Record, error) {
+// List returns the records newest first (by submit time), at most limit of
+// them (0 = all). Damaged files are skipped: one bad record must not hide
+// the others.
+func (s *Store) List(limit int) ([]Record, error) { return s.list(limit, time.Time{}) }
+
+// UpdatedSince returns the records written at or after since, newest first.
+func (s *Store) UpdatedSince(since time.Time) ([]Record, error) { return s.list(0, since) }
+
+// list reads only what it needs: a record's file is written whenever the
+// record changes, so its modification time is at or after its submit time.
+// Files are read newest first, and reading stops once no older file can
+// hold one of the limit newest records.
+func (s *Store) list(limit int, since time.Time) ([]Record, error) {
 	var out []Record
 	err := s.locked(func() error {
 		entries, err := os.ReadDir(filepath.Join(s.dir, "tasks"))
 		if err != nil {
 			return fmt.Errorf("task store: %w", err)
 		}
+		type file struct {
+			name  string
+			mtime time.Time
+		}
+		var files []file
 		for _, e := range entries {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
 				continue
 			}
-			if r, err := s.read(filepath.Join(s.dir, "tasks", e.Name())); err == nil {
+			info, err := e.Info()
+			if err != nil || info.ModTime().Before(since) {
+				continue
+			}
+			files = append(files, file{e.Name(), info.ModTime()})
+		}
+		sort.Slice(files, func(i, j int) bool { return files[i].mtime.After(files[j].mtime) })
+		for _, f := range files {
+			if limit > 0 && len(out) >= limit {
+				sortNewestFirst(out)
+				out = out[:limit]
+				if f.mtime.Before(out[limit-1].SubmittedAt) {
+					break // every older file was submitted before the newest limit
+				}
+			}
+			if r, err := s.read(filepath.Join(s.dir, "tasks", f.name)); err == nil {
 				out = append(out, r)
 			}
 		}
@@ -302,16 +332,20 @@ func (s *Store) List(limit int) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].SubmittedAt.Equal(out[j].SubmittedAt) {
-			return out[i].SubmittedAt.After(out[j].SubmittedAt)
-		}
-		return out[i].TaskID > out[j].TaskID
-	})
+	sortNewestFirst(out)
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+func sortNewestFirst(rs []Record) {
+	sort.Slice(rs, func(i, j int) bool {
+		if !rs[i].SubmittedAt.Equal(rs[j].SubmittedAt) {
+			return rs[i].SubmittedAt.After(rs[j].SubmittedAt)
+		}
+		return rs[i].TaskID > rs[j].TaskID
+	})
 }
 
 // plainID is a task id that is its own file name on every OS: lower case
@@ -322,11 +356,22 @@ var plainID = regexp.MustCompile(`^[a-z0-9_-][a-z0-9._-]{0,99}$`)
 // hashed, so nothing the upstream or a caller sends can leave tasks/.
 func (s *Store) recordPath(taskID string) string {
 	name := taskID
-	if !plainID.MatchString(taskID) {
+	if !plainID.MatchString(taskID) || windowsDevice(taskID) {
 		sum := sha256.Sum256([]byte(taskID))
 		name = "h-" + hex.EncodeToString(sum[:16])
 	}
 	return filepath.Join(s.dir, "tasks", name+".json")
+}
+
+// windowsDevice reports names that Windows maps to devices whatever their
+// extension (nul.json is the null device).
+func windowsDevice(name string) bool {
+	base, _, _ := strings.Cut(name, ".")
+	switch base {
+	case "con", "prn", "aux", "nul":
+		return true
+	}
+	return len(base) == 4 && (strings.HasPrefix(base, "com") || strings.HasPrefix(base, "lpt")) && base[3] >= '0' && base[3] <= '9'
 }
 
 // writeJSON replaces path atomically: a crash leaves the old or the new

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +89,10 @@ func TestHostileTaskIDsStayInsideTheStore(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, rel, filepath.Base(rel), "%q must map to a file directly in tasks/", id)
 	}
+	for _, id := range []string{"nul", "con.x", "com1", "lpt9", "aux"} {
+		assert.True(t, strings.HasPrefix(filepath.Base(s.recordPath(id)), "h-"), "%q is a Windows device name: hashed", id)
+	}
+	assert.Equal(t, "console.json", filepath.Base(s.recordPath("console")))
 	// Two ids that differ only in case must not share a file (case-insensitive file systems).
 	assert.NotEqual(t, s.recordPath("abc"), s.recordPath("Abc"))
 	_, err := s.Put(Record{TaskID: ""})
@@ -403,4 +409,37 @@ func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	u, err = s.Usage(0)
 	require.NoError(t, err)
 	assert.Equal(t, 3, u.Today, "the other process's images count; the torn line does not")
+}
+
+// List reads files newest first and stops early; whatever the order in
+// which records were updated, it returns the same as sorting them all.
+func TestListLimitMatchesAFullSort(t *testing.T) {
+	s, c := newTestStore(t)
+	base := c.now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 40 {
+		submitted := base.Add(time.Duration(rng.IntN(3600)) * time.Second)
+		_, err := s.Put(Record{TaskID: fmt.Sprintf("t%02d", i), SubmittedAt: submitted})
+		require.NoError(t, err)
+		// Updated some time after its submit (a task finishing later).
+		mtime := submitted.Add(time.Duration(rng.IntN(7200)) * time.Second)
+		require.NoError(t, os.Chtimes(s.recordPath(fmt.Sprintf("t%02d", i)), mtime, mtime))
+	}
+	all, err := s.List(0)
+	require.NoError(t, err)
+	require.Len(t, all, 40)
+	for _, limit := range []int{1, 5, 17, 40, 50} {
+		got, err := s.List(limit)
+		require.NoError(t, err)
+		assert.Equal(t, all[:min(limit, 40)], got, "limit %d", limit)
+	}
+	recent, err := s.UpdatedSince(base.Add(2 * time.Hour))
+	require.NoError(t, err)
+	for _, r := range recent {
+		info, err := os.Stat(s.recordPath(r.TaskID))
+		require.NoError(t, err)
+		assert.False(t, info.ModTime().Before(base.Add(2*time.Hour)))
+	}
+	assert.NotEmpty(t, recent)
+	assert.Less(t, len(recent), 40)
 }

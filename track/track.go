@@ -90,10 +90,17 @@ func (t *Tracker) Record(ctx context.Context, task client.Task, took time.Durati
 	return t.SaveImages(ctx, rec)
 }
 
-// Fail marks a task the upstream no longer knows.
+// notFoundGrace is how long after its submit a task the upstream says it
+// does not know (201) stays pending: a task id may take a moment to become
+// queryable, and a failed task no longer answers identical requests, which
+// would then be paid for again.
+const notFoundGrace = 2 * time.Minute
+
+// Fail marks a task the upstream no longer knows, unless it was submitted
+// within notFoundGrace.
 func (t *Tracker) Fail(taskID string, why error) (store.Record, error) {
 	return t.o.Store.Update(taskID, func(r *store.Record) {
-		if r.Status != store.StatusDone {
+		if r.Status != store.StatusDone && time.Since(r.SubmittedAt) >= notFoundGrace {
 			r.Status, r.Error = store.StatusFailed, why.Error()
 		}
 	})
@@ -214,26 +221,45 @@ func (t *Tracker) follow(rec store.Record, left time.Duration) {
 }
 
 // Resume follows the stored pending tasks still within the task timeout,
-// and teaches the Estimator the recorded durations; it returns how many
-// tasks it follows.
+// and teaches the Estimator the durations of recent tasks; it returns how
+// many tasks it follows.
 func (t *Tracker) Resume() (int, error) {
-	list, err := t.o.Store.List(0)
+	recent, err := t.o.Store.List(resumeLearn)
 	if err != nil {
 		return 0, err
 	}
-	for i := len(list) - 1; i >= 0; i-- { // oldest first: the Estimator keeps the latest
-		if r := list[i]; r.TookSeconds > 0 && r.Resolution != "" {
+	for i := len(recent) - 1; i >= 0; i-- { // oldest first: the Estimator keeps the latest
+		if r := recent[i]; r.TookSeconds > 0 && r.Resolution != "" {
 			t.o.Estimator.Observe(client.EstimateKey(r.Resolution, r.Num), time.Duration(r.TookSeconds*float64(time.Second)))
 		}
 	}
+	// A pending record within the timeout was written within it too.
+	pending, err := t.o.Store.UpdatedSince(time.Now().Add(-t.o.Timeout))
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for _, rec := range list {
+	for _, rec := range pending {
 		if rec.Status == store.StatusPending && time.Since(rec.SubmittedAt) < t.o.Timeout {
 			t.Follow(rec)
 			n++
 		}
 	}
 	return n, nil
+}
+
+// resumeLearn is how many recent tasks Resume reads durations from.
+const resumeLearn = 200
+
+// ResumeInBackground runs Resume as background work (Close waits for it).
+func (t *Tracker) ResumeInBackground() {
+	t.background("resume", func() {
+		if n, err := t.Resume(); err != nil {
+			t.o.Logger.Error("resuming pending tasks failed", "err", err)
+		} else if n > 0 {
+			t.o.Logger.Info("resumed pending tasks", "count", n)
+		}
+	})
 }
 
 // Active reports how many tasks are followed in the background.

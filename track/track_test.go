@@ -125,15 +125,21 @@ func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 }
 
 func TestUnknownTaskIsMarkedFailed(t *testing.T) {
-	f := newFixture(t, 0, time.Minute)
-	rec, err := f.store.Put(store.Record{TaskID: "sbx-unknown"})
+	f := newFixture(t, 0, 10*time.Minute)
+	old, err := f.store.Put(store.Record{TaskID: "sbx-unknown-old", SubmittedAt: time.Now().Add(-3 * time.Minute)})
 	require.NoError(t, err)
-	f.tracker.Follow(rec)
+	fresh, err := f.store.Put(store.Record{TaskID: "sbx-unknown-new"})
+	require.NoError(t, err)
+	f.tracker.Follow(old)
+	f.tracker.Follow(fresh)
 	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
-	got, err := f.store.Get(rec.TaskID)
+	got, err := f.store.Get(old.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusFailed, got.Status)
 	assert.Contains(t, got.Error, "201")
+	got, err = f.store.Get(fresh.TaskID)
+	require.NoError(t, err)
+	assert.Equal(t, store.StatusPending, got.Status, "a task just submitted may not be queryable yet: not failed, so identical requests still find it")
 }
 
 func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
