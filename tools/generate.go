@@ -40,11 +40,15 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	want := store.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num}
 	policy := h.Spending
 	policy.ForceNew = g.ForceNew
-	res, err := h.Store.Reserve(ctx, want, policy)
+	res, err := h.reserve(ctx, want, policy, started)
 	var limit *store.LimitError
 	switch {
 	case errors.As(err, &limit):
 		return limitReached(limit), nil
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return mcp.NewToolResultError("相同的请求正在提交中 / An identical request is being submitted right now (by another call, maybe from another client); " +
+			"this call submitted nothing and billed nothing. Call generate_image again with the same arguments in a minute: " +
+			"it will return that task instead of paying again."), nil
 	case err != nil:
 		h.Logger.Error("task store: reserve failed", "err", err)
 		return storeFailed(err), nil
@@ -86,4 +90,16 @@ func (h *handlers) generate(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		return h.show(ctx, rec, nil, started, out), nil
 	}
 	return h.awaitAndShow(ctx, req, rec, g.WaitSeconds, started, out), nil
+}
+
+// reserve is Store.Reserve bounded by the call's budget and the drain: a
+// call waiting behind an identical in-flight submit must still answer
+// before the client gives up.
+func (h *handlers) reserve(ctx context.Context, want store.Request, policy store.Policy, started time.Time) (store.Reservation, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(callBudget-time.Since(started), minSave))
+	defer cancel()
+	if h.Drain != nil {
+		defer context.AfterFunc(h.Drain, cancel)()
+	}
+	return h.Store.Reserve(ctx, want, policy)
 }

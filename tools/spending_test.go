@@ -349,3 +349,25 @@ func TestCheckSavesWhatAFailedDownloadLeft(t *testing.T) {
 	_, err = os.Stat(c.Images[0].Path)
 	assert.NoError(t, err)
 }
+
+func TestWaitingBehindAnIdenticalSubmitIsBounded(t *testing.T) {
+	drain, stop := context.WithCancel(context.Background())
+	h := newHarnessWith(t, 0, true, nil, drain)
+	// Another process reserved the identical request and is still submitting.
+	other, err := store.Open(h.store.Dir())
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = other.Reserve(context.Background(), store.Request{Text: "猫", Style: "探索无限", Resolution: "1024*1024", Num: 1},
+		store.Policy{DedupWindow: time.Minute})
+	require.NoError(t, err)
+
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() { done <- h.call(t, "generate_image", map[string]any{"text": "猫"}, nil) }()
+	time.Sleep(300 * time.Millisecond) // waiting behind the other submit
+	stop()
+	res := <-done
+	require.True(t, res.IsError)
+	assert.Contains(t, text(res), "identical request is being submitted")
+	assert.NotContains(t, text(res), "AIPAINT_DATA_DIR", "not a store failure")
+	assert.Zero(t, h.sb.Stats().Submits)
+}
