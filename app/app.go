@@ -16,6 +16,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/save"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
@@ -108,7 +109,7 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 		}
 		opts.Client = c
 		logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
-		a.openStore(cfg, c, &opts, logger)
+		a.openStore(cfg, c, save.NewClient(roots), &opts, logger)
 	}
 	a.Server = tools.NewServer(opts)
 	return a, nil
@@ -117,7 +118,7 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 // openStore opens the task store and starts following its pending tasks.
 // A store that cannot be opened does not stop the server: the paid tools
 // then refuse, saying which folder to fix.
-func (a *App) openStore(cfg config.Config, c *client.Client, opts *tools.Options, logger *slog.Logger) {
+func (a *App) openStore(cfg config.Config, c *client.Client, download save.Client, opts *tools.Options, logger *slog.Logger) {
 	st, err := store.Open(cfg.DataDir)
 	if err != nil {
 		opts.StoreProblem = err.Error()
@@ -129,7 +130,7 @@ func (a *App) openStore(cfg config.Config, c *client.Client, opts *tools.Options
 	// from the store), the tools and the tracker poll by it.
 	opts.Estimator = client.NewEstimator()
 	a.Tracker = track.New(track.Options{
-		Client: c, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir,
+		Client: c, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir, Download: download,
 		Timeout: cfg.TaskTimeout, Backoff: opts.Backoff, Estimator: opts.Estimator,
 		Logger: logger.With("component", "tracker"),
 	})

@@ -5,6 +5,8 @@ package save
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,13 +24,38 @@ const MaxImageBytes = 30 << 20
 
 var imageExt = map[string]string{"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
-var downloadClient = &http.Client{Timeout: 2 * time.Minute}
+// Client downloads images. The zero value uses the system's roots and the
+// proxy settings of the environment.
+type Client struct {
+	HTTP *http.Client
+}
+
+// NewClient trusts roots (nil = the system's), as AIPAINT_CA_FILE asks:
+// behind a TLS-inspecting proxy the images come through it as the API does.
+func NewClient(roots *x509.CertPool) Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = http.ProxyFromEnvironment
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return Client{HTTP: &http.Client{Transport: t, Timeout: downloadTimeout}}
+}
+
+// downloadTimeout bounds one image download.
+const downloadTimeout = 2 * time.Minute
+
+var defaultHTTP = &http.Client{Timeout: downloadTimeout}
+
+func (c Client) http() *http.Client {
+	if c.HTTP == nil {
+		return defaultHTTP
+	}
+	return c.HTTP
+}
 
 // Download fetches an http(s) image URL into dir as <name>.<ext>, written
 // atomically (temp file + rename). name is reduced to safe characters so it
 // cannot leave dir.
-func Download(ctx context.Context, rawURL, dir, name string) (string, error) {
-	data, ext, err := Fetch(ctx, rawURL)
+func (c Client) Download(ctx context.Context, rawURL, dir, name string) (string, error) {
+	data, ext, err := c.Fetch(ctx, rawURL)
 	if err != nil {
 		return "", err
 	}
@@ -37,7 +64,7 @@ func Download(ctx context.Context, rawURL, dir, name string) (string, error) {
 
 // Fetch reads an http(s) image URL into memory, at most MaxImageBytes, and
 // returns it with the file extension of its type.
-func Fetch(ctx context.Context, rawURL string) ([]byte, string, error) {
+func (c Client) Fetch(ctx context.Context, rawURL string) ([]byte, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, "", errors.New("not an http(s) URL")
@@ -46,7 +73,7 @@ func Fetch(ctx context.Context, rawURL string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := downloadClient.Do(req)
+	resp, err := c.http().Do(req)
 	if err != nil {
 		return nil, "", err
 	}
@@ -103,8 +130,8 @@ func write(dir, name string, data []byte) (string, error) {
 
 // TaskImage saves image n of a task as <dir>/<YYYY-MM-DD>/<task id>_<n>.<ext>,
 // the date being the task's local creation day.
-func TaskImage(ctx context.Context, dir string, created time.Time, taskID string, n int, rawURL string) (string, error) {
-	return Download(ctx, rawURL, filepath.Join(dir, created.Local().Format(time.DateOnly)), fmt.Sprintf("%s_%d", taskID, n))
+func (c Client) TaskImage(ctx context.Context, dir string, created time.Time, taskID string, n int, rawURL string) (string, error) {
+	return c.Download(ctx, rawURL, filepath.Join(dir, created.Local().Format(time.DateOnly)), fmt.Sprintf("%s_%d", taskID, n))
 }
 
 // safeName keeps letters, digits, '-', '_' and '.', and never starts with a dot.

@@ -270,7 +270,7 @@ func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, 
 	size := len(raw)
 	var skipped []string
 	for _, img := range res.Images {
-		data, err := imageBytes(ctx, img)
+		data, err := h.imageBytes(ctx, img)
 		if err == nil {
 			data, err = save.Preview(data, save.PreviewSide, previewQuality)
 		}
@@ -294,12 +294,11 @@ func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, 
 }
 
 // imageBytes reads a saved image, or fetches its URL when it is not saved.
-func imageBytes(ctx context.Context, img schema.Image) ([]byte, error) {
+func (h *handlers) imageBytes(ctx context.Context, img schema.Image) ([]byte, error) {
 	if img.Path != "" {
 		if data, err := os.ReadFile(img.Path); err == nil {
 			return data, nil
 		}
 	}
-	data, _, err := save.Fetch(ctx, img.URL)
-	return data, err
+	return h.Tracker.FetchImage(ctx, img.URL)
 }

@@ -20,8 +20,9 @@ import (
 type Options struct {
 	Client    *client.Client
 	Store     *store.Store
-	Save      bool   // save images to files
-	OutputDir string // where
+	Save      bool        // save images to files
+	OutputDir string      // where
+	Download  save.Client // how (the zero value: system roots)
 	Timeout   time.Duration
 	Backoff   client.Backoff
 	// Estimator learns task durations from the finishes seen here (and
@@ -124,7 +125,7 @@ func (t *Tracker) SaveImages(ctx context.Context, rec store.Record) (store.Recor
 			continue
 		}
 		wg.Go(func() {
-			p, err := save.TaskImage(ctx, t.o.OutputDir, rec.Created(), rec.TaskID, img.Index, img.URL)
+			p, err := t.o.Download.TaskImage(ctx, t.o.OutputDir, rec.Created(), rec.TaskID, img.Index, img.URL)
 			s := saved{path: p}
 			if err != nil {
 				s.err = err.Error()
@@ -178,6 +179,12 @@ func (t *Tracker) background(key string, f func()) {
 		}()
 		f()
 	}()
+}
+
+// FetchImage reads an image URL the way saving does (for previews).
+func (t *Tracker) FetchImage(ctx context.Context, rawURL string) ([]byte, error) {
+	data, _, err := t.o.Download.Fetch(ctx, rawURL)
+	return data, err
 }
 
 // Follow polls a pending task in the background until it is done, the task
