@@ -53,8 +53,9 @@ func (a *App) Close() {
 // still builds: list_styles works and the other tools say what to set.
 // When drain ends (shutdown), waiting tool calls answer "pending" at once.
 // cfgErr, when not nil, lists invalid settings: the upstream tools then
-// refuse with that list rather than guess.
-func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.Logger, version string) (*App, error) {
+// refuse with that list rather than guess. adjust changes the tools' options
+// (the terminal's generate command gives saving its own bound).
+func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.Logger, version string, adjust ...func(*tools.Options)) (*App, error) {
 	a := &App{}
 	if cfg.Sandbox {
 		sb, sbCfg, err := StartSandbox(cfg, logger)
@@ -110,6 +111,9 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 		opts.Client = c
 		logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
 		a.openStore(cfg, c, save.NewClient(roots), &opts, logger)
+	}
+	for _, f := range adjust {
+		f(&opts)
 	}
 	a.Server = tools.NewServer(opts)
 	return a, nil

@@ -54,7 +54,7 @@ func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, re
 		if task.TaskID == "" {
 			task.TaskID = rec.TaskID
 		}
-		saveCtx, cancel := saveContext(ctx, started)
+		saveCtx, cancel := h.saveContext(ctx, started)
 		saved, rerr := h.Tracker.Record(saveCtx, task, took)
 		cancel()
 		if rerr != nil {
@@ -84,7 +84,10 @@ func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, re
 }
 
 // saveContext bounds saving inside a call.
-func saveContext(ctx context.Context, started time.Time) (context.Context, context.CancelFunc) {
+func (h *handlers) saveContext(ctx context.Context, started time.Time) (context.Context, context.CancelFunc) {
+	if h.SaveBound > 0 {
+		return context.WithTimeout(context.WithoutCancel(ctx), h.SaveBound)
+	}
 	return context.WithTimeout(context.WithoutCancel(ctx), min(foregroundSave, max(minSave, callBudget-time.Since(started))))
 }
 
@@ -92,7 +95,7 @@ func saveContext(ctx context.Context, started time.Time) (context.Context, conte
 // the images a failed download left without a file.
 func (h *handlers) showRecorded(ctx context.Context, rec store.Record, started time.Time, out outcome) *mcp.CallToolResult {
 	if rec.Status == store.StatusDone && unsaved(rec) {
-		saveCtx, cancel := saveContext(ctx, started)
+		saveCtx, cancel := h.saveContext(ctx, started)
 		if saved, err := h.Tracker.SaveImages(saveCtx, rec); err == nil {
 			rec = saved
 		}

@@ -45,6 +45,10 @@ type Options struct {
 	Spending store.Policy
 	// StoreProblem, when Store is nil, says why the task store is unusable.
 	StoreProblem string
+	// SaveBound, when set, is how long a call may spend saving images; by
+	// default 10 s and never past 55 s into the call (MCP clients give up
+	// at 60 s). The terminal's generate command has a timeout of its own.
+	SaveBound time.Duration
 	// RecentTaskIDs, when set, lists recent task ids, newest first: they
 	// complete the task_id of the aipaint://tasks/{task_id} template.
 	RecentTaskIDs func(context.Context) []string
