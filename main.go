@@ -282,7 +282,7 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 	clientName := fs.String("client", "", "the MCP client: "+strings.Join(install.ClientNames(), ", "))
 	withEnv := fs.Bool("with-env", false, "copy the AIPAINT_ settings of this shell into the entry (VS Code prompts for secrets instead)")
 	sandbox := fs.Bool("sandbox", false, "add --sandbox to the entry: try it without an account")
-	printOnly := fs.Bool("print", false, "print the new config file instead of writing it (secrets hidden)")
+	printOnly := fs.Bool("print", false, "print the aipaint entry that would be written instead of writing it (secrets hidden, other servers left out)")
 	configPath := fs.String("config", "", "write this config file instead of the client's usual one")
 	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
 		return err
@@ -295,8 +295,8 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 	if err != nil {
 		return fmt.Errorf("find this binary: %w", err)
 	}
-	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = resolved
+	if exe, err = install.ExecutablePath(exe); err != nil { // as invoked: a Homebrew link survives upgrades
+		return fmt.Errorf("install: %w", err)
 	}
 	opts := install.Options{
 		Client: *clientName, ConfigPath: *configPath, Executable: exe,
@@ -314,7 +314,7 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 	}
 	if *printOnly {
 		_, _ = stdout.Write(plan.Preview)
-		fmt.Fprintf(stderr, "(nothing written; the file is %s)\n", plan.Path)
+		fmt.Fprint(stderr, install.PreviewNote(plan))
 		return nil
 	}
 	if err := install.Write(plan, nil); err != nil {

@@ -399,7 +399,7 @@ func authChecks(ctx context.Context, o Options, roots *x509.CertPool, badSetting
 
 func clockCheck(now time.Time, date string, apiErr *client.APIError) (Check, bool) {
 	const fix = "set this computer's clock right (turn on automatic time sync: Windows 设置 > 时间和语言, macOS 系统设置 > 通用 > 日期与时间, Linux timedatectl set-ntp true); the gateway rejects requests more than 15 minutes off."
-	expired := apiErr != nil && apiErr.Category == client.CategoryAuth && strings.Contains(apiErr.Message, "expired")
+	expired := apiErr != nil && apiErr.Expired // set by the client on the gateway's "request expired" (APIG.0303)
 	server, err := http.ParseTime(date)
 	if err != nil {
 		if expired {

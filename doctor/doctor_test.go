@@ -263,6 +263,22 @@ func TestGatewaySkewErrorWithoutDate(t *testing.T) {
 	assert.Equal(t, doctor.Skip, find(t, checks, "认证").Status)
 }
 
+// An auth failure that merely mentions "expired" (an expired token, not the
+// gateway's clock check) is not a clock problem: only APIError.Expired says so.
+func TestExpiredWordIsNotAClockError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error_code":"APIG.0399","error_msg":"app token expired","request_id":"r1"}`))
+	}))
+	t.Cleanup(srv.Close)
+	s := newSetup(t, srv.URL)
+	checks, out, ok := s.run(t)
+	assert.False(t, ok)
+	assert.Equal(t, doctor.Pass, find(t, checks, "时钟").Status, out)
+	assert.Equal(t, doctor.Fail, find(t, checks, "认证").Status, out)
+}
+
 func TestUnwritableFolder(t *testing.T) {
 	_, u := startSandbox(t, sandbox.Options{})
 	s := newSetup(t, u)

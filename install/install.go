@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,12 +133,16 @@ type Result struct {
 	Created bool   // the file did not exist
 	Updated bool   // an aipaint entry was already there and was merged
 	Content []byte // the whole new file
-	// Preview is Content with secret values hidden, for --print.
+	// Preview is what --print shows: only the aipaint entry (and its VS Code
+	// inputs) of Content, with secret values hidden.
 	Preview      []byte
+	Hidden       []string // env variables of the entry whose values Preview hides
+	NotShown     []string // the rest of the file, kept but left out of Preview
 	Comments     bool     // the old file had comments, which are not kept (the backup has them)
 	EnvCopied    []string // settings copied from the environment (--with-env)
 	Prompted     []string // settings VS Code will prompt for
 	Placeholders []string // settings left as placeholders to fill in
+	Removed      []string // credential placeholders taken out: the entry has an AppCode
 	NewFolder    bool     // the file's folder did not exist: the client may not be installed
 }
 
@@ -161,6 +166,24 @@ func CheckExecutable(path string) error {
 		return errors.New("this is the temporary binary of go run, which is deleted when it exits: build it first (go build -o aipaint-mcp .), then run ./aipaint-mcp install")
 	}
 	return nil
+}
+
+// ExecutablePath is the server path to write for the binary at exe (as
+// os.Executable gives it): made absolute but not symlink-resolved, so a link
+// such as /opt/homebrew/bin/aipaint-mcp keeps working after an upgrade
+// replaces the file it points to. The resolved path is only checked for the
+// temporary binary of go run.
+func ExecutablePath(exe string) (string, error) {
+	abs, err := filepath.Abs(exe)
+	if err != nil {
+		return "", fmt.Errorf("the server path %q: %w", exe, err)
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		if err := CheckExecutable(resolved); err != nil {
+			return "", err
+		}
+	}
+	return abs, CheckExecutable(abs)
 }
 
 // Plan computes the new file without writing anything.
@@ -199,18 +222,29 @@ func Plan(o Options) (*Result, error) {
 			return nil, fmt.Errorf("%s is not valid JSON, so it was left unchanged: %w. Fix or move it, then run install again", path, err)
 		}
 	}
-	values, err := envValues(o, c, r)
+	servers, err := childObject(root, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
+	}
+	_, r.Updated = servers.get(ServerName)
+	existing, err := existingEnv(servers)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
+	}
+	values, err := envValues(o, c, r, existing)
 	if err != nil {
 		return nil, err
 	}
-	if r.Content, err = render(root, c, o, values, true); err != nil {
+	merged, err := render(root, c, o, values)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
 	}
-	if r.Preview, err = render(root, c, o, values, false); err != nil {
+	if r.Content, err = merged.indented(); err != nil {
 		return nil, err
 	}
-	servers, _ := childObject(root, c.key)
-	_, r.Updated = servers.get(ServerName)
+	if err := preview(merged, c, r); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -219,11 +253,14 @@ type envValue struct {
 	name, value string
 	input       bool // a VS Code ${input:...} reference
 	placeholder bool // fills the key only when the entry has no value yet
+	remove      bool // a placeholder to take out: the entry has other credentials
 }
 
 func inputID(setting string) string {
 	return "aipaint-" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(setting, "AIPAINT_")), "_", "-")
 }
+
+func inputRef(setting string) string { return "${input:" + inputID(setting) + "}" }
 
 // placeholders are what the user fills in; doctor recognises the <...> form.
 var placeholders = []struct{ name, value string }{
@@ -233,7 +270,42 @@ var placeholders = []struct{ name, value string }{
 	{config.QueryURL, "<https:// request URL (请求地址) of AI绘画-查询结果>"},
 }
 
-func envValues(o Options, c Client, r *Result) ([]envValue, error) {
+// isPlaceholder is the <...> form of a value still to fill in.
+func isPlaceholder(v string) bool {
+	v = strings.TrimSpace(v)
+	return strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">")
+}
+
+// filled is a value the user (or VS Code, through an input) supplies.
+func filled(v string) bool { return strings.TrimSpace(v) != "" && !isPlaceholder(v) }
+
+// existingEnv is the env of the aipaint entry already in the file: its keys,
+// with the string values (a non-string value is kept as its JSON text).
+func existingEnv(servers *object) (map[string]string, error) {
+	out := map[string]string{}
+	raw, ok := servers.get(ServerName)
+	if !ok {
+		return out, nil
+	}
+	entry, err := parseObject(raw)
+	if err != nil {
+		return nil, fmt.Errorf("the existing %q entry is not a JSON object", ServerName)
+	}
+	env, err := childObject(entry, "env")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range env.keys {
+		var v string
+		if json.Unmarshal(env.vals[k], &v) != nil {
+			v = string(env.vals[k])
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func envValues(o Options, c Client, r *Result, existing map[string]string) ([]envValue, error) {
 	var out []envValue
 	if o.WithEnv {
 		for _, s := range config.Settings {
@@ -243,7 +315,7 @@ func envValues(o Options, c Client, r *Result) ([]envValue, error) {
 			}
 			ev := envValue{name: s.Name, value: v}
 			if s.Secret && c.vscode {
-				ev = envValue{name: s.Name, value: "${input:" + inputID(s.Name) + "}", input: true}
+				ev = envValue{name: s.Name, value: inputRef(s.Name), input: true}
 				r.Prompted = append(r.Prompted, s.Name)
 			} else {
 				r.EnvCopied = append(r.EnvCopied, s.Name)
@@ -258,21 +330,35 @@ func envValues(o Options, c Client, r *Result) ([]envValue, error) {
 	if o.Sandbox {
 		return nil, nil
 	}
+	// An entry that already has working credentials gets no credential
+	// placeholders: they would be used instead of its AppCode.
+	pair := filled(existing[config.AppKey]) && filled(existing[config.AppSecret])
+	hasCreds := pair || filled(existing[config.AppCode])
 	for _, p := range placeholders {
-		if c.vscode && p.name == config.AppSecret {
-			out = append(out, envValue{name: p.name, value: "${input:" + inputID(p.name) + "}", input: true})
+		credential := p.name == config.AppKey || p.name == config.AppSecret
+		old, has := existing[p.name]
+		switch {
+		case credential && hasCreds && !pair && has && isPlaceholder(old):
+			out = append(out, envValue{name: p.name, remove: true})
+			r.Removed = append(r.Removed, p.name)
+		case credential && hasCreds:
+		case has:
+			if isPlaceholder(old) {
+				r.Placeholders = append(r.Placeholders, p.name) // still to fill in
+			}
+		case c.vscode && p.name == config.AppSecret:
+			out = append(out, envValue{name: p.name, value: inputRef(p.name), input: true, placeholder: true})
 			r.Prompted = append(r.Prompted, p.name)
-			continue
+		default:
+			out = append(out, envValue{name: p.name, value: p.value, placeholder: true})
+			r.Placeholders = append(r.Placeholders, p.name)
 		}
-		out = append(out, envValue{name: p.name, value: p.value, placeholder: true})
-		r.Placeholders = append(r.Placeholders, p.name)
 	}
 	return out, nil
 }
 
-// render merges the entry into a copy of root and returns the file's text;
-// reveal=false hides secret values (for --print).
-func render(root *object, c Client, o Options, values []envValue, reveal bool) ([]byte, error) {
+// render merges the entry into a copy of root.
+func render(root *object, c Client, o Options, values []envValue) (*object, error) {
 	root, err := parseObject(mustJSON(root))
 	if err != nil {
 		return nil, err
@@ -308,15 +394,14 @@ func render(root *object, c Client, o Options, values []envValue, reveal bool) (
 		return nil, err
 	}
 	for _, v := range values {
+		if v.remove {
+			env.del(v.name)
+			continue
+		}
 		if _, has := env.get(v.name); has && v.placeholder {
 			continue // never overwrite a value the user already filled in
 		}
 		if err := env.set(v.name, v.value); err != nil {
-			return nil, err
-		}
-	}
-	if !reveal {
-		if err := hideSecrets(env); err != nil {
 			return nil, err
 		}
 	}
@@ -335,30 +420,122 @@ func render(root *object, c Client, o Options, values []envValue, reveal bool) (
 		return nil, err
 	}
 	if c.vscode {
-		if err := mergeInputs(root, values); err != nil {
+		if err := mergeInputs(root, env); err != nil {
 			return nil, err
 		}
 	}
-	return root.indented()
+	return root, nil
 }
 
-// hideSecrets replaces the values of secret settings, new or already in the
-// file, except VS Code input references and placeholders.
-func hideSecrets(env *object) error {
-	for _, s := range config.Settings {
-		raw, ok := env.get(s.Name)
-		if !ok || !s.Secret {
-			continue
-		}
-		var v string
-		if json.Unmarshal(raw, &v) == nil && (strings.HasPrefix(v, "${input:") || strings.HasPrefix(v, "<")) {
-			continue
-		}
-		if err := env.set(s.Name, "<hidden: "+s.Name+">"); err != nil {
+// preview fills r.Preview for --print: only the aipaint entry and its VS Code
+// inputs, with every value that may be secret hidden. The rest of the file
+// (other servers, with their tokens) is kept but never printed.
+func preview(root *object, c Client, r *Result) error {
+	servers, err := childObject(root, c.key)
+	if err != nil {
+		return err
+	}
+	raw, _ := servers.get(ServerName)
+	entry, err := parseObject(raw)
+	if err != nil {
+		return err
+	}
+	env, err := childObject(entry, "env")
+	if err != nil {
+		return err
+	}
+	if r.Hidden, err = hideSecrets(env); err != nil {
+		return err
+	}
+	if len(env.keys) > 0 {
+		if err := entry.set("env", env); err != nil {
 			return err
 		}
 	}
-	return nil
+	ours := newObject()
+	if err := ours.set(ServerName, entry); err != nil {
+		return err
+	}
+	out := newObject()
+	if err := out.set(c.key, ours); err != nil {
+		return err
+	}
+	for _, k := range servers.keys {
+		if k != ServerName {
+			r.NotShown = append(r.NotShown, "server "+strconv.Quote(k))
+		}
+	}
+	for _, k := range root.keys {
+		if k == c.key || (k == "inputs" && c.vscode) {
+			continue
+		}
+		r.NotShown = append(r.NotShown, "setting "+strconv.Quote(k))
+	}
+	if c.vscode {
+		var inputs, mine []json.RawMessage
+		if raw, ok := root.get("inputs"); ok {
+			_ = json.Unmarshal(raw, &inputs) // render checked it is an array
+		}
+		for _, in := range inputs {
+			if strings.HasPrefix(idOf(in), "aipaint-") {
+				mine = append(mine, in)
+			} else {
+				r.NotShown = append(r.NotShown, "input "+strconv.Quote(idOf(in)))
+			}
+		}
+		if mine != nil {
+			if err := out.set("inputs", mine); err != nil {
+				return err
+			}
+		}
+	}
+	r.Preview, err = out.indented()
+	return err
+}
+
+// hideSecrets replaces every env value that may be secret: the secret
+// settings (except VS Code input references and placeholders) and any
+// variable that is not a known non-secret AIPAINT_ setting. It returns the
+// names it hid.
+func hideSecrets(env *object) ([]string, error) {
+	secret := map[string]bool{}
+	for _, s := range config.Settings {
+		secret[s.Name] = s.Secret
+	}
+	var hidden []string
+	for _, k := range env.keys {
+		isSecret, known := secret[k]
+		if known && !isSecret {
+			continue
+		}
+		var v string
+		if json.Unmarshal(env.vals[k], &v) == nil && (strings.HasPrefix(v, "${input:") || isPlaceholder(v)) {
+			continue
+		}
+		if err := env.set(k, "<hidden: "+k+">"); err != nil {
+			return nil, err
+		}
+		hidden = append(hidden, k)
+	}
+	return hidden, nil
+}
+
+// PreviewNote says what --print left out or hid.
+func PreviewNote(r *Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "(nothing written; the file is %s)\n", r.Path)
+	shown := fmt.Sprintf("the %q entry", ServerName)
+	if r.Client.vscode {
+		shown += " and its inputs"
+	}
+	fmt.Fprintf(&b, "  shown: only %s of the new file\n", shown)
+	if len(r.Hidden) > 0 {
+		fmt.Fprintf(&b, "  hidden values: %s\n", strings.Join(r.Hidden, ", "))
+	}
+	if len(r.NotShown) > 0 {
+		fmt.Fprintf(&b, "  kept unchanged, not printed (they may hold secrets): %s\n", strings.Join(r.NotShown, ", "))
+	}
+	return b.String()
 }
 
 func mustJSON(o *object) []byte {
@@ -382,18 +559,22 @@ func idOf(raw json.RawMessage) string {
 	return in.ID
 }
 
-func mergeInputs(root *object, values []envValue) error {
+// mergeInputs declares (or replaces) our input for every setting whose value
+// in env is our input reference.
+func mergeInputs(root *object, env *object) error {
 	var inputs []json.RawMessage
 	if raw, ok := root.get("inputs"); ok && string(bytes.TrimSpace(raw)) != "null" {
 		if err := json.Unmarshal(raw, &inputs); err != nil {
 			return errors.New(`"inputs" is not a JSON array`)
 		}
 	}
-	for _, v := range values {
-		if !v.input {
+	for _, s := range config.Settings {
+		raw, ok := env.get(s.Name)
+		var v string
+		if !ok || json.Unmarshal(raw, &v) != nil || v != inputRef(s.Name) {
 			continue
 		}
-		in := vscodeInput{Type: "promptString", ID: inputID(v.name), Description: "AI绘画 " + v.name + " (aipaint-mcp)", Password: true}
+		in := vscodeInput{Type: "promptString", ID: inputID(s.Name), Description: "AI绘画 " + s.Name + " (aipaint-mcp)", Password: true}
 		b, err := marshal(in)
 		if err != nil {
 			return err
@@ -415,35 +596,85 @@ func mergeInputs(root *object, values []envValue) error {
 }
 
 // Write applies a plan: a backup of the old file first, then the new file
-// through a temporary file and a rename, so it is never half-written.
+// through a temporary file and a rename, so it is never half-written. When
+// the config path is a symbolic link, the file it points to is written and
+// the link stays.
 func Write(r *Result, now func() time.Time) error {
 	if now == nil {
 		now = time.Now
 	}
-	dir := filepath.Dir(r.Path)
+	target, err := resolveLinks(r.Path)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(target)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	mode := fs.FileMode(0o600) // it may hold credentials
 	if !r.Created {
-		fi, err := os.Stat(r.Path)
+		fi, err := os.Stat(target)
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", r.Path, err)
 		}
 		mode = fi.Mode().Perm()
-		old, err := os.ReadFile(r.Path)
+		old, err := os.ReadFile(target)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", r.Path, err)
 		}
-		r.Backup = r.Path + ".bak-" + now().Format("20060102-150405")
-		if err := writeAtomic(r.Backup, old, 0o600); err != nil {
+		if r.Backup, err = writeBackup(r.Path+".bak-"+now().Format("20060102-150405"), old); err != nil {
 			return fmt.Errorf("backup: %w (the config file was left unchanged)", err)
 		}
 	}
-	if err := writeAtomic(r.Path, r.Content, mode); err != nil {
+	if err := writeAtomic(target, r.Content, mode); err != nil {
 		return fmt.Errorf("%w (the config file was left unchanged)", err)
 	}
 	return nil
+}
+
+// resolveLinks follows path while it is a symbolic link (even one whose
+// target does not exist yet), so the rename replaces the file, not the link.
+func resolveLinks(path string) (string, error) {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return path, nil // not a link (or not there): written as it is
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("read the link %s: %w", path, err)
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
+}
+
+// writeBackup creates a new file at name, or name-1, name-2 ... when it is
+// taken: an earlier backup is never replaced. It returns the name used.
+func writeBackup(name string, data []byte) (string, error) {
+	for i := 0; i < 1000; i++ {
+		path := name
+		if i > 0 {
+			path = fmt.Sprintf("%s-%d", name, i)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("write %s: %w", path, err)
+		}
+		_, werr := f.Write(data)
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			_ = os.Remove(path)
+			return "", fmt.Errorf("write %s: %w", path, err)
+		}
+		return path, nil
+	}
+	return "", fmt.Errorf("write %s: too many backups with this name", name)
 }
 
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
@@ -487,6 +718,9 @@ func Summary(w io.Writer, r *Result) {
 	}
 	if len(r.Prompted) > 0 {
 		fmt.Fprintf(w, "  %s asks for %s when the server first starts and keeps it in its secret storage.\n", r.Client.Title, strings.Join(r.Prompted, ", "))
+	}
+	if len(r.Removed) > 0 {
+		fmt.Fprintf(w, "  已移除 Removed the placeholders of %s: the entry signs with its %s.\n", strings.Join(r.Removed, ", "), config.AppCode)
 	}
 	if len(r.Placeholders) > 0 {
 		fmt.Fprintf(w, "  下一步 Next: replace the <…> placeholders of %s in that file (or run install again with --with-env from a shell where they are set).\n", strings.Join(r.Placeholders, ", "))

@@ -299,3 +299,178 @@ func TestStripJSONC(t *testing.T) {
 	_, had = stripJSONC([]byte(`{"url": "https://x/y"}`))
 	assert.False(t, had)
 }
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mcp.json")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+	return path
+}
+
+func TestReinstallKeepsWorkingCredentials(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	urls := `"AIPAINT_SUBMIT_URL": "https://x.example/submit", "AIPAINT_QUERY_URL": "https://x.example/query"`
+	t.Run("appcode", func(t *testing.T) {
+		path := writeFile(t, `{"mcpServers": {"aipaint": {"command": "/old", "env": {"AIPAINT_APP_CODE": "code-123", `+urls+`}}}}`)
+		r := install(t, Options{Client: "cursor", ConfigPath: path, Platform: p})
+		assert.Equal(t, map[string]any{"AIPAINT_APP_CODE": "code-123",
+			"AIPAINT_SUBMIT_URL": "https://x.example/submit", "AIPAINT_QUERY_URL": "https://x.example/query"},
+			entry(t, readJSON(t, path), "mcpServers")["env"], "no AppKey/AppSecret placeholders next to a working AppCode")
+		assert.Empty(t, r.Placeholders)
+	})
+	t.Run("appcode-after-placeholders", func(t *testing.T) {
+		// What an earlier install wrote next to an AppCode: the placeholders go.
+		path := writeFile(t, `{"mcpServers": {"aipaint": {"command": "/old", "env": {"AIPAINT_APP_KEY": "<AppKey: 我的云市场 / 已购买的服务 / 资源详情>", "AIPAINT_APP_SECRET": "<AppSecret>", "AIPAINT_APP_CODE": "code-123", `+urls+`}}}}`)
+		r := install(t, Options{Client: "cursor", ConfigPath: path, Platform: p})
+		e := entry(t, readJSON(t, path), "mcpServers")["env"].(map[string]any)
+		assert.NotContains(t, e, "AIPAINT_APP_KEY")
+		assert.NotContains(t, e, "AIPAINT_APP_SECRET")
+		assert.Equal(t, "code-123", e["AIPAINT_APP_CODE"])
+		assert.Equal(t, []string{"AIPAINT_APP_KEY", "AIPAINT_APP_SECRET"}, r.Removed)
+	})
+	t.Run("vscode-typed-secret", func(t *testing.T) {
+		path := writeFile(t, `{"servers": {"aipaint": {"type": "stdio", "command": "/old", "env": {"AIPAINT_APP_KEY": "key-1", "AIPAINT_APP_SECRET": "typed-secret", `+urls+`}}}}`)
+		r := install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
+		m := readJSON(t, path)
+		assert.Equal(t, "typed-secret", entry(t, m, "servers")["env"].(map[string]any)["AIPAINT_APP_SECRET"],
+			"the input reference is a placeholder: it never replaces a value")
+		assert.NotContains(t, m, "inputs", "no input that nothing uses")
+		assert.Empty(t, r.Prompted)
+	})
+	t.Run("vscode-appcode", func(t *testing.T) {
+		path := writeFile(t, `{"servers": {"aipaint": {"type": "stdio", "command": "/old", "env": {"AIPAINT_APP_CODE": "${input:aipaint-app-code}", `+urls+`}}}}`)
+		install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
+		m := readJSON(t, path)
+		e := entry(t, m, "servers")["env"].(map[string]any)
+		assert.NotContains(t, e, "AIPAINT_APP_SECRET")
+		assert.NotContains(t, e, "AIPAINT_APP_KEY")
+		inputs := m["inputs"].([]any)
+		require.Len(t, inputs, 1, "the input the entry uses is declared")
+		assert.Equal(t, "aipaint-app-code", inputs[0].(map[string]any)["id"])
+	})
+	t.Run("vscode-with-env-replaces", func(t *testing.T) {
+		path := writeFile(t, `{"servers": {"aipaint": {"type": "stdio", "command": "/old", "env": {"AIPAINT_APP_SECRET": "typed-secret"}}}}`)
+		install(t, Options{Client: "vscode", ConfigPath: path, WithEnv: true,
+			Platform: Platform{GOOS: runtime.GOOS, Getenv: env(map[string]string{"AIPAINT_APP_SECRET": "from-shell"})}})
+		assert.Equal(t, "${input:aipaint-app-secret}", entry(t, readJSON(t, path), "servers")["env"].(map[string]any)["AIPAINT_APP_SECRET"],
+			"--with-env gives a value: VS Code prompts for it")
+	})
+}
+
+func TestPrintHidesEverySecret(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	old := `{
+  "apiToken": "top-level-secret",
+  "servers": {
+    "github": {"command": "gh-mcp", "args": ["--token", "ghp_args"], "env": {"GITHUB_TOKEN": "ghp_envsecret"}},
+    "remote": {"type": "http", "url": "https://mcp.example/?key=url-secret", "headers": {"Authorization": "Bearer header-secret"}},
+    "aipaint": {"command": "/old", "env": {"AIPAINT_APP_KEY": "key-1", "AIPAINT_APP_SECRET": "typed-secret", "HTTPS_PROXY": "http://me:proxy-pw@proxy:8080"}}
+  },
+  "inputs": [{"type": "promptString", "id": "gh", "description": "x", "default": "input-default-secret"}]
+}`
+	for _, c := range []string{"cursor", "vscode"} {
+		t.Run(c, func(t *testing.T) {
+			text := old
+			if c == "cursor" {
+				text = strings.Replace(old, `"servers"`, `"mcpServers"`, 1)
+			}
+			path := writeFile(t, text)
+			r, err := Plan(Options{Client: c, ConfigPath: path, Executable: exe, Platform: p})
+			require.NoError(t, err)
+			for _, s := range []string{"top-level-secret", "ghp_args", "ghp_envsecret", "url-secret", "header-secret", "typed-secret", "proxy-pw", "input-default-secret"} {
+				assert.NotContains(t, string(r.Preview), s, "--print shows no secret")
+				assert.Contains(t, string(r.Content), s, "the file keeps everything")
+			}
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(r.Preview, &m), string(r.Preview))
+			assert.Equal(t, exe, entry(t, m, r.Client.key)["command"])
+			assert.Contains(t, string(r.Preview), `"AIPAINT_APP_KEY": "key-1"`)
+			assert.Equal(t, []string{"AIPAINT_APP_SECRET", "HTTPS_PROXY"}, r.Hidden)
+			note := PreviewNote(r)
+			for _, want := range []string{`server "github"`, `server "remote"`, `setting "apiToken"`, "HTTPS_PROXY", path} {
+				assert.Contains(t, note, want)
+			}
+			if c == "vscode" {
+				assert.Contains(t, note, `input "gh"`)
+			}
+		})
+	}
+}
+
+func TestExecutablePathKeepsTheLink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "Cellar", "aipaint-mcp", "1.2.0", "bin", "aipaint-mcp")
+	require.NoError(t, os.MkdirAll(filepath.Dir(real), 0o755))
+	require.NoError(t, os.WriteFile(real, []byte("bin"), 0o755))
+	link := filepath.Join(dir, "bin", "aipaint-mcp")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	got, err := ExecutablePath(link)
+	require.NoError(t, err)
+	assert.Equal(t, link, got, "the link as invoked, not its Cellar target")
+
+	tmp := filepath.Join(dir, "go-build123", "b001", "exe", "aipaint-mcp")
+	require.NoError(t, os.MkdirAll(filepath.Dir(tmp), 0o755))
+	require.NoError(t, os.WriteFile(tmp, []byte("bin"), 0o755))
+	link2 := filepath.Join(dir, "bin", "linked-go-run")
+	require.NoError(t, os.Symlink(tmp, link2))
+	_, err = ExecutablePath(link2)
+	assert.ErrorContains(t, err, "go build -o aipaint-mcp .", "a link to go run's binary is refused")
+
+	t.Chdir(dir)
+	got, err = ExecutablePath(filepath.Join("bin", "aipaint-mcp"))
+	require.NoError(t, err)
+	assert.True(t, filepath.IsAbs(got), got)
+}
+
+func TestBackupsAreNeverReplaced(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	const orig = `{"mcpServers": {"other": {"command": "x"}}}`
+	path := writeFile(t, orig)
+	r1 := install(t, Options{Client: "cursor", ConfigPath: path, Platform: p}) // the same second each time
+	r2 := install(t, Options{Client: "cursor", ConfigPath: path, Platform: p})
+	r3 := install(t, Options{Client: "cursor", ConfigPath: path, Platform: p})
+	base := path + ".bak-20261127-093000"
+	assert.Equal(t, []string{base, base + "-1", base + "-2"}, []string{r1.Backup, r2.Backup, r3.Backup})
+	b, err := os.ReadFile(base)
+	require.NoError(t, err)
+	assert.Equal(t, orig, string(b), "the backup of the original survives")
+	b, err = os.ReadFile(base + "-1")
+	require.NoError(t, err)
+	assert.Equal(t, string(r1.Content), string(b))
+}
+
+func TestSymlinkedConfigStaysALink(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "dotfiles", "mcp.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(target), 0o755))
+	require.NoError(t, os.WriteFile(target, []byte(`{"mcpServers": {}}`), 0o640))
+	link := filepath.Join(dir, ".cursor", "mcp.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+	if err := os.Symlink(filepath.Join("..", "dotfiles", "mcp.json"), link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	r := install(t, Options{Client: "cursor", ConfigPath: link, Platform: p})
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.NotZero(t, fi.Mode()&os.ModeSymlink, "the link is kept")
+	assert.Equal(t, exe, entry(t, readJSON(t, target), "mcpServers")["command"], "the file it points to is written")
+	assert.FileExists(t, r.Backup)
+	if runtime.GOOS != "windows" {
+		fi, _ = os.Stat(target)
+		assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+	}
+
+	// A link to a file not there yet is created through the link, too.
+	dangling := filepath.Join(dir, "link-to-new.json")
+	newTarget := filepath.Join(dir, "dotfiles", "new.json")
+	require.NoError(t, os.Symlink(newTarget, dangling))
+	install(t, Options{Client: "cursor", ConfigPath: dangling, Platform: p})
+	fi, err = os.Lstat(dangling)
+	require.NoError(t, err)
+	assert.NotZero(t, fi.Mode()&os.ModeSymlink)
+	assert.Equal(t, exe, entry(t, readJSON(t, newTarget), "mcpServers")["command"])
+}
