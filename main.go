@@ -24,6 +24,7 @@ import (
 	"aipaint-mcp/doctor"
 	"aipaint-mcp/install"
 	"aipaint-mcp/serve"
+	"aipaint-mcp/tools"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -241,7 +242,10 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if getenv(config.LogLevel) == "" {
 		level = slog.LevelWarn // a terminal wants the progress lines, not the info log
 	}
-	a, err := app.Build(ctx, cfg, nil, newLogger(stderr, level), versionString())
+	// Saving the images is this command's job: it may take the whole
+	// --timeout, not the few seconds an MCP client's call can spare.
+	a, err := app.Build(ctx, cfg, nil, newLogger(stderr, level), versionString(),
+		func(o *tools.Options) { o.SaveBound = *timeout })
 	if err != nil {
 		return err
 	}
