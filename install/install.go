@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"aipaint-mcp/config"
+
+	"aipaint-mcp/atomicfile"
 )
 
 // ServerName is the key of the entry this package writes.
@@ -678,21 +680,8 @@ func writeBackup(name string, data []byte) (string, error) {
 }
 
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp, mode)); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("replace %s: %w", path, err)
 	}
 	return nil
 }

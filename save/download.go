@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"aipaint-mcp/atomicfile"
 )
 
 // MaxImageBytes bounds one downloaded image.
@@ -106,23 +108,8 @@ func write(dir, name string, data []byte) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, ".download-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", err
-	}
 	final := filepath.Join(dir, name)
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := atomicfile.Write(final, data, 0o644); err != nil {
 		return "", err
 	}
 	return filepath.Abs(final)

@@ -317,7 +317,7 @@ func TestTwoProcesses(t *testing.T) {
 	u, err := s.Usage(0)
 	require.NoError(t, err)
 	assert.Equal(t, 2*perProcess+perProcess/4, u.Today)
-	leftovers, _ := filepath.Glob(filepath.Join(dir, "tasks", ".tmp-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "tasks", ".*"))
 	assert.Empty(t, leftovers)
 }
 
