@@ -258,7 +258,9 @@ func TestWaitsShareThePollRate(t *testing.T) {
 	}
 	wg.Wait()
 	// Without the floor: about 20 × 100 = 2,000 queries. With it, each wait
-	// pauses at least 20/20 s = 1 s: its first look, one look at the deadline.
-	assert.LessOrEqual(t, queries.Load(), int64(2*waits+waits/2), "queries: %d", queries.Load())
+	// pauses at least 20/20 s = 1 s once all have started: its first look,
+	// a few while the others are still starting, one at the deadline.
+	t.Logf("%d waits, 1 s, 20 polls/s shared: %d queries", waits, queries.Load())
+	assert.LessOrEqual(t, queries.Load(), int64(5*waits), "queries: %d", queries.Load())
 	assert.Zero(t, c.waits.Load(), "every wait is counted out")
 }
