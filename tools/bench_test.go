@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -14,9 +13,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
-	"aipaint-mcp/track"
 )
 
 // benchServer is the tools with the sandbox (tasks done at once) over
@@ -33,18 +30,13 @@ func benchServer(b *testing.B) *server.MCPServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The task store as in production (every paid call records its task), with
-	// nothing that would refuse the benchmark's identical calls.
-	st, err := store.Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr := track.New(track.Options{Client: c, Store: st, Timeout: time.Nanosecond})
-	b.Cleanup(func() { tr.Close(); _ = st.Close() })
-	return tools.NewServer(tools.Options{
+	// The task store as in production: every paid call records its task.
+	opts := tools.Options{
 		Client: c, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "bench",
-		Store: st, Tracker: tr,
-	})
+		Store: openStore(b),
+	}
+	withoutBackground(b)(&opts)
+	return tools.NewServer(opts)
 }
 
 // benchMessage handles one JSON-RPC request as a transport does: the raw

@@ -10,8 +10,8 @@ import (
 	"aipaint-mcp/schema"
 )
 
-// TaskTemplateURI is the resource template of one task. The store registers
-// the template itself; completion of its task_id lives here with the others.
+// TaskTemplateURI is the resource template of one task (tasks.go); the
+// completion of its task_id lives here with the others.
 const TaskTemplateURI = "aipaint://tasks/{task_id}"
 
 // maxCompletions is the protocol's limit on values in one answer.
@@ -19,7 +19,7 @@ const maxCompletions = 100
 
 // completer answers completion/complete for prompt arguments (styles and
 // resolutions, from the schema tables) and for the task template (recent
-// task ids, from Options.RecentTaskIDs).
+// task ids, from the task store; nil without one).
 type completer struct {
 	recentTaskIDs func(context.Context) []string
 }

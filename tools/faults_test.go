@@ -15,7 +15,6 @@ import (
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
-	"aipaint-mcp/track"
 )
 
 // faultTimeout is the per-request timeout of the fault tests: a slow answer
@@ -42,9 +41,7 @@ func newFaultHarness(t *testing.T) *harness {
 		Sandbox: true,
 		Store:   openStore(t),
 	}
-	// No background polling: it would take the faults queued for check_task.
-	opts.Tracker = track.New(track.Options{Client: c, Store: opts.Store, Timeout: time.Nanosecond})
-	t.Cleanup(opts.Tracker.Close)
+	withoutBackground(t)(&opts) // a poller would take the faults queued for check_task
 	mc, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Close() })

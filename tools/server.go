@@ -49,9 +49,6 @@ type Options struct {
 	// default 10 s and never past 55 s into the call (MCP clients give up
 	// at 60 s). The terminal's generate command has a timeout of its own.
 	SaveBound time.Duration
-	// RecentTaskIDs, when set, lists recent task ids, newest first: they
-	// complete the task_id of the aipaint://tasks/{task_id} template.
-	RecentTaskIDs func(context.Context) []string
 }
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -73,10 +70,10 @@ func NewServer(o Options) *server.MCPServer {
 		o.Estimator = client.NewEstimator()
 	}
 	h := &handlers{Options: o}
-	if o.RecentTaskIDs == nil && o.Store != nil {
-		o.RecentTaskIDs = h.recentTaskIDs
+	complete := completer{}
+	if o.Store != nil {
+		complete.recentTaskIDs = h.recentTaskIDs
 	}
-	complete := completer{recentTaskIDs: o.RecentTaskIDs}
 	s := server.NewMCPServer("aipaint-mcp", o.Version,
 		server.WithTitle("AI绘画 AI Paint"),
 		server.WithToolCapabilities(false),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/schema"
+	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
 )
 
@@ -128,8 +130,13 @@ func complete(t *testing.T, c *mcpclient.Client, ref any, arg, value string) []s
 }
 
 func TestCompletions(t *testing.T) {
-	recent := []string{"t-aaa1", "t-aab2", "x-123"}
-	c := surfaceClient(t, tools.Options{RecentTaskIDs: func(context.Context) []string { return recent }})
+	st := openStore(t)
+	recent := []string{"t-aaa1", "t-aab2", "x-123"} // newest first
+	for i, id := range recent {
+		_, err := st.Put(store.Record{TaskID: id, SubmittedAt: time.Now().Add(-time.Duration(i) * time.Minute)})
+		require.NoError(t, err)
+	}
+	c := surfaceClient(t, tools.Options{Store: st})
 	draw := mcp.PromptReference{Type: "ref/prompt", Name: tools.PromptDraw}
 	explore := mcp.PromptReference{Type: "ref/prompt", Name: tools.PromptStyleExplore}
 	assert.Equal(t, []string{"赛博朋克"}, complete(t, c, draw, "style", "cyb"))
@@ -145,7 +152,7 @@ func TestCompletions(t *testing.T) {
 	assert.Equal(t, recent, complete(t, c, tasks, "task_id", ""))
 	assert.Empty(t, complete(t, c, mcp.ResourceReference{Type: "ref/resource", URI: "aipaint://other/{task_id}"}, "task_id", ""))
 
-	// Without the hook (no task store), the template completes to nothing.
+	// Without a task store, the template completes to nothing.
 	bare := surfaceClient(t, tools.Options{})
 	assert.Empty(t, complete(t, bare, tasks, "task_id", "t"))
 }

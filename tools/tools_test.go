@@ -102,12 +102,22 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 }
 
 // openStore is a task store in a temporary folder.
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "data dir"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+func openStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	st, err := store.Open(filepath.Join(tb.TempDir(), "data dir"))
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = st.Close() })
 	return st
+}
+
+// withoutBackground gives opts a tracker that records and saves nothing in
+// the background: only a call's own queries reach the upstream (and faults
+// queued for a call are not taken by a poller).
+func withoutBackground(tb testing.TB) func(*tools.Options) {
+	return func(o *tools.Options) {
+		o.Tracker = track.New(track.Options{Client: o.Client, Store: o.Store, Timeout: time.Nanosecond})
+		tb.Cleanup(o.Tracker.Close)
+	}
 }
 
 // attachTracker gives opts a tracker saving to outDir, unless it has one or
@@ -365,11 +375,7 @@ func TestNotConfigured(t *testing.T) {
 
 func TestWaitBudgetCountsFromTheStartOfTheCall(t *testing.T) {
 	slow := make(chan struct{})
-	noBackground := func(o *tools.Options) { // so that only the call's own queries count
-		o.Tracker = track.New(track.Options{Client: o.Client, Store: o.Store, Timeout: time.Nanosecond})
-		t.Cleanup(o.Tracker.Close)
-	}
-	h := newHarnessWith(t, time.Hour, true, slow, nil, noBackground)
+	h := newHarnessWith(t, time.Hour, true, slow, nil, withoutBackground(t))
 	go func() {
 		time.Sleep(1100 * time.Millisecond) // the submit takes longer than the whole budget
 		close(slow)
