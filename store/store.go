@@ -11,6 +11,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -223,12 +225,15 @@ func (s *Store) updateLocked(taskID string, f func(*Record)) (Record, error) {
 	}
 	path := s.recordPath(taskID)
 	r, err := s.read(path)
+	stored := err == nil
 	switch {
 	case errors.Is(err, ErrNotFound):
 		r = Record{TaskID: taskID}
 	case err != nil:
 		return Record{}, err
 	}
+	before := r
+	before.Images = slices.Clone(r.Images)
 	f(&r)
 	r.TaskID = taskID
 	if r.SubmittedAt.IsZero() {
@@ -240,8 +245,28 @@ func (s *Store) updateLocked(taskID string, f func(*Record)) (Record, error) {
 	for i := range r.Images {
 		r.Images[i].ExpiresAt = r.ImagesExpireAt()
 	}
+	if stored && sameJSON(before, r) {
+		return r, nil // nothing new: no write (a pending task looked at again)
+	}
 	r.UpdatedAt = s.now()
 	return r, writeJSON(path, r)
+}
+
+// sameJSON compares records as stored, with every time in UTC: the same
+// instant in another zone is no change.
+func sameJSON(a, b Record) bool {
+	ja, erra := json.Marshal(a.inUTC())
+	jb, errb := json.Marshal(b.inUTC())
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
+}
+
+func (r Record) inUTC() Record {
+	r.SubmittedAt, r.CreatedAt, r.DoneAt, r.UpdatedAt = r.SubmittedAt.UTC(), r.CreatedAt.UTC(), r.DoneAt.UTC(), r.UpdatedAt.UTC()
+	r.Images = slices.Clone(r.Images)
+	for i := range r.Images {
+		r.Images[i].ExpiresAt = r.Images[i].ExpiresAt.UTC()
+	}
+	return r
 }
 
 func merge(old, n Record) Record {

@@ -443,3 +443,44 @@ func TestListLimitMatchesAFullSort(t *testing.T) {
 	assert.NotEmpty(t, recent)
 	assert.Less(t, len(recent), 40)
 }
+
+// Recording the same state again writes nothing: looking at a pending task
+// again costs no disk write.
+func TestUpdateWithoutChangeDoesNotWrite(t *testing.T) {
+	s, c := newTestStore(t)
+	rec, err := s.Put(Record{TaskID: "t1", Request: panda})
+	require.NoError(t, err)
+	info, err := os.Stat(s.recordPath("t1"))
+	require.NoError(t, err)
+	c.add(time.Minute)
+	same, err := s.Update("t1", func(*Record) {})
+	require.NoError(t, err)
+	assert.True(t, rec.UpdatedAt.Equal(same.UpdatedAt))
+	again, err := os.Stat(s.recordPath("t1"))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(info, again), "the file was not replaced")
+
+	changed, err := s.Update("t1", func(r *Record) { r.TaskNo = "no2" })
+	require.NoError(t, err)
+	assert.True(t, c.now().Equal(changed.UpdatedAt), "a change is written")
+}
+
+func TestUpdateSameTimeInAnotherZoneDoesNotWrite(t *testing.T) {
+	s, c := newTestStore(t)
+	created := time.Date(2026, 11, 27, 20, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	_, err := s.Put(Record{TaskID: "t1", CreatedAt: created})
+	require.NoError(t, err)
+	info, err := os.Stat(s.recordPath("t1"))
+	require.NoError(t, err)
+	c.add(time.Minute)
+	_, err = s.Update("t1", func(r *Record) { r.CreatedAt = created.UTC() })
+	require.NoError(t, err)
+	again, err := os.Stat(s.recordPath("t1"))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(info, again), "the same instant is no change: the file was not replaced")
+	_, err = s.Update("t1", func(r *Record) { r.CreatedAt = created.Add(time.Second) })
+	require.NoError(t, err)
+	replaced, err := os.Stat(s.recordPath("t1"))
+	require.NoError(t, err)
+	assert.False(t, os.SameFile(info, replaced), "a change replaces the file")
+}
