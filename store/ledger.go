@@ -45,43 +45,10 @@ type entry struct {
 	Out  string    `json:"o,omitempty"`
 }
 
-// Usage is how many images were submitted today (local day) out of the limit
-// (0 = no limit).
-type Usage struct {
-	Today int `json:"today"`
-	Limit int `json:"limit"`
-}
-
-// Policy is what Reserve enforces.
-type Policy struct {
-	DedupWindow time.Duration // 0 = no deduplication
-	DailyLimit  int           // 0 = no limit
-	ForceNew    bool          // skip deduplication for this request
-}
-
-// Reservation is the permission to submit one request, or the task that
-// already answers it.
-type Reservation struct {
-	ID       string
-	Existing *Record // set when an identical recent request already has a task
-	Usage    Usage   // including this reservation's images
-	day      string
-}
-
-// LimitError refuses a request that would pass the daily limit.
-type LimitError struct {
-	Usage     Usage
-	Requested int
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("daily image limit reached: %d of %d used today, %d more requested", e.Usage.Today, e.Usage.Limit, e.Requested)
-}
-
 // Reserve checks a request against recent identical ones and the daily
 // limit, and reserves its images. Concurrent identical requests, in this
 // process or another, get one reservation; the others wait for its task.
-func (s *Store) Reserve(ctx context.Context, req Request, p Policy) (Reservation, error) {
+func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation, error) {
 	for {
 		var (
 			res  Reservation
@@ -148,7 +115,7 @@ func (s *Store) Reserve(ctx context.Context, req Request, p Policy) (Reservation
 
 // Commit records the task a reservation's submit created, together with its
 // record, in one step: no process ever sees the one without the other.
-func (s *Store) Commit(res Reservation, r Record) (Record, error) {
+func (s *File) Commit(res Reservation, r Record) (Record, error) {
 	var out Record
 	err := s.locked(func() error {
 		if err := s.appendLedger(res.day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
@@ -162,18 +129,18 @@ func (s *Store) Commit(res Reservation, r Record) (Record, error) {
 }
 
 // Release gives back a reservation whose submit billed nothing.
-func (s *Store) Release(res Reservation) error {
+func (s *File) Release(res Reservation) error {
 	return s.locked(func() error { return s.appendLedger(res.day, entry{R: res.ID, Out: outReleased}) })
 }
 
 // Abandon ends a reservation whose submit may have been billed but gave no
 // task id: its images keep counting, and nobody waits for it.
-func (s *Store) Abandon(res Reservation) error {
+func (s *File) Abandon(res Reservation) error {
 	return s.locked(func() error { return s.appendLedger(res.day, entry{R: res.ID, Out: outUnknown}) })
 }
 
 // Usage reports today's submitted images.
-func (s *Store) Usage(limit int) (Usage, error) {
+func (s *File) Usage(limit int) (Usage, error) {
 	u := Usage{Limit: limit}
 	err := s.locked(func() error {
 		now := s.now()
@@ -220,7 +187,7 @@ func fold(entries []entry) map[string]*reservation {
 func dayOf(t time.Time) string { return t.Local().Format(time.DateOnly) }
 
 // readLedger reads today's file and those the dedup window reaches back to.
-func (s *Store) readLedger(now time.Time, window time.Duration) ([]entry, error) {
+func (s *File) readLedger(now time.Time, window time.Duration) ([]entry, error) {
 	var out []entry
 	first := now.Add(-window)
 	read := map[string]bool{}
@@ -253,7 +220,7 @@ type ledgerDay struct {
 }
 
 // readDay returns one day's entries. The caller holds the lock.
-func (s *Store) readDay(day string) ([]entry, error) {
+func (s *File) readDay(day string) ([]entry, error) {
 	f, err := os.Open(s.ledgerPath(day))
 	if errors.Is(err, os.ErrNotExist) {
 		delete(s.ledgers, day)
@@ -297,13 +264,13 @@ func (s *Store) readDay(day string) ([]entry, error) {
 	return ld.entries, nil
 }
 
-func (s *Store) ledgerPath(day string) string {
+func (s *File) ledgerPath(day string) string {
 	return filepath.Join(s.dir, "ledger", day+".jsonl")
 }
 
 // appendLedger writes one entry as one line. The leading newline ends any
 // line a crashed process left unfinished.
-func (s *Store) appendLedger(day string, e entry) error {
+func (s *File) appendLedger(day string, e entry) error {
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("task store: %w", err)

@@ -30,7 +30,7 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newTestStore(t *testing.T) (*Store, *clock) {
+func newTestStore(t *testing.T) (*File, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.Local)}
 	s, err := open(filepath.Join(t.TempDir(), "数据 data"), c.now)
@@ -163,7 +163,7 @@ func TestReserveDeduplicatesWithinTheWindow(t *testing.T) {
 }
 
 // commitID commits a bare record.
-func commitID(s *Store, res Reservation, taskID string) error {
+func commitID(s *File, res Reservation, taskID string) error {
 	_, err := s.Commit(res, Record{TaskID: taskID})
 	return err
 }

@@ -1,0 +1,328 @@
+package store
+
+import (
+	"aipaint-mcp/atomicfile"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// File is the task store in one data folder, shared by the processes of
+// one machine (a user with Claude Desktop and Cursor open runs two servers):
+// one cross-process lock guards the daily spending ledger and the record
+// files. Safe for concurrent use, within and across processes.
+//
+// Layout of the folder:
+//
+//	store.lock               the lock (flock / LockFileEx), never holds data
+//	tasks/<task id>.json     one record per task, replaced atomically
+//	ledger/<YYYY-MM-DD>.jsonl  append-only: reservations and their outcomes
+type File struct {
+	dir  string
+	now  func() time.Time
+	mu   sync.Mutex // serialises this process's holders of the file lock
+	lock *flock.Flock
+	// ledgers caches the parsed ledger days; guarded by mu.
+	ledgers map[string]*ledgerDay
+}
+
+// Open creates the folder layout if needed.
+func Open(dir string) (*File, error) {
+	return open(dir, time.Now)
+}
+
+func open(dir string, now func() time.Time) (*File, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "tasks"), filepath.Join(dir, "ledger")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("task store: %w", err)
+		}
+	}
+	l := flock.New(filepath.Join(dir, "store.lock"), flock.SetPermissions(0o600))
+	// Fail now, not on the first paid call, when the folder is not usable.
+	if err := l.Lock(); err != nil {
+		return nil, fmt.Errorf("task store: lock %s: %w", dir, err)
+	}
+	_ = l.Unlock()
+	return &File{dir: dir, now: now, lock: l, ledgers: map[string]*ledgerDay{}}, nil
+}
+
+// Dir is the data folder.
+func (s *File) Dir() string { return s.dir }
+
+// Close releases the lock file.
+func (s *File) Close() error { return s.lock.Close() }
+
+// locked runs f holding the lock of every process sharing the folder.
+func (s *File) locked(f func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.lock.Lock(); err != nil {
+		return fmt.Errorf("task store: lock: %w", err)
+	}
+	defer func() { _ = s.lock.Unlock() }()
+	return f()
+}
+
+// Get reads one record. Reads hold the lock too: on Windows a file open for
+// reading cannot be replaced, so a writer must never meet a reader.
+func (s *File) Get(taskID string) (Record, error) {
+	var r Record
+	err := s.locked(func() (err error) {
+		r, err = s.read(s.recordPath(taskID))
+		return err
+	})
+	return r, err
+}
+
+func (s *File) read(path string) (Record, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("task store: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Record{}, fmt.Errorf("task store: %s is damaged: %w", filepath.Base(path), err)
+	}
+	return r, nil
+}
+
+// Put records a task, merged with what is already stored (another process
+// may have saved images meanwhile): a done task never goes back to pending,
+// and saved paths are kept.
+func (s *File) Put(r Record) (Record, error) {
+	var out Record
+	err := s.locked(func() (err error) {
+		out, err = s.putLocked(r)
+		return err
+	})
+	return out, err
+}
+
+func (s *File) putLocked(r Record) (Record, error) {
+	return s.updateLocked(r.TaskID, func(old *Record) { *old = merge(*old, r) })
+}
+
+// Update changes one record under the lock; f sees a Record with only the
+// task id set when there is none yet.
+func (s *File) Update(taskID string, f func(*Record)) (Record, error) {
+	var out Record
+	err := s.locked(func() (err error) {
+		out, err = s.updateLocked(taskID, f)
+		return err
+	})
+	return out, err
+}
+
+func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
+	if taskID == "" {
+		return Record{}, errors.New("task store: empty task id")
+	}
+	path := s.recordPath(taskID)
+	r, err := s.read(path)
+	stored := err == nil
+	switch {
+	case errors.Is(err, ErrNotFound):
+		r = Record{TaskID: taskID}
+	case err != nil:
+		return Record{}, err
+	}
+	before := r
+	before.Images = slices.Clone(r.Images)
+	f(&r)
+	r.TaskID = taskID
+	if r.SubmittedAt.IsZero() {
+		r.SubmittedAt = s.now()
+	}
+	if r.Status == "" {
+		r.Status = StatusPending
+	}
+	for i := range r.Images {
+		r.Images[i].ExpiresAt = r.ImagesExpireAt()
+	}
+	if stored && sameJSON(before, r) {
+		return r, nil // nothing new: no write (a pending task looked at again)
+	}
+	r.UpdatedAt = s.now()
+	return r, writeJSON(path, r)
+}
+
+// sameJSON compares records as stored, with every time in UTC: the same
+// instant in another zone is no change.
+func sameJSON(a, b Record) bool {
+	ja, erra := json.Marshal(a.inUTC())
+	jb, errb := json.Marshal(b.inUTC())
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
+}
+
+func (r Record) inUTC() Record {
+	r.SubmittedAt, r.CreatedAt, r.DoneAt, r.UpdatedAt = r.SubmittedAt.UTC(), r.CreatedAt.UTC(), r.DoneAt.UTC(), r.UpdatedAt.UTC()
+	r.Images = slices.Clone(r.Images)
+	for i := range r.Images {
+		r.Images[i].ExpiresAt = r.Images[i].ExpiresAt.UTC()
+	}
+	return r
+}
+
+func merge(old, n Record) Record {
+	if old.Status == "" { // not stored before
+		return n
+	}
+	out := old
+	if n.TaskNo != "" {
+		out.TaskNo = n.TaskNo
+	}
+	if n.Request != (Request{}) {
+		out.Request = n.Request
+	}
+	if !n.CreatedAt.IsZero() {
+		out.CreatedAt = n.CreatedAt
+	}
+	if out.SubmittedAt.IsZero() {
+		out.SubmittedAt = n.SubmittedAt
+	}
+	if old.Status != StatusDone && n.Status != "" {
+		out.Status, out.Error = n.Status, n.Error
+		if !n.DoneAt.IsZero() {
+			out.DoneAt = n.DoneAt
+		}
+	}
+	if len(n.Images) > 0 {
+		paths := map[string]Image{}
+		for _, img := range old.Images {
+			paths[img.URL] = img
+		}
+		out.Images = append([]Image(nil), n.Images...)
+		for i, img := range out.Images {
+			if img.Path == "" {
+				out.Images[i].Path = paths[img.URL].Path
+			}
+		}
+	}
+	return out
+}
+
+// List returns the records newest first (by submit time), at most limit of
+// them (0 = all). Damaged files are skipped: one bad record must not hide
+// the others.
+func (s *File) List(limit int) ([]Record, error) { return s.list(limit, time.Time{}) }
+
+// UpdatedSince returns the records written at or after since, newest first.
+func (s *File) UpdatedSince(since time.Time) ([]Record, error) { return s.list(0, since) }
+
+// list reads only what it needs: a record's file is written whenever the
+// record changes, so its modification time is at or after its submit time.
+// Files are read newest first, and reading stops once no older file can
+// hold one of the limit newest records.
+func (s *File) list(limit int, since time.Time) ([]Record, error) {
+	var out []Record
+	err := s.locked(func() error {
+		entries, err := os.ReadDir(filepath.Join(s.dir, "tasks"))
+		if err != nil {
+			return fmt.Errorf("task store: %w", err)
+		}
+		type file struct {
+			name  string
+			mtime time.Time
+		}
+		var files []file
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil || info.ModTime().Before(since) {
+				continue
+			}
+			files = append(files, file{e.Name(), info.ModTime()})
+		}
+		sort.Slice(files, func(i, j int) bool { return files[i].mtime.After(files[j].mtime) })
+		for _, f := range files {
+			if limit > 0 && len(out) >= limit {
+				sortNewestFirst(out)
+				out = out[:limit]
+				if f.mtime.Before(out[limit-1].SubmittedAt) {
+					break // every older file was submitted before the newest limit
+				}
+			}
+			if r, err := s.read(filepath.Join(s.dir, "tasks", f.name)); err == nil {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortNewestFirst(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func sortNewestFirst(rs []Record) {
+	sort.Slice(rs, func(i, j int) bool {
+		if !rs[i].SubmittedAt.Equal(rs[j].SubmittedAt) {
+			return rs[i].SubmittedAt.After(rs[j].SubmittedAt)
+		}
+		return rs[i].TaskID > rs[j].TaskID
+	})
+}
+
+// plainID is a task id that is its own file name on every OS: lower case
+// (Windows and macOS ignore case in names), no separators, no dot first.
+var plainID = regexp.MustCompile(`^[a-z0-9_-][a-z0-9._-]{0,99}$`)
+
+// recordPath maps a task id to its file; ids that are not plainly safe are
+// hashed, so nothing the upstream or a caller sends can leave tasks/.
+func (s *File) recordPath(taskID string) string {
+	name := taskID
+	if !plainID.MatchString(taskID) || windowsDevice(taskID) {
+		sum := sha256.Sum256([]byte(taskID))
+		name = "h-" + hex.EncodeToString(sum[:16])
+	}
+	return filepath.Join(s.dir, "tasks", name+".json")
+}
+
+// windowsDevice reports names that Windows maps to devices whatever their
+// extension (nul.json is the null device).
+func windowsDevice(name string) bool {
+	base, _, _ := strings.Cut(name, ".")
+	switch base {
+	case "con", "prn", "aux", "nul":
+		return true
+	}
+	return len(base) == 4 && (strings.HasPrefix(base, "com") || strings.HasPrefix(base, "lpt")) && base[3] >= '0' && base[3] <= '9'
+}
+
+// writeJSON replaces path atomically: a crash leaves the old or the new
+// content, never half of one.
+func writeJSON(path string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err == nil {
+		err = atomicfile.Write(path, raw, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("task store: %w", err)
+	}
+	return nil
+}
+
+// waitTick is how often a call waiting for another process's submit looks again.
+const waitTick = 200 * time.Millisecond
