@@ -24,7 +24,6 @@ import (
 	"aipaint-mcp/doctor"
 	"aipaint-mcp/install"
 	"aipaint-mcp/serve"
-	"aipaint-mcp/tools"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -185,7 +184,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	// A bad setting does not stop the server: a desktop client would only
 	// show "disconnected". The tools say what to fix instead.
-	cfg, cfgErr := loadConfig(getenv, *sandbox)
+	cfg, _ := loadConfig(getenv, *sandbox)    // cfg.Invalid lists what is wrong
 	logger := newLogger(stderr, cfg.LogLevel) // stderr only: stdout is the protocol in stdio mode
 	switch *transport {
 	case serve.TransportStdio:
@@ -197,11 +196,14 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "--transport %q: want stdio, sse or http\n", *transport)
 		return errUsage
 	}
-	a, err := app.Build(ctx, cfg, cfgErr, logger, versionString())
+	a, err := app.Build(cfg, logger, versionString())
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	// At the signal, waits answer "pending" with their task ids and new
+	// paid calls are refused; Close follows once the transport has returned.
+	defer context.AfterFunc(ctx, a.Drain)()
 	if *transport == serve.TransportStdio {
 		return serve.Stdio(ctx, a.Server, stdin, stdout, logger)
 	}
@@ -244,12 +246,13 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	}
 	// Saving the images is this command's job: it may take the whole
 	// --timeout, not the few seconds an MCP client's call can spare.
-	a, err := app.Build(ctx, cfg, nil, newLogger(stderr, level), versionString(),
-		func(o *tools.Options) { o.SaveBound = *timeout })
+	a, err := app.Build(cfg, newLogger(stderr, level), versionString(),
+		app.WithSaveBound(*timeout))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	defer context.AfterFunc(ctx, a.Drain)()
 	return cli.Generate(ctx, a.Server, cli.GenerateOptions{
 		Text: strings.Join(words, " "), Style: *style, Resolution: *resolution, Num: *num,
 		Timeout: *timeout, Stdout: stdout, Stderr: stderr,

@@ -3,43 +3,48 @@
 package app
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/save"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
-	"aipaint-mcp/track"
 )
 
 // App is a built server and what must be closed with it.
 type App struct {
 	Server  *server.MCPServer
+	Paint   *paint.Service
 	Sandbox *sandbox.Sandbox // nil unless sandbox mode
-	Store   *store.Store     // nil when not configured or not usable
-	Tracker *track.Tracker   // nil when Store is
 	tempDir string           // the sandbox's task store, removed on Close
 }
 
-// Close stops background polling (pending tasks stay pending in the store,
-// resumed by the next start), then the store and the sandbox.
-func (a *App) Close() {
-	if a.Tracker != nil {
-		a.Tracker.Close()
+// Drain starts the shutdown at the signal: waiting calls answer "pending"
+// at once and new paid calls are refused.
+func (a *App) Drain() {
+	if a.Paint != nil {
+		a.Paint.Drain()
 	}
-	if a.Store != nil {
-		_ = a.Store.Close()
+}
+
+// Close, once the transport has returned, stops background polling (pending
+// tasks stay pending in the store, resumed by the next start), then closes
+// the store and the sandbox.
+func (a *App) Close() {
+	if a.Paint != nil {
+		_ = a.Paint.Close()
 	}
 	if a.Sandbox != nil {
 		_ = a.Sandbox.Close()
@@ -49,13 +54,19 @@ func (a *App) Close() {
 	}
 }
 
-// Build wires the tools to the configured upstream. With no credentials it
-// still builds: list_styles works and the other tools say what to set.
-// When drain ends (shutdown), waiting tool calls answer "pending" at once.
-// cfgErr, when not nil, lists invalid settings: the upstream tools then
-// refuse with that list rather than guess. adjust changes the tools' options
-// (the terminal's generate command gives saving its own bound).
-func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.Logger, version string, adjust ...func(*tools.Options)) (*App, error) {
+// Option adjusts the paint service of a Build.
+type Option func(*paint.Options)
+
+// WithSaveBound lets a call spend up to d saving images (the terminal's
+// generate command saves within its own --timeout, not an MCP call's).
+func WithSaveBound(d time.Duration) Option {
+	return func(o *paint.Options) { o.SaveBound = d }
+}
+
+// Build wires the tools to the configured upstream. With no credentials or
+// with invalid settings (cfg.Invalid) it still builds: list_styles works
+// and the paid tools say what to set.
+func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Option) (*App, error) {
 	a := &App{}
 	if cfg.Sandbox {
 		sb, sbCfg, err := StartSandbox(cfg, logger)
@@ -75,73 +86,77 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 		a.tempDir, cfg.DataDir = dir, dir
 		logger.Info("sandbox upstream started: images are stand-ins, nothing is billed", "url", sb.URL())
 	}
-	opts := tools.Options{
-		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds, MaxNum: cfg.MaxImagesPerCall, Preview: cfg.Preview},
-		Sandbox: cfg.Sandbox,
-		Logger:  logger,
-		Version: version,
-		Drain:   drain,
+	opts := paint.Options{
+		Policy:      store.Policy{DedupWindow: cfg.DedupWindow, DailyLimit: cfg.DailyImageLimit},
+		TaskTimeout: cfg.TaskTimeout,
+		Save:        cfg.Save,
+		OutputDir:   cfg.OutputDir,
+		Logger:      logger.With("component", "paint"),
 	}
-	roots, caErr := loadCA(cfg.CAFile)
-	cfgErr = errors.Join(cfgErr, caErr)
-	if cfgErr != nil {
-		opts.Invalid = cfgErr.Error()
-		logger.Error("invalid settings; list_styles works, the other tools will report them", "problems", opts.Invalid)
-	} else if missing := cfg.Missing(); len(missing) > 0 {
-		opts.Missing = missing
-		logger.Warn("not configured for the real API; list_styles works, the other tools will ask for settings (or use --sandbox)",
-			"missing", strings.Join(missing, ", "))
-	} else {
-		c, err := client.New(client.Config{
-			SubmitURL:      cfg.SubmitURL,
-			QueryURL:       cfg.QueryURL,
-			AppKey:         cfg.AppKey,
-			AppSecret:      cfg.AppSecret,
-			AppCode:        cfg.AppCode,
-			Format:         client.Format(cfg.Format),
-			RequestTimeout: cfg.RequestTimeout,
-			RootCAs:        roots,
-			MaxConcurrency: cfg.MaxConcurrency,
-			Logger:         logger.With("component", "upstream"),
-		})
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("upstream client: %w", err)
-		}
-		opts.Client = c
-		logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
-		a.openStore(cfg, c, save.NewClient(roots), &opts, logger)
+	if err := a.connect(cfg, &opts, logger); err != nil {
+		a.Close()
+		return nil, err
 	}
 	for _, f := range adjust {
 		f(&opts)
 	}
-	a.Server = tools.NewServer(opts)
+	a.Paint = paint.New(opts)
+	a.Paint.ResumeInBackground()
+	a.Server = tools.NewServer(tools.Options{
+		Paint:   a.Paint,
+		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds, MaxNum: cfg.MaxImagesPerCall, Preview: cfg.Preview},
+		Sandbox: cfg.Sandbox,
+		Logger:  logger,
+		Version: version,
+	})
 	return a, nil
 }
 
-// openStore opens the task store and starts following its pending tasks.
-// A store that cannot be opened does not stop the server: the paid tools
-// then refuse, saying which folder to fix.
-func (a *App) openStore(cfg config.Config, c *client.Client, download save.Client, opts *tools.Options, logger *slog.Logger) {
+// connect gives the paint service its upstream and store, or says in
+// opts.Unusable why it has none: a server that cannot pay still starts,
+// and its paid tools say what to fix.
+func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logger) error {
+	roots, caErr := loadCA(cfg.CAFile)
+	var invalid error
+	if cfg.Invalid != nil {
+		invalid = fmt.Errorf("configuration: %w", cfg.Invalid)
+	}
+	if invalid = errors.Join(invalid, caErr); invalid != nil {
+		opts.Unusable = &paint.UnavailableError{Invalid: invalid.Error()}
+		logger.Error("invalid settings; list_styles works, the other tools will report them", "problems", opts.Unusable.Invalid)
+		return nil
+	}
+	if missing := cfg.Missing(); len(missing) > 0 {
+		opts.Unusable = &paint.UnavailableError{Missing: missing}
+		logger.Warn("not configured for the real API; list_styles works, the other tools will ask for settings (or use --sandbox)",
+			"missing", strings.Join(missing, ", "))
+		return nil
+	}
+	c, err := client.New(client.Config{
+		SubmitURL:      cfg.SubmitURL,
+		QueryURL:       cfg.QueryURL,
+		AppKey:         cfg.AppKey,
+		AppSecret:      cfg.AppSecret,
+		AppCode:        cfg.AppCode,
+		Format:         client.Format(cfg.Format),
+		RequestTimeout: cfg.RequestTimeout,
+		RootCAs:        roots,
+		MaxConcurrency: cfg.MaxConcurrency,
+		Logger:         logger.With("component", "upstream"),
+	})
+	if err != nil {
+		return fmt.Errorf("upstream client: %w", err)
+	}
+	logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
 	st, err := store.Open(cfg.DataDir)
 	if err != nil {
-		opts.StoreProblem = err.Error()
+		opts.Unusable = &paint.UnavailableError{StoreProblem: err.Error()}
 		logger.Error("task store unusable; generate_image and check_task will refuse", "dir", cfg.DataDir, "err", err)
-		return
+		return nil
 	}
-	a.Store = st
-	// One Estimator: the tracker teaches it (from the finishes it records and
-	// from the store), the tools and the tracker poll by it.
-	opts.Estimator = client.NewEstimator()
-	a.Tracker = track.New(track.Options{
-		Client: c, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir, Download: download,
-		Timeout: cfg.TaskTimeout, Backoff: opts.Backoff, Estimator: opts.Estimator,
-		Logger: logger.With("component", "tracker"),
-	})
-	opts.Store, opts.Tracker = st, a.Tracker
-	opts.Spending = store.Policy{DedupWindow: cfg.DedupWindow, DailyLimit: cfg.DailyImageLimit}
-	a.Tracker.ResumeInBackground()
+	opts.Upstream, opts.Store, opts.Download = c, st, save.NewClient(roots)
 	logger.Info("task store", "dir", cfg.DataDir, "save", cfg.Save, "output", cfg.OutputDir)
+	return nil
 }
 
 // StartSandbox starts the embedded sandbox on loopback and returns cfg

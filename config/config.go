@@ -101,6 +101,10 @@ type Config struct {
 	TaskTimeout        time.Duration
 	CAFile             string
 	MaxConcurrency     int
+
+	// Invalid lists the settings FromEnv found invalid (it returns them
+	// too): the server starts anyway, and the paid tools report them.
+	Invalid error
 }
 
 // FromEnv parses the settings. Errors name the setting, never its value. An
@@ -160,7 +164,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			*dst = v
 		}
 	}
-	return c, errors.Join(errs...)
+	c.Invalid = errors.Join(errs...)
+	return c, c.Invalid
 }
 
 var errInvalid = errors.New("invalid")

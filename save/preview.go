@@ -11,8 +11,11 @@ import (
 	_ "image/gif" // and what else an image URL may hold
 )
 
-// PreviewSide is the longest side of an inline preview.
-const PreviewSide = 512
+// An inline preview: its longest side, and its JPEG quality.
+const (
+	PreviewSide    = 512
+	PreviewQuality = 80
+)
 
 // Preview decodes an image and returns a JPEG whose longest side is at most
 // maxSide, never the full-size picture.

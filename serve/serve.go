@@ -39,7 +39,7 @@ const (
 	idleTimeout    = 2 * time.Minute
 	sessionIdleTTL = 30 * time.Minute
 	// inFlightGrace bounds the wait for tool calls at shutdown. Waits end at
-	// once (tools.Options.Drain); only a submit already on the wire takes
+	// once (app.Drain); only a submit already on the wire takes
 	// longer, and its answer (a billed task id) is worth the default
 	// AIPAINT_REQUEST_TIMEOUT of 30 s.
 	inFlightGrace = 40 * time.Second
@@ -153,7 +153,7 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	case <-ctx.Done():
 	}
 	// Request contexts are not tied to ctx: the tools end their waits on the
-	// same signal (tools.Options.Drain) and answer "pending" with the task id.
+	// same signal (app.Drain, paint.Service.Drain) and answer "pending" with the task id.
 	// Those answers must still reach the clients, so: wait for in-flight tool
 	// calls, let the SSE streams flush them, then close sessions and the server.
 	calls.wait(inFlightGrace)

@@ -20,23 +20,9 @@ import (
 // loopback HTTP as the upstream.
 func benchServer(b *testing.B) *server.MCPServer {
 	b.Helper()
-	sb := sandbox.New(sandbox.Options{})
-	up := httptest.NewServer(sb)
-	b.Cleanup(up.Close)
-	c, err := client.New(client.Config{
-		SubmitURL: up.URL + sandbox.SubmitPath, QueryURL: up.URL + sandbox.QueryPath,
-		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The task store as in production: every paid call records its task.
-	opts := tools.Options{
-		Client: c, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "bench",
-		Store: openStore(b),
-	}
-	withoutBackground(b)(&opts)
-	return tools.NewServer(opts)
+	h := newHarness(b, noBackground())
+	return tools.NewServer(tools.Options{Paint: h.svc, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "bench"})
 }
 
 // benchMessage handles one JSON-RPC request as a transport does: the raw

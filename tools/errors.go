@@ -8,30 +8,62 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/config"
-	"aipaint-mcp/store"
+	"aipaint-mcp/paint"
 )
 
-func (h *handlers) notConfigured() *mcp.CallToolResult {
-	if h.Invalid != "" {
-		return mcp.NewToolResultError("aipaint-mcp 配置有误 / invalid settings: " + strings.ReplaceAll(h.Invalid, "\n", "; ") +
-			". Tell the user to fix them in the env block of this MCP server's config and restart the client.")
+// failure renders a refused or failed paid call as a result the model can
+// act on; it names the settings to fix, never their values.
+func (h *handlers) failure(err error) *mcp.CallToolResult {
+	var (
+		unusable *paint.UnavailableError
+		limit    *paint.LimitError
+		storeErr *paint.StoreError
+		upstream *paint.UpstreamError
+		failed   *paint.TaskFailedError
+	)
+	switch {
+	case errors.As(err, &unusable):
+		return notUsable(unusable)
+	case errors.Is(err, paint.ErrShuttingDown):
+		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back.")
+	case errors.As(err, &limit):
+		return limitReached(limit)
+	case errors.Is(err, paint.ErrInFlight):
+		return mcp.NewToolResultError("相同的请求正在提交中 / An identical request is being submitted right now (by another call, maybe from another client); " +
+			"this call submitted nothing and billed nothing. Call generate_image again with the same arguments in a minute: " +
+			"it will return that task instead of paying again.")
+	case errors.As(err, &storeErr):
+		return storeFailed(storeErr.Err)
+	case errors.As(err, &failed):
+		return mcp.NewToolResultError("任务已失效 / The API no longer knows task " + failed.Task.TaskID + " (" + failed.Task.Error +
+			"). Task ids expire one month after submission. Nothing more can be fetched for it.")
+	case errors.As(err, &upstream):
+		return upstreamError(upstream.Err, upstream.SubmittedTask)
 	}
-	return mcp.NewToolResultError(fmt.Sprintf(
-		"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
-			"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+
-			"To try it without an account, start the server with --sandbox (or %s=1).",
-		strings.Join(h.Missing, ", "), config.Sandbox))
+	h.Logger.Error("unexpected failure", "err", err)
+	return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
 }
 
-func (h *handlers) storeUnavailable() *mcp.CallToolResult {
+// notUsable says which settings make the paid tools work.
+func notUsable(e *paint.UnavailableError) *mcp.CallToolResult {
+	switch {
+	case e.Invalid != "":
+		return mcp.NewToolResultError("aipaint-mcp 配置有误 / invalid settings: " + strings.ReplaceAll(e.Invalid, "\n", "; ") +
+			". Tell the user to fix them in the env block of this MCP server's config and restart the client.")
+	case len(e.Missing) > 0:
+		return mcp.NewToolResultError(fmt.Sprintf(
+			"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
+				"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+
+				"To try it without an account, start the server with --sandbox (or %s=1).",
+			strings.Join(e.Missing, ", "), config.Sandbox))
+	}
 	return mcp.NewToolResultError("任务记录不可用 / The task store is not usable, so nothing is submitted (every paid task must be recorded): " +
-		h.StoreProblem + ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client.")
+		e.StoreProblem + ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client.")
 }
 
 // limitReached refuses a request over the daily limit; nothing was submitted.
-func limitReached(e *store.LimitError) *mcp.CallToolResult {
+func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 	return mcp.NewToolResultError(fmt.Sprintf("已达每日上限 / Daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 		"Nothing was submitted or billed. To allow more, the user can raise %s (0 = no limit) and restart the client; otherwise try again tomorrow.",
 		e.Usage.Today, e.Usage.Limit, e.Usage.Today, e.Usage.Limit, e.Requested, config.DailyImageLimit))
@@ -52,28 +84,28 @@ func credentialSettings() string {
 // what to do. submittedTask names the task this call created (and paid for),
 // so the model does not pay for it again; "" when there is none.
 func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
-	var e *client.APIError
+	var e *paint.APIError
 	if !errors.As(err, &e) {
 		return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
 	}
 	urlSetting := config.QueryURL
-	if e.Op == "submit" {
+	if e.Op == paint.OpSubmit {
 		urlSetting = config.SubmitURL
 	}
 	var advice string
 	switch e.Category {
-	case client.CategoryArguments:
+	case paint.CategoryArguments:
 		advice = "参数被上游拒绝 / The API rejected the parameters. Fix the arguments (text ≤100 characters, a listed style and resolution, num 1-6) and try again."
-	case client.CategoryContent:
+	case paint.CategoryContent:
 		advice = "内容被拦截 / The prompt was blocked by content moderation (202). Rephrase the text without sensitive content, then try again."
-	case client.CategoryNotFound:
+	case paint.CategoryNotFound:
 		advice = "任务不存在 / No such task (201): the task_id is wrong or older than one month (task ids expire after a month). Check the id."
-	case client.CategoryTransient:
+	case paint.CategoryTransient:
 		advice = "上游暂时不可用 / The service is temporarily unavailable (maintenance, throttling or a gateway problem). Nothing needs fixing: try again in a minute."
-	case client.CategoryAuth:
-		if skewed := e.ClockSkew.Abs() > client.MaxClockSkew; skewed || e.Expired {
+	case paint.CategoryAuth:
+		if skewed := e.ClockSkew.Abs() > paint.MaxClockSkew; skewed || e.Expired {
 			advice = "时钟偏差 / The gateway refused the request because this computer's clock is more than " +
-				client.MaxClockSkew.String() + " off (APIG.0303, request expired)."
+				paint.MaxClockSkew.String() + " off (APIG.0303, request expired)."
 			if skewed {
 				advice += " " + clockOffBy(e.ClockSkew)
 			}
@@ -81,16 +113,16 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 			break
 		}
 		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
-	case client.CategoryNotRunning:
+	case paint.CategoryNotRunning:
 		advice = "请求未发出 / The request was not sent (the call was cancelled, or ran out of time waiting behind other upstream requests): nothing was billed. Try again in a moment."
-	case client.CategoryTLS:
+	case paint.CategoryTLS:
 		advice = "证书不受信任 / The upstream's TLS certificate is not trusted, so nothing was sent or billed. " +
 			"If a corporate proxy inspects HTTPS, tell the user to set " + config.CAFile + " to the proxy's CA certificate (PEM file); otherwise check " + urlSetting + "."
-	case client.CategoryForbidden:
+	case paint.CategoryForbidden:
 		advice = "无权调用 / Not authorised (APIG.0304): this app has not purchased or is not bound to this API. Tell the user to check the purchase on Huawei Cloud Marketplace and that " + config.SubmitURL + " / " + config.QueryURL + " are the URLs of the purchased API."
-	case client.CategoryBadURL:
+	case paint.CategoryBadURL:
 		advice = "接口地址错误 / No such API (APIG.0101 or 404): tell the user to check " + urlSetting + " (copy the request URL from the purchased API's page)."
-	case client.CategoryUncertain:
+	case paint.CategoryUncertain:
 		advice = "结果未知 / The request may have reached the service and may have been billed, but no answer came back (" + e.Message + "). " +
 			"Do not call generate_image again right away: tell the user it may have been charged and ask before retrying."
 	default:
@@ -98,7 +130,7 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 	}
 	var b strings.Builder
 	b.WriteString(advice)
-	if e.Category != client.CategoryUncertain && e.Category != client.CategoryUnknown && e.Message != "" {
+	if e.Category != paint.CategoryUncertain && e.Category != paint.CategoryUnknown && e.Message != "" {
 		fmt.Fprintf(&b, "\nUpstream said: %s", e.Message)
 	}
 	if e.Code != 0 {

@@ -25,30 +25,10 @@ const faultTimeout = 300 * time.Millisecond
 // upstream answer becomes a timeout.
 func newFaultHarness(t *testing.T) *harness {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{})
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	c, err := client.New(client.Config{
-		SubmitURL: srv.URL + sandbox.SubmitPath, QueryURL: srv.URL + sandbox.QueryPath,
-		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
-		RequestTimeout: faultTimeout, RetryBase: time.Millisecond,
-	})
-	require.NoError(t, err)
-	opts := tools.Options{
-		Client:  c,
-		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
-		Sandbox: true,
-		Store:   openStore(t),
-	}
-	withoutBackground(t)(&opts) // a poller would take the faults queued for check_task
-	mc, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mc.Close() })
-	require.NoError(t, mc.Start(context.Background()))
-	_, err = mc.Initialize(context.Background(), mcp.InitializeRequest{})
-	require.NoError(t, err)
-	return &harness{sb: sb, c: mc}
+	return newHarness(t,
+		withClient(func(c *client.Config) { c.RequestTimeout = faultTimeout }),
+		withPaint(func(o *paint.Options) { o.Policy = store.Policy{} }), // every call submits
+		noBackground()) // a poller would take the faults queued for check_task
 }
 
 // Outcomes of a call under a fault: done, or an error result saying this.

@@ -8,14 +8,13 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-
-	"aipaint-mcp/client"
 )
 
-// progressReporter turns Wait's polls into notifications/progress when the
-// caller sent a progress token. Nothing depends on their delivery.
-// progress is the seconds since the call started (submit included).
-func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time.Time) func(client.Poll) {
+// progressReporter turns the polls of a wait that found the task still
+// pending into notifications/progress, when the caller sent a progress
+// token. Nothing depends on their delivery. progress is the seconds since
+// the call started (submit included).
+func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time.Time) func() {
 	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
 		return nil
 	}
@@ -25,10 +24,7 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time
 		return nil
 	}
 	var last float64
-	return func(p client.Poll) {
-		if p.Task.Done {
-			return // the result itself says so; a late notification would only trail it
-		}
+	return func() {
 		waited := time.Since(started)
 		v := math.Round(waited.Seconds()*10) / 10
 		if v <= last {

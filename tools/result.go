@@ -8,122 +8,27 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"aipaint-mcp/client"
-	"aipaint-mcp/save"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/store"
 )
 
-// outcome is what a call did besides the task's own state.
-type outcome struct {
-	usage        store.Usage
-	billed       int  // images this call submitted
-	deduplicated bool // an identical recent request's task was returned
-	submitted    bool // this call created the task
-	preview      bool // add inline previews
-}
-
-// Saving images inside a call takes at most foregroundSave, and never past
-// callBudget from the call's start (clients give up at 60 s); what is not
-// saved by then is saved in the background for the next check_task.
-const (
-	foregroundSave = 10 * time.Second
-	callBudget     = 55 * time.Second
-	minSave        = 2 * time.Second
-)
-
-// awaitAndShow waits for a task within the call's budget, records what it
-// saw and answers with the recorded task.
-func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, rec store.Record, waitSeconds int, started time.Time, out outcome) *mcp.CallToolResult {
-	kind := ""
-	if rec.Resolution != "" {
-		kind = client.EstimateKey(rec.Resolution, rec.Num)
-	}
-	task, took, err := h.await(ctx, req, rec.TaskID, kind, waitSeconds, started)
-	var apiErr *client.APIError
-	switch {
-	case err == nil || errors.Is(err, client.ErrStillPending) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		if task.TaskID == "" {
-			task.TaskID = rec.TaskID
-		}
-		saveCtx, cancel := h.saveContext(ctx, started)
-		saved, rerr := h.Tracker.Record(saveCtx, task, took)
-		cancel()
-		if rerr != nil {
-			h.Logger.Error("task store: recording a task state failed", "task_id", rec.TaskID, "err", rerr)
-			saved = rec
-			if task.Done {
-				saved.Status = store.StatusDone
-				saved.SetImages(task.Images)
-			}
-		}
-		if saved.Status == store.StatusPending {
-			h.Tracker.Follow(saved)
-		} else if unsaved(saved) {
-			h.Tracker.SaveLater(saved)
-		}
-		return h.show(ctx, saved, err, started, out)
-	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound && rec.Status == store.StatusPending:
-		if _, ferr := h.Tracker.Fail(rec.TaskID, err); ferr != nil {
-			h.Logger.Error("task store: recording a failed task failed", "task_id", rec.TaskID, "err", ferr)
-		}
-	}
-	submittedTask := ""
-	if out.submitted {
-		submittedTask = rec.TaskID
-	}
-	return upstreamError(err, submittedTask)
-}
-
-// saveContext bounds saving inside a call.
-func (h *handlers) saveContext(ctx context.Context, started time.Time) (context.Context, context.CancelFunc) {
-	if h.SaveBound > 0 {
-		return context.WithTimeout(context.WithoutCancel(ctx), h.SaveBound)
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), min(foregroundSave, max(minSave, callBudget-time.Since(started))))
-}
-
-// showRecorded answers with a finished task from the store, saving first
-// the images a failed download left without a file.
-func (h *handlers) showRecorded(ctx context.Context, rec store.Record, started time.Time, out outcome) *mcp.CallToolResult {
-	if rec.Status == store.StatusDone && unsaved(rec) {
-		saveCtx, cancel := h.saveContext(ctx, started)
-		if saved, err := h.Tracker.SaveImages(saveCtx, rec); err == nil {
-			rec = saved
-		}
-		cancel()
-	}
-	return h.show(ctx, rec, nil, started, out)
-}
-
-func unsaved(rec store.Record) bool {
-	for _, img := range rec.Images {
-		if img.Path == "" {
-			return true
-		}
-	}
-	return false
-}
-
-// show answers with a recorded task: structured content, a readable summary,
-// a link per image (and per saved file) and, when asked, small previews.
-// waitErr is how the wait ended, when the task is still pending.
-func (h *handlers) show(ctx context.Context, rec store.Record, waitErr error, started time.Time, out outcome) *mcp.CallToolResult {
-	res := h.taskResult(rec, out)
+// show answers with a task as a call left it: structured content, a
+// readable summary, a link per image (and per saved file) and, when asked,
+// small previews.
+func (h *handlers) show(ctx context.Context, out paint.Outcome, started time.Time, preview bool) *mcp.CallToolResult {
+	res := h.taskResult(out)
 	res.WaitedSeconds = math.Round(time.Since(started).Seconds()*10) / 10
 	if res.Status == schema.StatusPending {
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
 			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, min(schema.DefaultWaitSeconds, h.Limits.MaxWaitSeconds))
 	}
-	result := mcp.NewToolResultStructured(res, summary(res, waitErr))
+	result := mcp.NewToolResultStructured(res, summary(res, out.WaitErr))
 	for _, img := range res.Images {
 		name := fmt.Sprintf("%s_%d", res.TaskID, img.Index)
 		result.Content = append(result.Content, mcp.NewResourceLink(img.URL, name, "图片 image "+fmt.Sprint(img.Index)+" (URL, valid until "+img.ExpiresAt+")", mimeOf(img.URL)))
@@ -131,14 +36,16 @@ func (h *handlers) show(ctx context.Context, rec store.Record, waitErr error, st
 			result.Content = append(result.Content, mcp.NewResourceLink(fileURL(img.Path), filepath.Base(img.Path), "本地文件 saved file "+img.Path, mimeOf(img.Path)))
 		}
 	}
-	if out.preview && res.Status == schema.StatusDone {
+	if preview && res.Status == schema.StatusDone {
 		h.addPreviews(ctx, result, res)
 	}
 	return result
 }
 
-// taskResult is the structured content for a recorded task.
-func (h *handlers) taskResult(rec store.Record, out outcome) schema.TaskResult {
+// taskResult is a task's encoding as a tool result (its other encoding is
+// the task file): the structured content of generate_image and check_task.
+func (h *handlers) taskResult(out paint.Outcome) schema.TaskResult {
+	rec := out.Task
 	res := schema.TaskResult{
 		TaskID:       rec.TaskID,
 		Status:       schema.StatusPending,
@@ -148,11 +55,11 @@ func (h *handlers) taskResult(rec store.Record, out outcome) schema.TaskResult {
 		Num:          rec.Num,
 		TaskNo:       rec.TaskNo,
 		Sandbox:      h.Sandbox,
-		Deduplicated: out.deduplicated,
-		BilledImages: out.billed,
+		Deduplicated: out.Deduplicated,
+		BilledImages: out.Billed,
 	}
-	if out.usage != (store.Usage{}) || h.Spending.DailyLimit > 0 {
-		res.Usage = &schema.Usage{Today: out.usage.Today, Limit: out.usage.Limit}
+	if out.Usage != (paint.Usage{}) || h.Paint.DailyLimit() > 0 {
+		res.Usage = &schema.Usage{Today: out.Usage.Today, Limit: out.Usage.Limit}
 	}
 	if !rec.CreatedAt.IsZero() {
 		res.CreatedAt = rec.CreatedAt.Format(time.RFC3339)
@@ -160,7 +67,7 @@ func (h *handlers) taskResult(rec store.Record, out outcome) schema.TaskResult {
 	if !rec.SubmittedAt.IsZero() || !rec.CreatedAt.IsZero() {
 		res.TaskExpiresAt = rec.TaskExpiresAt().Format(time.RFC3339)
 	}
-	if rec.Status == store.StatusDone {
+	if rec.Status == paint.StatusDone {
 		res.Status = schema.StatusDone
 		for _, img := range rec.Images {
 			res.Images = append(res.Images, schema.Image{
@@ -197,7 +104,7 @@ func summary(r schema.TaskResult, err error) string {
 		}
 	} else {
 		fmt.Fprintf(&b, "⏳ 图片仍在生成中 / Still drawing after %.0fs — task_id %s\n", r.WaitedSeconds, r.TaskID)
-		var apiErr *client.APIError
+		var apiErr *paint.APIError
 		if errors.As(err, &apiErr) {
 			fmt.Fprintf(&b, "(上次查询失败，稍后再试 / the last status check failed: %s)\n", apiErr.Message)
 		}
@@ -257,7 +164,6 @@ func mimeOf(name string) string {
 // tool results over 1 MB.
 const (
 	maxResultBytes = 800 << 10
-	previewQuality = 80
 	previewBound   = 20 * time.Second
 )
 
@@ -273,10 +179,7 @@ func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, 
 	size := len(raw)
 	var skipped []string
 	for _, img := range res.Images {
-		data, err := h.imageBytes(ctx, img)
-		if err == nil {
-			data, err = save.Preview(data, save.PreviewSide, previewQuality)
-		}
+		data, err := h.Paint.Preview(ctx, paint.Image{URL: img.URL, Path: img.Path})
 		if err != nil {
 			h.Logger.Warn("preview failed", "task_id", res.TaskID, "index", img.Index, "err", err)
 			skipped = append(skipped, fmt.Sprintf("%d (%v)", img.Index, err))
@@ -294,14 +197,4 @@ func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, 
 	if len(skipped) > 0 {
 		result.Content = append(result.Content, mcp.NewTextContent("未附预览 / No preview for image "+strings.Join(skipped, ", ")+"; open the links instead."))
 	}
-}
-
-// imageBytes reads a saved image, or fetches its URL when it is not saved.
-func (h *handlers) imageBytes(ctx context.Context, img schema.Image) ([]byte, error) {
-	if img.Path != "" {
-		if data, err := os.ReadFile(img.Path); err == nil {
-			return data, nil
-		}
-	}
-	return h.Tracker.FetchImage(ctx, img.URL)
 }

@@ -4,51 +4,26 @@
 package tools
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/store"
-	"aipaint-mcp/track"
 )
 
-// Options wires the tools to their upstream.
+// Options wire the tools to the paint service.
 type Options struct {
-	Client  *client.Client // nil when credentials or URLs are missing
-	Missing []string       // the settings to set when Client is nil
-	Invalid string         // invalid settings, when Client is nil because of them
+	// Paint runs every paid call and every read of tasks; required.
+	Paint   *paint.Service
 	Limits  schema.Limits
-	Backoff client.Backoff // polling schedule; zero = client.DefaultBackoff
-	// Estimator learns how long tasks take, to poll densely only around the
-	// expected finish; seed it with Observe. nil = a fresh one.
-	Estimator *client.Estimator
-	Sandbox   bool // results say the images are sandbox images
-	Logger    *slog.Logger
-	Version   string
-	// Drain, when done, ends every wait early with a "pending" answer that
-	// carries the task id: a shutdown must not lose a submitted task.
-	Drain context.Context
-
-	// Store records every task and guards spending; required with Client.
-	Store *store.Store
-	// Tracker records task states, saves images and polls in the background.
-	Tracker *track.Tracker
-	// Spending is the deduplication window and daily limit (ForceNew unused).
-	Spending store.Policy
-	// StoreProblem, when Store is nil, says why the task store is unusable.
-	StoreProblem string
-	// SaveBound, when set, is how long a call may spend saving images; by
-	// default 10 s and never past 55 s into the call (MCP clients give up
-	// at 60 s). The terminal's generate command has a timeout of its own.
-	SaveBound time.Duration
+	Sandbox bool // results say the images are sandbox images
+	Logger  *slog.Logger
+	Version string
 }
 
 const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -56,24 +31,23 @@ Call generate_image when the user asks for an image: put what to draw in text (a
 Every image is billed. If generate_image answers status "pending", call check_task with its task_id later; never call generate_image again for the same request (an identical request within minutes returns the same task anyway; force_new: true pays for new variations, only when the user asks for them).
 Show the images to the user with the Markdown image lines from the result.`
 
+// handlers are the tools' shared dependencies.
 type handlers struct {
 	Options
 }
 
-// NewServer builds the MCP server: the three tools, the styles resource, the
-// draw and style_explore prompts, and completions for their arguments.
+// NewServer builds the MCP server: the three tools, the styles and task
+// resources, the draw and style_explore prompts, and completions for their
+// arguments.
 func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Estimator == nil {
-		o.Estimator = client.NewEstimator()
+	if o.Paint == nil {
+		o.Paint = paint.New(paint.Options{}) // list_styles only: the paid tools refuse
 	}
 	h := &handlers{Options: o}
-	complete := completer{}
-	if o.Store != nil {
-		complete.recentTaskIDs = h.recentTaskIDs
-	}
+	complete := completer{recentTaskIDs: h.recentTaskIDs}
 	s := server.NewMCPServer("aipaint-mcp", o.Version,
 		server.WithTitle("AI绘画 AI Paint"),
 		server.WithToolCapabilities(false),
@@ -85,58 +59,12 @@ func NewServer(o Options) *server.MCPServer {
 		server.WithInstructions(instructions),
 		server.WithRecovery(),
 	)
-	s.AddTools(
-		server.ServerTool{Tool: generateTool(o.Limits), Handler: h.generate},
-		server.ServerTool{Tool: checkTool(o.Limits), Handler: h.check},
-		server.ServerTool{Tool: listStylesTool(), Handler: listStyles},
-	)
+	s.AddTools(h.generateImage(), h.checkTask(), listStyles())
 	tasks, taskTemplates := h.taskResources()
 	s.AddResources(append(tasks, stylesResource())...)
 	s.AddResourceTemplates(taskTemplates...)
 	s.AddPrompts(prompts()...)
 	return s
-}
-
-// oneLookBound limits check_task's answer-at-once query, retries included.
-const oneLookBound = 15 * time.Second
-
-// await gets a task's state within the call's budget: wait_seconds counts
-// from the start of the call, so a slow submit shortens the wait instead of
-// pushing the call past the client's own timeout (and into a paid retry).
-// The wait also ends when the server starts draining. kind is the task's
-// client.EstimateKey, "" when unknown; took is how long the task took when
-// the wait saw it finish (0 otherwise), for the tracker to learn from.
-func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID, kind string, waitSeconds int, started time.Time) (_ client.Task, took time.Duration, _ error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if h.Drain != nil {
-		defer context.AfterFunc(h.Drain, cancel)()
-	}
-	if waitSeconds == 0 {
-		ctx, cancel := context.WithTimeout(ctx, oneLookBound)
-		defer cancel()
-		task, err := h.Client.Query(ctx, taskID)
-		if err == nil && !task.Done {
-			err = client.ErrStillPending
-		}
-		return task, 0, err
-	}
-	expect, _ := h.Estimator.Expect(kind)
-	report := progressReporter(ctx, req, started)
-	var watch client.FinishWatch
-	task, err := h.Client.Wait(ctx, taskID, client.WaitOptions{
-		Timeout: max(time.Duration(waitSeconds)*time.Second-time.Since(started), 0),
-		Backoff: h.Backoff,
-		Expect:  expect,
-		OnPoll: func(p client.Poll) {
-			watch.Poll(p)
-			if report != nil {
-				report(p)
-			}
-		},
-	})
-	took, _ = watch.Took(task)
-	return task, took, err
 }
 
 // hints are the four tool annotations, always all set.
@@ -172,9 +100,9 @@ func arguments(req mcp.CallToolRequest) (map[string]any, *mcp.CallToolResult) {
 	return args, nil
 }
 
-// validate normalises the arguments of a tool that needs the upstream; a
-// non-nil result refuses the call before anything is sent.
-func validate[T any](h *handlers, req mcp.CallToolRequest, normalize func(map[string]any, schema.Limits) (T, error)) (T, *mcp.CallToolResult) {
+// parse normalises a tool's arguments; a non-nil result refuses the call
+// before anything is sent.
+func parse[T any](h *handlers, req mcp.CallToolRequest, normalize func(map[string]any, schema.Limits) (T, error)) (T, *mcp.CallToolResult) {
 	var zero T
 	args, bad := arguments(req)
 	if bad != nil {
@@ -183,12 +111,6 @@ func validate[T any](h *handlers, req mcp.CallToolRequest, normalize func(map[st
 	v, err := normalize(args, h.Limits)
 	if err != nil {
 		return zero, argError(err)
-	}
-	if h.Client == nil {
-		return zero, h.notConfigured()
-	}
-	if h.Store == nil || h.Tracker == nil {
-		return zero, h.storeUnavailable()
 	}
 	return v, nil
 }

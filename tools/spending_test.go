@@ -27,7 +27,7 @@ import (
 )
 
 func TestIdenticalCallsSubmitOnce(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	args := map[string]any{"text": "竹林里的熊猫", "style": "古风", "num": 2}
 	first := taskResult(t, h.call(t, "generate_image", args, nil))
 	assert.False(t, first.Deduplicated)
@@ -51,7 +51,7 @@ func TestIdenticalCallsSubmitOnce(t *testing.T) {
 }
 
 func TestConcurrentIdenticalCallsSubmitOnce(t *testing.T) {
-	h := newHarness(t, 300*time.Millisecond, true)
+	h := newHarness(t, delay(300*time.Millisecond))
 	const callers = 6
 	results := make([]schema.TaskResult, callers)
 	var wg sync.WaitGroup
@@ -76,7 +76,7 @@ func TestConcurrentIdenticalCallsSubmitOnce(t *testing.T) {
 }
 
 func TestForceNewSubmitsAgain(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	a := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
 	b := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "force_new": true}, nil))
 	assert.NotEqual(t, a.TaskID, b.TaskID)
@@ -87,14 +87,14 @@ func TestForceNewSubmitsAgain(t *testing.T) {
 }
 
 func TestDedupOffWhenWindowIsZero(t *testing.T) {
-	h := newHarness(t, 0, true, func(o *tools.Options) { o.Spending.DedupWindow = 0 })
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DedupWindow = 0 }))
 	taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
 	taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
 	assert.Equal(t, int64(2), h.sb.Stats().Submits)
 }
 
 func TestDailyLimitRefusesBeforeSubmitting(t *testing.T) {
-	h := newHarness(t, 0, true, func(o *tools.Options) { o.Spending.DailyLimit = 3 })
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = 3 }))
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil))
 	assert.Equal(t, schema.Usage{Today: 2, Limit: 3}, *r.Usage)
 
@@ -114,7 +114,7 @@ func TestDailyLimitRefusesBeforeSubmitting(t *testing.T) {
 }
 
 func TestNumAboveTheConfiguredCapIsRefused(t *testing.T) {
-	h := newHarness(t, 0, true, func(o *tools.Options) { o.Limits.MaxNum = 2 })
+	h := newHarness(t, withLimits(func(l *schema.Limits) { l.MaxNum = 2 }))
 	res := h.call(t, "generate_image", map[string]any{"text": "猫", "num": 3}, nil)
 	require.True(t, res.IsError)
 	assert.Contains(t, text(res), "num must be between 1 and 2")
@@ -122,7 +122,7 @@ func TestNumAboveTheConfiguredCapIsRefused(t *testing.T) {
 }
 
 func TestRejectedSubmitReleasesItsImages(t *testing.T) {
-	h := newHarness(t, 0, true, func(o *tools.Options) { o.Spending.DailyLimit = 2 })
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = 2 }))
 	h.sb.FailNext(sandbox.OpSubmit, sandbox.Fault{Business: 202})
 	res := h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil)
 	require.True(t, res.IsError)
@@ -132,7 +132,7 @@ func TestRejectedSubmitReleasesItsImages(t *testing.T) {
 }
 
 func TestImagesAreSavedWithExpiryAndLinks(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	res := h.call(t, "generate_image", map[string]any{"text": "熊猫", "num": 2, "resolution": "portrait"}, nil)
 	r := taskResult(t, res)
 	require.Len(t, r.Images, 2)
@@ -178,7 +178,7 @@ func TestImagesAreSavedWithExpiryAndLinks(t *testing.T) {
 }
 
 func TestCheckAnswersAFinishedTaskFromTheStore(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "熊猫"}, nil))
 	queries := h.sb.Stats().Queries
 	c := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": r.TaskID}, nil))
@@ -190,7 +190,7 @@ func TestCheckAnswersAFinishedTaskFromTheStore(t *testing.T) {
 }
 
 func TestPendingTaskIsFollowedInTheBackground(t *testing.T) {
-	h := newHarness(t, 300*time.Millisecond, true)
+	h := newHarness(t, delay(300*time.Millisecond))
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "熊猫", "wait": false}, nil))
 	assert.Equal(t, schema.StatusPending, r.Status)
 	rec, err := h.store.Get(r.TaskID)
@@ -209,10 +209,8 @@ func TestPendingTaskIsFollowedInTheBackground(t *testing.T) {
 }
 
 func TestCheckRecordsATaskItDidNotSubmit(t *testing.T) {
-	h := newHarness(t, 0, true)
-	other, err := client.New(client.Config{SubmitURL: h.url + sandbox.SubmitPath, QueryURL: h.url + sandbox.QueryPath,
-		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret})
-	require.NoError(t, err)
+	h := newHarness(t)
+	other := h.sb.Client(t)
 	sub, err := other.Submit(context.Background(), client.SubmitRequest{Text: "别处提交的", Style: "古风", Resolution: "1024*1024", Num: 1})
 	require.NoError(t, err)
 	c := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": sub.TaskID, "wait_seconds": 10}, nil))
@@ -224,7 +222,7 @@ func TestCheckRecordsATaskItDidNotSubmit(t *testing.T) {
 }
 
 func TestHostileTaskIDsNeverBecomePaths(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	for _, id := range []string{"../../escape", `..\..\escape`, "/etc/passwd", "a/../../b"} {
 		res := h.call(t, "check_task", map[string]any{"task_id": id}, nil)
 		require.True(t, res.IsError, id)
@@ -238,7 +236,7 @@ func TestHostileTaskIDsNeverBecomePaths(t *testing.T) {
 }
 
 func TestPreviewsStayWithinTheSizeBudget(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	res := h.call(t, "generate_image", map[string]any{"text": "熊猫", "num": 6, "resolution": "1024*1536", "preview": true}, nil)
 	r := taskResult(t, res)
 	require.Len(t, r.Images, 6)
@@ -271,9 +269,9 @@ func TestPreviewsStayWithinTheSizeBudget(t *testing.T) {
 }
 
 func TestUnusableStoreRefusesBeforeSubmitting(t *testing.T) {
-	h := newHarness(t, 0, true, func(o *tools.Options) {
-		o.Store, o.StoreProblem = nil, "task store: mkdir /nope: permission denied"
-	})
+	h := newHarness(t, withPaint(func(o *paint.Options) {
+		o.Unusable = &paint.UnavailableError{StoreProblem: "task store: mkdir /nope: permission denied"}
+	}))
 	for _, call := range []struct {
 		tool string
 		args map[string]any
@@ -287,7 +285,7 @@ func TestUnusableStoreRefusesBeforeSubmitting(t *testing.T) {
 }
 
 func TestTaskResourcesComeFromTheStore(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	a := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "第一张"}, nil))
 	b := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "第二张", "num": 2}, nil))
 	ctx := context.Background()
@@ -333,7 +331,7 @@ func TestTaskResourcesComeFromTheStore(t *testing.T) {
 }
 
 func TestCheckSavesWhatAFailedDownloadLeft(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "熊猫"}, nil))
 	require.NotEmpty(t, r.Images[0].Path)
 	// As if the download had failed: no file, an error noted.
@@ -351,8 +349,7 @@ func TestCheckSavesWhatAFailedDownloadLeft(t *testing.T) {
 }
 
 func TestWaitingBehindAnIdenticalSubmitIsBounded(t *testing.T) {
-	drain, stop := context.WithCancel(context.Background())
-	h := newHarnessWith(t, 0, true, nil, drain)
+	h := newHarness(t)
 	// Another process reserved the identical request and is still submitting.
 	other, err := store.Open(h.store.Dir())
 	require.NoError(t, err)
@@ -364,7 +361,7 @@ func TestWaitingBehindAnIdenticalSubmitIsBounded(t *testing.T) {
 	done := make(chan *mcp.CallToolResult, 1)
 	go func() { done <- h.call(t, "generate_image", map[string]any{"text": "猫"}, nil) }()
 	time.Sleep(300 * time.Millisecond) // waiting behind the other submit
-	stop()
+	h.svc.Drain()
 	res := <-done
 	require.True(t, res.IsError)
 	assert.Contains(t, text(res), "identical request is being submitted")

@@ -8,18 +8,21 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"aipaint-mcp/schema"
 )
 
-func listStylesTool() mcp.Tool {
-	return newTool("list_styles", "绘画风格 List styles",
+// listStyles is the free tool: the style and resolution tables.
+func listStyles() server.ServerTool {
+	tool := newTool("list_styles", "绘画风格 List styles",
 		"List the 17 painting styles (Chinese name, English name, aliases, look) and the 3 resolutions that generate_image accepts. Free, no network.",
 		schema.NoInputSchema(), schema.StylesOutputSchema(),
 		hints{readOnly: true, destructive: false, idempotent: true, openWorld: false})
+	return server.ServerTool{Tool: tool, Handler: answerStyles}
 }
 
-func listStyles(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func answerStyles(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	args, bad := arguments(req)
 	if bad != nil {
 		return bad, nil

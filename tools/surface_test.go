@@ -136,7 +136,7 @@ func TestCompletions(t *testing.T) {
 		_, err := st.Put(store.Record{TaskID: id, SubmittedAt: time.Now().Add(-time.Duration(i) * time.Minute)})
 		require.NoError(t, err)
 	}
-	c := surfaceClient(t, tools.Options{Store: st})
+	c := surfaceClient(t, tools.Options{Paint: paint.New(paint.Options{Store: st, Unusable: &paint.UnavailableError{Missing: []string{"AIPAINT_APP_KEY"}}})})
 	draw := mcp.PromptReference{Type: "ref/prompt", Name: tools.PromptDraw}
 	explore := mcp.PromptReference{Type: "ref/prompt", Name: tools.PromptStyleExplore}
 	assert.Equal(t, []string{"赛博朋克"}, complete(t, c, draw, "style", "cyb"))

@@ -9,8 +9,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/store"
 )
 
 // TasksURI lists recent tasks from the store.
@@ -47,29 +47,24 @@ func (h *handlers) taskResources() ([]server.ServerResource, []server.ServerReso
 	return []server.ServerResource{list}, []server.ServerResourceTemplate{one}
 }
 
-var errNoStore = errors.New("the task store is not available: the server is not configured for the API, or its data folder is not usable")
-
 func (h *handlers) readTasks(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-	if h.Store == nil {
-		return nil, errNoStore
-	}
-	recs, err := h.Store.List(recentTasks)
+	recs, err := h.Paint.List(recentTasks)
 	if err != nil {
-		return nil, err
+		return nil, noStore(err)
 	}
 	out := TaskList{Tasks: make([]schema.TaskResult, 0, len(recs))}
 	for _, rec := range recs {
-		out.Tasks = append(out.Tasks, h.taskResult(rec, outcome{}))
+		out.Tasks = append(out.Tasks, h.taskResult(paint.Outcome{Task: rec}))
 	}
-	if u, err := h.Store.Usage(h.Spending.DailyLimit); err == nil {
+	if u, err := h.Paint.Usage(); err == nil {
 		out.Usage = schema.Usage{Today: u.Today, Limit: u.Limit}
 	}
 	return jsonContents(req.Params.URI, out)
 }
 
 func (h *handlers) readTask(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-	if h.Store == nil {
-		return nil, errNoStore
+	if err := h.Paint.Unavailable(); err != nil {
+		return nil, noStore(err)
 	}
 	id := ""
 	if v, ok := req.Params.Arguments["task_id"]; ok {
@@ -85,14 +80,14 @@ func (h *handlers) readTask(_ context.Context, req mcp.ReadResourceRequest) ([]m
 	if _, err := schema.NormalizeCheck(map[string]any{"task_id": id}, h.Limits); err != nil {
 		return nil, err
 	}
-	rec, err := h.Store.Get(id)
-	if errors.Is(err, store.ErrNotFound) {
+	rec, err := h.Paint.Get(id)
+	if errors.Is(err, paint.ErrNotFound) {
 		return nil, fmt.Errorf("task %q is not in the task store; check_task looks it up upstream", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return jsonContents(req.Params.URI, h.taskResult(rec, outcome{}))
+	return jsonContents(req.Params.URI, h.taskResult(paint.Outcome{Task: rec}))
 }
 
 func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
@@ -105,13 +100,14 @@ func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
 
 // recentTaskIDs completes the task template from the store.
 func (h *handlers) recentTaskIDs(context.Context) []string {
-	recs, err := h.Store.List(recentTasks)
-	if err != nil {
-		return nil
+	return h.Paint.RecentIDs(recentTasks)
+}
+
+// noStore is the error of a task resource read while the paid paths are
+// not usable.
+func noStore(err error) error {
+	if errors.Is(err, paint.ErrUnavailable) {
+		return errors.New("the task store is not available: the server is not configured for the API, or its data folder is not usable")
 	}
-	ids := make([]string, len(recs))
-	for i, r := range recs {
-		ids[i] = r.TaskID
-	}
-	return ids
+	return err
 }

@@ -29,61 +29,93 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 type harness struct {
-	sb       *sandbox.Sandbox
+	sb       *sandboxtest.Upstream
 	c        *mcpclient.Client
-	store    *store.Store
-	tracker  *track.Tracker
+	svc      *paint.Service
+	store    *store.File
 	outDir   string
-	url      string // the sandbox's base URL
 	mu       sync.Mutex
 	progress []mcp.JSONRPCNotification
 }
 
-// newHarness connects an in-process MCP client to the tools, backed by the
-// sandbox over real loopback HTTP with real signing, with a task store and
-// an output folder of its own. options adjust the tools' Options.
-func newHarness(t *testing.T, delay time.Duration, configured bool, options ...func(*tools.Options)) *harness {
-	return newHarnessWith(t, delay, configured, nil, nil, options...)
+// setup is what a harness is built from; options change it.
+type setup struct {
+	upstream     []sandboxtest.Option
+	unconfigured bool
+	background   bool
+	paint        paint.Options
+	limits       schema.Limits
+	client       []func(*client.Config)
 }
 
-// newHarnessWith can put a slow front before the sandbox's submit, set a
-// drain context, and change other options.
-func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLatency chan struct{}, drain context.Context, options ...func(*tools.Options)) *harness {
+type option func(*setup)
+
+// delay is how long the sandbox's tasks stay pending.
+func delay(d time.Duration) option {
+	return func(s *setup) { s.upstream = append(s.upstream, sandboxtest.Delay(d)) }
+}
+
+// front puts a handler before the sandbox (to hold a submit, say).
+func front(f func(w http.ResponseWriter, r *http.Request, next http.Handler)) option {
+	return func(s *setup) { s.upstream = append(s.upstream, sandboxtest.Front(f)) }
+}
+
+// unconfigured leaves the server without credentials.
+func unconfigured() option { return func(s *setup) { s.unconfigured = true } }
+
+// noBackground records and saves nothing in the background: only a call's
+// own queries reach the upstream (and faults queued for a call are not
+// taken by a poller).
+func noBackground() option { return func(s *setup) { s.background = false } }
+
+// withPaint changes the paint service's options.
+func withPaint(f func(*paint.Options)) option { return func(s *setup) { f(&s.paint) } }
+
+// withLimits changes the tools' limits.
+func withLimits(f func(*schema.Limits)) option { return func(s *setup) { f(&s.limits) } }
+
+// withClient changes the upstream client's configuration.
+func withClient(f func(*client.Config)) option {
+	return func(s *setup) { s.client = append(s.client, f) }
+}
+
+// newHarness connects an in-process MCP client to the tools, backed by the
+// sandbox over real loopback HTTP with real signing, with a task store and
+// an output folder of its own.
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{Delay: delay})
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if submitLatency != nil && r.URL.Path == sandbox.SubmitPath {
-			<-submitLatency
-		}
-		sb.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	opts := tools.Options{
-		Drain:   drain,
-		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
-		Sandbox: true,
-		Version: "test",
-		Missing: []string{"AIPAINT_APP_KEY + AIPAINT_APP_SECRET (or AIPAINT_APP_CODE)", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL"},
+	h := &harness{outDir: filepath.Join(t.TempDir(), "图片 out")}
+	s := setup{
+		background: true,
+		limits:     schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
+		paint: paint.Options{
+			Policy:      store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100},
+			TaskTimeout: time.Minute,
+			Save:        true,
+			OutputDir:   h.outDir,
+			Download:    save.NewClient(nil),
+			Backoff:     wait.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
+		},
 	}
-	var err error
-	if configured {
-		opts.Client, err = client.New(client.Config{
-			SubmitURL: front.URL + sandbox.SubmitPath, QueryURL: front.URL + sandbox.QueryPath,
-			AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
-			RetryBase: time.Millisecond,
-		})
-		require.NoError(t, err)
+	for _, o := range opts {
+		o(&s)
 	}
-	h := &harness{sb: sb, url: front.URL, outDir: filepath.Join(t.TempDir(), "图片 out")}
+	h.sb = sandboxtest.Start(t, s.upstream...)
 	h.store = openStore(t)
-	opts.Store = h.store
-	opts.Spending = store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
-	for _, o := range options {
-		o(&opts)
+	if s.unconfigured {
+		s.paint.Unusable = &paint.UnavailableError{Missing: []string{"AIPAINT_APP_KEY + AIPAINT_APP_SECRET (or AIPAINT_APP_CODE)", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL"}}
+	} else {
+		s.paint.Upstream = h.sb.Client(t, s.client...)
+		if s.paint.Store == nil && s.paint.Unusable == nil {
+			s.paint.Store = h.store
+		}
 	}
-	h.tracker = attachTracker(t, &opts, h.outDir)
-	c, err := mcpclient.NewInProcessClient(tools.NewServer(opts))
+	if !s.background {
+		s.paint.TaskTimeout, s.paint.Save = time.Nanosecond, false
+	}
+	h.svc = paint.New(s.paint)
+	t.Cleanup(func() { _ = h.svc.Close() })
+	c, err := mcpclient.NewInProcessClient(tools.NewServer(tools.Options{Paint: h.svc, Limits: s.limits, Sandbox: true, Version: "test"}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
@@ -102,7 +134,7 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 }
 
 // openStore is a task store in a temporary folder.
-func openStore(tb testing.TB) *store.Store {
+func openStore(tb testing.TB) *store.File {
 	tb.Helper()
 	st, err := store.Open(filepath.Join(tb.TempDir(), "data dir"))
 	require.NoError(tb, err)
@@ -110,34 +142,7 @@ func openStore(tb testing.TB) *store.Store {
 	return st
 }
 
-// withoutBackground gives opts a tracker that records and saves nothing in
-// the background: only a call's own queries reach the upstream (and faults
-// queued for a call are not taken by a poller).
-func withoutBackground(tb testing.TB) func(*tools.Options) {
-	return func(o *tools.Options) {
-		o.Tracker = track.New(track.Options{Client: o.Client, Store: o.Store, Timeout: time.Nanosecond})
-		tb.Cleanup(o.Tracker.Close)
-	}
-}
-
-// attachTracker gives opts a tracker saving to outDir, unless it has one or
-// has no client or store. Cleanups run last-in first-out, so the tracker
-// stops before its store closes.
-func attachTracker(t *testing.T, opts *tools.Options, outDir string) *track.Tracker {
-	t.Helper()
-	if opts.Client == nil || opts.Store == nil || opts.Tracker != nil {
-		return opts.Tracker
-	}
-	if opts.Estimator == nil {
-		opts.Estimator = client.NewEstimator()
-	}
-	opts.Tracker = track.New(track.Options{Client: opts.Client, Store: opts.Store, Save: true, OutputDir: outDir,
-		Timeout: time.Minute, Backoff: opts.Backoff, Estimator: opts.Estimator})
-	t.Cleanup(opts.Tracker.Close)
-	return opts.Tracker
-}
-
-func (h *harness) call(t *testing.T, name string, args any, token mcp.ProgressToken) *mcp.CallToolResult {
+func (h *harness) call(t testing.TB, name string, args any, token mcp.ProgressToken) *mcp.CallToolResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -162,7 +167,7 @@ func text(r *mcp.CallToolResult) string {
 	return b.String()
 }
 
-func taskResult(t *testing.T, r *mcp.CallToolResult) schema.TaskResult {
+func taskResult(t testing.TB, r *mcp.CallToolResult) schema.TaskResult {
 	t.Helper()
 	require.False(t, r.IsError, text(r))
 	raw, err := json.Marshal(r.StructuredContent)
@@ -173,7 +178,7 @@ func taskResult(t *testing.T, r *mcp.CallToolResult) schema.TaskResult {
 }
 
 func TestToolsListSnapshot(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	res, err := h.c.ListTools(context.Background(), mcp.ListToolsRequest{})
 	require.NoError(t, err)
 	got, err := json.MarshalIndent(res.Tools, "", "  ")
@@ -203,7 +208,7 @@ func TestToolsListSnapshot(t *testing.T) {
 }
 
 func TestGenerateWaitsForImages(t *testing.T) {
-	h := newHarness(t, 50*time.Millisecond, true)
+	h := newHarness(t, delay(50*time.Millisecond))
 	res := h.call(t, "generate_image", map[string]any{"text": "竹林里的熊猫", "style": "Cyberpunk", "resolution": "portrait", "num": 2}, "tok-1")
 	r := taskResult(t, res)
 	assert.Equal(t, schema.StatusDone, r.Status)
@@ -235,7 +240,7 @@ func TestGenerateWaitsForImages(t *testing.T) {
 }
 
 func TestPendingThenCheckTask(t *testing.T) {
-	h := newHarness(t, 300*time.Millisecond, true)
+	h := newHarness(t, delay(300*time.Millisecond))
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "雪山日出", "wait": false, "wait_seconds": 30}, nil))
 	assert.Equal(t, schema.StatusPending, r.Status)
 	assert.NotEmpty(t, r.TaskID)
@@ -255,14 +260,14 @@ func TestPendingThenCheckTask(t *testing.T) {
 }
 
 func TestWaitBoundReturnsPending(t *testing.T) {
-	h := newHarness(t, time.Hour, true)
+	h := newHarness(t, delay(time.Hour))
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "慢慢画", "wait_seconds": 0}, nil))
 	assert.Equal(t, schema.StatusPending, r.Status)
 	assert.Contains(t, r.NextStep, "check_task")
 }
 
 func TestInvalidArgumentsReachNoUpstream(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	cases := []struct {
 		name string
 		args any
@@ -311,7 +316,7 @@ func TestUpstreamFailuresAdviseTheModel(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, 0, true)
+			h := newHarness(t)
 			h.sb.FailNext(sandbox.OpSubmit, tc.fault)
 			res := h.call(t, "generate_image", map[string]any{"text": "猫"}, nil)
 			require.True(t, res.IsError)
@@ -326,7 +331,7 @@ func TestUpstreamFailuresAdviseTheModel(t *testing.T) {
 }
 
 func TestTransientSubmitIsRetriedOnce(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	h.sb.FailNext(sandbox.OpSubmit, sandbox.Fault{Gateway: "APIG.0308"})
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
 	assert.Equal(t, schema.StatusDone, r.Status)
@@ -334,7 +339,7 @@ func TestTransientSubmitIsRetriedOnce(t *testing.T) {
 }
 
 func TestFlakyQueryDoesNotFailTheWait(t *testing.T) {
-	h := newHarness(t, 100*time.Millisecond, true)
+	h := newHarness(t, delay(100*time.Millisecond))
 	for i := 0; i < 3; i++ {
 		h.sb.FailNext(sandbox.OpQuery, sandbox.Fault{Gateway: "APIG.0202"})
 	}
@@ -343,14 +348,14 @@ func TestFlakyQueryDoesNotFailTheWait(t *testing.T) {
 }
 
 func TestCheckUnknownTask(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	res := h.call(t, "check_task", map[string]any{"task_id": "no-such-task"}, nil)
 	require.True(t, res.IsError)
 	assert.Contains(t, text(res), "No such task (201)")
 }
 
 func TestNotConfigured(t *testing.T) {
-	h := newHarness(t, 0, false)
+	h := newHarness(t, unconfigured())
 	res := h.call(t, "list_styles", nil, nil)
 	require.False(t, res.IsError)
 	raw, err := json.Marshal(res.StructuredContent)
@@ -375,7 +380,12 @@ func TestNotConfigured(t *testing.T) {
 
 func TestWaitBudgetCountsFromTheStartOfTheCall(t *testing.T) {
 	slow := make(chan struct{})
-	h := newHarnessWith(t, time.Hour, true, slow, nil, withoutBackground(t))
+	h := newHarness(t, delay(time.Hour), noBackground(), front(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.URL.Path == sandbox.SubmitPath {
+			<-slow
+		}
+		next.ServeHTTP(w, r)
+	}))
 	go func() {
 		time.Sleep(1100 * time.Millisecond) // the submit takes longer than the whole budget
 		close(slow)
@@ -386,21 +396,20 @@ func TestWaitBudgetCountsFromTheStartOfTheCall(t *testing.T) {
 }
 
 func TestCheckUnknownTaskDoesNotInviteALoop(t *testing.T) {
-	h := newHarness(t, 0, true)
+	h := newHarness(t)
 	res := h.call(t, "check_task", map[string]any{"task_id": "no-such-task"}, nil)
 	require.True(t, res.IsError)
 	assert.NotContains(t, text(res), "was submitted")
 }
 
 func TestDrainingRefusesNewSubmitsAndAnswersWaits(t *testing.T) {
-	drain, stop := context.WithCancel(context.Background())
-	h := newHarnessWith(t, time.Hour, true, nil, drain)
+	h := newHarness(t, delay(time.Hour))
 	done := make(chan schema.TaskResult)
 	go func() {
 		done <- taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "wait_seconds": 40}, nil))
 	}()
 	require.Eventually(t, func() bool { return h.sb.Stats().Queries > 0 }, 10*time.Second, 5*time.Millisecond)
-	stop()
+	h.svc.Drain()
 	r := <-done
 	assert.Equal(t, schema.StatusPending, r.Status, "a drained wait answers pending with the task id")
 	assert.NotEmpty(t, r.TaskID)
@@ -413,8 +422,8 @@ func TestDrainingRefusesNewSubmitsAndAnswersWaits(t *testing.T) {
 
 func TestInvalidSettingsAreReported(t *testing.T) {
 	c, err := mcpclient.NewInProcessClient(tools.NewServer(tools.Options{
-		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
-		Invalid: "AIPAINT_REQUEST_FORMAT must be form or json",
+		Paint:  paint.New(paint.Options{Unusable: &paint.UnavailableError{Invalid: "AIPAINT_REQUEST_FORMAT must be form or json"}}),
+		Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
 	}))
 	require.NoError(t, err)
 	defer c.Close()

@@ -1,4 +1,4 @@
-package track_test
+package paint_test
 
 import (
 	"context"
@@ -20,28 +20,37 @@ import (
 )
 
 type fixture struct {
-	sb      *sandbox.Sandbox
+	sb      *sandboxtest.Upstream
 	client  *client.Client
-	store   *store.Store
-	tracker *track.Tracker
+	store   *store.File
+	tracker *paint.Service
 	out     string
 }
 
+// newFixture is a paint service on the sandbox: tasks take delay, and are
+// followed for timeout after their submit.
 func newFixture(t *testing.T, delay, timeout time.Duration) *fixture {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Delay: delay})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
-	c, err := client.New(client.Config{SubmitURL: sb.SubmitURL(), QueryURL: sb.QueryURL(),
-		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret, RetryBase: time.Millisecond})
-	require.NoError(t, err)
+	sb := sandboxtest.Start(t, sandboxtest.Delay(delay))
 	st, err := store.Open(filepath.Join(t.TempDir(), "data"))
 	require.NoError(t, err)
-	f := &fixture{sb: sb, client: c, store: st, out: filepath.Join(t.TempDir(), "out")}
-	f.tracker = track.New(track.Options{Client: c, Store: st, Save: true, OutputDir: f.out, Timeout: timeout,
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
-	t.Cleanup(func() { f.tracker.Close(); _ = st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
+	f := &fixture{sb: sb, client: sb.Client(t), store: st, out: filepath.Join(t.TempDir(), "out")}
+	f.tracker = f.service(t, func(o *paint.Options) { o.TaskTimeout = timeout })
 	return f
+}
+
+// service is another paint service on the fixture's upstream and store.
+func (f *fixture) service(t *testing.T, adjust ...func(*paint.Options)) *paint.Service {
+	o := paint.Options{Upstream: f.client, Store: f.store, Save: true, OutputDir: f.out, Download: save.NewClient(nil),
+		TaskTimeout: time.Minute,
+		Backoff:     wait.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}}
+	for _, a := range adjust {
+		a(&o)
+	}
+	svc := paint.New(o)
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc
 }
 
 func (f *fixture) submit(t *testing.T, text string) store.Record {
@@ -94,7 +103,7 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 	f.tracker.Follow(rec)
 	require.Equal(t, 1, f.tracker.Active())
 	done := make(chan struct{})
-	go func() { f.tracker.Close(); close(done) }()
+	go func() { _ = f.tracker.Close(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -172,11 +181,10 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 
 func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
 	f := newFixture(t, 0, time.Minute)
-	quiet := track.New(track.Options{Client: f.client, Store: f.store, Save: false, OutputDir: f.out, Timeout: time.Minute})
-	defer quiet.Close()
+	quiet := f.service(t, func(o *paint.Options) { o.Save = false })
 	sub, err := f.client.Submit(context.Background(), client.SubmitRequest{Text: "x", Style: "古风", Resolution: "1024*1024", Num: 1})
 	require.NoError(t, err)
-	task, err := f.client.Wait(context.Background(), sub.TaskID, client.WaitOptions{Timeout: 5 * time.Second})
+	task, err := wait.NewPoller(f.client, wait.PollerOptions{}).Wait(context.Background(), sub.TaskID, wait.Options{Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	rec, err := quiet.Record(context.Background(), task, 0)
 	require.NoError(t, err)
@@ -188,9 +196,8 @@ func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
 
 func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
 	f := newFixture(t, 0, time.Minute)
-	est := client.NewEstimator()
-	tr := track.New(track.Options{Client: f.client, Store: f.store, Timeout: time.Minute, Estimator: est})
-	defer tr.Close()
+	est := wait.NewEstimator()
+	tr := f.service(t, func(o *paint.Options) { o.Estimator = est })
 	for i, took := range []float64{6, 7, 8} {
 		_, err := f.store.Put(store.Record{TaskID: "done-" + string(rune('a'+i)), Status: store.StatusDone, TookSeconds: took,
 			Request: store.Request{Text: "x", Resolution: "1024*1536", Num: 2}})
@@ -201,18 +208,17 @@ func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tr.Resume()
 	require.NoError(t, err)
-	d, ok := est.Expect(client.EstimateKey("1024*1536", 2))
+	d, ok := est.Expect(wait.Key("1024*1536", 2))
 	require.True(t, ok)
 	assert.Equal(t, 7*time.Second, d)
-	_, ok = est.Expect(client.EstimateKey("1024*1024", 1))
+	_, ok = est.Expect(wait.Key("1024*1024", 1))
 	assert.False(t, ok)
 }
 
 func TestBackgroundFollowLearnsHowLongTasksTake(t *testing.T) {
 	f := newFixture(t, 300*time.Millisecond, time.Minute)
-	est := client.NewEstimator()
-	tr := track.New(track.Options{Client: f.client, Store: f.store, Timeout: time.Minute, Estimator: est,
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
+	est := wait.NewEstimator()
+	tr := f.service(t, func(o *paint.Options) { o.Estimator = est })
 	defer tr.Close()
 	rec := f.submit(t, "熊猫")
 	rec, err := f.store.Update(rec.TaskID, func(r *store.Record) { r.Resolution = "1024*1024" })

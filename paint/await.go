@@ -1,0 +1,136 @@
+package paint
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/wait"
+)
+
+// await waits for a task within the call's budget, records what it saw and
+// answers with the recorded task. A task still pending is followed in the
+// background; one whose images are not all saved is saved there.
+func (s *Service) await(ctx context.Context, task Task, o CallOptions, started time.Time, out Outcome) (Outcome, error) {
+	seen, took, err := s.look(ctx, task, o, started)
+	var apiErr *APIError
+	switch {
+	case err == nil || errors.Is(err, wait.ErrStillPending) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		if seen.TaskID == "" {
+			seen.TaskID = task.TaskID
+		}
+		sctx, cancel := s.saveContext(ctx, started)
+		recorded, rerr := s.Record(sctx, seen, took)
+		cancel()
+		if rerr != nil {
+			s.o.Logger.Error("task store: recording a task state failed", "task_id", task.TaskID, "err", rerr)
+			recorded = task
+			if seen.Done {
+				recorded.Status = StatusDone
+				recorded.SetImages(seen.Images)
+			}
+		}
+		if recorded.Status == StatusPending {
+			s.Follow(recorded)
+		} else if unsaved(recorded) {
+			s.SaveLater(recorded)
+		}
+		out.Task, out.WaitErr = recorded, err
+		return out, nil
+	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound && task.Status == StatusPending:
+		if _, ferr := s.fail(task.TaskID, err); ferr != nil {
+			s.o.Logger.Error("task store: recording a failed task failed", "task_id", task.TaskID, "err", ferr)
+		}
+	}
+	ue := &UpstreamError{Err: err}
+	if out.Submitted {
+		ue.SubmittedTask = task.TaskID
+	}
+	return Outcome{}, ue
+}
+
+// look gets a task's state within the call's budget: one query when
+// WaitSeconds is 0, else a wait that also ends at the drain. took is how
+// long the task took when the wait saw it finish (0 otherwise).
+func (s *Service) look(ctx context.Context, task Task, o CallOptions, started time.Time) (_ client.Task, took time.Duration, _ error) {
+	ctx, stop := s.bounded(ctx)
+	defer stop()
+	if o.WaitSeconds == 0 {
+		ctx, cancel := context.WithTimeout(ctx, oneLookBound)
+		defer cancel()
+		seen, err := s.o.Upstream.Query(ctx, task.TaskID)
+		if err == nil && !seen.Done {
+			err = wait.ErrStillPending
+		}
+		return seen, 0, err
+	}
+	var watch wait.FinishWatch
+	seen, err := s.poller.Wait(ctx, task.TaskID, wait.Options{
+		Timeout: max(time.Duration(o.WaitSeconds)*time.Second-time.Since(started), 0),
+		Backoff: s.o.Backoff,
+		Expect:  s.expect(task),
+		OnPoll: func(p wait.Poll) {
+			watch.Poll(p)
+			if o.OnPoll != nil && !p.Task.Done {
+				o.OnPoll()
+			}
+		},
+	})
+	took, _ = watch.Took(seen)
+	return seen, took, err
+}
+
+// expect is how long a task like this one usually takes; 0 when unknown.
+func (s *Service) expect(task Task) time.Duration {
+	if task.Resolution == "" {
+		return 0
+	}
+	d, _ := s.o.Estimator.Expect(wait.Key(task.Resolution, task.Num))
+	return d
+}
+
+// Record stores a task state seen by anyone. A finished task gets its image
+// URLs and, when saving is on, its files; the returned task has the paths.
+// took, when not 0, is how long the task took as a poll saw it finish.
+func (s *Service) Record(ctx context.Context, seen client.Task, took time.Duration) (Task, error) {
+	task, err := s.o.Store.Update(seen.TaskID, func(t *Task) {
+		if took > 0 && t.Status != StatusDone {
+			t.TookSeconds = took.Seconds()
+		}
+		if seen.TaskNo != "" {
+			t.TaskNo = seen.TaskNo
+		}
+		if !seen.CreatedAt.IsZero() {
+			t.CreatedAt = seen.CreatedAt
+		}
+		if seen.Done && t.Status != StatusDone {
+			t.Status, t.DoneAt = StatusDone, s.o.Now()
+			t.SetImages(seen.Images)
+		}
+	})
+	if err != nil || task.Status != StatusDone {
+		return task, err
+	}
+	if took > 0 && task.Resolution != "" {
+		s.o.Estimator.Observe(wait.Key(task.Resolution, task.Num), took)
+	}
+	return s.SaveImages(ctx, task)
+}
+
+// notFoundGrace is how long after its submit a task the upstream says it
+// does not know (201) stays pending: a task id may take a moment to become
+// queryable, and a failed task no longer answers identical requests, which
+// would then be paid for again.
+const notFoundGrace = 2 * time.Minute
+
+// fail marks a task the upstream no longer knows, unless it was submitted
+// within notFoundGrace.
+func (s *Service) fail(taskID string, why error) (Task, error) {
+	return s.o.Store.Update(taskID, func(t *Task) {
+		if t.Status != StatusDone && s.o.Now().Sub(t.SubmittedAt) >= notFoundGrace {
+			t.Status, t.Error = StatusFailed, why.Error()
+		}
+	})
+}

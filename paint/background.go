@@ -1,0 +1,202 @@
+package paint
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/wait"
+)
+
+// Follow polls a pending task in the background until it is done, the task
+// timeout (counted from its submit) passes, or the Service closes.
+func (s *Service) Follow(task Task) {
+	if task.Status != StatusPending || s.poller == nil {
+		return
+	}
+	left := s.o.TaskTimeout - s.o.Now().Sub(task.SubmittedAt)
+	if left <= 0 {
+		return
+	}
+	s.background(task.TaskID, func() { s.follow(task, left) })
+}
+
+func (s *Service) follow(task Task, left time.Duration) {
+	var watch wait.FinishWatch
+	seen, err := s.poller.Wait(s.bg, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(task), OnPoll: watch.Poll})
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		took, _ := watch.Took(seen)
+		recorded, err := s.Record(s.bg, seen, took)
+		if err != nil {
+			s.o.Logger.Error("recording a finished task failed", "task_id", task.TaskID, "err", err)
+			return
+		}
+		s.o.Logger.Info("background: task finished", "task_id", task.TaskID, "images", len(seen.Images))
+		if unsaved(recorded) {
+			s.SaveLater(recorded)
+		}
+	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound:
+		_, _ = s.fail(task.TaskID, err)
+		s.o.Logger.Warn("background: the upstream does not know the task", "task_id", task.TaskID)
+	case s.bg.Err() != nil:
+		// Shutting down: the task stays pending and is resumed on the next start.
+	default:
+		s.o.Logger.Info("background: stopped following a task", "task_id", task.TaskID, "err", err)
+	}
+}
+
+// saveBound limits one attempt at saving one task's images.
+const saveBound = 60 * time.Second
+
+// SaveImages downloads the images of a finished task that have no file
+// yet. Only the URLs the upstream returned for the task are fetched. A
+// failed download is noted on the image, not returned as an error.
+func (s *Service) SaveImages(ctx context.Context, task Task) (Task, error) {
+	if !s.o.Save || s.o.Download == nil || task.Status != StatusDone {
+		return task, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, saveBound)
+	defer cancel()
+	type saved struct{ path, err string }
+	results := map[int]saved{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, img := range task.Images {
+		if img.Path != "" {
+			continue
+		}
+		wg.Go(func() {
+			p, err := s.o.Download.TaskImage(ctx, s.o.OutputDir, task.Created(), task.TaskID, img.Index, img.URL)
+			r := saved{path: p}
+			if err != nil {
+				r.err = err.Error()
+				s.o.Logger.Warn("saving an image failed", "task_id", task.TaskID, "index", img.Index, "err", err)
+			}
+			mu.Lock()
+			results[img.Index] = r
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(results) == 0 {
+		return task, nil
+	}
+	return s.o.Store.Update(task.TaskID, func(t *Task) {
+		for i, img := range t.Images {
+			if r, ok := results[img.Index]; ok && img.Path == "" {
+				t.Images[i].Path, t.Images[i].SaveError = r.path, r.err
+			}
+		}
+	})
+}
+
+// DefaultSaveRetry paces the background retries of a failed download:
+// from 10 s up to an hour apart.
+var DefaultSaveRetry = wait.Backoff{Initial: 10 * time.Second, Max: time.Hour, Factor: 2}
+
+// saveAttempts bounds the background attempts at saving one task's images
+// in one run of the server (about a day at DefaultSaveRetry); the next
+// start tries again, until the image URLs expire.
+const saveAttempts = 30
+
+// SaveLater saves a finished task's missing images in the background,
+// trying again with backoff until they are saved, the image URLs expire,
+// the attempts run out or the Service closes.
+func (s *Service) SaveLater(task Task) {
+	if !s.o.Save || s.o.Download == nil || task.Status != StatusDone {
+		return
+	}
+	s.background("save:"+task.TaskID, func() {
+		for n := 0; n < saveAttempts && unsaved(task) && s.o.Now().Before(task.ImagesExpireAt()); n++ {
+			if n > 0 && !s.pause(s.o.SaveRetry.Delay(n-1)) {
+				return
+			}
+			saved, err := s.SaveImages(s.bg, task)
+			if err != nil {
+				s.o.Logger.Error("recording saved images failed", "task_id", task.TaskID, "err", err)
+				continue
+			}
+			task = saved
+		}
+		if unsaved(task) && s.bg.Err() == nil {
+			s.o.Logger.Warn("background: gave up saving images for now; the next start tries again", "task_id", task.TaskID)
+		}
+	})
+}
+
+// pause waits d unless the Service closes first.
+func (s *Service) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.bg.Done():
+		return false
+	}
+}
+
+// resumeLearn is how many recent tasks Resume reads durations from.
+const resumeLearn = 200
+
+// resumeSave is how far back Resume looks for finished tasks whose images
+// were not saved (a process killed between recording a task done and
+// saving its files, or downloads that kept failing).
+const resumeSave = 7 * 24 * time.Hour
+
+// Resume follows the stored pending tasks still within the task timeout,
+// saves the missing images of recently finished tasks, and teaches the
+// Estimator the durations of recent tasks. It returns how many tasks it
+// follows or saves.
+func (s *Service) Resume() (int, error) {
+	if s.Unavailable() != nil {
+		return 0, nil
+	}
+	recent, err := s.o.Store.List(resumeLearn)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(recent) - 1; i >= 0; i-- { // oldest first: the Estimator keeps the latest
+		if t := recent[i]; t.TookSeconds > 0 && t.Resolution != "" {
+			s.o.Estimator.Observe(wait.Key(t.Resolution, t.Num), time.Duration(t.TookSeconds*float64(time.Second)))
+		}
+	}
+	now := s.o.Now()
+	since := now.Add(-s.o.TaskTimeout)
+	if s.o.Save {
+		since = min(since, now.Add(-resumeSave))
+	}
+	// A pending task within the timeout was written within it too.
+	tasks, err := s.o.Store.UpdatedSince(since)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range tasks {
+		switch {
+		case t.Status == StatusPending && now.Sub(t.SubmittedAt) < s.o.TaskTimeout:
+			s.Follow(t)
+			n++
+		case t.Status == StatusDone && s.o.Save && unsaved(t) && now.Before(t.ImagesExpireAt()):
+			s.SaveLater(t)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ResumeInBackground runs Resume as background work (Close waits for it),
+// so that nothing it reads delays the server's start.
+func (s *Service) ResumeInBackground() {
+	s.background("resume", func() {
+		if n, err := s.Resume(); err != nil {
+			s.o.Logger.Error("resuming tasks failed", "err", err)
+		} else if n > 0 {
+			s.o.Logger.Info("resumed tasks", "count", n)
+		}
+	})
+}

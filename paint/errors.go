@@ -1,0 +1,116 @@
+package paint
+
+import (
+	"errors"
+	"strings"
+
+	"aipaint-mcp/client"
+	"aipaint-mcp/store"
+)
+
+// The domain types of a task, as the store keeps them: one type of a task
+// (Task) with two encodings, the task file (its JSON) and the tool result
+// (tools renders it).
+type (
+	Task    = store.Record
+	Image   = store.Image
+	Request = store.Request
+	Usage   = store.Usage
+	Status  = store.Status
+)
+
+// Task statuses.
+const (
+	StatusPending = store.StatusPending
+	StatusDone    = store.StatusDone
+	StatusFailed  = store.StatusFailed
+)
+
+// Upstream failures as the client reports them: a category says what a
+// caller can do about one.
+type (
+	APIError = client.APIError
+	Category = client.Category
+)
+
+// The categories of an upstream failure, and the operation that failed.
+const (
+	CategoryArguments  = client.CategoryArguments
+	CategoryContent    = client.CategoryContent
+	CategoryNotFound   = client.CategoryNotFound
+	CategoryTransient  = client.CategoryTransient
+	CategoryAuth       = client.CategoryAuth
+	CategoryForbidden  = client.CategoryForbidden
+	CategoryBadURL     = client.CategoryBadURL
+	CategoryUncertain  = client.CategoryUncertain
+	CategoryUnknown    = client.CategoryUnknown
+	CategoryNotRunning = client.CategoryNotRunning
+	CategoryTLS        = client.CategoryTLS
+
+	OpSubmit = client.OpSubmit
+)
+
+// MaxClockSkew is how far the local clock may be off before the gateway
+// refuses signed requests.
+const MaxClockSkew = client.MaxClockSkew
+
+// ErrUnavailable is what every paid call returns, wrapped in an
+// *UnavailableError, while the service is not usable.
+var ErrUnavailable = errors.New("not usable")
+
+// UnavailableError says why the paid paths do not work and which settings
+// fix it. One of its fields is set.
+type UnavailableError struct {
+	Missing      []string // settings to set (not configured for the API)
+	Invalid      string   // invalid settings
+	StoreProblem string   // why the task store cannot be used
+}
+
+func (e *UnavailableError) Error() string {
+	switch {
+	case e.Invalid != "":
+		return "invalid settings: " + e.Invalid
+	case len(e.Missing) > 0:
+		return "not configured: set " + strings.Join(e.Missing, ", ")
+	}
+	return "task store unusable: " + e.StoreProblem
+}
+
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// ErrShuttingDown refuses a paid call once Drain has started: nothing was
+// submitted or billed.
+var ErrShuttingDown = errors.New("shutting down: nothing was submitted")
+
+// ErrInFlight ends a call that waited, within its budget, behind an
+// identical request being submitted (by this process or another): nothing
+// was submitted or billed, and calling again returns that task.
+var ErrInFlight = errors.New("an identical request is being submitted")
+
+// LimitError refuses a request over the daily image limit; nothing was
+// submitted.
+type LimitError = store.LimitError
+
+// StoreError is a failure of the task store before anything was submitted.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return "task store: " + e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// UpstreamError is a failure of the paid API. SubmittedTask names the task
+// this call created (and paid for) when the failure came after the submit,
+// so that it is not paid for again; "" otherwise.
+type UpstreamError struct {
+	Err           error // an *APIError, or what ended the wait
+	SubmittedTask string
+}
+
+func (e *UpstreamError) Error() string { return e.Err.Error() }
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// TaskFailedError answers check_task for a task the API no longer knows.
+type TaskFailedError struct{ Task Task }
+
+func (e *TaskFailedError) Error() string {
+	return "task " + e.Task.TaskID + " failed: " + e.Task.Error
+}

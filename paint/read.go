@@ -1,0 +1,81 @@
+package paint
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"aipaint-mcp/save"
+	"aipaint-mcp/store"
+)
+
+// The read paths of the tools, resources and completions. None of them
+// calls the upstream or bills anything.
+
+// ErrNotFound is a task the store does not know.
+var ErrNotFound = store.ErrNotFound
+
+// Get reads one task from the store.
+func (s *Service) Get(taskID string) (Task, error) {
+	if s.o.Store == nil {
+		return Task{}, s.Unavailable()
+	}
+	return s.o.Store.Get(taskID)
+}
+
+// List returns the n newest tasks.
+func (s *Service) List(n int) ([]Task, error) {
+	if s.o.Store == nil {
+		return nil, s.Unavailable()
+	}
+	return s.o.Store.List(n)
+}
+
+// Usage is today's images against the daily limit.
+func (s *Service) Usage() (Usage, error) {
+	if s.o.Store == nil {
+		return Usage{}, s.Unavailable()
+	}
+	return s.o.Store.Usage(s.o.Policy.DailyLimit)
+}
+
+// RecentIDs are the ids of the n newest tasks, newest first (for
+// completions); none when the store is not usable.
+func (s *Service) RecentIDs(n int) []string {
+	tasks, err := s.List(n)
+	if err != nil {
+		return nil
+	}
+	ids := make([]string, len(tasks))
+	for i, t := range tasks {
+		ids[i] = t.TaskID
+	}
+	return ids
+}
+
+// ErrNoDownloads refuses image bytes when the service has no way to fetch.
+var ErrNoDownloads = errors.New("images cannot be fetched: the server is not configured for the API")
+
+// ImageBytes reads an image of a task: its saved file, or its URL when it
+// is not saved (the same way saving fetches).
+func (s *Service) ImageBytes(ctx context.Context, img Image) ([]byte, error) {
+	if img.Path != "" {
+		if data, err := os.ReadFile(img.Path); err == nil {
+			return data, nil
+		}
+	}
+	if s.o.Download == nil {
+		return nil, ErrNoDownloads
+	}
+	data, _, err := s.o.Download.Fetch(ctx, img.URL)
+	return data, err
+}
+
+// Preview is a downscaled JPEG of an image (save.PreviewSide at most).
+func (s *Service) Preview(ctx context.Context, img Image) ([]byte, error) {
+	data, err := s.ImageBytes(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	return save.Preview(data, save.PreviewSide, save.PreviewQuality)
+}
