@@ -50,22 +50,6 @@ func BenchmarkSignSubmit(b *testing.B) {
 	}
 }
 
-// BenchmarkSign is the pure signer alone.
-func BenchmarkSign(b *testing.B) {
-	c := benchClient(b, FormatForm)
-	body, ct := c.encode(submitParams)
-	h := http.Header{}
-	h.Set("Content-Type", ct)
-	h.Set("Host", "apig.example.com")
-	h.Set(HeaderDate, testNow.Format(DateLayout))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Sign(testKey, testSecret, http.MethodPost, c.cfg.SubmitURL, h, body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkDecodeQuery is the decoding of one poll's answer.
 func BenchmarkDecodeQuery(b *testing.B) {
 	c := benchClient(b, FormatForm)

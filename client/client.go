@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"aipaint-mcp/signer"
 )
 
 // Config configures a Client. URLs and one kind of credentials are required.
@@ -356,23 +358,11 @@ func (c *Client) attempt(ctx context.Context, op, target string, body []byte, co
 // content-type;host;x-sdk-date, or the AppCode header.
 func (c *Client) authorize(req *http.Request, body []byte) error {
 	if c.cfg.AppKey == "" || c.cfg.AppSecret == "" {
-		req.Header.Set(HeaderAppCode, c.cfg.AppCode)
+		req.Header.Set(signer.HeaderAppCode, c.cfg.AppCode)
 		return nil
 	}
-	date := c.cfg.Now().UTC().Format(DateLayout)
-	h := http.Header{ // canonical keys, as Set would make them
-		"Content-Type": {req.Header.Get("Content-Type")},
-		"Host":         {req.URL.Host},
-		HeaderDate:     {date},
-	}
-	sig, err := sign(c.cfg.AppKey, c.cfg.AppSecret, req.Method, req.URL, h, body)
-	if err != nil {
-		return err
-	}
-	req.Host = req.URL.Host
-	req.Header.Set(HeaderDate, date)
-	req.Header.Set("Authorization", sig.Authorization)
-	return nil
+	_, err := signer.SignRequest(req, body, c.cfg.AppKey, c.cfg.AppSecret, c.cfg.Now())
+	return err
 }
 
 // transportError classifies a failure to get an HTTP answer. Only a failure

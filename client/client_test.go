@@ -21,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/signer"
 )
 
 // Credentials of the fake upstream. The secrets carry a marker so that a test
@@ -69,7 +71,7 @@ func newUpstream(t *testing.T, reply replyFunc) *upstream {
 		h := hit{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host,
 			Header: r.Header.Clone(), Body: body}
 		if r.Header.Get("Authorization") != "" {
-			h.AuthErr = Verify(r, body, testSecrets, testNow)
+			h.AuthErr = signer.Verify(r, body, testSecrets, testNow)
 		}
 		u.mu.Lock()
 		u.hits = append(u.hits, h)
@@ -273,8 +275,8 @@ func TestSubmitSigned(t *testing.T) {
 				"text": submitReq.Text, "style": "赛博朋克", "resolution": "1024*1536", "num": "2",
 			}, tc.params(t, h.Body))
 
-			assert.Equal(t, "20240315T080910Z", h.Header.Get(HeaderDate), "the injected clock")
-			assert.Empty(t, h.Header.Get(HeaderAppCode))
+			assert.Equal(t, "20240315T080910Z", h.Header.Get(signer.HeaderDate), "the injected clock")
+			assert.Empty(t, h.Header.Get(signer.HeaderAppCode))
 			assert.Equal(t, u.Listener.Addr().String(), h.Host, "host with port")
 			require.NoError(t, h.AuthErr, "the gateway-side verifier accepts the signature")
 			auth := h.Header.Get("Authorization")
@@ -285,8 +287,8 @@ func TestSubmitSigned(t *testing.T) {
 			signed := http.Header{}
 			signed.Set("Content-Type", tc.contentType)
 			signed.Set("Host", h.Host)
-			signed.Set(HeaderDate, "20240315T080910Z")
-			want, err := Sign(testKey, testSecret, http.MethodPost, "http://"+h.Host+h.Path, signed, h.Body)
+			signed.Set(signer.HeaderDate, "20240315T080910Z")
+			want, err := signer.Sign(testKey, testSecret, http.MethodPost, "http://"+h.Host+h.Path, signed, h.Body)
 			require.NoError(t, err)
 			assert.Equal(t, want.Authorization, auth)
 			assert.Contains(t, want.CanonicalRequest, "\n"+submitPath+"/\n\n", "canonical URI ends in /, empty query")
@@ -302,7 +304,7 @@ func TestSubmitDateIsUTC(t *testing.T) {
 	_, err := c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)
 	h := u.requests()[0]
-	assert.Equal(t, "20240315T080910Z", h.Header.Get(HeaderDate))
+	assert.Equal(t, "20240315T080910Z", h.Header.Get(signer.HeaderDate))
 	assert.NoError(t, h.AuthErr)
 }
 
@@ -323,9 +325,9 @@ func TestSubmitAppCode(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "task-ac", res.TaskID)
 			h := u.requests()[0]
-			assert.Equal(t, testAppCode, h.Header.Get(HeaderAppCode))
+			assert.Equal(t, testAppCode, h.Header.Get(signer.HeaderAppCode))
 			assert.Empty(t, h.Header.Get("Authorization"))
-			assert.Empty(t, h.Header.Get(HeaderDate), "nothing to sign")
+			assert.Empty(t, h.Header.Get(signer.HeaderDate), "nothing to sign")
 			assert.Equal(t, "application/x-www-form-urlencoded; charset=UTF-8", h.Header.Get("Content-Type"))
 		})
 	}
@@ -338,7 +340,7 @@ func TestAuthModeSigned(t *testing.T) {
 	_, err := c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)
 	h := u.requests()[0]
-	assert.Empty(t, h.Header.Get(HeaderAppCode), "the AppCode is not sent alongside a signature")
+	assert.Empty(t, h.Header.Get(signer.HeaderAppCode), "the AppCode is not sent alongside a signature")
 	assert.NoError(t, h.AuthErr)
 }
 
@@ -609,8 +611,8 @@ func TestGatewayClockSkew(t *testing.T) {
 	u := newUpstream(t, func(_ int, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Date", gatewayNow.Format(http.TimeFormat))
 		// The date is checked before the signature, so the body is not needed here.
-		var ve *VerifyError
-		if !errors.As(Verify(r, nil, testSecrets, gatewayNow), &ve) || ve.Skew == 0 {
+		var ve *signer.VerifyError
+		if !errors.As(signer.Verify(r, nil, testSecrets, gatewayNow), &ve) || ve.Skew == 0 {
 			w.WriteHeader(500)
 			return
 		}
@@ -829,7 +831,7 @@ func TestSubmitResentOnDefiniteRejection(t *testing.T) {
 				hits := u.requests()
 				require.Len(t, hits, 2)
 				assert.Equal(t, hits[0].Body, hits[1].Body, "the same body bytes")
-				assert.NotEqual(t, hits[0].Header.Get(HeaderDate), hits[1].Header.Get(HeaderDate), "a fresh date")
+				assert.NotEqual(t, hits[0].Header.Get(signer.HeaderDate), hits[1].Header.Get(signer.HeaderDate), "a fresh date")
 				assert.NotEqual(t, hits[0].Header.Get("Authorization"), hits[1].Header.Get("Authorization"), "a fresh signature")
 				for _, h := range hits {
 					assert.NoError(t, h.AuthErr)

@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"aipaint-mcp/signer"
 )
+
+// MaxClockSkew is how far the gateway lets X-Sdk-Date be from its clock: the
+// limit an APIError's ClockSkew is judged against (it is signer.MaxClockSkew).
+const MaxClockSkew = signer.MaxClockSkew
 
 // Kind says where a failure came from.
 type Kind string

@@ -1,6 +1,6 @@
 // Package client talks to the 聚美智数 AI painting API behind Huawei Cloud
-// APIG: request signing, submit and query, and waiting for a task. It knows
-// nothing about MCP.
+// APIG: submit and query over HTTP (signed by package signer), decoding,
+// retries, typed errors, and waiting for a task. It knows nothing about MCP.
 package client
 
 import "time"

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"aipaint-mcp/client"
+	"aipaint-mcp/signer"
 )
 
 // authFailed opens every 0303 message, as the gateway words it.
@@ -16,16 +16,16 @@ const authFailed = "Incorrect app authentication information"
 // header if present, else the SDK-HMAC-SHA256 signature. It returns "" when
 // the request may pass, else the gateway's error_msg.
 func (s *Sandbox) authenticate(r *http.Request, body []byte) string {
-	if code := r.Header.Get(client.HeaderAppCode); code != "" {
+	if code := r.Header.Get(signer.HeaderAppCode); code != "" {
 		if subtle.ConstantTimeCompare([]byte(code), []byte(AppCode)) != 1 {
 			return authFailed + ": invalid AppCode"
 		}
 		return ""
 	}
 	if r.Header.Get("Authorization") == "" {
-		return authFailed + ": missing Authorization or " + client.HeaderAppCode
+		return authFailed + ": missing Authorization or " + signer.HeaderAppCode
 	}
-	err := client.Verify(r, body, secretFor, s.now())
+	err := signer.Verify(r, body, secretFor, s.now())
 	if err == nil {
 		return ""
 	}
@@ -38,7 +38,7 @@ func secretFor(appKey string) (string, bool) {
 
 // verifyMessage words a Verify failure as the gateway does.
 func verifyMessage(err error) string {
-	ve, ok := errors.AsType[*client.VerifyError](err)
+	ve, ok := errors.AsType[*signer.VerifyError](err)
 	switch {
 	case !ok:
 		return authFailed
@@ -54,5 +54,5 @@ func verifyMessage(err error) string {
 // expiredMessage is the 0303 message for an X-Sdk-Date skew from the gateway clock.
 func expiredMessage(skew time.Duration) string {
 	return "request expired: X-Sdk-Date is " + skew.Abs().String() +
-		" from the server clock, more than " + client.MaxClockSkew.String()
+		" from the server clock, more than " + signer.MaxClockSkew.String()
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/schema"
+	"aipaint-mcp/signer"
 )
 
 const formType = "application/x-www-form-urlencoded; charset=UTF-8"
@@ -64,14 +64,14 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // signedRequest builds a POST to baseURL+path signed the way the client
 // does: Content-Type, Host and X-Sdk-Date signed with secret.
-func signedRequest(t *testing.T, baseURL, path, contentType string, body []byte, date time.Time, secret string) (*http.Request, client.Signature) {
+func signedRequest(t *testing.T, baseURL, path, contentType string, body []byte, date time.Time, secret string) (*http.Request, signer.Signature) {
 	t.Helper()
 	u := baseURL + path
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
 	h.Set("Host", strings.TrimPrefix(baseURL, "http://"))
-	h.Set(client.HeaderDate, date.UTC().Format(client.DateLayout))
-	sig, err := client.Sign(AppKey, secret, http.MethodPost, u, h, body)
+	h.Set(signer.HeaderDate, date.UTC().Format(signer.DateLayout))
+	sig, err := signer.Sign(AppKey, secret, http.MethodPost, u, h, body)
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
 	require.NoError(t, err)
@@ -233,7 +233,7 @@ func TestStartAppCodeAndClose(t *testing.T) {
 		req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", formType)
-		req.Header.Set(client.HeaderAppCode, AppCode)
+		req.Header.Set(signer.HeaderAppCode, AppCode)
 		res := do(t, req)
 		require.Equal(t, http.StatusOK, res.status, string(res.body))
 		return res.business(t)
@@ -280,7 +280,7 @@ func TestAppCodeAuth(t *testing.T) {
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", formType)
 			if c.code != "" {
-				req.Header.Set(client.HeaderAppCode, c.code)
+				req.Header.Set(signer.HeaderAppCode, c.code)
 			}
 			res := do(t, req)
 			require.Equal(t, c.status, res.status)

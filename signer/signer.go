@@ -1,4 +1,9 @@
-package client
+// Package signer is APIG App authentication (SDK-HMAC-SHA256) as Huawei's
+// official signers do it: Sign for the caller, Verify for the gateway's side.
+// It is pure, like aws-sdk-go-v2's aws/signer/v4: it never reads the clock
+// (the signing time and the verifier's "now" are passed in) and does no I/O,
+// so fixed vectors test it. It imports only the standard library.
+package signer
 
 import (
 	"crypto/hmac"
@@ -19,8 +24,10 @@ const (
 	Algorithm        = "SDK-HMAC-SHA256"
 	HeaderDate       = "X-Sdk-Date"
 	HeaderContentSHA = "X-Sdk-Content-Sha256"
-	HeaderAppCode    = "X-Apig-AppCode"
-	DateLayout       = "20060102T150405Z"
+	// HeaderAppCode carries the simple AppCode authentication, the gateway's
+	// alternative to a signature.
+	HeaderAppCode = "X-Apig-AppCode"
+	DateLayout    = "20060102T150405Z"
 	// MaxClockSkew is how far X-Sdk-Date may be from the gateway's clock.
 	MaxClockSkew = 15 * time.Minute
 )
@@ -45,8 +52,29 @@ func Sign(appKey, appSecret, method, rawURL string, headers http.Header, body []
 	return sign(appKey, appSecret, method, u, headers, body)
 }
 
-// sign is Sign for a parsed URL: the client signs req.URL as it is, rather
-// than printing and parsing it again for every request.
+// SignRequest signs req as the upstream client sends it: Content-Type, Host
+// (req.URL.Host) and X-Sdk-Date (at, in UTC) are signed; req.Host,
+// X-Sdk-Date and Authorization are set. body is the request body, read
+// by the caller. req.URL is signed as it is, rather than printed and parsed
+// again for every request.
+func SignRequest(req *http.Request, body []byte, appKey, appSecret string, at time.Time) (Signature, error) {
+	date := at.UTC().Format(DateLayout)
+	h := http.Header{ // canonical keys, as Set would make them
+		"Content-Type": {req.Header.Get("Content-Type")},
+		"Host":         {req.URL.Host},
+		HeaderDate:     {date},
+	}
+	sig, err := sign(appKey, appSecret, req.Method, req.URL, h, body)
+	if err != nil {
+		return Signature{}, err
+	}
+	req.Host = req.URL.Host
+	req.Header.Set(HeaderDate, date)
+	req.Header.Set("Authorization", sig.Authorization)
+	return sig, nil
+}
+
+// sign is Sign for a parsed URL.
 func sign(appKey, appSecret, method string, u *url.URL, headers http.Header, body []byte) (Signature, error) {
 	date := headers.Get(HeaderDate)
 	if date == "" {

@@ -1,4 +1,4 @@
-package client
+package signer
 
 import (
 	"bytes"
@@ -15,6 +15,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+const (
+	testKey    = "ak-test-0001"
+	testSecret = "sk-SECRET-must-not-leak-7f3a"
+)
+
+// testNow is the pinned signing time, and the verifier's clock.
+var testNow = time.Date(2024, 3, 15, 8, 9, 10, 0, time.UTC)
+
+func testSecrets(k string) (string, bool) { return testSecret, k == testKey }
 
 type vector struct {
 	Name      string            `json:"name"`
@@ -60,7 +70,36 @@ func TestSignVectors(t *testing.T) {
 			assert.Equal(t, v.Expected.StringToSign, got.StringToSign)
 			assert.Equal(t, v.Expected.Signature, got.Signature)
 			assert.Equal(t, v.Expected.Authorization, got.Authorization)
+			assert.Contains(t, v.Expected.Authorization, ", SignedHeaders="+got.SignedHeaders+", ")
 		})
+	}
+}
+
+// TestSignRequest is the client's way in: the time is the one passed in, the
+// headers the client sends are signed, and the gateway's side agrees.
+func TestSignRequest(t *testing.T) {
+	body := []byte("taskId=1")
+	for _, at := range []time.Time{testNow, testNow.In(time.FixedZone("CST", 8*3600))} {
+		req, err := http.NewRequest(http.MethodPost, "https://apig.example.com/ai/paint/query", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+		req.Header.Set("Accept", "application/json")
+		sig, err := SignRequest(req, body, testKey, testSecret, at)
+		require.NoError(t, err)
+
+		assert.Equal(t, "20240315T080910Z", req.Header.Get(HeaderDate), "the time passed in, in UTC")
+		assert.Equal(t, "apig.example.com", req.Host)
+		assert.Equal(t, sig.Authorization, req.Header.Get("Authorization"))
+		assert.Equal(t, "content-type;host;x-sdk-date", sig.SignedHeaders, "Accept is not signed")
+
+		h := http.Header{}
+		h.Set("Content-Type", req.Header.Get("Content-Type"))
+		h.Set("Host", "apig.example.com")
+		h.Set(HeaderDate, "20240315T080910Z")
+		want, err := Sign(testKey, testSecret, http.MethodPost, req.URL.String(), h, body)
+		require.NoError(t, err)
+		assert.Equal(t, want, sig, "the same as Sign over the same headers")
+		assert.NoError(t, Verify(req, body, testSecrets, testNow))
 	}
 }
 
