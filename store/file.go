@@ -39,12 +39,18 @@ type File struct {
 	ledgers map[string]*ledgerDay
 }
 
-// Open creates the folder layout if needed.
-func Open(dir string) (*File, error) {
-	return open(dir, time.Now)
+// Option configures a File at Open.
+type Option func(*File)
+
+// WithClock makes the store take every time it records (submit, update,
+// ledger entries, the day of the daily limit) from now instead of the wall
+// clock: tests move it across a day or a dedup window.
+func WithClock(now func() time.Time) Option {
+	return func(s *File) { s.now = now }
 }
 
-func open(dir string, now func() time.Time) (*File, error) {
+// Open creates the folder layout if needed.
+func Open(dir string, opts ...Option) (*File, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "tasks"), filepath.Join(dir, "ledger")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("task store: %w", err)
@@ -56,7 +62,11 @@ func open(dir string, now func() time.Time) (*File, error) {
 		return nil, fmt.Errorf("task store: lock %s: %w", dir, err)
 	}
 	_ = l.Unlock()
-	return &File{dir: dir, now: now, lock: l, ledgers: map[string]*ledgerDay{}}, nil
+	s := &File{dir: dir, now: time.Now, lock: l, ledgers: map[string]*ledgerDay{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Dir is the data folder.
@@ -159,7 +169,16 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 		return r, nil // nothing new: no write (a pending task looked at again)
 	}
 	r.UpdatedAt = s.now()
-	return r, writeJSON(path, r)
+	if err := writeJSON(path, r); err != nil {
+		return Record{}, err
+	}
+	// The file's time is the record's: List and UpdatedSince go by file
+	// times, and must agree with the store's clock (an injected one, or a
+	// file system whose timestamps are coarser than time.Now).
+	if err := os.Chtimes(path, time.Time{}, r.UpdatedAt); err != nil {
+		return Record{}, fmt.Errorf("task store: %w", err)
+	}
+	return r, nil
 }
 
 // sameJSON compares records as stored, with every time in UTC: the same

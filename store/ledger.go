@@ -28,11 +28,6 @@ const (
 	outUnknown  = "unknown"  // the submit may have been billed without a task id
 )
 
-// staleReservation is how long a reservation without an outcome makes an
-// identical request wait for it; after that its process is presumed gone.
-// It exceeds the longest a submit may run (tools bound it to 2 minutes).
-const staleReservation = 3 * time.Minute
-
 // maxLedgerDays bounds how far back a long dedup window looks.
 const maxLedgerDays = 31
 
@@ -71,7 +66,7 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 				if dayOf(r.at) == today {
 					usage.Today += r.n
 				}
-				if r.key == key && now.Sub(r.at) < p.DedupWindow && (same == nil || r.at.After(same.at)) {
+				if r.key == key && now.Sub(r.at) < p.DedupWindow && (same == nil || r.later(same)) {
 					same = r
 				}
 			}
@@ -83,7 +78,7 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 						res = Reservation{Existing: &rec, Usage: usage}
 						return nil
 					}
-				case same.out == "" && now.Sub(same.at) < staleReservation:
+				case same.out == "" && now.Sub(same.at) < StaleReservation:
 					wait = true
 					return nil
 				}
@@ -159,18 +154,30 @@ type reservation struct {
 	key, task, out string
 	n              int
 	at             time.Time
+	// seq is the position of the reservation among the entries read: two
+	// with the same time are in one day's file, in the order they were made.
+	seq int
+}
+
+// later orders reservations by time, then by the order they were made (a
+// clock may give two the same reading): the latest identical one answers.
+func (r *reservation) later(o *reservation) bool {
+	if !r.at.Equal(o.at) {
+		return r.at.After(o.at)
+	}
+	return r.seq > o.seq
 }
 
 func fold(entries []entry) map[string]*reservation {
 	m := make(map[string]*reservation, len(entries))
-	for _, e := range entries {
+	for i, e := range entries {
 		r := m[e.R]
 		if r == nil {
 			r = &reservation{}
 			m[e.R] = r
 		}
 		if e.Key != "" {
-			r.key, r.n, r.at = e.Key, e.N, e.At
+			r.key, r.n, r.at, r.seq = e.Key, e.N, e.At, i
 		}
 		if e.Out != "" {
 			r.out, r.task = e.Out, e.Task

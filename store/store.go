@@ -135,6 +135,12 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("daily image limit reached: %d of %d used today, %d more requested", e.Usage.Today, e.Usage.Limit, e.Requested)
 }
 
+// StaleReservation is how long a reservation without an outcome makes an
+// identical request wait for it; after that its process is presumed gone.
+// It exceeds the longest a submit may run (tools bound it to 2 minutes).
+// Every implementation uses this bound (storetest checks it).
+const StaleReservation = 3 * time.Minute
+
 // ErrNotFound is returned by Get for an unknown task id.
 var ErrNotFound = errors.New("task not in the store")
 

@@ -33,11 +33,14 @@ func (c *clock) add(d time.Duration) {
 func newTestStore(t *testing.T) (*File, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.Local)}
-	s, err := open(filepath.Join(t.TempDir(), "数据 data"), c.now)
+	s, err := Open(filepath.Join(t.TempDir(), "数据 data"), WithClock(c.now))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s, c
 }
+
+// Behaviour every store shares is checked by storetest (TestConformance in
+// conformance_test.go); these tests are what is particular to the file store.
 
 var panda = Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
 
@@ -118,135 +121,10 @@ func TestListNewestFirstSkipsDamagedFiles(t *testing.T) {
 	assert.ErrorContains(t, err, "damaged")
 }
 
-func TestReserveDeduplicatesWithinTheWindow(t *testing.T) {
-	s, c := newTestStore(t)
-	ctx := context.Background()
-	p := Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
-
-	first, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	assert.Nil(t, first.Existing)
-	assert.Equal(t, Usage{Today: 2, Limit: 100}, first.Usage)
-	_, err = s.Commit(first, Record{TaskID: "t1", Request: panda})
-	require.NoError(t, err)
-
-	c.add(9 * time.Minute)
-	dup, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	require.NotNil(t, dup.Existing)
-	assert.Equal(t, "t1", dup.Existing.TaskID)
-	assert.Equal(t, Usage{Today: 2, Limit: 100}, dup.Usage, "a duplicate costs nothing")
-
-	forced, err := s.Reserve(ctx, panda, Policy{DedupWindow: 10 * time.Minute, ForceNew: true})
-	require.NoError(t, err)
-	assert.Nil(t, forced.Existing)
-	require.NoError(t, s.Release(forced))
-
-	other := panda
-	other.Num = 1
-	diff, err := s.Reserve(ctx, other, p)
-	require.NoError(t, err)
-	assert.Nil(t, diff.Existing, "num is part of the request")
-	require.NoError(t, s.Release(diff))
-
-	c.add(2 * time.Minute) // 11 minutes after the first: outside the window
-	late, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	assert.Nil(t, late.Existing)
-
-	off, err := s.Reserve(ctx, Request{Text: "x", Num: 1}, Policy{})
-	require.NoError(t, err)
-	require.NoError(t, commitID(s, off, "t9"))
-	again, err := s.Reserve(ctx, Request{Text: "x", Num: 1}, Policy{})
-	require.NoError(t, err)
-	assert.Nil(t, again.Existing, "a zero window turns deduplication off")
-}
-
 // commitID commits a bare record.
 func commitID(s *File, res Reservation, taskID string) error {
 	_, err := s.Commit(res, Record{TaskID: taskID})
 	return err
-}
-
-func TestReserveIgnoresFailedTasksAndReleasedReservations(t *testing.T) {
-	s, _ := newTestStore(t)
-	ctx := context.Background()
-	p := Policy{DedupWindow: time.Hour}
-	r1, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	require.NoError(t, s.Release(r1))
-	r2, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	assert.Nil(t, r2.Existing)
-	_, err = s.Commit(r2, Record{TaskID: "t2", Status: StatusFailed})
-	require.NoError(t, err)
-	r3, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	assert.Nil(t, r3.Existing, "a failed task is not an answer")
-	require.NoError(t, s.Abandon(r3))
-	r4, err := s.Reserve(ctx, panda, p)
-	require.NoError(t, err)
-	assert.Nil(t, r4.Existing, "an abandoned submit has no task to return")
-	u, err := s.Usage(0)
-	require.NoError(t, err)
-	assert.Equal(t, 6, u.Today, "released images do not count; failed and abandoned ones may have been billed")
-}
-
-func TestDailyLimit(t *testing.T) {
-	s, c := newTestStore(t)
-	ctx := context.Background()
-	p := Policy{DailyLimit: 5}
-	for _, text := range []string{"a", "b"} {
-		r, err := s.Reserve(ctx, Request{Text: text, Num: 2}, p)
-		require.NoError(t, err)
-		require.NoError(t, commitID(s, r, "t-"+text))
-	}
-	_, err := s.Reserve(ctx, Request{Text: "c", Num: 2}, p)
-	var le *LimitError
-	require.ErrorAs(t, err, &le)
-	assert.Equal(t, Usage{Today: 4, Limit: 5}, le.Usage)
-	assert.Equal(t, 2, le.Requested)
-	r, err := s.Reserve(ctx, Request{Text: "c", Num: 1}, p)
-	require.NoError(t, err, "exactly reaching the limit is allowed")
-	assert.Equal(t, Usage{Today: 5, Limit: 5}, r.Usage)
-	require.NoError(t, s.Release(r))
-
-	c.add(12 * time.Hour) // the next local day
-	r, err = s.Reserve(ctx, Request{Text: "d", Num: 5}, p)
-	require.NoError(t, err)
-	assert.Equal(t, 5, r.Usage.Today)
-}
-
-func TestConcurrentIdenticalReservationsWaitForOneSubmit(t *testing.T) {
-	s, _ := newTestStore(t)
-	p := Policy{DedupWindow: 10 * time.Minute}
-	first, err := s.Reserve(context.Background(), panda, p)
-	require.NoError(t, err)
-
-	got := make(chan Reservation, 1)
-	go func() {
-		r, err := s.Reserve(context.Background(), panda, p)
-		assert.NoError(t, err)
-		got <- r
-	}()
-	select {
-	case <-got:
-		t.Fatal("an identical request must wait while the first is being submitted")
-	case <-time.After(3 * waitTick):
-	}
-	_, err = s.Commit(first, Record{TaskID: "t1", Request: panda})
-	require.NoError(t, err)
-	r := <-got
-	require.NotNil(t, r.Existing)
-	assert.Equal(t, "t1", r.Existing.TaskID)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	pending, err := s.Reserve(context.Background(), Request{Text: "y", Num: 1}, p)
-	require.NoError(t, err)
-	_, err = s.Reserve(ctx, Request{Text: "y", Num: 1}, p)
-	require.ErrorIs(t, err, context.Canceled, "the wait ends with the caller")
-	require.NoError(t, s.Release(pending))
 }
 
 func TestTornLedgerLineIsSkipped(t *testing.T) {
@@ -386,7 +264,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 // next entry ends it, and entries appended by others are all seen.
 func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	s, c := newTestStore(t)
-	other, err := open(s.Dir(), c.now)
+	other, err := Open(s.Dir(), WithClock(c.now))
 	require.NoError(t, err)
 	defer other.Close()
 	ctx := context.Background()
