@@ -21,6 +21,7 @@ import (
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
 	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 // App is a built server and what must be closed with it.
@@ -109,8 +110,10 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 			return nil, fmt.Errorf("upstream client: %w", err)
 		}
 		opts.Client = c
+		// One Poller: the waits of the tools and the tracker share its poll rate.
+		opts.Poller = wait.NewPoller(c, wait.PollerOptions{})
 		logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
-		a.openStore(cfg, c, save.NewClient(roots), &opts, logger)
+		a.openStore(cfg, save.NewClient(roots), &opts, logger)
 	}
 	for _, f := range adjust {
 		f(&opts)
@@ -122,7 +125,7 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 // openStore opens the task store and starts following its pending tasks.
 // A store that cannot be opened does not stop the server: the paid tools
 // then refuse, saying which folder to fix.
-func (a *App) openStore(cfg config.Config, c *client.Client, download save.Client, opts *tools.Options, logger *slog.Logger) {
+func (a *App) openStore(cfg config.Config, download save.Client, opts *tools.Options, logger *slog.Logger) {
 	st, err := store.Open(cfg.DataDir)
 	if err != nil {
 		opts.StoreProblem = err.Error()
@@ -132,9 +135,9 @@ func (a *App) openStore(cfg config.Config, c *client.Client, download save.Clien
 	a.Store = st
 	// One Estimator: the tracker teaches it (from the finishes it records and
 	// from the store), the tools and the tracker poll by it.
-	opts.Estimator = client.NewEstimator()
+	opts.Estimator = wait.NewEstimator()
 	a.Tracker = track.New(track.Options{
-		Client: c, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir, Download: download,
+		Poller: opts.Poller, Store: st, Save: cfg.Save, OutputDir: cfg.OutputDir, Download: download,
 		Timeout: cfg.TaskTimeout, Backoff: opts.Backoff, Estimator: opts.Estimator,
 		Logger: logger.With("component", "tracker"),
 	})

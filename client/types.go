@@ -1,9 +1,18 @@
 // Package client talks to the 聚美智数 AI painting API behind Huawei Cloud
-// APIG: request signing, submit and query, and waiting for a task. It knows
-// nothing about MCP.
+// APIG: request signing, submit and query, decoding, retries and typed
+// errors. Waiting for a task is package wait's. It knows nothing about MCP.
 package client
 
 import "time"
+
+// Op names one of the API's two operations.
+type Op string
+
+// The operations.
+const (
+	OpSubmit Op = "submit" // paid: may bill
+	OpQuery  Op = "query"  // free: reads a task's state
+)
 
 // Format is the request body encoding.
 type Format string

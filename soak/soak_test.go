@@ -26,6 +26,7 @@ import (
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
 	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 var (
@@ -50,7 +51,7 @@ const (
 // submit's worst case (every attempt timing out, plus the retry pauses) or a
 // last poll's grace, plus room for queueing behind maxConcurrency slots on a
 // loaded 2-core machine. A call over it has hung, it is not merely slow.
-var callBound = waitSeconds*time.Second + 3*requestTimeout + client.LastPollGrace + 20*time.Second
+var callBound = waitSeconds*time.Second + 3*requestTimeout + wait.LastPollGrace + 20*time.Second
 
 // Outcome classes of a call. Every error result must be one of the clear ones.
 const (
@@ -112,11 +113,13 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backoff := client.Backoff{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond, Factor: 1.5}
-	tracker := track.New(track.Options{Client: c, Store: st, Timeout: time.Minute, Backoff: backoff})
+	backoff := wait.Backoff{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond, Factor: 1.5}
+	poller := wait.NewPoller(c, wait.PollerOptions{})
+	tracker := track.New(track.Options{Poller: poller, Store: st, Timeout: time.Minute, Backoff: backoff})
 	serverCtx, stopServer := context.WithCancel(context.Background())
 	srv := tools.NewServer(tools.Options{
 		Client:  c,
+		Poller:  poller,
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
 		Backoff: backoff,
 		Sandbox: true,

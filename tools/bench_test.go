@@ -14,6 +14,7 @@ import (
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
+	"aipaint-mcp/wait"
 )
 
 // benchServer is the tools with the sandbox (tasks done at once) over
@@ -32,7 +33,7 @@ func benchServer(b *testing.B) *server.MCPServer {
 	}
 	// The task store as in production: every paid call records its task.
 	opts := tools.Options{
-		Client: c, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "bench",
+		Client: c, Poller: wait.NewPoller(c, wait.PollerOptions{}), Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "bench",
 		Store: openStore(b),
 	}
 	withoutBackground(b)(&opts)

@@ -57,7 +57,7 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 		return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
 	}
 	urlSetting := config.QueryURL
-	if e.Op == "submit" {
+	if e.Op == client.OpSubmit {
 		urlSetting = config.SubmitURL
 	}
 	var advice string

@@ -8,17 +8,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
+	"aipaint-mcp/wait"
 )
 
 // A wait that sees a task finish teaches the Estimator how long that kind of
 // task takes; a task already done at the first look teaches nothing.
 func TestWaitTeachesTheEstimator(t *testing.T) {
-	est := client.NewEstimator()
+	est := wait.NewEstimator()
 	h := newHarnessWith(t, 50*time.Millisecond, true, nil, nil, func(o *tools.Options) { o.Estimator = est })
-	portrait2 := client.EstimateKey("1024*1536", 2)
+	portrait2 := wait.Key("1024*1536", 2)
 	for i := range 3 {
 		_, ok := est.Expect(portrait2)
 		assert.False(t, ok, "after %d tasks", i)
@@ -30,11 +30,11 @@ func TestWaitTeachesTheEstimator(t *testing.T) {
 	// createTime has whole seconds: the 50 ms task looks up to a second longer.
 	assert.Positive(t, d)
 	assert.Less(t, d, 2*time.Second)
-	_, ok = est.Expect(client.EstimateKey("1024*1024", 1))
+	_, ok = est.Expect(wait.Key("1024*1024", 1))
 	assert.False(t, ok, "per resolution and num")
 
 	h.sb.SetDelay(0)
-	instant := client.EstimateKey("1024*1024", 1)
+	instant := wait.Key("1024*1024", 1)
 	for i := range 3 {
 		r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": fmt.Sprint("竹林里的熊猫 ", i)}, nil))
 		require.Equal(t, schema.StatusDone, r.Status)

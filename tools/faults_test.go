@@ -15,6 +15,7 @@ import (
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
+	"aipaint-mcp/wait"
 )
 
 // faultTimeout is the per-request timeout of the fault tests: a slow answer
@@ -36,8 +37,9 @@ func newFaultHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 	opts := tools.Options{
 		Client:  c,
+		Poller:  wait.NewPoller(c, wait.PollerOptions{}),
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
+		Backoff: wait.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
 		Sandbox: true,
 		Store:   openStore(t),
 	}

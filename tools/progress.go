@@ -6,16 +6,16 @@ import (
 	"math"
 	"time"
 
+	"aipaint-mcp/wait"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-
-	"aipaint-mcp/client"
 )
 
 // progressReporter turns Wait's polls into notifications/progress when the
 // caller sent a progress token. Nothing depends on their delivery.
 // progress is the seconds since the call started (submit included).
-func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time.Time) func(client.Poll) {
+func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time.Time) func(wait.Poll) {
 	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
 		return nil
 	}
@@ -25,7 +25,7 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest, started time
 		return nil
 	}
 	var last float64
-	return func(p client.Poll) {
+	return func(p wait.Poll) {
 		if p.Task.Done {
 			return // the result itself says so; a late notification would only trail it
 		}

@@ -19,6 +19,7 @@ import (
 	"aipaint-mcp/save"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
+	"aipaint-mcp/wait"
 )
 
 // outcome is what a call did besides the task's own state.
@@ -44,12 +45,12 @@ const (
 func (h *handlers) awaitAndShow(ctx context.Context, req mcp.CallToolRequest, rec store.Record, waitSeconds int, started time.Time, out outcome) *mcp.CallToolResult {
 	kind := ""
 	if rec.Resolution != "" {
-		kind = client.EstimateKey(rec.Resolution, rec.Num)
+		kind = wait.Key(rec.Resolution, rec.Num)
 	}
 	task, took, err := h.await(ctx, req, rec.TaskID, kind, waitSeconds, started)
 	var apiErr *client.APIError
 	switch {
-	case err == nil || errors.Is(err, client.ErrStillPending) ||
+	case err == nil || errors.Is(err, wait.ErrStillPending) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		if task.TaskID == "" {
 			task.TaskID = rec.TaskID

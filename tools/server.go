@@ -18,18 +18,20 @@ import (
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 // Options wires the tools to their upstream.
 type Options struct {
 	Client  *client.Client // nil when credentials or URLs are missing
+	Poller  *wait.Poller   // waits on Client's tasks; required with Client
 	Missing []string       // the settings to set when Client is nil
 	Invalid string         // invalid settings, when Client is nil because of them
 	Limits  schema.Limits
-	Backoff client.Backoff // polling schedule; zero = client.DefaultBackoff
+	Backoff wait.Backoff // polling schedule; zero = wait.DefaultBackoff
 	// Estimator learns how long tasks take, to poll densely only around the
 	// expected finish; seed it with Observe. nil = a fresh one.
-	Estimator *client.Estimator
+	Estimator *wait.Estimator
 	Sandbox   bool // results say the images are sandbox images
 	Logger    *slog.Logger
 	Version   string
@@ -67,7 +69,7 @@ func NewServer(o Options) *server.MCPServer {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Estimator == nil {
-		o.Estimator = client.NewEstimator()
+		o.Estimator = wait.NewEstimator()
 	}
 	h := &handlers{Options: o}
 	complete := completer{}
@@ -104,7 +106,7 @@ const oneLookBound = 15 * time.Second
 // from the start of the call, so a slow submit shortens the wait instead of
 // pushing the call past the client's own timeout (and into a paid retry).
 // The wait also ends when the server starts draining. kind is the task's
-// client.EstimateKey, "" when unknown; took is how long the task took when
+// wait.Key, "" when unknown; took is how long the task took when
 // the wait saw it finish (0 otherwise), for the tracker to learn from.
 func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID, kind string, waitSeconds int, started time.Time) (_ client.Task, took time.Duration, _ error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -117,18 +119,18 @@ func (h *handlers) await(ctx context.Context, req mcp.CallToolRequest, taskID, k
 		defer cancel()
 		task, err := h.Client.Query(ctx, taskID)
 		if err == nil && !task.Done {
-			err = client.ErrStillPending
+			err = wait.ErrStillPending
 		}
 		return task, 0, err
 	}
 	expect, _ := h.Estimator.Expect(kind)
 	report := progressReporter(ctx, req, started)
-	var watch client.FinishWatch
-	task, err := h.Client.Wait(ctx, taskID, client.WaitOptions{
+	var watch wait.FinishWatch
+	task, err := h.Poller.Wait(ctx, taskID, wait.Options{
 		Timeout: max(time.Duration(waitSeconds)*time.Second-time.Since(started), 0),
 		Backoff: h.Backoff,
 		Expect:  expect,
-		OnPoll: func(p client.Poll) {
+		OnPoll: func(p wait.Poll) {
 			watch.Poll(p)
 			if report != nil {
 				report(p)

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
+	"aipaint-mcp/wait"
 )
 
 // BenchmarkTaskResult is the shaping of a tool answer: text block and
@@ -28,7 +28,7 @@ func BenchmarkTaskResult(b *testing.B) {
 		name string
 		rec  store.Record
 		err  error
-	}{{"done", done, nil}, {"pending", pending, client.ErrStillPending}} {
+	}{{"done", done, nil}, {"pending", pending, wait.ErrStillPending}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

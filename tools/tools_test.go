@@ -24,6 +24,7 @@ import (
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
 	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -61,7 +62,7 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 	opts := tools.Options{
 		Drain:   drain,
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
+		Backoff: wait.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2},
 		Sandbox: true,
 		Version: "test",
 		Missing: []string{"AIPAINT_APP_KEY + AIPAINT_APP_SECRET (or AIPAINT_APP_CODE)", "AIPAINT_SUBMIT_URL", "AIPAINT_QUERY_URL"},
@@ -74,6 +75,7 @@ func newHarnessWith(t *testing.T, delay time.Duration, configured bool, submitLa
 			RetryBase: time.Millisecond,
 		})
 		require.NoError(t, err)
+		opts.Poller = wait.NewPoller(opts.Client, wait.PollerOptions{})
 	}
 	h := &harness{sb: sb, url: front.URL, outDir: filepath.Join(t.TempDir(), "图片 out")}
 	h.store = openStore(t)
@@ -115,7 +117,7 @@ func openStore(tb testing.TB) *store.Store {
 // queued for a call are not taken by a poller).
 func withoutBackground(tb testing.TB) func(*tools.Options) {
 	return func(o *tools.Options) {
-		o.Tracker = track.New(track.Options{Client: o.Client, Store: o.Store, Timeout: time.Nanosecond})
+		o.Tracker = track.New(track.Options{Poller: o.Poller, Store: o.Store, Timeout: time.Nanosecond})
 		tb.Cleanup(o.Tracker.Close)
 	}
 }
@@ -129,9 +131,9 @@ func attachTracker(t *testing.T, opts *tools.Options, outDir string) *track.Trac
 		return opts.Tracker
 	}
 	if opts.Estimator == nil {
-		opts.Estimator = client.NewEstimator()
+		opts.Estimator = wait.NewEstimator()
 	}
-	opts.Tracker = track.New(track.Options{Client: opts.Client, Store: opts.Store, Save: true, OutputDir: outDir,
+	opts.Tracker = track.New(track.Options{Poller: opts.Poller, Store: opts.Store, Save: true, OutputDir: outDir,
 		Timeout: time.Minute, Backoff: opts.Backoff, Estimator: opts.Estimator})
 	t.Cleanup(opts.Tracker.Close)
 	return opts.Tracker

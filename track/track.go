@@ -14,20 +14,21 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/save"
 	"aipaint-mcp/store"
+	"aipaint-mcp/wait"
 )
 
 // Options configure a Tracker.
 type Options struct {
-	Client    *client.Client
+	Poller    *wait.Poller // waits on the upstream's tasks
 	Store     *store.Store
 	Save      bool        // save images to files
 	OutputDir string      // where
 	Download  save.Client // how (the zero value: system roots)
 	Timeout   time.Duration
-	Backoff   client.Backoff
+	Backoff   wait.Backoff
 	// Estimator learns task durations from the finishes seen here (and
 	// from the store on Resume) and hints the background polls; nil = none.
-	Estimator *client.Estimator
+	Estimator *wait.Estimator
 	Logger    *slog.Logger
 }
 
@@ -86,7 +87,7 @@ func (t *Tracker) Record(ctx context.Context, task client.Task, took time.Durati
 		return rec, err
 	}
 	if took > 0 && rec.Resolution != "" {
-		t.o.Estimator.Observe(client.EstimateKey(rec.Resolution, rec.Num), took)
+		t.o.Estimator.Observe(wait.Key(rec.Resolution, rec.Num), took)
 	}
 	return t.SaveImages(ctx, rec)
 }
@@ -204,10 +205,10 @@ func (t *Tracker) follow(rec store.Record, left time.Duration) {
 	taskID := rec.TaskID
 	var expect time.Duration
 	if rec.Resolution != "" {
-		expect, _ = t.o.Estimator.Expect(client.EstimateKey(rec.Resolution, rec.Num))
+		expect, _ = t.o.Estimator.Expect(wait.Key(rec.Resolution, rec.Num))
 	}
-	var watch client.FinishWatch
-	task, err := t.o.Client.Wait(t.ctx, taskID, client.WaitOptions{Timeout: left, Backoff: t.o.Backoff, Expect: expect, OnPoll: watch.Poll})
+	var watch wait.FinishWatch
+	task, err := t.o.Poller.Wait(t.ctx, taskID, wait.Options{Timeout: left, Backoff: t.o.Backoff, Expect: expect, OnPoll: watch.Poll})
 	var apiErr *client.APIError
 	switch {
 	case err == nil:
@@ -237,7 +238,7 @@ func (t *Tracker) Resume() (int, error) {
 	}
 	for i := len(recent) - 1; i >= 0; i-- { // oldest first: the Estimator keeps the latest
 		if r := recent[i]; r.TookSeconds > 0 && r.Resolution != "" {
-			t.o.Estimator.Observe(client.EstimateKey(r.Resolution, r.Num), time.Duration(r.TookSeconds*float64(time.Second)))
+			t.o.Estimator.Observe(wait.Key(r.Resolution, r.Num), time.Duration(r.TookSeconds*float64(time.Second)))
 		}
 	}
 	// A pending record within the timeout was written within it too.

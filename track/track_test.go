@@ -17,11 +17,13 @@ import (
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/store"
 	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 type fixture struct {
 	sb      *sandbox.Sandbox
 	client  *client.Client
+	poller  *wait.Poller
 	store   *store.Store
 	tracker *track.Tracker
 	out     string
@@ -37,9 +39,9 @@ func newFixture(t *testing.T, delay, timeout time.Duration) *fixture {
 	require.NoError(t, err)
 	st, err := store.Open(filepath.Join(t.TempDir(), "data"))
 	require.NoError(t, err)
-	f := &fixture{sb: sb, client: c, store: st, out: filepath.Join(t.TempDir(), "out")}
-	f.tracker = track.New(track.Options{Client: c, Store: st, Save: true, OutputDir: f.out, Timeout: timeout,
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
+	f := &fixture{sb: sb, client: c, poller: wait.NewPoller(c, wait.PollerOptions{}), store: st, out: filepath.Join(t.TempDir(), "out")}
+	f.tracker = track.New(track.Options{Poller: f.poller, Store: st, Save: true, OutputDir: f.out, Timeout: timeout,
+		Backoff: wait.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
 	t.Cleanup(func() { f.tracker.Close(); _ = st.Close() })
 	return f
 }
@@ -172,11 +174,11 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 
 func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
 	f := newFixture(t, 0, time.Minute)
-	quiet := track.New(track.Options{Client: f.client, Store: f.store, Save: false, OutputDir: f.out, Timeout: time.Minute})
+	quiet := track.New(track.Options{Poller: f.poller, Store: f.store, Save: false, OutputDir: f.out, Timeout: time.Minute})
 	defer quiet.Close()
 	sub, err := f.client.Submit(context.Background(), client.SubmitRequest{Text: "x", Style: "古风", Resolution: "1024*1024", Num: 1})
 	require.NoError(t, err)
-	task, err := f.client.Wait(context.Background(), sub.TaskID, client.WaitOptions{Timeout: 5 * time.Second})
+	task, err := f.poller.Wait(context.Background(), sub.TaskID, wait.Options{Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	rec, err := quiet.Record(context.Background(), task, 0)
 	require.NoError(t, err)
@@ -188,8 +190,8 @@ func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
 
 func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
 	f := newFixture(t, 0, time.Minute)
-	est := client.NewEstimator()
-	tr := track.New(track.Options{Client: f.client, Store: f.store, Timeout: time.Minute, Estimator: est})
+	est := wait.NewEstimator()
+	tr := track.New(track.Options{Poller: f.poller, Store: f.store, Timeout: time.Minute, Estimator: est})
 	defer tr.Close()
 	for i, took := range []float64{6, 7, 8} {
 		_, err := f.store.Put(store.Record{TaskID: "done-" + string(rune('a'+i)), Status: store.StatusDone, TookSeconds: took,
@@ -201,18 +203,18 @@ func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tr.Resume()
 	require.NoError(t, err)
-	d, ok := est.Expect(client.EstimateKey("1024*1536", 2))
+	d, ok := est.Expect(wait.Key("1024*1536", 2))
 	require.True(t, ok)
 	assert.Equal(t, 7*time.Second, d)
-	_, ok = est.Expect(client.EstimateKey("1024*1024", 1))
+	_, ok = est.Expect(wait.Key("1024*1024", 1))
 	assert.False(t, ok)
 }
 
 func TestBackgroundFollowLearnsHowLongTasksTake(t *testing.T) {
 	f := newFixture(t, 300*time.Millisecond, time.Minute)
-	est := client.NewEstimator()
-	tr := track.New(track.Options{Client: f.client, Store: f.store, Timeout: time.Minute, Estimator: est,
-		Backoff: client.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
+	est := wait.NewEstimator()
+	tr := track.New(track.Options{Poller: f.poller, Store: f.store, Timeout: time.Minute, Estimator: est,
+		Backoff: wait.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Factor: 2}})
 	defer tr.Close()
 	rec := f.submit(t, "熊猫")
 	rec, err := f.store.Update(rec.TaskID, func(r *store.Record) { r.Resolution = "1024*1024" })
