@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
+	"aipaint-mcp/wait"
 
-	"aipaint-mcp/client"
+	"github.com/stretchr/testify/assert"
 )
 
 func TestPct(t *testing.T) {
@@ -26,12 +26,12 @@ func TestPct(t *testing.T) {
 func TestSimulatePolling(t *testing.T) {
 	// Plain backoff polls at 0, 1, 2.5, 4.75, 8.125 s, then every 5 s: a task
 	// done at 4 to 6 s is seen at 4.75 s (4th query) or 8.125 s (5th).
-	p := simulatePolling(client.Schedule{Backoff: client.DefaultBackoff}, 5*time.Second)
+	p := simulatePolling(wait.Schedule{Backoff: wait.DefaultBackoff}, 5*time.Second)
 	assert.InDelta(t, 0.375*4+0.625*5, p.queries, 0.01)
 	assert.InDelta(t, float64(3375*time.Millisecond), float64(p.maxLate), float64(5*time.Millisecond), "done just after 4.75 s, seen at 8.125 s")
 
 	// The target for 20 s tasks, with the Estimator's hint.
-	p = simulatePolling(client.Schedule{Backoff: client.DefaultBackoff, Expect: 20*time.Second + truncation}, 20*time.Second)
+	p = simulatePolling(wait.Schedule{Backoff: wait.DefaultBackoff, Expect: 20*time.Second + truncation}, 20*time.Second)
 	assert.LessOrEqual(t, p.queries, 10.0)
 	assert.LessOrEqual(t, p.meanLate, 1500*time.Millisecond)
 }

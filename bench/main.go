@@ -25,9 +25,9 @@ import (
 	"sync"
 	"time"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/config"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/wait"
 )
 
 type options struct {
@@ -640,14 +640,14 @@ func (r *report) print(w io.Writer, o options, b bins, load0 string, took time.D
 	}
 	fmt.Fprintln(w, "\nRatio: aipaint-mcp ÷ baseline. Overhead: how much worse aipaint-mcp is (time or RSS more, calls/s fewer); negative is better.")
 
-	fmt.Fprintln(w, "\n## Polling cost (simulated clock; client.Schedule as Wait runs it)")
+	fmt.Fprintln(w, "\n## Polling cost (simulated clock; wait.Schedule as Wait runs it)")
 	fmt.Fprintln(w, "\nTasks take the typical duration ±20 %, 1,000 per row; first look right after the submit. Queries per task / mean delay between finishing and being noticed / worst delay.")
 	fmt.Fprintln(w, "\n| Schedule | 5 s tasks | 20 s tasks (target ≤ 10, ≤ 1.5 s) | 120 s tasks |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- |")
 	for _, s := range pollStrategies {
 		fmt.Fprintf(w, "| %s |", s.name)
 		for _, typical := range []time.Duration{5 * time.Second, 20 * time.Second, 120 * time.Second} {
-			p := simulatePolling(client.Schedule{Backoff: client.DefaultBackoff, Expect: s.hint(typical)}, typical)
+			p := simulatePolling(wait.Schedule{Backoff: wait.DefaultBackoff, Expect: s.hint(typical)}, typical)
 			fmt.Fprintf(w, " %.1f q / %.2f s / %.1f s |", p.queries, p.meanLate.Seconds(), p.maxLate.Seconds())
 		}
 		fmt.Fprintln(w)

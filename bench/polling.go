@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"aipaint-mcp/client"
+	"aipaint-mcp/wait"
 )
 
 // pollStrategy is one way of choosing the hint for a task that usually takes typical.
@@ -34,7 +34,7 @@ type pollResult struct {
 // spread over [0, 1 s): upstream queries per task and the delay between the
 // task finishing and the server noticing. The first look is right after the
 // submit, as in generate_image.
-func simulatePolling(sched client.Schedule, typical time.Duration) pollResult {
+func simulatePolling(sched wait.Schedule, typical time.Duration) pollResult {
 	const tasks = 1000
 	var queries int
 	var total, worst time.Duration

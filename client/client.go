@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"aipaint-mcp/signer"
@@ -35,7 +34,6 @@ type Config struct {
 	HTTPClient       *http.Client     // default: proxy from env, verified TLS (RootCAs), redirects not followed
 	RootCAs          *x509.CertPool   // roots of the default HTTPClient; nil = the system's (see LoadCAFile)
 	MaxConcurrency   int              // upstream requests in flight at once, retries included; default 8
-	MaxPollRate      float64          // polls per second across all waits of this Client; default DefaultMaxPollRate
 	Now              func() time.Time // signing clock; default time.Now
 	Logger           *slog.Logger     // default: discard
 	RequestTimeout   time.Duration    // per HTTP attempt; default 30s
@@ -50,7 +48,6 @@ type Config struct {
 type Client struct {
 	cfg   Config
 	slots chan struct{} // one token per request in flight
-	waits atomic.Int64  // Waits in progress
 }
 
 // Errors from New.
@@ -81,9 +78,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Format != FormatForm && cfg.Format != FormatJSON {
 		return nil, fmt.Errorf("unknown request format %q: want form or json", cfg.Format)
-	}
-	if cfg.MaxPollRate <= 0 {
-		cfg.MaxPollRate = DefaultMaxPollRate
 	}
 	if cfg.MaxConcurrency <= 0 {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
@@ -197,7 +191,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, e
 		{"style", req.Style},
 		{"num", strconv.Itoa(req.Num)},
 	}
-	env, err := c.call(ctx, "submit", c.cfg.SubmitURL, params, c.cfg.SubmitAttempts)
+	env, err := c.call(ctx, OpSubmit, c.cfg.SubmitURL, params, c.cfg.SubmitAttempts)
 	if err != nil {
 		return SubmitResult{}, err
 	}
@@ -208,8 +202,10 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, e
 	taskID := strings.TrimSpace(scalarText(data.TaskID))
 	if err != nil || taskID == "" {
 		// Accepted and billed, yet no id: nothing to poll, say so loudly.
-		return SubmitResult{}, &APIError{Op: "submit", Kind: KindDecode, Category: CategoryUncertain, HTTPStatus: env.status,
-			Message: "accepted (code 200) but no taskId in the answer; the request may have been billed", TaskNo: env.TaskNo, MaybeBilled: true}
+		e := &APIError{Op: OpSubmit, Kind: KindDecode, HTTPStatus: env.status,
+			Message: "accepted (code 200) but no taskId in the answer; the request may have been billed", TaskNo: env.TaskNo}
+		e.settle(acceptedNoTaskID)
+		return SubmitResult{}, e
 	}
 	return SubmitResult{TaskID: taskID, TaskNo: env.TaskNo}, nil
 }
@@ -219,8 +215,14 @@ func (c *Client) Query(ctx context.Context, taskID string) (Task, error) {
 	return c.query(ctx, taskID, c.cfg.QueryAttempts)
 }
 
+// QueryOnce reads a task's state with a single request, never retried: the
+// poll of a wait, which does its own retrying at its own pace.
+func (c *Client) QueryOnce(ctx context.Context, taskID string) (Task, error) {
+	return c.query(ctx, taskID, 1)
+}
+
 func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, error) {
-	env, err := c.call(ctx, "query", c.cfg.QueryURL, [][2]string{{"taskId", taskID}}, attempts)
+	env, err := c.call(ctx, OpQuery, c.cfg.QueryURL, [][2]string{{"taskId", taskID}}, attempts)
 	if err != nil {
 		return Task{}, err
 	}
@@ -232,7 +234,7 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 	}
 	if len(env.Data) > 0 && string(env.Data) != "null" {
 		if err := json.Unmarshal(env.Data, &data); err != nil {
-			return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryTransient, HTTPStatus: env.status,
+			return Task{}, &APIError{Op: OpQuery, Kind: KindDecode, Category: CategoryTransient, HTTPStatus: env.status,
 				Message: "the data field is not the documented object", TaskNo: env.TaskNo, Retryable: true}
 		}
 	}
@@ -250,7 +252,7 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 		t.CreatedAt = ct
 	}
 	if t.Done && len(t.Images) == 0 {
-		return Task{}, &APIError{Op: "query", Kind: KindDecode, Category: CategoryUnknown, HTTPStatus: env.status,
+		return Task{}, &APIError{Op: OpQuery, Kind: KindDecode, Category: CategoryUnknown, HTTPStatus: env.status,
 			Message: "the task is marked done but no image URL was returned", TaskNo: env.TaskNo}
 	}
 	return t, nil
@@ -258,7 +260,7 @@ func (c *Client) query(ctx context.Context, taskID string, attempts int) (Task, 
 
 // call encodes the body once, then sends it (re-signed each time) until it
 // succeeds, fails for good, or runs out of attempts.
-func (c *Client) call(ctx context.Context, op, target string, params [][2]string, attempts int) (*envelope, error) {
+func (c *Client) call(ctx context.Context, op Op, target string, params [][2]string, attempts int) (*envelope, error) {
 	body, contentType := c.encode(params)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -268,7 +270,7 @@ func (c *Client) call(ctx context.Context, op, target string, params [][2]string
 			return env, nil
 		}
 		retry := apiErr.Retryable
-		if op == "submit" {
+		if op == OpSubmit {
 			retry = apiErr.safeToResend()
 		}
 		if !retry || attempt >= attempts {
@@ -281,11 +283,11 @@ func (c *Client) call(ctx context.Context, op, target string, params [][2]string
 	}
 }
 
-func (c *Client) logAttempt(op, target string, attempt int, took time.Duration, env *envelope, err *APIError) {
+func (c *Client) logAttempt(op Op, target string, attempt int, took time.Duration, env *envelope, err *APIError) {
 	if !c.cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		return // every poll comes here: build nothing that will not be logged
 	}
-	attrs := []any{"op", op, "attempt", attempt, "ms", took.Milliseconds(), "url", redactURL(target)}
+	attrs := []any{"op", string(op), "attempt", attempt, "ms", took.Milliseconds(), "url", redactURL(target)}
 	if env != nil {
 		c.cfg.Logger.Debug("upstream ok", append(attrs, "taskNo", env.TaskNo)...)
 		return
@@ -324,7 +326,7 @@ func (c *Client) encode(params [][2]string) ([]byte, string) {
 }
 
 // attempt sends one signed request and decodes the answer.
-func (c *Client) attempt(ctx context.Context, op, target string, body []byte, contentType string) (*envelope, *APIError) {
+func (c *Client) attempt(ctx context.Context, op Op, target string, body []byte, contentType string) (*envelope, *APIError) {
 	if err := ctx.Err(); err != nil {
 		return nil, &APIError{Op: op, Kind: KindTransport, Category: CategoryNotRunning, Message: "cancelled before sending", Err: err}
 	}
@@ -367,7 +369,7 @@ func (c *Client) authorize(req *http.Request, body []byte) error {
 
 // transportError classifies a failure to get an HTTP answer. Only a failure
 // to connect proves that nothing reached the server.
-func transportError(op string, err error) *APIError {
+func transportError(op Op, err error) *APIError {
 	e := &APIError{Op: op, Kind: KindTransport, Err: err}
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
@@ -387,9 +389,7 @@ func transportError(op string, err error) *APIError {
 	default:
 		e.Category, e.Retryable, e.Message = CategoryUncertain, true, "connection failed mid-request: "+shortNetErr(err)
 	}
-	if op == "submit" {
-		e.MaybeBilled = true
-	} else {
+	if !e.settle(sentNoAnswer) {
 		e.Category = CategoryTransient
 	}
 	return e
@@ -410,7 +410,7 @@ func shortNetErr(err error) string {
 }
 
 // decode reads a size-limited body and turns it into an envelope or an APIError.
-func (c *Client) decode(op string, resp *http.Response) (*envelope, *APIError) {
+func (c *Client) decode(op Op, resp *http.Response) (*envelope, *APIError) {
 	requestID := resp.Header.Get("X-Request-Id")
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
 	if err != nil {
@@ -457,10 +457,7 @@ func (c *Client) decode(op string, resp *http.Response) (*envelope, *APIError) {
 	case resp.StatusCode/100 != 2:
 		e := withStatus(&APIError{Op: op, Kind: KindDecode, HTTPStatus: resp.StatusCode, RequestID: requestID,
 			TaskNo: env.TaskNo, Message: "code 200 with an HTTP error status"}, op, resp.StatusCode)
-		if op == "submit" {
-			// The body says accepted: whatever the status, it may have been billed.
-			e.MaybeBilled, e.Category = true, CategoryUncertain
-		}
+		e.settle(acceptedBadStatus)
 		return nil, e
 	}
 	env.status = resp.StatusCode
@@ -468,20 +465,18 @@ func (c *Client) decode(op string, resp *http.Response) (*envelope, *APIError) {
 }
 
 // withStatus classifies an undecodable answer by its HTTP status.
-func withStatus(e *APIError, op string, status int) *APIError {
+func withStatus(e *APIError, op Op, status int) *APIError {
 	info := statusInfo(status)
 	if status/100 == 2 {
-		// A 2xx we cannot read: for a submit, it may well have been accepted.
-		info = codeInfo{category: CategoryUnknown, retryable: op == "query"}
-		if op == "submit" {
-			e.MaybeBilled, info.category = true, CategoryUncertain
-		}
-	} else if op == "submit" && status == http.StatusGatewayTimeout {
-		// APIG.0203 without its JSON: the backend may have run it before the
-		// gateway gave up.
-		e.MaybeBilled, info.category = true, CategoryUncertain
+		info = codeInfo{category: CategoryUnknown, retryable: op == OpQuery}
 	}
 	e.Category, e.Retryable = info.category, info.retryable
+	switch {
+	case status/100 == 2:
+		e.settle(undecodable)
+	case status == http.StatusGatewayTimeout:
+		e.settle(gatewayTimeout) // APIG.0203 without its JSON
+	}
 	return e
 }
 

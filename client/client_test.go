@@ -430,6 +430,26 @@ func TestQueryDoneWithoutImages(t *testing.T) {
 	assert.Contains(t, e.Message, "no image URL")
 }
 
+// QueryOnce is a wait's poll: signed like every request, and never retried,
+// whatever the client's QueryAttempts.
+func TestQueryOnce(t *testing.T) {
+	u := newUpstream(t, seq(jsonReply(200, business(500, "maintenance")), jsonReply(200, doneBody)))
+	c := newTestClient(t, u, attempts(5, 5))
+	_, err := c.QueryOnce(t.Context(), "tid")
+	e := apiError(t, err)
+	assert.True(t, e.Retryable)
+	assert.Equal(t, 1, u.count(), "one request: the caller does the retrying")
+	task, err := c.QueryOnce(t.Context(), "tid")
+	require.NoError(t, err)
+	assert.True(t, task.Done)
+	assert.Equal(t, "tid", task.TaskID)
+	assert.Equal(t, 2, u.count())
+	for _, h := range u.requests() {
+		assert.Equal(t, queryPath, h.Path)
+		assert.NoError(t, h.AuthErr, "each poll is signed")
+	}
+}
+
 func TestQueryDataNotAnObject(t *testing.T) {
 	u := newUpstream(t, jsonReply(200, `{"code":200,"taskNo":"TN-x","data":{"status":1,"imgUrls":"https://i/1.png"}}`))
 	c := newTestClient(t, u)
@@ -460,12 +480,12 @@ func TestBusinessCodes(t *testing.T) {
 	}
 	for _, tc := range codes {
 		for _, status := range []int{200, tc.code} {
-			for _, op := range []string{"submit", "query"} {
+			for _, op := range []Op{OpSubmit, OpQuery} {
 				t.Run(fmt.Sprintf("%d/HTTP%d/%s", tc.code, status, op), func(t *testing.T) {
 					u := newUpstream(t, jsonReply(status, business(tc.code, tc.msg)))
 					c := newTestClient(t, u, attempts(1, 1))
 					var err error
-					if op == "submit" {
+					if op == OpSubmit {
 						_, err = c.Submit(t.Context(), submitReq)
 					} else {
 						_, err = c.Query(t.Context(), "tid")
@@ -1194,7 +1214,7 @@ func TestConcurrentUse(t *testing.T) {
 			if !assert.NoError(t, err) {
 				return
 			}
-			task, err := c.Wait(t.Context(), res.TaskID, WaitOptions{Timeout: time.Minute, Backoff: fastBackoff})
+			task, err := c.QueryOnce(t.Context(), res.TaskID)
 			assert.NoError(t, err)
 			assert.True(t, task.Done)
 		})
@@ -1232,6 +1252,15 @@ func TestAPIErrorFormat(t *testing.T) {
 	assert.Equal(t, "0303", (&APIError{GatewayCode: "APIGW.0303"}).GatewayNumber())
 	assert.Equal(t, "0303", (&APIError{GatewayCode: "0303"}).GatewayNumber())
 	assert.Equal(t, "", (&APIError{}).GatewayNumber())
+}
+
+// mayBill is read for submits only: a query never bills.
+func TestMayHaveBilled(t *testing.T) {
+	for what, billed := range mayBill {
+		assert.Equal(t, billed, mayHaveBilled(OpSubmit, what), "submit, %d", what)
+		assert.False(t, mayHaveBilled(OpQuery, what), "query, %d", what)
+	}
+	assert.False(t, mayHaveBilled(OpSubmit, 0), "not in the table: billed nothing")
 }
 
 func TestParseCode(t *testing.T) {

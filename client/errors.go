@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -44,7 +43,7 @@ const (
 
 // APIError is every failure of a call to the upstream.
 type APIError struct {
-	Op          string // "submit" or "query"
+	Op          Op
 	Kind        Kind
 	Category    Category
 	Code        int    // business code (KindBusiness)
@@ -142,7 +141,7 @@ func GatewayCode(num string) (status int, meaning string, ok bool) {
 	return info.status, info.meaning, ok
 }
 
-func businessError(op string, code, status int, msg, taskNo string) *APIError {
+func businessError(op Op, code, status int, msg, taskNo string) *APIError {
 	info, ok := businessCodes[code]
 	if !ok {
 		info = codeInfo{CategoryUnknown, false, "undocumented code", 0}
@@ -150,11 +149,15 @@ func businessError(op string, code, status int, msg, taskNo string) *APIError {
 	if msg == "" {
 		msg = info.meaning
 	}
-	return &APIError{Op: op, Kind: KindBusiness, Category: info.category, Code: code, HTTPStatus: status,
+	e := &APIError{Op: op, Kind: KindBusiness, Category: info.category, Code: code, HTTPStatus: status,
 		Message: msg, TaskNo: taskNo, Retryable: info.retryable}
+	if !ok {
+		e.settle(unknownCode)
+	}
+	return e
 }
 
-func gatewayError(op, code string, status int, msg, requestID string) *APIError {
+func gatewayError(op Op, code string, status int, msg, requestID string) *APIError {
 	e := &APIError{Op: op, Kind: KindGateway, GatewayCode: code, HTTPStatus: status, RequestID: requestID}
 	info, ok := gatewayCodes[e.GatewayNumber()]
 	if !ok {
@@ -171,9 +174,8 @@ func gatewayError(op, code string, status int, msg, requestID string) *APIError 
 	} else if msg != "" {
 		e.Message = info.meaning + ": " + msg
 	}
-	if op == "submit" && e.GatewayNumber() == "0203" {
-		e.MaybeBilled = true // the backend may have accepted it before the gateway gave up
-		e.Category = CategoryUncertain
+	if e.GatewayNumber() == "0203" {
+		e.settle(gatewayTimeout)
 	}
 	return e
 }
@@ -215,5 +217,44 @@ func (e *APIError) safeToResend() bool {
 	return e.HTTPStatus == 429
 }
 
-// ErrStillPending is returned by Wait when its deadline passes before the task is done.
-var ErrStillPending = errors.New("task still pending")
+// happened is what came of a request whose answer leaves open whether it
+// was accepted.
+type happened int
+
+// What can happen to a request, for mayBill.
+const (
+	sentNoAnswer      happened = iota + 1 // sent, then no (complete) answer: timeout, reset, cancelled while waiting
+	undecodable                           // a 2xx answer that cannot be read
+	gatewayTimeout                        // APIG.0203, or a bare HTTP 504: the backend may have run it before the gateway gave up
+	acceptedNoTaskID                      // code 200 but no taskId: nothing to poll
+	acceptedBadStatus                     // code 200 with an HTTP error status: the body says accepted
+	unknownCode                           // an undocumented business code: a definite, if unclear, refusal
+)
+
+// mayBill is the one table of "may this have billed?": what happened to a
+// submit, and whether it may have been accepted and charged. A query never
+// bills. Whatever is not here billed nothing: a business or gateway answer
+// is definite, and a request that never left cannot have been charged.
+var mayBill = map[happened]bool{
+	sentNoAnswer:      true,
+	undecodable:       true,
+	gatewayTimeout:    true,
+	acceptedNoTaskID:  true,
+	acceptedBadStatus: true,
+	unknownCode:       false,
+}
+
+// mayHaveBilled reads mayBill for an op.
+func mayHaveBilled(op Op, what happened) bool {
+	return op == OpSubmit && mayBill[what]
+}
+
+// settle marks e as a request that may have billed, of category uncertain,
+// when mayHaveBilled says so for what happened, and reports whether it did.
+func (e *APIError) settle(what happened) bool {
+	if !mayHaveBilled(e.Op, what) {
+		return false
+	}
+	e.MaybeBilled, e.Category = true, CategoryUncertain
+	return true
+}

@@ -84,7 +84,7 @@ func FuzzDecode(f *testing.F) {
 		answer := answerTransport{status: status, contentType: contentType, date: date, body: body}
 
 		// The decoder itself: an envelope or an *APIError, never both, never neither.
-		for _, op := range []string{"submit", "query"} {
+		for _, op := range []Op{OpSubmit, OpQuery} {
 			env, apiErr := direct.decode(op, answer.response(nil))
 			if (env == nil) == (apiErr == nil) {
 				t.Fatalf("%s: envelope %v and error %v", op, env, apiErr)
@@ -114,7 +114,7 @@ func FuzzDecode(f *testing.F) {
 			if !ok {
 				t.Fatalf("query: %T %v is not an *APIError", err, err)
 			}
-			checkAPIError(t, "query", status, apiErr)
+			checkAPIError(t, OpQuery, status, apiErr)
 		} else if task.TaskID != "tid" || task.Done && len(task.Images) == 0 {
 			t.Fatalf("query: bad task %+v", task)
 		}
@@ -124,14 +124,14 @@ func FuzzDecode(f *testing.F) {
 			if !ok {
 				t.Fatalf("submit: %T %v is not an *APIError", err, err)
 			}
-			checkAPIError(t, "submit", status, apiErr)
+			checkAPIError(t, OpSubmit, status, apiErr)
 		} else if res.TaskID == "" {
 			t.Fatal("submit: success without a task id")
 		}
 	})
 }
 
-func checkAPIError(t *testing.T, op string, status int, e *APIError) {
+func checkAPIError(t *testing.T, op Op, status int, e *APIError) {
 	t.Helper()
 	if e.Op != op || e.Category == "" || e.Error() == "" {
 		t.Fatalf("%s: incomplete error %#v", op, e)
@@ -152,10 +152,10 @@ func checkAPIError(t *testing.T, op string, status int, e *APIError) {
 	default:
 		t.Fatalf("%s: kind %q from a complete answer", op, e.Kind)
 	}
-	if e.MaybeBilled && op != "submit" {
+	if e.MaybeBilled && op != OpSubmit {
 		t.Fatalf("query marked MaybeBilled: %#v", e)
 	}
-	if op == "submit" && e.MaybeBilled && e.safeToResend() {
+	if op == OpSubmit && e.MaybeBilled && e.safeToResend() {
 		t.Fatalf("a submit that may have been billed is resendable: %#v", e)
 	}
 	if strings.Contains(e.Error(), testSecret) {

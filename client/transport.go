@@ -58,7 +58,7 @@ func newHTTPClient(roots *x509.CertPool, maxConns int) *http.Client {
 
 // acquire takes one of the MaxConcurrency request slots, or gives up when
 // ctx ends: the request then never left, so it cannot have been billed.
-func (c *Client) acquire(ctx context.Context, op string) (release func(), _ *APIError) {
+func (c *Client) acquire(ctx context.Context, op Op) (release func(), _ *APIError) {
 	select {
 	case c.slots <- struct{}{}:
 		return func() { <-c.slots }, nil

@@ -1,9 +1,19 @@
 // Package client talks to the 聚美智数 AI painting API behind Huawei Cloud
 // APIG: submit and query over HTTP (signed by package signer), decoding,
-// retries, typed errors, and waiting for a task. It knows nothing about MCP.
+// retries and typed errors. Waiting for a task is package wait's. It knows
+// nothing about MCP.
 package client
 
 import "time"
+
+// Op names one of the API's two operations.
+type Op string
+
+// The operations.
+const (
+	OpSubmit Op = "submit" // paid: may bill
+	OpQuery  Op = "query"  // free: reads a task's state
+)
 
 // Format is the request body encoding.
 type Format string

@@ -167,8 +167,8 @@ func (s *Service) Resume() (int, error) {
 	}
 	now := s.o.Now()
 	since := now.Add(-s.o.TaskTimeout)
-	if s.o.Save {
-		since = min(since, now.Add(-resumeSave))
+	if s.o.Save && s.o.TaskTimeout < resumeSave {
+		since = now.Add(-resumeSave)
 	}
 	// A pending task within the timeout was written within it too.
 	tasks, err := s.o.Store.UpdatedSince(since)

@@ -14,9 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
-	"aipaint-mcp/sandbox"
+	"aipaint-mcp/paint"
+	"aipaint-mcp/sandbox/sandboxtest"
+	"aipaint-mcp/save"
 	"aipaint-mcp/store"
-	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 type fixture struct {

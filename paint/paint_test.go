@@ -25,7 +25,7 @@ type upstream struct {
 	submits  int
 	queries  int
 	next     int
-	submitFn func(n int) (client.SubmitResult, error)   // nil: accept
+	submitFn func(n int) (client.SubmitResult, error)    // nil: accept
 	queryFn  func(id string, n int) (client.Task, error) // nil: done at once
 	release  chan struct{}                               // when set, submits wait for it
 }
@@ -214,9 +214,12 @@ func TestGenerate(t *testing.T) {
 			submits: 1, usageNow: 2,
 		},
 		{
-			name:   "an identical request returns the task: no submit, nothing billed",
-			before: func(t *testing.T, e *env) { _, err := e.svc.Generate(t.Context(), panda, waiting()); require.NoError(t, err) },
-			call:   waiting(),
+			name: "an identical request returns the task: no submit, nothing billed",
+			before: func(t *testing.T, e *env) {
+				_, err := e.svc.Generate(t.Context(), panda, waiting())
+				require.NoError(t, err)
+			},
+			call: waiting(),
 			want: func(t *testing.T, e *env, out paint.Outcome, err error) {
 				require.NoError(t, err)
 				assert.True(t, out.Deduplicated)
@@ -226,9 +229,12 @@ func TestGenerate(t *testing.T) {
 			submits: 1, usageNow: 2,
 		},
 		{
-			name:   "force_new pays again",
-			before: func(t *testing.T, e *env) { _, err := e.svc.Generate(t.Context(), panda, waiting()); require.NoError(t, err) },
-			call:   paint.CallOptions{Wait: true, WaitSeconds: 5, ForceNew: true},
+			name: "force_new pays again",
+			before: func(t *testing.T, e *env) {
+				_, err := e.svc.Generate(t.Context(), panda, waiting())
+				require.NoError(t, err)
+			},
+			call: paint.CallOptions{Wait: true, WaitSeconds: 5, ForceNew: true},
 			want: func(t *testing.T, e *env, out paint.Outcome, err error) {
 				require.NoError(t, err)
 				assert.False(t, out.Deduplicated)
@@ -238,7 +244,9 @@ func TestGenerate(t *testing.T) {
 		},
 		{
 			name: "a rejected submit is released: nothing counts",
-			up:   &upstream{submitFn: func(int) (client.SubmitResult, error) { return client.SubmitResult{}, apiErr(client.CategoryContent, false) }},
+			up: &upstream{submitFn: func(int) (client.SubmitResult, error) {
+				return client.SubmitResult{}, apiErr(client.CategoryContent, false)
+			}},
 			call: waiting(),
 			want: func(t *testing.T, e *env, _ paint.Outcome, err error) {
 				var ue *paint.UpstreamError

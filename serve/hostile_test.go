@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
@@ -31,7 +32,10 @@ func toolsServer(t *testing.T) (*server.MCPServer, *sandbox.Sandbox) {
 	c, err := client.New(client.Config{SubmitURL: up.URL + sandbox.SubmitPath, QueryURL: up.URL + sandbox.QueryPath,
 		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret})
 	require.NoError(t, err)
-	return tools.NewServer(tools.Options{Client: c, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true}), sb
+	// No task store: even a well-formed paid call would be refused.
+	svc := paint.New(paint.Options{Upstream: c})
+	t.Cleanup(func() { _ = svc.Close() })
+	return tools.NewServer(tools.Options{Paint: svc, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true}), sb
 }
 
 func toolCall(id int, name string, args string) string {

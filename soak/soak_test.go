@@ -20,12 +20,13 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/serve"
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
-	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 var (
@@ -50,7 +51,7 @@ const (
 // submit's worst case (every attempt timing out, plus the retry pauses) or a
 // last poll's grace, plus room for queueing behind maxConcurrency slots on a
 // loaded 2-core machine. A call over it has hung, it is not merely slow.
-var callBound = waitSeconds*time.Second + 3*requestTimeout + client.LastPollGrace + 20*time.Second
+var callBound = waitSeconds*time.Second + 3*requestTimeout + wait.LastPollGrace + 20*time.Second
 
 // Outcome classes of a call. Every error result must be one of the clear ones.
 const (
@@ -112,17 +113,14 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backoff := client.Backoff{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond, Factor: 1.5}
-	tracker := track.New(track.Options{Client: c, Store: st, Timeout: time.Minute, Backoff: backoff})
+	backoff := wait.Backoff{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond, Factor: 1.5}
+	svc := paint.New(paint.Options{Upstream: c, Store: st, TaskTimeout: time.Minute, Backoff: backoff})
 	serverCtx, stopServer := context.WithCancel(context.Background())
+	defer context.AfterFunc(serverCtx, svc.Drain)()
 	srv := tools.NewServer(tools.Options{
-		Client:  c,
+		Paint:   svc,
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
-		Backoff: backoff,
 		Sandbox: true,
-		Drain:   serverCtx,
-		Store:   st,
-		Tracker: tracker,
 	})
 	addrc := make(chan net.Addr, 1)
 	served := make(chan error, 1)
@@ -197,8 +195,7 @@ func TestSoak(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("serve: %v", err)
 	}
-	tracker.Close()
-	if err := st.Close(); err != nil {
+	if err := svc.Close(); err != nil { // the background work, then the store
 		t.Errorf("store close: %v", err)
 	}
 	if err := sb.Close(); err != nil {

@@ -3,15 +3,12 @@ package tools_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"aipaint-mcp/client"
-	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
 )

@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/tools"
+	"aipaint-mcp/wait"
 )
 
 // A wait that sees a task finish teaches the Estimator how long that kind of

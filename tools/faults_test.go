@@ -1,20 +1,18 @@
 package tools_test
 
 import (
-	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/tools"
+	"aipaint-mcp/store"
 )
 
 // faultTimeout is the per-request timeout of the fault tests: a slow answer

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
-	"aipaint-mcp/store"
+	"aipaint-mcp/wait"
 )
 
 // BenchmarkTaskResult is the shaping of a tool answer: text block and

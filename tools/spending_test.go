@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"

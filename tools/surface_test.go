@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"

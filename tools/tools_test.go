@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,11 +18,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
+	"aipaint-mcp/save"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
-	"aipaint-mcp/track"
+	"aipaint-mcp/wait"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

@@ -1,10 +1,12 @@
-package client
+package wait
 
 import (
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"aipaint-mcp/client"
 )
 
 // Estimator learns how long tasks take, per kind of task, from the most
@@ -35,9 +37,9 @@ func NewEstimator() *Estimator {
 	return &Estimator{recent: map[string]*samples{}}
 }
 
-// EstimateKey names the kind of a task: its duration depends on the
+// Key names the kind of a task: its duration depends on the
 // resolution and the number of images.
-func EstimateKey(resolution string, num int) string {
+func Key(resolution string, num int) string {
 	return resolution + "/" + strconv.Itoa(num)
 }
 
@@ -93,7 +95,7 @@ func (e *Estimator) Expect(key string) (time.Duration, bool) {
 // unknown earlier time, and teaches nothing. Feed it every Poll.
 type FinishWatch struct{ pendingAt time.Time }
 
-// Poll notes one poll; use it as (part of) WaitOptions.OnPoll.
+// Poll notes one poll; use it as (part of) Options.OnPoll.
 func (w *FinishWatch) Poll(p Poll) {
 	if p.Err == nil && !p.Task.Done {
 		w.pendingAt = time.Now()
@@ -102,7 +104,7 @@ func (w *FinishWatch) Poll(p Poll) {
 
 // Took is how long a task that was just found done took from its creation
 // upstream, when its finish was seen happen.
-func (w *FinishWatch) Took(t Task) (time.Duration, bool) {
+func (w *FinishWatch) Took(t client.Task) (time.Duration, bool) {
 	if !t.Done || w.pendingAt.IsZero() || t.CreatedAt.IsZero() {
 		return 0, false
 	}

@@ -1,19 +1,62 @@
-package client
+package wait
 
 import (
-	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
+
+func TestBackoffDelay(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name string
+		b    Backoff
+		want []time.Duration // Delay(0), Delay(1), ...
+	}{
+		{"defaults", Backoff{}, []time.Duration{
+			time.Second, 1500 * ms, 2250 * ms, 3375 * ms, 5 * time.Second, 5 * time.Second, 5 * time.Second}},
+		{"DefaultBackoff", DefaultBackoff, []time.Duration{
+			time.Second, 1500 * ms, 2250 * ms, 3375 * ms, 5 * time.Second, 5 * time.Second}},
+		{"doubling to a cap", Backoff{Initial: 10 * ms, Max: 50 * ms, Factor: 2}, []time.Duration{
+			10 * ms, 20 * ms, 40 * ms, 50 * ms, 50 * ms}},
+		{"constant", Backoff{Initial: 7 * ms, Max: 7 * ms, Factor: 1}, []time.Duration{7 * ms, 7 * ms, 7 * ms}},
+		{"factor below 1 takes the default", Backoff{Initial: 100 * ms, Max: time.Second, Factor: 0.5}, []time.Duration{
+			100 * ms, 150 * ms, 225 * ms}},
+		{"no max takes the default cap", Backoff{Initial: 2 * time.Second, Factor: 2}, []time.Duration{
+			2 * time.Second, 4 * time.Second, 5 * time.Second}},
+		{"initial above the default cap", Backoff{Initial: 10 * time.Second}, []time.Duration{
+			10 * time.Second, 10 * time.Second}},
+		{"max below initial", Backoff{Initial: time.Second, Max: ms, Factor: 2}, []time.Duration{
+			time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for n, want := range tc.want {
+				assert.Equal(t, want, tc.b.Delay(n), "Delay(%d)", n)
+			}
+		})
+	}
+}
+
+func TestBackoffDelayEdges(t *testing.T) {
+	b := Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: 1.5}
+	assert.Equal(t, time.Second, b.Delay(-1), "a negative poll count is the first")
+	assert.Equal(t, 5*time.Second, b.Delay(math.MaxInt), "huge n stays at the cap")
+	assert.Equal(t, time.Second, Backoff{Initial: time.Second, Max: time.Minute, Factor: 1}.Delay(math.MaxInt),
+		"factor 1 with a huge n neither grows nor spins")
+	for _, f := range []float64{1e10, 1e300, math.Inf(1), math.NaN()} {
+		for _, n := range []int{1, 2, 100} {
+			d := Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: f}.Delay(n)
+			assert.True(t, d >= time.Second && d <= 5*time.Second, "factor %v, n %d: %v (overflow?)", f, n, d)
+		}
+	}
+	// Pure: the same input, the same answer, and the receiver is untouched.
+	z := Backoff{}
+	assert.Equal(t, z.Delay(3), z.Delay(3))
+	assert.Equal(t, Backoff{}, z)
+}
 
 // polled follows a schedule on a simulated clock for a task that is done
 // after finish: the number of queries, and how late the done one came.
@@ -137,86 +180,6 @@ func TestJittered(t *testing.T) {
 	assert.Zero(t, jittered(0, 0.7))
 }
 
-func TestEstimator(t *testing.T) {
-	e := NewEstimator()
-	k := EstimateKey("1024*1024", 2)
-	assert.Equal(t, "1024*1024/2", k)
-	_, ok := e.Expect(k)
-	assert.False(t, ok, "nothing observed")
-
-	e.Observe(k, 10*time.Second)
-	e.Observe(k, 0)
-	e.Observe(k, -time.Second)
-	e.Observe(k, 30*time.Second)
-	_, ok = e.Expect(k)
-	assert.False(t, ok, "two valid observations are not enough")
-
-	e.Observe(k, 12*time.Second)
-	d, ok := e.Expect(k)
-	require.True(t, ok)
-	assert.Equal(t, 12*time.Second, d, "the median, not the mean")
-	e.Observe(k, 14*time.Second)
-	d, _ = e.Expect(k)
-	assert.Equal(t, 13*time.Second, d, "an even count takes the middle two")
-
-	_, ok = e.Expect(EstimateKey("1024*1024", 1))
-	assert.False(t, ok, "per key")
-
-	for range estimateKeep {
-		e.Observe(k, time.Minute)
-	}
-	d, _ = e.Expect(k)
-	assert.Equal(t, time.Minute, d, "only the recent observations count")
-}
-
-func TestEstimatorBoundedKeys(t *testing.T) {
-	e := NewEstimator()
-	for i := range estimateKeys + 10 {
-		for range estimateMin {
-			e.Observe(fmt.Sprint(i), time.Second)
-		}
-	}
-	assert.Len(t, e.recent, estimateKeys)
-	_, ok := e.Expect(fmt.Sprint(estimateKeys + 5))
-	assert.False(t, ok)
-	_, ok = e.Expect("0")
-	assert.True(t, ok)
-}
-
-func TestEstimatorNil(t *testing.T) {
-	var e *Estimator
-	e.Observe("k", time.Second)
-	_, ok := e.Expect("k")
-	assert.False(t, ok)
-}
-
-func TestEstimatorConcurrent(t *testing.T) {
-	e := NewEstimator()
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() {
-			for j := range 200 {
-				e.Observe("k", time.Duration(i*j+1))
-				_, _ = e.Expect("k")
-			}
-		})
-	}
-	wg.Wait()
-	_, ok := e.Expect("k")
-	assert.True(t, ok)
-}
-
-func BenchmarkEstimator(b *testing.B) {
-	e := NewEstimator()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		e.Observe("1024*1024/1", time.Duration(i)*time.Millisecond)
-		_, _ = e.Expect("1024*1024/1")
-	}
-}
-
 func TestPollFloorSharesTheRateAmongWaits(t *testing.T) {
 	for _, tc := range []struct {
 		waits int64
@@ -232,35 +195,4 @@ func TestPollFloorSharesTheRateAmongWaits(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, pollFloor(tc.waits, tc.rate), "%d waits at %v/s", tc.waits, tc.rate)
 	}
-}
-
-// Concurrent waits share the poll rate: with the rate low enough that the
-// floor dominates, 20 waits over about a second make a bounded number of
-// queries (first looks included), not 20 × their schedule's.
-func TestWaitsShareThePollRate(t *testing.T) {
-	var queries atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		queries.Add(1)
-		io.WriteString(w, pendingBody)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := New(Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppCode: testAppCode,
-		MaxPollRate: 20, MaxConcurrency: 32})
-	require.NoError(t, err)
-	const waits = 20
-	var wg sync.WaitGroup
-	for range waits {
-		wg.Go(func() {
-			_, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Second,
-				Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Factor: 1}})
-			assert.ErrorIs(t, err, ErrStillPending)
-		})
-	}
-	wg.Wait()
-	// Without the floor: about 20 × 100 = 2,000 queries. With it, each wait
-	// pauses at least 20/20 s = 1 s once all have started: its first look,
-	// a few while the others are still starting, one at the deadline.
-	t.Logf("%d waits, 1 s, 20 polls/s shared: %d queries", waits, queries.Load())
-	assert.LessOrEqual(t, queries.Load(), int64(5*waits), "queries: %d", queries.Load())
-	assert.Zero(t, c.waits.Load(), "every wait is counted out")
 }

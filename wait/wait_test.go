@@ -1,70 +1,25 @@
-package client
+package wait
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client"
 )
 
 // fastBackoff polls every millisecond or two, so waits take a few ms.
 var fastBackoff = Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond, Factor: 2}
-
-func TestBackoffDelay(t *testing.T) {
-	ms := time.Millisecond
-	cases := []struct {
-		name string
-		b    Backoff
-		want []time.Duration // Delay(0), Delay(1), ...
-	}{
-		{"defaults", Backoff{}, []time.Duration{
-			time.Second, 1500 * ms, 2250 * ms, 3375 * ms, 5 * time.Second, 5 * time.Second, 5 * time.Second}},
-		{"DefaultBackoff", DefaultBackoff, []time.Duration{
-			time.Second, 1500 * ms, 2250 * ms, 3375 * ms, 5 * time.Second, 5 * time.Second}},
-		{"doubling to a cap", Backoff{Initial: 10 * ms, Max: 50 * ms, Factor: 2}, []time.Duration{
-			10 * ms, 20 * ms, 40 * ms, 50 * ms, 50 * ms}},
-		{"constant", Backoff{Initial: 7 * ms, Max: 7 * ms, Factor: 1}, []time.Duration{7 * ms, 7 * ms, 7 * ms}},
-		{"factor below 1 takes the default", Backoff{Initial: 100 * ms, Max: time.Second, Factor: 0.5}, []time.Duration{
-			100 * ms, 150 * ms, 225 * ms}},
-		{"no max takes the default cap", Backoff{Initial: 2 * time.Second, Factor: 2}, []time.Duration{
-			2 * time.Second, 4 * time.Second, 5 * time.Second}},
-		{"initial above the default cap", Backoff{Initial: 10 * time.Second}, []time.Duration{
-			10 * time.Second, 10 * time.Second}},
-		{"max below initial", Backoff{Initial: time.Second, Max: ms, Factor: 2}, []time.Duration{
-			time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			for n, want := range tc.want {
-				assert.Equal(t, want, tc.b.Delay(n), "Delay(%d)", n)
-			}
-		})
-	}
-}
-
-func TestBackoffDelayEdges(t *testing.T) {
-	b := Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: 1.5}
-	assert.Equal(t, time.Second, b.Delay(-1), "a negative poll count is the first")
-	assert.Equal(t, 5*time.Second, b.Delay(math.MaxInt), "huge n stays at the cap")
-	assert.Equal(t, time.Second, Backoff{Initial: time.Second, Max: time.Minute, Factor: 1}.Delay(math.MaxInt),
-		"factor 1 with a huge n neither grows nor spins")
-	for _, f := range []float64{1e10, 1e300, math.Inf(1), math.NaN()} {
-		for _, n := range []int{1, 2, 100} {
-			d := Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: f}.Delay(n)
-			assert.True(t, d >= time.Second && d <= 5*time.Second, "factor %v, n %d: %v (overflow?)", f, n, d)
-		}
-	}
-	// Pure: the same input, the same answer, and the receiver is untouched.
-	z := Backoff{}
-	assert.Equal(t, z.Delay(3), z.Delay(3))
-	assert.Equal(t, Backoff{}, z)
-}
 
 func pollRecorder() (*[]Poll, func(Poll)) {
 	var polls []Poll
@@ -80,9 +35,9 @@ func TestWaitDoneAfterPolls(t *testing.T) {
 		}
 		jsonReply(200, doneBody)(n, w, r)
 	})
-	c := newTestClient(t, u)
+	p := newTestPoller(t, u)
 	polls, onPoll := pollRecorder()
-	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff, OnPoll: onPoll})
+	task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff, OnPoll: onPoll})
 	require.NoError(t, err)
 	assert.True(t, task.Done)
 	assert.Equal(t, "tid", task.TaskID)
@@ -104,15 +59,15 @@ func TestWaitDoneAfterPolls(t *testing.T) {
 	}
 	for _, h := range u.requests() {
 		assert.Equal(t, queryPath, h.Path)
-		assert.NoError(t, h.AuthErr, "each poll is signed")
+		assert.Equal(t, testAppCode, h.Header.Get(appCodeHdr), "each poll carries the credentials")
 	}
 }
 
 func TestWaitTimeout(t *testing.T) {
 	u := newUpstream(t, jsonReply(200, pendingBody))
-	c := newTestClient(t, u)
+	p := newTestPoller(t, u)
 	polls, onPoll := pollRecorder()
-	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: 30 * time.Millisecond, Backoff: fastBackoff, OnPoll: onPoll})
+	task, err := p.Wait(t.Context(), "tid", Options{Timeout: 30 * time.Millisecond, Backoff: fastBackoff, OnPoll: onPoll})
 	require.ErrorIs(t, err, ErrStillPending)
 	assert.Equal(t, ErrStillPending, err, "no transient failure to report")
 	assert.False(t, task.Done)
@@ -124,8 +79,8 @@ func TestWaitTimeout(t *testing.T) {
 
 func TestWaitTimeoutAfterTransientFailure(t *testing.T) {
 	u := newUpstream(t, seq(jsonReply(200, pendingBody), jsonReply(200, business(500, "maintenance"))))
-	c := newTestClient(t, u)
-	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: 20 * time.Millisecond, Backoff: fastBackoff})
+	p := newTestPoller(t, u)
+	task, err := p.Wait(t.Context(), "tid", Options{Timeout: 20 * time.Millisecond, Backoff: fastBackoff})
 	require.ErrorIs(t, err, ErrStillPending)
 	e := apiError(t, err)
 	assert.Equal(t, 500, e.Code, "the last failure is reported alongside")
@@ -136,16 +91,16 @@ func TestWaitSurvivesTransientFailures(t *testing.T) {
 	u := newUpstream(t, seq(
 		jsonReply(200, pendingBody),
 		jsonReply(200, business(500, "maintenance")),
-		gatewayReply(502, "APIG.0202", "Backend unavailable", "rid", ""),
+		gatewayReply(502, "APIG.0202", "Backend unavailable", "rid"),
 		raw(502, "text/html", htmlPage),
 		raw(200, "text/plain", "garbage"),
 		hangUp,
-		gatewayReply(429, "APIGW.0308", "throttled", "", "rid"),
+		gatewayReply(429, "APIGW.0308", "throttled", "rid"),
 		jsonReply(200, doneBody),
 	))
-	c := newTestClient(t, u, attempts(5, 5))
+	p := newTestPoller(t, u, queryAttempts(5))
 	polls, onPoll := pollRecorder()
-	task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff, OnPoll: onPoll})
+	task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff, OnPoll: onPoll})
 	require.NoError(t, err)
 	assert.True(t, task.Done)
 	assert.Equal(t, "TN-done", task.TaskNo)
@@ -161,26 +116,26 @@ func TestWaitSurvivesTransientFailures(t *testing.T) {
 func TestWaitEndsOnPermanentFailure(t *testing.T) {
 	cases := map[string]replyFunc{
 		"business 201": jsonReply(200, business(201, "no such task")),
-		"gateway 0303": gatewayReply(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|", "rid", ""),
-		"gateway 0304": gatewayReply(403, "APIG.0304", "not authorised", "rid", ""),
+		"gateway 0303": gatewayReply(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|", "rid"),
+		"gateway 0304": gatewayReply(403, "APIG.0304", "not authorised", "rid"),
 		"business 400": jsonReply(400, business(400, "bad")),
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Run("at once", func(t *testing.T) {
 				u := newUpstream(t, fail)
-				c := newTestClient(t, u)
-				task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff})
+				p := newTestPoller(t, u)
+				task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff})
 				e := apiError(t, err)
 				assert.False(t, e.Retryable)
 				assert.NotErrorIs(t, err, ErrStillPending)
-				assert.Equal(t, Task{TaskID: "tid"}, task)
+				assert.Equal(t, client.Task{TaskID: "tid"}, task)
 				assert.Equal(t, 1, u.count())
 			})
 			t.Run("after pending polls", func(t *testing.T) {
 				u := newUpstream(t, seq(jsonReply(200, pendingBody), jsonReply(200, pendingBody), fail))
-				c := newTestClient(t, u)
-				task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff})
+				p := newTestPoller(t, u)
+				task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff})
 				apiError(t, err)
 				assert.Equal(t, "TN-pending", task.TaskNo, "the last known state")
 				assert.Equal(t, 3, u.count())
@@ -192,10 +147,10 @@ func TestWaitEndsOnPermanentFailure(t *testing.T) {
 func TestWaitCancel(t *testing.T) {
 	t.Run("during the pause", func(t *testing.T) {
 		u := newUpstream(t, jsonReply(200, pendingBody))
-		c := newTestClient(t, u)
+		p := newTestPoller(t, u)
 		ctx, cancel := context.WithCancel(t.Context())
 		slow := Backoff{Initial: time.Hour, Max: time.Hour}
-		task, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: slow, OnPoll: func(Poll) { cancel() }})
+		task, err := p.Wait(ctx, "tid", Options{Timeout: time.Hour, Backoff: slow, OnPoll: func(Poll) { cancel() }})
 		require.ErrorIs(t, err, context.Canceled)
 		assert.NotErrorIs(t, err, ErrStillPending)
 		assert.Equal(t, "TN-pending", task.TaskNo)
@@ -207,28 +162,28 @@ func TestWaitCancel(t *testing.T) {
 			arrived <- struct{}{}
 			<-r.Context().Done()
 		})
-		c := newTestClient(t, u)
+		p := newTestPoller(t, u)
 		ctx, cancel := context.WithCancel(t.Context())
 		go func() { <-arrived; cancel() }()
-		_, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: fastBackoff})
+		_, err := p.Wait(ctx, "tid", Options{Timeout: time.Hour, Backoff: fastBackoff})
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Equal(t, 1, u.count())
 	})
 	t.Run("already cancelled", func(t *testing.T) {
 		u := newUpstream(t, jsonReply(200, pendingBody))
-		c := newTestClient(t, u)
+		p := newTestPoller(t, u)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		_, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: fastBackoff})
+		_, err := p.Wait(ctx, "tid", Options{Timeout: time.Hour, Backoff: fastBackoff})
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Zero(t, u.count())
 	})
 	t.Run("caller deadline before the wait's", func(t *testing.T) {
 		u := newUpstream(t, jsonReply(200, pendingBody))
-		c := newTestClient(t, u)
+		p := newTestPoller(t, u)
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
-		_, err := c.Wait(ctx, "tid", WaitOptions{Timeout: time.Hour, Backoff: fastBackoff})
+		_, err := p.Wait(ctx, "tid", Options{Timeout: time.Hour, Backoff: fastBackoff})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.NotErrorIs(t, err, ErrStillPending)
 	})
@@ -238,22 +193,22 @@ func TestWaitTimeoutZero(t *testing.T) {
 	cases := []struct {
 		name  string
 		reply replyFunc
-		check func(t *testing.T, task Task, err error)
+		check func(t *testing.T, task client.Task, err error)
 	}{
-		{"pending", jsonReply(200, pendingBody), func(t *testing.T, task Task, err error) {
+		{"pending", jsonReply(200, pendingBody), func(t *testing.T, task client.Task, err error) {
 			assert.Equal(t, ErrStillPending, err)
 			assert.Equal(t, "TN-pending", task.TaskNo)
 		}},
-		{"done", jsonReply(200, doneBody), func(t *testing.T, task Task, err error) {
+		{"done", jsonReply(200, doneBody), func(t *testing.T, task client.Task, err error) {
 			require.NoError(t, err)
 			assert.True(t, task.Done)
 		}},
-		{"transient failure", jsonReply(200, business(500, "maintenance")), func(t *testing.T, task Task, err error) {
+		{"transient failure", jsonReply(200, business(500, "maintenance")), func(t *testing.T, task client.Task, err error) {
 			require.ErrorIs(t, err, ErrStillPending)
 			assert.Equal(t, 500, apiError(t, err).Code)
-			assert.Equal(t, Task{TaskID: "tid"}, task)
+			assert.Equal(t, client.Task{TaskID: "tid"}, task)
 		}},
-		{"permanent failure", jsonReply(200, business(201, "gone")), func(t *testing.T, task Task, err error) {
+		{"permanent failure", jsonReply(200, business(201, "gone")), func(t *testing.T, task client.Task, err error) {
 			assert.NotErrorIs(t, err, ErrStillPending)
 			assert.Equal(t, 201, apiError(t, err).Code)
 		}},
@@ -262,12 +217,12 @@ func TestWaitTimeoutZero(t *testing.T) {
 		for _, timeout := range []time.Duration{0, -time.Second} {
 			t.Run(tc.name+"/"+timeout.String(), func(t *testing.T) {
 				u := newUpstream(t, tc.reply)
-				c := newTestClient(t, u, attempts(5, 5))
+				p := newTestPoller(t, u, queryAttempts(5))
 				polls, onPoll := pollRecorder()
-				task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: timeout, Backoff: fastBackoff, OnPoll: onPoll})
+				task, err := p.Wait(t.Context(), "tid", Options{Timeout: timeout, Backoff: fastBackoff, OnPoll: onPoll})
 				tc.check(t, task, err)
 				assert.Equal(t, 1, u.count(), "exactly one query, not retried")
-				if _, permanent := errors.AsType[*APIError](err); permanent && !errors.Is(err, ErrStillPending) {
+				if _, permanent := errors.AsType[*client.APIError](err); permanent && !errors.Is(err, ErrStillPending) {
 					assert.Empty(t, *polls, "a permanent failure is returned, not reported as progress")
 				} else {
 					assert.Len(t, *polls, 1)
@@ -288,7 +243,7 @@ func TestStillPending(t *testing.T) {
 // pendingSince answers a pending task created at created (upstream clock).
 func pendingSince(created time.Time) replyFunc {
 	return jsonReply(200, fmt.Sprintf(`{"code":200,"msg":"成功","taskNo":"TN-pending","data":{"status":0,"createTime":%q}}`,
-		created.In(ChinaTime).Format(CreateTimeLayout)))
+		created.In(client.ChinaTime).Format(client.CreateTimeLayout)))
 }
 
 func TestWaitWithHint(t *testing.T) {
@@ -297,8 +252,8 @@ func TestWaitWithHint(t *testing.T) {
 		// one is far off, so within the timeout there is only the last look
 		// at the deadline.
 		u := newUpstream(t, pendingSince(time.Now()))
-		c := newTestClient(t, u)
-		_, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: 100 * time.Millisecond, Backoff: fastBackoff, Expect: time.Hour})
+		p := newTestPoller(t, u)
+		_, err := p.Wait(t.Context(), "tid", Options{Timeout: 100 * time.Millisecond, Backoff: fastBackoff, Expect: time.Hour})
 		require.ErrorIs(t, err, ErrStillPending)
 		assert.Equal(t, 2, u.count())
 	})
@@ -308,10 +263,42 @@ func TestWaitWithHint(t *testing.T) {
 		// wait instead, the next look would be at the deadline, a minute on.
 		u := newUpstream(t, seq(pendingSince(time.Now().Add(-2*time.Hour)), pendingSince(time.Now().Add(-2*time.Hour)),
 			jsonReply(200, doneBody)))
-		c := newTestClient(t, u)
-		task, err := c.Wait(t.Context(), "tid", WaitOptions{Timeout: time.Minute, Backoff: fastBackoff, Expect: time.Hour})
+		p := newTestPoller(t, u)
+		task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff, Expect: time.Hour})
 		require.NoError(t, err)
 		assert.True(t, task.Done)
 		assert.Equal(t, 3, u.count())
 	})
+}
+
+// Concurrent waits share the poll rate: with the rate low enough that the
+// floor dominates, 20 waits over about a second make a bounded number of
+// queries (first looks included), not 20 × their schedule's.
+func TestWaitsShareThePollRate(t *testing.T) {
+	var queries atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries.Add(1)
+		io.WriteString(w, pendingBody)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppCode: testAppCode,
+		MaxConcurrency: 32})
+	require.NoError(t, err)
+	p := NewPoller(c, PollerOptions{MaxPollRate: 20})
+	const waits = 20
+	var wg sync.WaitGroup
+	for range waits {
+		wg.Go(func() {
+			_, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Second,
+				Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Factor: 1}})
+			assert.ErrorIs(t, err, ErrStillPending)
+		})
+	}
+	wg.Wait()
+	// Without the floor: about 20 × 100 = 2,000 queries. With it, each wait
+	// pauses at least 20/20 s = 1 s once all have started: its first look,
+	// a few while the others are still starting, one at the deadline.
+	t.Logf("%d waits, 1 s, 20 polls/s shared: %d queries", waits, queries.Load())
+	assert.LessOrEqual(t, queries.Load(), int64(5*waits), "queries: %d", queries.Load())
+	assert.Zero(t, p.waits.Load(), "every wait is counted out")
 }

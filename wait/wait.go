@@ -1,0 +1,175 @@
+// Package wait polls an upstream task until it is done: the polling schedule,
+// the Estimator that hints it, and the Poller that shares one poll rate among
+// all the waits of a server. It knows nothing about MCP.
+package wait
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"aipaint-mcp/client"
+)
+
+// ErrStillPending is returned by Wait when its deadline passes before the task is done.
+var ErrStillPending = errors.New("task still pending")
+
+// LastPollGrace is how far the poll made at the deadline may run past it.
+const LastPollGrace = 3 * time.Second
+
+// DefaultMaxPollRate bounds the polls per second of all the waits of one
+// Poller together. One user's few waits never reach it; a server holding
+// hundreds of waits (profiled: 1,000) polls each of them less often, instead
+// of spending a core on polls and the package's query quota with it.
+const DefaultMaxPollRate = 50
+
+// Poll reports one query made by Wait.
+type Poll struct {
+	N       int           // 1-based
+	Elapsed time.Duration // since Wait started
+	Task    client.Task   // the latest known state (Done false until done)
+	Err     error         // this poll's transient failure, if any
+}
+
+// Options bound and report a Wait.
+type Options struct {
+	Timeout time.Duration // total bound; 0 = a single query
+	Backoff Backoff
+	// Expect is the expected duration of the task (Schedule.Expect); 0 = plain
+	// Backoff. The task's age counts from its createTime once a query has
+	// returned it, else from the start of the wait.
+	Expect time.Duration
+	OnPoll func(Poll) // called after every poll, from Wait's goroutine
+}
+
+// Querier reads a task's state with one request: a wait does its own
+// retrying, so a retry inside the query would only delay the next poll.
+type Querier interface {
+	QueryOnce(ctx context.Context, taskID string) (client.Task, error)
+}
+
+// PollerOptions configure a Poller.
+type PollerOptions struct {
+	MaxPollRate float64        // polls per second across all waits; 0 = DefaultMaxPollRate
+	Jitter      func() float64 // in [0,1); nil = math/rand
+}
+
+// Poller runs waits against one upstream. Its waits share one poll rate. It
+// is safe for concurrent use.
+type Poller struct {
+	q      Querier
+	rate   float64
+	jitter func() float64
+	waits  atomic.Int64 // Waits in progress
+}
+
+// NewPoller returns a Poller that queries q.
+func NewPoller(q Querier, o PollerOptions) *Poller {
+	if o.MaxPollRate <= 0 {
+		o.MaxPollRate = DefaultMaxPollRate
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	return &Poller{q: q, rate: o.MaxPollRate, jitter: o.Jitter}
+}
+
+// Wait polls a task until it is done, the timeout passes, or ctx ends.
+// On timeout it returns the last known state and ErrStillPending; a transient
+// query failure does not end the wait. Permanent failures (unknown task,
+// credentials) end it at once. Waiting never cancels the task upstream.
+func (p *Poller) Wait(ctx context.Context, taskID string, o Options) (client.Task, error) {
+	start := time.Now()
+	// A negative timeout would put the context's deadline in the past and
+	// make not even the one promised query.
+	deadline := start.Add(max(o.Timeout, 0))
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(LastPollGrace))
+	defer cancel()
+
+	p.waits.Add(1)
+	defer p.waits.Add(-1)
+
+	last := client.Task{TaskID: taskID}
+	var lastErr error
+	sched := Schedule{Backoff: o.Backoff, Expect: o.Expect}
+	born := start // the task's creation as far as we know
+	for n := 1; ; n++ {
+		t, err := p.q.QueryOnce(ctx, taskID)
+		var apiErr *client.APIError
+		switch {
+		case err == nil:
+			last, lastErr = t, nil
+			if !t.CreatedAt.IsZero() {
+				// Upstream clock, as the Estimator's observations are: a skew
+				// between the clocks cancels out.
+				born = t.CreatedAt
+			}
+		case errors.As(err, &apiErr) && !apiErr.Retryable && apiErr.Category != client.CategoryNotRunning:
+			return last, err
+		default:
+			lastErr = err
+		}
+		if o.OnPoll != nil {
+			o.OnPoll(Poll{N: n, Elapsed: time.Since(start), Task: last, Err: lastErr})
+		}
+		if last.Done {
+			return last, nil
+		}
+		if ctx.Err() != nil && time.Now().Before(deadline) {
+			return last, ctx.Err() // the caller gave up
+		}
+		d := jittered(max(sched.Delay(n-1, time.Since(born)), pollFloor(p.waits.Load(), p.rate)), p.jitter())
+		if remaining := time.Until(deadline); remaining <= 0 {
+			return last, stillPending(lastErr)
+		} else if d > remaining {
+			d = remaining // one last look right at the deadline
+		}
+		if err := sleep(ctx, d); err != nil {
+			if time.Now().Before(deadline) {
+				return last, err
+			}
+			return last, stillPending(lastErr)
+		}
+	}
+}
+
+// pollFloor is the shortest pause between two polls of one wait when waits
+// waits share rate polls per second.
+func pollFloor(waits int64, rate float64) time.Duration {
+	if waits <= 0 || rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(waits) / rate * float64(time.Second))
+}
+
+// pollJitter spreads each pause over ±10 %: calls that arrived together
+// (profiled: 1,000 at once) would otherwise poll in lockstep, in bursts that
+// open a connection per poll.
+const pollJitter = 0.2
+
+// jittered is d spread by j in [0,1): from (1-pollJitter/2)×d to (1+pollJitter/2)×d.
+func jittered(d time.Duration, j float64) time.Duration {
+	return time.Duration(float64(d) * (1 - pollJitter/2 + pollJitter*min(max(j, 0), 1)))
+}
+
+// stillPending wraps ErrStillPending with the last transient failure, if any.
+func stillPending(lastErr error) error {
+	if lastErr == nil {
+		return ErrStillPending
+	}
+	return errors.Join(ErrStillPending, lastErr)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
