@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -626,4 +627,101 @@ func TestNPXKeepsAPinnedVersion(t *testing.T) {
 	assert.Equal(t, []any{"-y", "aipaint-mcp@0.1.0"}, entry(t, readJSON(t, path), "mcpServers")["args"])
 	_, err := Plan(Options{Client: "cursor", ConfigPath: path, NPX: true, Platform: p})
 	assert.NoError(t, err, "no binary path is needed (or checked) for the npx form")
+}
+
+func TestOddButValidFiles(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	for name, text := range map[string]string{
+		"servers-null":         `{"mcpServers": null}`,
+		"env-null":             `{"mcpServers": {"aipaint": {"command": "/old", "env": null}}}`,
+		"comments-only-around": "/* a */ { /* b */ } // c\n",
+		"inputs-null":          `{"servers": {}, "inputs": null}`,
+		"odd-inputs":           `{"servers": {}, "inputs": [1, "x", {"id": 2}, {"id": "aipaint-app-secret", "type": "old"}]}`,
+		"escaped-keys":         `{"servers": {"a/b~c": {"command": "x"}}, "inputs": []}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeFile(t, text)
+			r := install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
+			m := readJSONC(t, path)
+			if strings.Contains(text, "mcpServers") {
+				assert.Contains(t, m, "mcpServers", "other clients' keys kept")
+			}
+			assert.Equal(t, exe, entry(t, m, "servers")["command"])
+			ids := 0
+			for _, in := range m["inputs"].([]any) {
+				if o, ok := in.(map[string]any); ok && o["id"] == "aipaint-app-secret" {
+					ids++
+					assert.Equal(t, "promptString", o["type"], "our input replaced")
+				}
+			}
+			assert.Equal(t, 1, ids)
+			for _, c := range []string{"/* a */", "/* b */", "// c"} {
+				if strings.Contains(text, c) {
+					assert.Contains(t, string(r.Content), c)
+				}
+			}
+		})
+	}
+}
+
+// Whatever the file holds, install either refuses it and changes nothing, or
+// writes a file that parses, has the entry, keeps every comment, and is
+// unchanged by installing again.
+func FuzzPlan(f *testing.F) {
+	for _, s := range []string{
+		"", "{}", `{"mcpServers": {"a": {"command": "x"}}}`, "{\n\t// c\n\t\"servers\": {\"a\": 1,},\n}",
+		`{"servers": {"aipaint": {"env": {"AIPAINT_APP_SECRET": "s"}}}, "inputs": [{"id": "aipaint-app-secret"}]}`,
+		"{\r\n  \"mcpServers\": {}\r\n}\r\n", `{"mcpServers": []}`, "/* x */ {\"a\": [1, /* y */ 2,],} // z",
+	} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	p := Platform{GOOS: "linux", Getenv: env(nil)}
+	f.Fuzz(func(t *testing.T, text string, vscode bool) {
+		client := "cursor"
+		if vscode {
+			client = "vscode"
+		}
+		path := filepath.Join(t.TempDir(), "c.json")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		r, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		if err != nil {
+			assert.Contains(t, err.Error(), "left unchanged")
+			return
+		}
+		v, err := hujson.Parse(r.Content)
+		require.NoError(t, err, "%q", r.Content)
+		assert.NotNil(t, v.Find(pointer([]string{r.Client.key, ServerName, "command"})))
+		if old, err := hujson.Parse([]byte(text)); err == nil && !strings.Contains(text, ServerName) {
+			for c := range comments(old) { // with no entry of ours, nothing is replaced or removed
+				assert.Contains(t, string(r.Content), c)
+			}
+		}
+		require.NoError(t, os.WriteFile(path, r.Content, 0o600))
+		again, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		require.NoError(t, err)
+		assert.Equal(t, string(r.Content), string(again.Content), "a second install changes nothing")
+	})
+}
+
+// comments yields the comments of a parsed file.
+func comments(v hujson.Value) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for x := range v.All() {
+			extras := []hujson.Extra{x.BeforeExtra, x.AfterExtra}
+			switch c := x.Value.(type) {
+			case *hujson.Object:
+				extras = append(extras, c.AfterExtra)
+			case *hujson.Array:
+				extras = append(extras, c.AfterExtra)
+			}
+			for _, extra := range extras {
+				for _, c := range regexp.MustCompile(`//[^\n]*|/\*(?s:.*?)\*/`).FindAllString(string(extra), -1) {
+					if !yield(c) {
+						return
+					}
+				}
+			}
+		}
+	}
 }
