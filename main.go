@@ -46,13 +46,14 @@ Usage:
   aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]
-  aipaint-mcp install --client claude-desktop|cursor|vscode|cline|windsurf [--with-env] [--sandbox] [--print] [--config PATH]
+  aipaint-mcp install --client claude-desktop|cursor|vscode|cline|windsurf [--npx] [--with-env] [--sandbox] [--print] [--config PATH]
   aipaint-mcp --version | --help
 
 serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.
 generate draws from the terminal: progress on stderr, a summary on stdout, images saved to --out.
 doctor checks settings, network, clock, credentials (one free query, never a submit) and folders, and says what to fix.
-install adds this binary to an MCP client's config file (a backup is written first).
+install adds this binary to an MCP client's config file (a backup is written first; comments are kept);
+  with --npx the entry runs "npx -y aipaint-mcp" (on Windows "cmd /c npx -y aipaint-mcp") instead.
 --sandbox (or AIPAINT_SANDBOX=1) uses a built-in stand-in upstream: no account, no cost.
 
 Settings (environment):
@@ -291,6 +292,7 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 	sandbox := fs.Bool("sandbox", false, "add --sandbox to the entry: try it without an account")
 	printOnly := fs.Bool("print", false, "print the aipaint entry that would be written instead of writing it (secrets hidden, other servers left out)")
 	configPath := fs.String("config", "", "write this config file instead of the client's usual one")
+	npx := fs.Bool("npx", false, `start the server with "npx -y aipaint-mcp" (the npm package) instead of this binary's path`)
 	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
 		return err
 	}
@@ -298,15 +300,18 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 		fmt.Fprintf(stderr, "install needs --client: one of %s\n", strings.Join(install.ClientNames(), ", "))
 		return errUsage
 	}
-	exe, err := executable()
-	if err != nil {
-		return fmt.Errorf("find this binary: %w", err)
-	}
-	if exe, err = install.ExecutablePath(exe); err != nil { // as invoked: a Homebrew link survives upgrades
-		return fmt.Errorf("install: %w", err)
+	var exe string
+	if !*npx { // npx needs no binary here: npm brings it
+		var err error
+		if exe, err = executable(); err != nil {
+			return fmt.Errorf("find this binary: %w", err)
+		}
+		if exe, err = install.ExecutablePath(exe); err != nil { // as invoked: a Homebrew link survives upgrades
+			return fmt.Errorf("install: %w", err)
+		}
 	}
 	opts := install.Options{
-		Client: *clientName, ConfigPath: *configPath, Executable: exe,
+		Client: *clientName, ConfigPath: *configPath, Executable: exe, NPX: *npx,
 		WithEnv: *withEnv, Sandbox: *sandbox,
 		Platform: install.Platform{GOOS: runtime.GOOS, Getenv: getenv},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,21 @@ func TestInstallCommand(t *testing.T) {
 	code, _, stderr := runMain([]string{"install", "--client", "cursor", "--print"}, map[string]string{"HOME": t.TempDir()})
 	assert.Equal(t, 1, code, "a go test binary is a temporary go-build binary: refused")
 	assert.Contains(t, stderr, "go build -o aipaint-mcp .")
+}
+
+func TestInstallNPX(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcp.json")
+	code, out, stderr := runMain([]string{"install", "--client", "cursor", "--npx", "--config", path}, map[string]string{"HOME": t.TempDir()})
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "restart Cursor")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	want := `"command": "npx"`
+	if runtime.GOOS == "windows" {
+		want = `"command": "cmd"`
+	}
+	assert.Contains(t, string(b), want, "even from go test's temporary binary: its path is not written")
+	assert.NotContains(t, string(b), "go-build")
+	_, help, _ := runMain([]string{"install", "--help"}, nil)
+	assert.Contains(t, help, "--npx")
 }

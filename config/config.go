@@ -112,7 +112,7 @@ type Config struct {
 // nothing), so a server can still start and say what to fix.
 func FromEnv(getenv func(string) string) (Config, error) {
 	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
+		if v := Value(getenv, name); v != "" {
 			return v
 		}
 		return defaultOf(name)
@@ -166,6 +166,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.Invalid = errors.Join(errs...)
 	return c, c.Invalid
+}
+
+// Value is the setting as the server reads it: trimmed, and "" (unset, so
+// its default applies) when it is blank or an unfilled field of a Claude
+// Desktop bundle. Claude Desktop passes an optional user_config field left
+// empty either as "" or as the unreplaced text ${user_config.NAME} (mcpb
+// issue #250); neither is a value anyone meant to set.
+func Value(getenv func(string) string, name string) string {
+	v := strings.TrimSpace(getenv(name))
+	if rest, ok := strings.CutPrefix(v, "${user_config."); ok && strings.HasSuffix(rest, "}") && !strings.ContainsAny(rest[:len(rest)-1], "${}") {
+		return ""
+	}
+	return v
 }
 
 var errInvalid = errors.New("invalid")

@@ -50,6 +50,72 @@ func TestFromEnvBlankMeansDefault(t *testing.T) {
 	assert.Equal(t, def, c)
 }
 
+// Claude Desktop passes an optional bundle field left empty as "" or as the
+// unreplaced text ${user_config.NAME} (mcpb #250). Every setting must read
+// either, alone or among others, exactly as if it were not set: its default,
+// no "invalid setting" error, and Missing still naming what is required.
+func TestFromEnvUnfilledBundleFieldsAreUnset(t *testing.T) {
+	def, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	unset := []string{
+		"",
+		"${user_config.x}",
+		"${user_config.app_secret}",
+		"  ${user_config.daily_image_limit}\t",
+		"${user_config.}",
+		" \t ",
+	}
+	all := map[string]env{}
+	for _, s := range config.Settings {
+		for _, v := range unset {
+			t.Run(s.Name+"="+v, func(t *testing.T) {
+				c, err := config.FromEnv(env{s.Name: v}.get)
+				require.NoError(t, err)
+				assert.Equal(t, def, c)
+				assert.Equal(t, def.Missing(), c.Missing())
+				assert.Empty(t, config.Value(env{s.Name: v}.get, s.Name))
+			})
+			if all[v] == nil {
+				all[v] = env{}
+			}
+			all[v][s.Name] = v
+		}
+		// The control: text that only looks like the placeholder is a value,
+		// read as one (a different setting, or an error naming it).
+		for _, v := range []string{"${user_config.x", "${user_config.x}x", "$user_config.x", "${user_config.a}${user_config.b}"} {
+			t.Run(s.Name+"="+v+"/is-a-value", func(t *testing.T) {
+				c, err := config.FromEnv(env{s.Name: v}.get)
+				if err == nil {
+					assert.NotEqual(t, def, c, "the setting was not read")
+				} else {
+					assert.ErrorContains(t, err, s.Name)
+				}
+				assert.Equal(t, v, config.Value(env{s.Name: v}.get, s.Name))
+			})
+		}
+	}
+	for v, e := range all {
+		c, err := config.FromEnv(e.get)
+		require.NoError(t, err, "every setting %q at once", v)
+		assert.Equal(t, def, c)
+	}
+
+	// A bundle with only AppCode and the submit URL filled: the rest reach the
+	// server as placeholders, and Missing names the query URL alone.
+	c, err := config.FromEnv(env{
+		config.AppKey: "${user_config.app_key}", config.AppSecret: "${user_config.app_secret}",
+		config.AppCode: "code-1", config.SubmitURL: "https://api.example.com/submit",
+		config.QueryURL: "${user_config.query_url}", config.DailyImageLimit: "",
+		config.OutputDir: "${user_config.output_dir}", config.Sandbox: "${user_config.sandbox}",
+	}.get)
+	require.NoError(t, err)
+	assert.Equal(t, []string{config.QueryURL}, c.Missing())
+	assert.Empty(t, c.AppKey)
+	assert.Equal(t, def.DailyImageLimit, c.DailyImageLimit)
+	assert.Equal(t, def.OutputDir, c.OutputDir)
+	assert.False(t, c.Sandbox)
+}
+
 func TestFromEnvValues(t *testing.T) {
 	c, err := config.FromEnv(env{
 		config.AppKey:         " key ",

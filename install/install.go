@@ -1,6 +1,8 @@
 // Package install adds this server to an MCP client's config file: it finds
-// the file for the client and the OS, merges an "aipaint" entry, keeps
-// everything else, writes a backup first and replaces the file atomically.
+// the file for the client and the OS, merges an "aipaint" entry (the binary's
+// path, or the npx form), keeps everything else as it was written (comments,
+// trailing commas and layout included), writes a backup first and replaces
+// the file atomically.
 package install
 
 import (
@@ -16,9 +18,10 @@ import (
 	"strings"
 	"time"
 
-	"aipaint-mcp/config"
+	"github.com/tailscale/hujson"
 
 	"aipaint-mcp/atomicfile"
+	"aipaint-mcp/config"
 )
 
 // ServerName is the key of the entry this package writes.
@@ -120,11 +123,14 @@ func (p Platform) join(base func() (string, error), elem ...string) (string, err
 type Options struct {
 	Client     string // a Clients name
 	ConfigPath string // overrides the client's usual file
-	Executable string // absolute path of the server binary
-	WithEnv    bool   // copy the AIPAINT_ settings of Platform.Getenv instead of placeholders
-	Sandbox    bool   // add --sandbox: no account needed
-	Platform   Platform
-	Now        func() time.Time // names the backup; default time.Now
+	Executable string // absolute path of the server binary; unused with NPX
+	// NPX starts the server through npx (the npm package) instead of the
+	// binary: for those who installed it that way, or whose binary moves.
+	NPX      bool
+	WithEnv  bool // copy the AIPAINT_ settings of Platform.Getenv instead of placeholders
+	Sandbox  bool // add --sandbox: no account needed
+	Platform Platform
+	Now      func() time.Time // names the backup; default time.Now
 }
 
 // Result says what was (or, with Plan, would be) written.
@@ -140,7 +146,6 @@ type Result struct {
 	Preview      []byte
 	Hidden       []string // env variables of the entry whose values Preview hides
 	NotShown     []string // the rest of the file, kept but left out of Preview
-	Comments     bool     // the old file had comments, which are not kept (the backup has them)
 	EnvCopied    []string // settings copied from the environment (--with-env)
 	Prompted     []string // settings VS Code will prompt for
 	Placeholders []string // settings left as placeholders to fill in
@@ -194,8 +199,10 @@ func Plan(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckExecutable(o.Executable); err != nil {
-		return nil, err
+	if !o.NPX {
+		if err := CheckExecutable(o.Executable); err != nil {
+			return nil, err
+		}
 	}
 	path := o.ConfigPath
 	if path == "" {
@@ -216,20 +223,15 @@ func Plan(o Options) (*Result, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	root := newObject()
-	if len(bytes.TrimSpace(old)) > 0 {
-		var clean []byte
-		clean, r.Comments = stripJSONC(old)
-		if root, err = parseObject(clean); err != nil {
-			return nil, fmt.Errorf("%s is not valid JSON, so it was left unchanged: %w. Fix or move it, then run install again", path, err)
-		}
-	}
-	servers, err := childObject(root, c.key)
+	d, err := parseDoc(old)
 	if err != nil {
+		return nil, fmt.Errorf("%s is not valid JSON, so it was left unchanged: %w. Fix or move it, then run install again", path, err)
+	}
+	if _, err := d.object(c.key); err != nil {
 		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
 	}
-	_, r.Updated = servers.get(ServerName)
-	existing, err := existingEnv(servers)
+	r.Updated = d.find(c.key, ServerName) != nil
+	existing, err := existingEnv(d, c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
 	}
@@ -237,14 +239,11 @@ func Plan(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged, err := render(root, c, o, values)
-	if err != nil {
+	if err := render(d, c, o, values); err != nil {
 		return nil, fmt.Errorf("%s: %w (left unchanged)", path, err)
 	}
-	if r.Content, err = merged.indented(); err != nil {
-		return nil, err
-	}
-	if err := preview(merged, c, r); err != nil {
+	r.Content = d.bytes()
+	if err := preview(d, c, r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -283,26 +282,19 @@ func filled(v string) bool { return strings.TrimSpace(v) != "" && !isPlaceholder
 
 // existingEnv is the env of the aipaint entry already in the file: its keys,
 // with the string values (a non-string value is kept as its JSON text).
-func existingEnv(servers *object) (map[string]string, error) {
+func existingEnv(d *doc, c Client) (map[string]string, error) {
 	out := map[string]string{}
-	raw, ok := servers.get(ServerName)
-	if !ok {
+	if v := d.find(c.key, ServerName); v == nil {
 		return out, nil
-	}
-	entry, err := parseObject(raw)
-	if err != nil {
+	} else if _, ok := v.Value.(*hujson.Object); !ok {
 		return nil, fmt.Errorf("the existing %q entry is not a JSON object", ServerName)
 	}
-	env, err := childObject(entry, "env")
+	env, err := d.object(c.key, ServerName, "env")
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range env.keys {
-		var v string
-		if json.Unmarshal(env.vals[k], &v) != nil {
-			v = string(env.vals[k])
-		}
-		out[k] = v
+	for _, k := range names(env) {
+		out[k] = stringOf(member(env, k))
 	}
 	return out, nil
 }
@@ -311,7 +303,7 @@ func envValues(o Options, c Client, r *Result, existing map[string]string) ([]en
 	var out []envValue
 	if o.WithEnv {
 		for _, s := range config.Settings {
-			v := strings.TrimSpace(o.Platform.Getenv(s.Name))
+			v := config.Value(o.Platform.Getenv, s.Name) // an unfilled ${user_config.…} is not copied
 			if v == "" || s.Name == config.HTTPToken || s.Name == config.AllowedOrigins {
 				continue // empty, or only for the HTTP transports: a client entry runs stdio
 			}
@@ -359,162 +351,188 @@ func envValues(o Options, c Client, r *Result, existing map[string]string) ([]en
 	return out, nil
 }
 
-// render merges the entry into a copy of root.
-func render(root *object, c Client, o Options, values []envValue) (*object, error) {
-	root, err := parseObject(mustJSON(root))
-	if err != nil {
-		return nil, err
+// npxPackage is the npm package the npx form runs.
+const npxPackage = "aipaint-mcp"
+
+// command is how the client starts the server: the binary, or npx (through
+// cmd /c on Windows, where npx is a script that cannot be started directly).
+// A version the user pinned in the entry's npx arguments (aipaint-mcp@0.1.0)
+// is kept.
+func command(d *doc, c Client, o Options) (string, []string) {
+	if !o.NPX {
+		var args []string
+		if o.Sandbox {
+			args = []string{"--sandbox"}
+		}
+		return o.Executable, args
 	}
-	servers, err := childObject(root, c.key)
-	if err != nil {
-		return nil, err
-	}
-	entry := newObject()
-	if raw, ok := servers.get(ServerName); ok {
-		if entry, err = parseObject(raw); err != nil {
-			return nil, fmt.Errorf("the existing %q entry is not a JSON object", ServerName)
+	pkg := npxPackage
+	if old, _ := d.array(c.key, ServerName, "args"); old != nil {
+		for i := range old.Elements {
+			if a := stringOf(&old.Elements[i]); strings.HasPrefix(a, npxPackage+"@") {
+				pkg = a
+			}
 		}
 	}
-	if c.vscode {
-		if err := entry.set("type", "stdio"); err != nil {
-			return nil, err
-		}
-	}
-	if err := entry.set("command", o.Executable); err != nil {
-		return nil, err
-	}
+	args := []string{"-y", pkg}
 	if o.Sandbox {
-		err = entry.set("args", []string{"--sandbox"})
-	} else {
-		entry.del("args")
+		args = append(args, "--sandbox")
 	}
-	if err != nil {
-		return nil, err
+	if o.Platform.GOOS == "windows" {
+		return "cmd", append([]string{"/c", "npx"}, args...)
 	}
-	env, err := childObject(entry, "env")
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range values {
-		if v.remove {
-			env.del(v.name)
-			continue
-		}
-		if _, has := env.get(v.name); has && v.placeholder {
-			continue // never overwrite a value the user already filled in
-		}
-		if err := env.set(v.name, v.value); err != nil {
-			return nil, err
-		}
-	}
-	if len(env.keys) > 0 {
-		err = entry.set("env", env)
-	} else {
-		entry.del("env")
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := servers.set(ServerName, entry); err != nil {
-		return nil, err
-	}
-	if err := root.set(c.key, servers); err != nil {
-		return nil, err
-	}
-	if c.vscode {
-		if err := mergeInputs(root, env); err != nil {
-			return nil, err
-		}
-	}
-	return root, nil
+	return "npx", args
 }
 
-// preview fills r.Preview for --print: only the aipaint entry and its VS Code
-// inputs, with every value that may be secret hidden. The rest of the file
-// (other servers, with their tokens) is kept but never printed.
-func preview(root *object, c Client, r *Result) error {
-	servers, err := childObject(root, c.key)
-	if err != nil {
+// render merges the entry into the file, in place.
+func render(d *doc, c Client, o Options, values []envValue) error {
+	if _, err := d.ensureObject(c.key); err != nil {
 		return err
 	}
-	raw, _ := servers.get(ServerName)
-	entry, err := parseObject(raw)
-	if err != nil {
+	if v := d.find(c.key, ServerName); v != nil {
+		if _, ok := v.Value.(*hujson.Object); !ok {
+			return fmt.Errorf("the existing %q entry is not a JSON object", ServerName)
+		}
+	}
+	entry := []string{c.key, ServerName}
+	if _, err := d.ensureObject(entry...); err != nil {
 		return err
 	}
-	env, err := childObject(entry, "env")
-	if err != nil {
-		return err
-	}
-	if r.Hidden, err = hideSecrets(env); err != nil {
-		return err
-	}
-	if len(env.keys) > 0 {
-		if err := entry.set("env", env); err != nil {
+	at := func(name ...string) []string { return append(append([]string(nil), entry...), name...) }
+	if c.vscode {
+		if err := d.set("stdio", at("type")...); err != nil {
 			return err
 		}
 	}
-	ours := newObject()
-	if err := ours.set(ServerName, entry); err != nil {
+	cmd, args := command(d, c, o)
+	if err := d.set(cmd, at("command")...); err != nil {
 		return err
 	}
-	out := newObject()
-	if err := out.set(c.key, ours); err != nil {
+	var err error
+	if args != nil {
+		err = d.set(args, at("args")...)
+	} else {
+		err = d.remove(at("args")...)
+	}
+	if err != nil {
 		return err
 	}
-	for _, k := range servers.keys {
+	env, err := d.object(at("env")...)
+	if err != nil {
+		return err
+	}
+	for _, v := range values {
+		if v.remove {
+			if err := d.remove(at("env", v.name)...); err != nil {
+				return err
+			}
+			continue
+		}
+		if member(env, v.name) != nil && v.placeholder {
+			continue // never overwrite a value the user already filled in
+		}
+		if env, err = d.ensureObject(at("env")...); err != nil {
+			return err
+		}
+		if err := d.set(v.value, at("env", v.name)...); err != nil {
+			return err
+		}
+	}
+	if env, err = d.object(at("env")...); err != nil {
+		return err
+	}
+	if env != nil && len(env.Members) == 0 {
+		if err := d.remove(at("env")...); err != nil {
+			return err
+		}
+	}
+	if c.vscode {
+		return mergeInputs(d, c)
+	}
+	return nil
+}
+
+// preview fills r.Preview for --print: only the aipaint entry and its VS Code
+// inputs, with every value that may be secret hidden and no comments (they
+// may hold anything). The rest of the file (other servers, with their tokens)
+// is kept but never printed.
+func preview(d *doc, c Client, r *Result) error {
+	servers, err := d.object(c.key)
+	if err != nil {
+		return err
+	}
+	entry, err := parseDoc(minimal(d.find(c.key, ServerName)))
+	if err != nil {
+		return err
+	}
+	env, err := entry.object("env")
+	if err != nil {
+		return err
+	}
+	if r.Hidden, err = hideSecrets(entry, env); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	b.WriteString("{" + quote(c.key) + ":{" + quote(ServerName) + ":")
+	b.Write(entry.bytes())
+	b.WriteString("}")
+	for _, k := range names(servers) {
 		if k != ServerName {
 			r.NotShown = append(r.NotShown, "server "+strconv.Quote(k))
 		}
 	}
-	for _, k := range root.keys {
+	root, _ := d.root.Value.(*hujson.Object) // parseDoc checked
+	for _, k := range names(root) {
 		if k == c.key || (k == "inputs" && c.vscode) {
 			continue
 		}
 		r.NotShown = append(r.NotShown, "setting "+strconv.Quote(k))
 	}
 	if c.vscode {
-		var inputs, mine []json.RawMessage
-		if raw, ok := root.get("inputs"); ok {
-			_ = json.Unmarshal(raw, &inputs) // render checked it is an array
-		}
-		for _, in := range inputs {
-			if strings.HasPrefix(idOf(in), "aipaint-") {
-				mine = append(mine, in)
+		var mine [][]byte
+		inputs, _ := d.array("inputs") // render checked it is an array
+		for i := range len(elements(inputs)) {
+			in := &inputs.Elements[i]
+			if id := idOf(in); strings.HasPrefix(id, "aipaint-") {
+				mine = append(mine, minimal(in))
 			} else {
-				r.NotShown = append(r.NotShown, "input "+strconv.Quote(idOf(in)))
+				r.NotShown = append(r.NotShown, "input "+strconv.Quote(id))
 			}
 		}
 		if mine != nil {
-			if err := out.set("inputs", mine); err != nil {
-				return err
-			}
+			b.WriteString(`,"inputs":[` + string(bytes.Join(mine, []byte(","))) + "]")
 		}
 	}
-	r.Preview, err = out.indented()
-	return err
+	b.WriteString("}")
+	var out bytes.Buffer
+	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
+		return fmt.Errorf("format the preview: %w", err)
+	}
+	out.WriteByte('\n')
+	r.Preview = out.Bytes()
+	return nil
 }
 
 // hideSecrets replaces every env value that may be secret: the secret
 // settings (except VS Code input references and placeholders) and any
 // variable that is not a known non-secret AIPAINT_ setting. It returns the
 // names it hid.
-func hideSecrets(env *object) ([]string, error) {
+func hideSecrets(entry *doc, env *hujson.Object) ([]string, error) {
 	secret := map[string]bool{}
 	for _, s := range config.Settings {
 		secret[s.Name] = s.Secret
 	}
 	var hidden []string
-	for _, k := range env.keys {
+	for _, k := range names(env) {
 		isSecret, known := secret[k]
 		if known && !isSecret {
 			continue
 		}
-		var v string
-		if json.Unmarshal(env.vals[k], &v) == nil && (strings.HasPrefix(v, "${input:") || isPlaceholder(v)) {
+		v := member(env, k)
+		if lit, ok := v.Value.(hujson.Literal); ok && lit.Kind() == '"' && (strings.HasPrefix(lit.String(), "${input:") || isPlaceholder(lit.String())) {
 			continue
 		}
-		if err := env.set(k, "<hidden: "+k+">"); err != nil {
+		if err := entry.set("<hidden: "+k+">", "env", k); err != nil {
 			return nil, err
 		}
 		hidden = append(hidden, k)
@@ -540,11 +558,6 @@ func PreviewNote(r *Result) string {
 	return b.String()
 }
 
-func mustJSON(o *object) []byte {
-	b, _ := o.MarshalJSON() // keys are strings and values valid JSON: cannot fail
-	return b
-}
-
 // vscodeInput is one entry of VS Code's "inputs": prompted once, kept by VS Code.
 type vscodeInput struct {
 	Type        string `json:"type"`
@@ -553,48 +566,51 @@ type vscodeInput struct {
 	Password    bool   `json:"password"`
 }
 
-func idOf(raw json.RawMessage) string {
-	var in struct {
-		ID string `json:"id"`
+// idOf is the "id" of an input, or "" when it has none.
+func idOf(in *hujson.Value) string {
+	o, _ := in.Value.(*hujson.Object) // not an object: no id, never replaced
+	if v := member(o, "id"); v != nil {
+		return stringOf(v)
 	}
-	_ = json.Unmarshal(raw, &in) // not an object: no id, never replaced
-	return in.ID
+	return ""
 }
 
 // mergeInputs declares (or replaces) our input for every setting whose value
-// in env is our input reference.
-func mergeInputs(root *object, env *object) error {
-	var inputs []json.RawMessage
-	if raw, ok := root.get("inputs"); ok && string(bytes.TrimSpace(raw)) != "null" {
-		if err := json.Unmarshal(raw, &inputs); err != nil {
-			return errors.New(`"inputs" is not a JSON array`)
-		}
+// in the entry's env is our input reference.
+func mergeInputs(d *doc, c Client) error {
+	inputs, err := d.array("inputs")
+	if err != nil {
+		return err
+	}
+	env, err := d.object(c.key, ServerName, "env")
+	if err != nil {
+		return err
 	}
 	for _, s := range config.Settings {
-		raw, ok := env.get(s.Name)
-		var v string
-		if !ok || json.Unmarshal(raw, &v) != nil || v != inputRef(s.Name) {
+		v := member(env, s.Name)
+		if v == nil || stringOf(v) != inputRef(s.Name) {
 			continue
 		}
 		in := vscodeInput{Type: "promptString", ID: inputID(s.Name), Description: "AI绘画 " + s.Name + " (aipaint-mcp)", Password: true}
-		b, err := marshal(in)
-		if err != nil {
-			return err
-		}
-		replaced := false
-		for i, old := range inputs {
-			if idOf(old) == in.ID {
-				inputs[i], replaced = b, true
+		if inputs == nil {
+			if err := d.set([]any{}, "inputs"); err != nil {
+				return err
+			}
+			if inputs, err = d.array("inputs"); err != nil {
+				return err
 			}
 		}
-		if !replaced {
-			inputs = append(inputs, b)
+		where := "-"
+		for i := range inputs.Elements {
+			if idOf(&inputs.Elements[i]) == in.ID {
+				where = strconv.Itoa(i)
+			}
+		}
+		if err := d.set(in, "inputs", where); err != nil {
+			return err
 		}
 	}
-	if inputs == nil {
-		return nil
-	}
-	return root.set("inputs", inputs)
+	return nil
 }
 
 // Write applies a plan: a backup of the old file first, then the new file
@@ -698,9 +714,6 @@ func Summary(w io.Writer, r *Result) {
 	}
 	if r.NewFolder {
 		fmt.Fprintf(w, "  注意 Note: its folder did not exist and was created: is %s installed (and started once)?\n", r.Client.Title)
-	}
-	if r.Comments {
-		fmt.Fprintln(w, "  注意 Note: the comments of the old file are not kept; the backup has them.")
 	}
 	if len(r.EnvCopied) > 0 {
 		fmt.Fprintf(w, "  已复制 Copied from this environment: %s\n", strings.Join(r.EnvCopied, ", "))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tailscale/hujson"
 )
 
 const exe = "/opt/AI 绘画/bin/aipaint-mcp"
@@ -216,9 +218,8 @@ func TestVSCodeJSONCAndInputs(t *testing.T) {
 }
 `
 	require.NoError(t, os.WriteFile(path, []byte(old), 0o644))
-	r := install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
-	assert.True(t, r.Comments)
-	m := readJSON(t, path)
+	install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
+	m := readJSONC(t, path)
 	assert.Contains(t, m["servers"].(map[string]any), "github")
 	inputs := m["inputs"].([]any)
 	require.Len(t, inputs, 2)
@@ -228,7 +229,7 @@ func TestVSCodeJSONCAndInputs(t *testing.T) {
 
 	// Installing again replaces our input instead of adding a second one.
 	install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
-	assert.Len(t, readJSON(t, path)["inputs"].([]any), 2)
+	assert.Len(t, readJSONC(t, path)["inputs"].([]any), 2)
 }
 
 func TestWithEnv(t *testing.T) {
@@ -286,18 +287,6 @@ func TestPlanWritesNothing(t *testing.T) {
 	assert.Contains(t, string(r.Preview), `"aipaint"`)
 	_, err = os.Stat(filepath.Dir(path))
 	assert.True(t, os.IsNotExist(err), "--print creates nothing")
-}
-
-func TestStripJSONC(t *testing.T) {
-	in := "{\"a\": \"x // y /* z */\", // c\n \"b\": [1, 2,], /* multi\nline */ \"c\": \"\\\"//\",}"
-	out, had := stripJSONC([]byte(in))
-	assert.True(t, had)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(out, &m), string(out))
-	assert.Equal(t, map[string]any{"a": "x // y /* z */", "b": []any{1.0, 2.0}, "c": "\"//"}, m)
-	assert.Equal(t, strings.Count(in, "\n"), strings.Count(string(out), "\n"), "line numbers kept for error messages")
-	_, had = stripJSONC([]byte(`{"url": "https://x/y"}`))
-	assert.False(t, had)
 }
 
 func writeFile(t *testing.T, text string) string {
@@ -473,4 +462,266 @@ func TestSymlinkedConfigStaysALink(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotZero(t, fi.Mode()&os.ModeSymlink)
 	assert.Equal(t, exe, entry(t, readJSON(t, newTarget), "mcpServers")["command"])
+}
+
+// readJSONC reads a file with comments and trailing commas, as VS Code does.
+func readJSONC(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	std, err := hujson.Standardize(b)
+	require.NoError(t, err, string(b))
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(std, &m), string(b))
+	return m
+}
+
+// VS Code's mcp.json is JSON with comments and trailing commas: install edits
+// only the aipaint entry and its input, and every comment, trailing comma and
+// line of the rest stays as it was.
+func TestVSCodeKeepsCommentsAndLayout(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	old := `// Servers for this machine. 本机的 MCP 服务器
+/* block comment
+   over two lines */
+{
+	"servers": {
+		// GitHub's hosted server
+		"github": {
+			"type": "http", // remote
+			"url": "https://api.githubcopilot.com/mcp/",
+		},
+		"aipaint": {
+			"type": "stdio",
+			"command": "/old/aipaint-mcp", // moved since
+			"args": ["--sandbox"],
+			"env": {
+				// from 我的云市场
+				"AIPAINT_APP_KEY": "key-1", /* the key */
+				"AIPAINT_LOG_LEVEL": "debug",
+			},
+		},
+		/* a server not used now */
+		// "off": {"command": "x"},
+	},
+	"inputs": [
+		// GitHub token
+		{"type": "promptString", "id": "gh-token", "description": "GitHub // token", "password": true},
+	],
+	"n": 1.50, // as written
+}
+// the end
+`
+	path := writeFile(t, old)
+	r := install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	text := string(got)
+	for _, comment := range []string{
+		"// Servers for this machine. 本机的 MCP 服务器", "/* block comment\n   over two lines */", "// GitHub's hosted server",
+		"// remote", "// from 我的云市场", "/* the key */", "/* a server not used now */", `// "off": {"command": "x"},`,
+		"// GitHub token", "// as written", "// the end",
+	} {
+		assert.Equal(t, 1, strings.Count(text, comment), "kept once: %s\n%s", comment, text)
+	}
+	// Every line outside the aipaint entry is still there, as it was.
+	for line := range strings.SplitSeq(old, "\n") {
+		if strings.Contains(line, "/old/aipaint-mcp") || strings.Contains(line, `"args"`) {
+			continue // what install changes
+		}
+		assert.Contains(t, text, line+"\n", "line kept")
+	}
+	assert.Contains(t, text, "\t\t\t\"command\": \"/opt/AI 绘画/bin/aipaint-mcp\", // moved since\n", "replaced in place, its comment kept")
+	assert.NotContains(t, text, `"args"`, "--sandbox dropped: this install is for the real API")
+	assert.Contains(t, text, "\t\t\t\t\"AIPAINT_APP_SECRET\": \"${input:aipaint-app-secret}\",\n", "added after its siblings, indented like them, trailing comma kept")
+	m := readJSONC(t, path)
+	e := entry(t, m, "servers")
+	assert.Equal(t, map[string]any{"AIPAINT_APP_KEY": "key-1", "AIPAINT_LOG_LEVEL": "debug", "AIPAINT_APP_SECRET": "${input:aipaint-app-secret}",
+		"AIPAINT_SUBMIT_URL": "<https:// request URL (请求地址) of AI绘画-提交请求>", "AIPAINT_QUERY_URL": "<https:// request URL (请求地址) of AI绘画-查询结果>"}, e["env"])
+	inputs := m["inputs"].([]any)
+	require.Len(t, inputs, 2)
+	assert.Equal(t, "aipaint-app-secret", inputs[1].(map[string]any)["id"])
+	assert.Equal(t, true, inputs[1].(map[string]any)["password"])
+	for _, comment := range []string{"from 我的云市场", "the key", "moved since", "GitHub token"} {
+		assert.NotContains(t, string(r.Preview), comment, "--print shows no comment: they may hold anything")
+	}
+
+	// Installing again changes nothing.
+	again, err := Plan(Options{Client: "vscode", ConfigPath: path, Executable: exe, Platform: p})
+	require.NoError(t, err)
+	assert.Equal(t, text, string(again.Content))
+}
+
+func TestLayoutOfTheFileIsKept(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	t.Run("four-spaces", func(t *testing.T) {
+		old := "{\n    \"mcpServers\": {\n        \"other\": {\"command\": \"x\", \"args\": [\"a\",\"b\"]}\n    }\n}\n"
+		r := install(t, Options{Client: "cursor", ConfigPath: writeFile(t, old), Platform: p})
+		text := string(r.Content)
+		assert.True(t, strings.HasPrefix(text, "{\n    \"mcpServers\": {\n        \"other\": {\"command\": \"x\", \"args\": [\"a\",\"b\"]},\n        \"aipaint\": {\n            \"command\": "), text)
+		assert.True(t, strings.HasSuffix(text, "\n            }\n        }\n    }\n}\n"), text)
+	})
+	t.Run("crlf", func(t *testing.T) {
+		old := "{\r\n  \"mcpServers\": {\r\n    \"other\": {\"command\": \"x\"}\r\n  }\r\n}\r\n"
+		r := install(t, Options{Client: "cursor", ConfigPath: writeFile(t, old), Platform: p})
+		text := string(r.Content)
+		assert.Equal(t, strings.Count(text, "\n"), strings.Count(text, "\r\n"), "Windows line endings throughout:\n%q", text)
+		assert.Greater(t, strings.Count(text, "\r\n"), 8)
+	})
+	t.Run("one-line", func(t *testing.T) {
+		old := `{"mcpServers": {"other": {"command": "x"}}}`
+		r := install(t, Options{Client: "cursor", ConfigPath: writeFile(t, old), Platform: p})
+		assert.NotContains(t, string(r.Content), "\n", "a file on one line stays on one line")
+		assert.True(t, strings.HasPrefix(string(r.Content), `{"mcpServers": {"other": {"command": "x"}, "aipaint": {"command": `), string(r.Content))
+	})
+	t.Run("new-file", func(t *testing.T) {
+		r := install(t, Options{Client: "cursor", ConfigPath: filepath.Join(t.TempDir(), "mcp.json"), Platform: p})
+		assert.True(t, strings.HasPrefix(string(r.Content), "{\n  \"mcpServers\": {\n    \"aipaint\": {\n      \"command\": "), string(r.Content))
+		assert.True(t, strings.HasSuffix(string(r.Content), "\n    }\n  }\n}\n"), string(r.Content))
+	})
+}
+
+// --npx writes the npx form: for each client's format, on Windows through cmd /c.
+func TestNPX(t *testing.T) {
+	for _, c := range Clients {
+		for _, goos := range []string{"linux", "darwin", "windows"} {
+			t.Run(c.Name+"/"+goos, func(t *testing.T) {
+				p := Platform{GOOS: goos, Getenv: env(nil)}
+				path := filepath.Join(t.TempDir(), "config.json")
+				r := install(t, Options{Client: c.Name, ConfigPath: path, NPX: true, Executable: "not used", Platform: p})
+				e := entry(t, readJSONC(t, path), c.key)
+				wantCmd, wantArgs := "npx", []any{"-y", "aipaint-mcp"}
+				if goos == "windows" {
+					wantCmd, wantArgs = "cmd", []any{"/c", "npx", "-y", "aipaint-mcp"}
+				}
+				assert.Equal(t, wantCmd, e["command"])
+				assert.Equal(t, wantArgs, e["args"])
+				assert.NotContains(t, string(r.Content), "not used", "no binary path")
+				envBlock := e["env"].(map[string]any)
+				assert.Contains(t, envBlock, "AIPAINT_SUBMIT_URL", "settings as with the binary")
+				if c.vscode {
+					assert.Equal(t, "stdio", e["type"])
+					assert.Equal(t, "${input:aipaint-app-secret}", envBlock["AIPAINT_APP_SECRET"])
+				} else {
+					assert.NotContains(t, e, "type")
+					assert.Equal(t, "<AppSecret>", envBlock["AIPAINT_APP_SECRET"])
+				}
+
+				// --sandbox goes after the package; a binary install replaces the npx form.
+				install(t, Options{Client: c.Name, ConfigPath: path, NPX: true, Sandbox: true, Platform: p})
+				args := entry(t, readJSONC(t, path), c.key)["args"].([]any)
+				assert.Equal(t, append(wantArgs, "--sandbox"), args)
+				install(t, Options{Client: c.Name, ConfigPath: path, Platform: p})
+				e = entry(t, readJSONC(t, path), c.key)
+				assert.Equal(t, exe, e["command"])
+				assert.NotContains(t, e, "args")
+			})
+		}
+	}
+}
+
+func TestNPXKeepsAPinnedVersion(t *testing.T) {
+	p := Platform{GOOS: "linux", Getenv: env(nil)}
+	path := writeFile(t, `{"mcpServers": {"aipaint": {"command": "npx", "args": ["-y", "aipaint-mcp@0.1.0"]}}}`)
+	install(t, Options{Client: "cursor", ConfigPath: path, NPX: true, Platform: p})
+	assert.Equal(t, []any{"-y", "aipaint-mcp@0.1.0"}, entry(t, readJSON(t, path), "mcpServers")["args"])
+	_, err := Plan(Options{Client: "cursor", ConfigPath: path, NPX: true, Platform: p})
+	assert.NoError(t, err, "no binary path is needed (or checked) for the npx form")
+}
+
+func TestOddButValidFiles(t *testing.T) {
+	p := Platform{GOOS: runtime.GOOS, Getenv: env(nil)}
+	for name, text := range map[string]string{
+		"servers-null":         `{"mcpServers": null}`,
+		"env-null":             `{"mcpServers": {"aipaint": {"command": "/old", "env": null}}}`,
+		"comments-only-around": "/* a */ { /* b */ } // c\n",
+		"inputs-null":          `{"servers": {}, "inputs": null}`,
+		"odd-inputs":           `{"servers": {}, "inputs": [1, "x", {"id": 2}, {"id": "aipaint-app-secret", "type": "old"}]}`,
+		"escaped-keys":         `{"servers": {"a/b~c": {"command": "x"}}, "inputs": []}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeFile(t, text)
+			r := install(t, Options{Client: "vscode", ConfigPath: path, Platform: p})
+			m := readJSONC(t, path)
+			if strings.Contains(text, "mcpServers") {
+				assert.Contains(t, m, "mcpServers", "other clients' keys kept")
+			}
+			assert.Equal(t, exe, entry(t, m, "servers")["command"])
+			ids := 0
+			for _, in := range m["inputs"].([]any) {
+				if o, ok := in.(map[string]any); ok && o["id"] == "aipaint-app-secret" {
+					ids++
+					assert.Equal(t, "promptString", o["type"], "our input replaced")
+				}
+			}
+			assert.Equal(t, 1, ids)
+			for _, c := range []string{"/* a */", "/* b */", "// c"} {
+				if strings.Contains(text, c) {
+					assert.Contains(t, string(r.Content), c)
+				}
+			}
+		})
+	}
+}
+
+// Whatever the file holds, install either refuses it and changes nothing, or
+// writes a file that parses, has the entry, keeps every comment, and is
+// unchanged by installing again.
+func FuzzPlan(f *testing.F) {
+	for _, s := range []string{
+		"", "{}", `{"mcpServers": {"a": {"command": "x"}}}`, "{\n\t// c\n\t\"servers\": {\"a\": 1,},\n}",
+		`{"servers": {"aipaint": {"env": {"AIPAINT_APP_SECRET": "s"}}}, "inputs": [{"id": "aipaint-app-secret"}]}`,
+		"{\r\n  \"mcpServers\": {}\r\n}\r\n", `{"mcpServers": []}`, "/* x */ {\"a\": [1, /* y */ 2,],} // z",
+	} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	p := Platform{GOOS: "linux", Getenv: env(nil)}
+	f.Fuzz(func(t *testing.T, text string, vscode bool) {
+		client := "cursor"
+		if vscode {
+			client = "vscode"
+		}
+		path := filepath.Join(t.TempDir(), "c.json")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		r, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		if err != nil {
+			assert.Contains(t, err.Error(), "left unchanged")
+			return
+		}
+		v, err := hujson.Parse(r.Content)
+		require.NoError(t, err, "%q", r.Content)
+		assert.NotNil(t, v.Find(pointer([]string{r.Client.key, ServerName, "command"})))
+		if old, err := hujson.Parse([]byte(text)); err == nil && !strings.Contains(text, ServerName) {
+			for c := range comments(old) { // with no entry of ours, nothing is replaced or removed
+				assert.Contains(t, string(r.Content), c)
+			}
+		}
+		require.NoError(t, os.WriteFile(path, r.Content, 0o600))
+		again, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		require.NoError(t, err)
+		assert.Equal(t, string(r.Content), string(again.Content), "a second install changes nothing")
+	})
+}
+
+// comments yields the comments of a parsed file.
+func comments(v hujson.Value) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for x := range v.All() {
+			extras := []hujson.Extra{x.BeforeExtra, x.AfterExtra}
+			switch c := x.Value.(type) {
+			case *hujson.Object:
+				extras = append(extras, c.AfterExtra)
+			case *hujson.Array:
+				extras = append(extras, c.AfterExtra)
+			}
+			for _, extra := range extras {
+				for _, c := range regexp.MustCompile(`//[^\n]*|/\*(?s:.*?)\*/`).FindAllString(string(extra), -1) {
+					if !yield(c) {
+						return
+					}
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,64 @@
+package install
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/config"
+)
+
+var cursorLink = regexp.MustCompile(`cursor://anysphere\.cursor-deeplink/mcp/install\?[^\s)\x60]+`)
+
+// The "Add to Cursor" links of both READMEs install what install --npx
+// writes: npx -y aipaint-mcp, with the settings a user must fill in.
+func TestREADMECursorInstallLink(t *testing.T) {
+	empty, err := parseDoc(nil)
+	require.NoError(t, err)
+	cursor, err := Find("cursor")
+	require.NoError(t, err)
+	wantCmd, wantArgs := command(empty, cursor, Options{NPX: true, Platform: Platform{GOOS: "darwin"}})
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			links := cursorLink.FindAllString(string(raw), -1)
+			require.NotEmpty(t, links, "no Cursor install link")
+			for _, link := range links {
+				u, err := url.Parse(link)
+				require.NoError(t, err)
+				q := u.Query()
+				assert.Equal(t, "aipaint", q.Get("name"))
+				assert.NotContains(t, u.RawQuery, "+", "a + in the query would reach Cursor as a space")
+				b, err := base64.StdEncoding.DecodeString(q.Get("config"))
+				require.NoError(t, err, "config is standard base64")
+				var cfg struct {
+					Command string            `json:"command"`
+					Args    []string          `json:"args"`
+					Env     map[string]string `json:"env"`
+				}
+				dec := json.NewDecoder(bytes.NewReader(b))
+				dec.DisallowUnknownFields()
+				require.NoError(t, dec.Decode(&cfg), string(b))
+				assert.Equal(t, "npx", cfg.Command)
+				assert.Equal(t, []string{"-y", "aipaint-mcp"}, cfg.Args)
+				assert.Equal(t, wantCmd, cfg.Command, "the same as install --npx")
+				assert.Equal(t, wantArgs, cfg.Args)
+				want := []string{config.AppKey, config.AppSecret, config.SubmitURL, config.QueryURL}
+				assert.Len(t, cfg.Env, len(want))
+				for _, k := range want {
+					v, ok := cfg.Env[k]
+					assert.True(t, ok, "env has %s", k)
+					assert.Empty(t, config.Value(func(string) string { return v }, k), "left for the user to fill in: %s", k)
+				}
+			}
+		})
+	}
+}
