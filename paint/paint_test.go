@@ -511,3 +511,50 @@ func TestCloseStopsTheBackgroundThenTheStore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, paint.StatusPending, got.Status, "still pending, for the next start to resume")
 }
+
+// brokenStore fails the operations a test names, as a full disk would.
+type brokenStore struct {
+	store.Store
+	reserveErr, commitErr error
+}
+
+func (b brokenStore) Reserve(ctx context.Context, req store.Request, p store.Policy) (store.Reservation, error) {
+	if b.reserveErr != nil {
+		return store.Reservation{}, b.reserveErr
+	}
+	return b.Store.Reserve(ctx, req, p)
+}
+
+func (b brokenStore) Commit(res store.Reservation, r store.Record) (store.Record, error) {
+	if b.commitErr != nil {
+		return store.Record{}, b.commitErr
+	}
+	return b.Store.Commit(res, r)
+}
+
+func TestStoreFailures(t *testing.T) {
+	t.Run("a reservation that cannot be written submits nothing", func(t *testing.T) {
+		up := &upstream{}
+		e := newEnv(t, up, func(o *paint.Options) {
+			o.Store = brokenStore{Store: o.Store, reserveErr: errors.New("no space left on device")}
+		})
+		_, err := e.svc.Generate(t.Context(), panda, waiting())
+		var se *paint.StoreError
+		require.ErrorAs(t, err, &se)
+		assert.Contains(t, se.Error(), "no space left")
+		submits, _ := up.counts()
+		assert.Zero(t, submits)
+	})
+	t.Run("a submitted task whose record fails is still answered with its id", func(t *testing.T) {
+		up := &upstream{}
+		e := newEnv(t, up, func(o *paint.Options) {
+			o.Store = brokenStore{Store: o.Store, commitErr: errors.New("disk full")}
+		})
+		out, err := e.svc.Generate(t.Context(), panda, paint.CallOptions{})
+		require.NoError(t, err, "the task was paid for: its id must reach the caller")
+		assert.Equal(t, "t1", out.Task.TaskID)
+		assert.Equal(t, paint.StatusPending, out.Task.Status)
+		assert.Equal(t, 2, out.Billed)
+		assert.False(t, out.Task.SubmittedAt.IsZero())
+	})
+}
