@@ -23,6 +23,7 @@ import (
 	"aipaint-mcp/config"
 	"aipaint-mcp/doctor"
 	"aipaint-mcp/install"
+	"aipaint-mcp/schema"
 	"aipaint-mcp/serve"
 )
 
@@ -221,7 +222,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	style := fs.String("style", "", "style: a Chinese name or an English alias (see: aipaint-mcp styles)")
 	resolution := fs.String("resolution", "", "1024*1024 (square), 1024*1536 (portrait) or 1536*1024 (landscape)")
-	num := fs.Int("num", 0, "number of images, 1-6 (each is billed)")
+	num := fs.Int("num", 0, fmt.Sprintf("number of images, %d-%d (each is billed)", schema.MinNum, schema.MaxNum))
 	out := fs.String("out", ".", "folder to save the images in; they go to <folder>/<date>/<task id>_<n>.png")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (the task keeps running upstream)")
 	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")

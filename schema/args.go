@@ -12,23 +12,24 @@ import (
 )
 
 // GenerateArgs are the arguments of generate_image, as the model sends them.
-// The JSON schema is generated from this struct; enums come from the tables.
+// The JSON schema is reflected from this struct; each argument's bounds,
+// default and description come from the table in jsonschema.go.
 type GenerateArgs struct {
-	Text        string `json:"text" jsonschema:"minLength=1,maxLength=100" jsonschema_description:"What to draw: a vivid description, at most 100 characters (Chinese works best, e.g. 竹林里的熊猫，晨雾). Put the style in style, not here."`
-	Style       string `json:"style,omitempty" jsonschema_description:"Painting style: one of the 17 names (default 探索无限). list_styles describes each look."`
-	Resolution  string `json:"resolution,omitempty" jsonschema_description:"Image size width*height: 1024*1024 (square, default), 1024*1536 (portrait), 1536*1024 (landscape)."`
-	Num         int    `json:"num,omitempty" jsonschema:"minimum=1,maximum=6,default=1" jsonschema_description:"How many images, 1-6. Each image is billed."`
-	Wait        *bool  `json:"wait,omitempty" jsonschema:"default=true" jsonschema_description:"Wait for the images (default true). false returns the task_id at once; then call check_task."`
-	WaitSeconds *int   `json:"wait_seconds,omitempty" jsonschema:"minimum=0,default=40" jsonschema_description:"How long to wait for the images before returning a pending task_id (default 40)."`
-	ForceNew    *bool  `json:"force_new,omitempty" jsonschema:"default=false" jsonschema_description:"An identical request (same text, style, resolution, num) made in the last few minutes returns that task instead of paying again. true submits a new, billed request anyway: only when the user asks for new variations."`
-	Preview     *bool  `json:"preview,omitempty" jsonschema_description:"Add small inline previews (at most 512 px) of the images to the result."`
+	Text        string `json:"text"`
+	Style       string `json:"style,omitempty"`
+	Resolution  string `json:"resolution,omitempty"`
+	Num         int    `json:"num,omitempty"`
+	Wait        *bool  `json:"wait,omitempty"`
+	WaitSeconds *int   `json:"wait_seconds,omitempty"`
+	ForceNew    *bool  `json:"force_new,omitempty"`
+	Preview     *bool  `json:"preview,omitempty"`
 }
 
 // CheckArgs are the arguments of check_task.
 type CheckArgs struct {
-	TaskID      string `json:"task_id" jsonschema:"minLength=1" jsonschema_description:"The task_id that generate_image returned."`
-	WaitSeconds *int   `json:"wait_seconds,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"Wait up to this many seconds for a pending task to finish (default 0: answer at once)."`
-	Preview     *bool  `json:"preview,omitempty" jsonschema_description:"Add small inline previews (at most 512 px) of the images to the result."`
+	TaskID      string `json:"task_id"`
+	WaitSeconds *int   `json:"wait_seconds,omitempty"`
+	Preview     *bool  `json:"preview,omitempty"`
 }
 
 // ListStylesArgs: list_styles takes no arguments.
@@ -37,6 +38,8 @@ type ListStylesArgs struct{}
 // Defaults that the argument table gives.
 const (
 	DefaultNum              = 1
+	DefaultWait             = true
+	DefaultForceNew         = false
 	DefaultWaitSeconds      = 40
 	DefaultCheckWaitSeconds = 0
 	DefaultMaxWaitSeconds   = 50
@@ -48,6 +51,15 @@ type Limits struct {
 	MaxWaitSeconds int  // wait_seconds above this is lowered to it
 	MaxNum         int  // num above this is refused; 0 = MaxNum
 	Preview        bool // the default of preview
+}
+
+// capWait lowers a wait to the configured cap: capped, not refused, because
+// clients give up on long calls.
+func (l Limits) capWait(w int) int {
+	if l.MaxWaitSeconds > 0 && w > l.MaxWaitSeconds {
+		return l.MaxWaitSeconds
+	}
+	return w
 }
 
 func (l Limits) maxNum() int {
@@ -214,10 +226,7 @@ func (r *argReader) waitSeconds(def int, lim Limits) int {
 	if w < 0 {
 		r.fail("wait_seconds must be 0 or more, got %d", w)
 	}
-	if lim.MaxWaitSeconds > 0 && w > lim.MaxWaitSeconds {
-		w = lim.MaxWaitSeconds // capped, not refused: clients give up on long calls
-	}
-	return w
+	return lim.capWait(w)
 }
 
 func (r *argReader) err() error {
@@ -230,7 +239,7 @@ func (r *argReader) err() error {
 func visible(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) }
 
 // NormalizeText trims the prompt, folds line breaks and tabs into spaces, and
-// checks it is 1-100 characters (characters, not bytes) with no control codes.
+// checks it is 1 to MaxTextChars characters (characters, not bytes) with no control codes.
 func NormalizeText(raw string) (string, error) {
 	if !utf8.ValidString(raw) {
 		return "", fmt.Errorf("text is not valid UTF-8")
@@ -241,7 +250,7 @@ func NormalizeText(raw string) (string, error) {
 		}
 	}
 	// A CRLF is one line break: fold it to one space, not two, so that it
-	// costs one character of the 100.
+	// costs one character of MaxTextChars.
 	text := strings.TrimSpace(strings.Map(func(c rune) rune {
 		if c == '\n' || c == '\r' || c == '\t' {
 			return ' '
@@ -265,7 +274,7 @@ func NormalizeText(raw string) (string, error) {
 func NormalizeGenerate(args map[string]any, lim Limits) (Generate, error) {
 	r := &argReader{args: args}
 	r.unknown("text", "style", "resolution", "num", "wait", "wait_seconds", "force_new", "preview")
-	g := Generate{Style: DefaultStyle(), Resolution: DefaultResolution(), Num: DefaultNum, Wait: true, Preview: lim.Preview}
+	g := Generate{Style: DefaultStyle(), Resolution: DefaultResolution(), Num: DefaultNum, Wait: DefaultWait, ForceNew: DefaultForceNew, Preview: lim.Preview}
 
 	if raw, ok := r.str("text"); ok {
 		t, err := NormalizeText(raw)

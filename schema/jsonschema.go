@@ -25,55 +25,123 @@ func mustJSON(s *jsonschema.Schema) json.RawMessage {
 	return b
 }
 
-func anySlice(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
+// arg is what an input schema says about one argument beyond its Go type.
+type arg struct {
+	description    string
+	enum           []string
+	def            any         // nil: no default
+	min, max       json.Number // "": no bound
+	minLen, maxLen uint64      // 0: no bound
 }
 
-func capWait(s *jsonschema.Schema, lim Limits) {
-	if p, ok := s.Properties.Get("wait_seconds"); ok && lim.MaxWaitSeconds > 0 {
-		capped := json.Number(strconv.Itoa(lim.MaxWaitSeconds))
-		p.Maximum = capped
-		// A default above the maximum would make the schema contradict itself;
-		// normalisation lowers the default to the cap, so say so here too.
-		if d, ok := p.Default.(json.Number); ok {
-			if n, err := d.Int64(); err == nil && n > int64(lim.MaxWaitSeconds) {
-				p.Default = capped
-				p.Description = strings.Replace(p.Description, "(default "+d.String()+")", "(default "+capped.String()+")", 1)
+func number(n int) json.Number { return json.Number(strconv.Itoa(n)) }
+
+// generateArgs and checkArgs are the one table of the tool arguments, keyed by
+// property: the description a model reads next to the bounds and default it
+// is held to. Counts, limits and defaults in the prose come from the style
+// and resolution tables, the constants and the configured limits, the same
+// values normalisation enforces, so the two cannot drift apart.
+func generateArgs(lim Limits) map[string]arg {
+	return map[string]arg{
+		"text": {minLen: 1, maxLen: MaxTextChars,
+			description: fmt.Sprintf("What to draw: a vivid description, at most %d characters (Chinese works best, e.g. 竹林里的熊猫，晨雾). Put the style in style, not here.", MaxTextChars)},
+		"style": {enum: StyleNames(), def: DefaultStyle().Name,
+			description: fmt.Sprintf("Painting style: one of the %d names (default %s). list_styles describes each look.", len(Styles), DefaultStyle().Name)},
+		"resolution": {enum: ResolutionValues(), def: DefaultResolution().Value,
+			description: "Image size width*height: " + resolutionChoices() + "."},
+		"num": {min: number(MinNum), max: number(lim.maxNum()), def: number(DefaultNum),
+			description: fmt.Sprintf("How many images, %d-%d. Each image is billed.", MinNum, lim.maxNum())},
+		"wait": {def: DefaultWait,
+			description: fmt.Sprintf("Wait for the images (default %t). false returns the task_id at once; then call check_task.", DefaultWait)},
+		"wait_seconds": waitSecondsArg(lim, DefaultWaitSeconds, func(def int) string {
+			return fmt.Sprintf("How long to wait for the images before returning a pending task_id (default %d).", def)
+		}),
+		"force_new": {def: DefaultForceNew,
+			description: "An identical request (same text, style, resolution, num) made in the last few minutes returns that task instead of paying again. " +
+				"true submits a new, billed request anyway: only when the user asks for new variations."},
+		"preview": previewArg,
+	}
+}
+
+func checkArgs(lim Limits) map[string]arg {
+	return map[string]arg{
+		"task_id": {minLen: 1, description: "The task_id that generate_image returned."},
+		"wait_seconds": waitSecondsArg(lim, DefaultCheckWaitSeconds, func(def int) string {
+			if def == 0 {
+				return "Wait up to this many seconds for a pending task to finish (default 0: answer at once)."
+			}
+			return fmt.Sprintf("Wait up to this many seconds for a pending task to finish (default %d).", def)
+		}),
+		"preview": previewArg,
+	}
+}
+
+var previewArg = arg{description: "Add small inline previews (at most 512 px) of the images to the result."}
+
+// waitSecondsArg is wait_seconds with the default normalisation applies: a
+// default above the configured cap is lowered to it, so the schema never
+// contradicts itself.
+func waitSecondsArg(lim Limits, def int, describe func(def int) string) arg {
+	def = lim.capWait(def)
+	a := arg{min: number(0), def: number(def), description: describe(def)}
+	if lim.MaxWaitSeconds > 0 {
+		a.max = number(lim.MaxWaitSeconds)
+		a.description += fmt.Sprintf(" Capped at %d seconds.", lim.MaxWaitSeconds)
+	}
+	return a
+}
+
+// resolutionChoices reads "1024*1024 (square, default), 1024*1536 (portrait), …"
+// off the resolution table.
+func resolutionChoices() string {
+	parts := make([]string, len(Resolutions))
+	for i, r := range Resolutions {
+		look := r.English
+		if r.Value == DefaultResolution().Value {
+			look += ", default"
+		}
+		parts[i] = fmt.Sprintf("%s (%s)", r.Value, look)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// inputSchema reflects the argument struct and sets each property from the
+// table; the struct gives names, types and which arguments are required.
+func inputSchema(v any, args map[string]arg) json.RawMessage {
+	s := reflectSchema(v)
+	for name, a := range args {
+		p, ok := s.Properties.Get(name)
+		if !ok {
+			panic("schema: no argument " + name) // a table row without a field: a programming error
+		}
+		p.Description = a.description
+		if a.enum != nil {
+			p.Enum = make([]any, len(a.enum))
+			for i, e := range a.enum {
+				p.Enum[i] = e
 			}
 		}
-		p.Description += " Capped at " + strconv.Itoa(lim.MaxWaitSeconds) + " seconds."
+		p.Default = a.def
+		p.Minimum, p.Maximum = a.min, a.max
+		if a.minLen > 0 {
+			p.MinLength = &a.minLen
+		}
+		if a.maxLen > 0 {
+			p.MaxLength = &a.maxLen
+		}
 	}
+	return mustJSON(s)
 }
 
 // GenerateInputSchema is generate_image's input schema; style and resolution
-// enums come from the tables, the wait cap from the configuration.
+// enums come from the tables, the wait and num caps from the configuration.
 func GenerateInputSchema(lim Limits) json.RawMessage {
-	s := reflectSchema(&GenerateArgs{})
-	if p, ok := s.Properties.Get("style"); ok {
-		p.Enum = anySlice(StyleNames())
-		p.Default = DefaultStyle().Name
-	}
-	if p, ok := s.Properties.Get("resolution"); ok {
-		p.Enum = anySlice(ResolutionValues())
-		p.Default = DefaultResolution().Value
-	}
-	capWait(s, lim)
-	if p, ok := s.Properties.Get("num"); ok && lim.maxNum() < MaxNum {
-		p.Maximum = json.Number(strconv.Itoa(lim.maxNum()))
-		p.Description = strings.Replace(p.Description, fmt.Sprintf("1-%d", MaxNum), fmt.Sprintf("1-%d", lim.maxNum()), 1)
-	}
-	return mustJSON(s)
+	return inputSchema(&GenerateArgs{}, generateArgs(lim))
 }
 
 // CheckInputSchema is check_task's input schema.
 func CheckInputSchema(lim Limits) json.RawMessage {
-	s := reflectSchema(&CheckArgs{})
-	capWait(s, lim)
-	return mustJSON(s)
+	return inputSchema(&CheckArgs{}, checkArgs(lim))
 }
 
 // NoInputSchema is the input schema of a tool without arguments.

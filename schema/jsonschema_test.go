@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -215,6 +216,34 @@ func TestWaitSecondsMaximumFollowsLimits(t *testing.T) {
 	// No cap configured: no maximum is claimed.
 	ws = prop(t, object(t, schema.GenerateInputSchema(schema.Limits{})), "wait_seconds")
 	assert.NotContains(t, ws, "maximum")
+}
+
+// The prose is generated from the tables, the constants and the limits: every
+// argument is described, and each description states the values its schema
+// and normalisation hold it to.
+func TestInputDescriptionsFromTables(t *testing.T) {
+	for name, raw := range map[string]json.RawMessage{
+		"generate": schema.GenerateInputSchema(lim50),
+		"check":    schema.CheckInputSchema(lim50),
+	} {
+		for k, p := range object(t, raw)["properties"].(map[string]any) {
+			assert.NotEmpty(t, p.(map[string]any)["description"], "%s: %s has no description", name, k)
+		}
+	}
+	s := object(t, schema.GenerateInputSchema(lim50))
+	assert.Contains(t, prop(t, s, "text")["description"], "at most "+strconv.Itoa(schema.MaxTextChars)+" characters")
+	style := prop(t, s, "style")["description"]
+	assert.Contains(t, style, "one of the "+strconv.Itoa(len(schema.Styles))+" names")
+	assert.Contains(t, style, "(default "+schema.DefaultStyle().Name+")")
+	res := prop(t, s, "resolution")["description"]
+	for _, r := range schema.Resolutions {
+		assert.Contains(t, res, r.Value+" ("+r.English)
+	}
+	assert.Contains(t, res, schema.DefaultResolution().Value+" ("+schema.DefaultResolution().English+", default)")
+	assert.Contains(t, prop(t, s, "num")["description"], strconv.Itoa(schema.MinNum)+"-"+strconv.Itoa(schema.MaxNum))
+	assert.Contains(t, prop(t, s, "wait_seconds")["description"], "(default "+strconv.Itoa(schema.DefaultWaitSeconds)+")")
+	assert.Contains(t, prop(t, object(t, schema.CheckInputSchema(lim50)), "wait_seconds")["description"],
+		"(default "+strconv.Itoa(schema.DefaultCheckWaitSeconds)+": answer at once)")
 }
 
 // Generating a schema must not change what the next call returns (the enum

@@ -10,6 +10,7 @@ import (
 
 	"aipaint-mcp/config"
 	"aipaint-mcp/paint"
+	"aipaint-mcp/schema"
 )
 
 // failure renders a refused or failed paid call as a result the model can
@@ -95,7 +96,8 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 	var advice string
 	switch e.Category {
 	case paint.CategoryArguments:
-		advice = "参数被上游拒绝 / The API rejected the parameters. Fix the arguments (text ≤100 characters, a listed style and resolution, num 1-6) and try again."
+		advice = fmt.Sprintf("参数被上游拒绝 / The API rejected the parameters. Fix the arguments (text ≤%d characters, a listed style and resolution, num %d-%d) and try again.",
+			schema.MaxTextChars, schema.MinNum, schema.MaxNum)
 	case paint.CategoryContent:
 		advice = "内容被拦截 / The prompt was blocked by content moderation (202). Rephrase the text without sensitive content, then try again."
 	case paint.CategoryNotFound:

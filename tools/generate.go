@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -15,8 +16,8 @@ import (
 func (h *handlers) generateImage() server.ServerTool {
 	tool := newTool("generate_image", "AI绘画 Generate image",
 		"Draw images from a text prompt with the paid 聚美智数 AI绘画 API (每张图片计费 / every image is billed). "+
-			"Call it when the user asks for a picture. Put what to draw in text (≤100 characters; Chinese gives the best results) "+
-			"and the look in style (one of the 17 styles; do not write the style into text). "+
+			fmt.Sprintf("Call it when the user asks for a picture. Put what to draw in text (≤%d characters; Chinese gives the best results) ", schema.MaxTextChars)+
+			fmt.Sprintf("and the look in style (one of the %d styles; do not write the style into text). ", len(schema.Styles))+
 			"By default it waits for the images and returns their URLs with Markdown image lines to show the user. "+
 			"If it returns status \"pending\", call check_task with the task_id; never call generate_image again for the same request: that would be billed again.",
 		schema.GenerateInputSchema(h.Limits), schema.TaskOutputSchema(),

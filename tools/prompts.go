@@ -40,7 +40,7 @@ func prompts() []server.ServerPrompt {
 		{
 			Prompt: mcp.NewPrompt(PromptDraw,
 				mcp.WithPromptTitle("画图 Draw"),
-				mcp.WithPromptDescription("Turn a subject into a vivid Chinese prompt (at most 100 characters) and draw it with generate_image (1 billed image)."),
+				mcp.WithPromptDescription(fmt.Sprintf("Turn a subject into a vivid Chinese prompt (at most %d characters) and draw it with generate_image (1 billed image).", schema.MaxTextChars)),
 				mcp.WithArgument(argSubject, mcp.RequiredArgument(), mcp.ArgumentTitle("主题 Subject"),
 					mcp.ArgumentDescription("What to draw, in any language, e.g. 竹林里的熊猫 or a cat on a rooftop.")),
 				mcp.WithArgument(argStyle, mcp.ArgumentTitle("风格 Style"), mcp.ArgumentDescription(styleHelp+" Optional.")),

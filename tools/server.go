@@ -6,6 +6,7 @@ package tools
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -26,10 +27,10 @@ type Options struct {
 	Version string
 }
 
-const instructions = `aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
-Call generate_image when the user asks for an image: put what to draw in text (at most 100 characters, Chinese works best) and the look in style (call list_styles to see the 17 styles).
+var instructions = fmt.Sprintf(`aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
+Call generate_image when the user asks for an image: put what to draw in text (at most %d characters, Chinese works best) and the look in style (call list_styles to see the %d styles).
 Every image is billed. If generate_image answers status "pending", call check_task with its task_id later; never call generate_image again for the same request (an identical request within minutes returns the same task anyway; force_new: true pays for new variations, only when the user asks for them).
-Show the images to the user with the Markdown image lines from the result.`
+Show the images to the user with the Markdown image lines from the result.`, schema.MaxTextChars, len(schema.Styles))
 
 // handlers are the tools' shared dependencies.
 type handlers struct {

@@ -16,7 +16,8 @@ import (
 // listStyles is the free tool: the style and resolution tables.
 func listStyles() server.ServerTool {
 	tool := newTool("list_styles", "绘画风格 List styles",
-		"List the 17 painting styles (Chinese name, English name, aliases, look) and the 3 resolutions that generate_image accepts. Free, no network.",
+		fmt.Sprintf("List the %d painting styles (Chinese name, English name, aliases, look) and the %d resolutions that generate_image accepts. Free, no network.",
+			len(schema.Styles), len(schema.Resolutions)),
 		schema.NoInputSchema(), schema.StylesOutputSchema(),
 		hints{readOnly: true, destructive: false, idempotent: true, openWorld: false})
 	return server.ServerTool{Tool: tool, Handler: answerStyles}
