@@ -17,7 +17,9 @@ import (
 // task takes; a task already done at the first look teaches nothing.
 func TestWaitTeachesTheEstimator(t *testing.T) {
 	est := wait.NewEstimator()
-	h := newHarness(t, delay(50*time.Millisecond), withPaint(func(o *paint.Options) { o.Estimator = est }))
+	// 300 ms: long enough that a submit slowed by a busy machine still finds
+	// the task pending at the first look (a finish must be seen to be learnt).
+	h := newHarness(t, delay(300*time.Millisecond), withPaint(func(o *paint.Options) { o.Estimator = est }))
 	portrait2 := wait.Key("1024*1536", 2)
 	for i := range 3 {
 		_, ok := est.Expect(portrait2)
@@ -27,7 +29,7 @@ func TestWaitTeachesTheEstimator(t *testing.T) {
 	}
 	d, ok := est.Expect(portrait2)
 	require.True(t, ok)
-	// createTime has whole seconds: the 50 ms task looks up to a second longer.
+	// createTime has whole seconds: the 300 ms task looks up to a second longer.
 	assert.Positive(t, d)
 	assert.Less(t, d, 2*time.Second)
 	_, ok = est.Expect(wait.Key("1024*1024", 1))
