@@ -103,6 +103,13 @@ var DefaultSaveRetry = wait.Backoff{Initial: 10 * time.Second, Max: time.Hour, F
 // start tries again, until the image URLs expire.
 const saveAttempts = 30
 
+// saveParallel is how many tasks the background saves at once. A resume
+// may find a week of tasks whose files were never saved (a full disk, an
+// output folder that was not writable, a long time offline), and each
+// image is held in memory (up to save.MaxImageBytes) until it is written:
+// all of them at once would be thousands of downloads.
+const saveParallel = 2
+
 // SaveLater saves a finished task's missing images in the background,
 // trying again with backoff until they are saved, the image URLs expire,
 // the attempts run out or the Service closes.
@@ -111,11 +118,27 @@ func (s *Service) SaveLater(task Task) {
 		return
 	}
 	s.background("save:"+task.TaskID, func() {
-		for n := 0; n < saveAttempts && unsaved(task) && s.o.Now().Before(task.ImagesExpireAt()); n++ {
-			if n > 0 && !s.pause(s.o.SaveRetry.Delay(n-1)) {
+		for n := 0; n < saveAttempts; n++ {
+			if n > 0 {
+				if !s.pause(s.o.SaveRetry.Delay(n - 1)) {
+					return
+				}
+				// A call, or another process on the same store, may have
+				// saved some of them meanwhile: fetch only what is missing.
+				if stored, err := s.o.Store.Get(task.TaskID); err == nil {
+					task = stored
+				}
+			}
+			if !unsaved(task) || !s.o.Now().Before(task.ImagesExpireAt()) {
+				return
+			}
+			select {
+			case s.saving <- struct{}{}:
+			case <-s.bg.Done():
 				return
 			}
 			saved, err := s.SaveImages(s.bg, task)
+			<-s.saving
 			if err != nil {
 				s.o.Logger.Error("recording saved images failed", "task_id", task.TaskID, "err", err)
 				continue

@@ -79,6 +79,7 @@ type Service struct {
 	wg          sync.WaitGroup
 	mu          sync.Mutex
 	active      map[string]bool // background jobs by key
+	saving      chan struct{}   // background saves running (saveParallel at most)
 	closeStore  sync.Once
 	closeResult error
 }
@@ -101,7 +102,7 @@ func New(o Options) *Service {
 	if (o.Upstream == nil || o.Store == nil) && o.Unusable == nil {
 		o.Unusable = &UnavailableError{StoreProblem: "no task store"}
 	}
-	s := &Service{o: o, active: map[string]bool{}}
+	s := &Service{o: o, active: map[string]bool{}, saving: make(chan struct{}, saveParallel)}
 	if o.Upstream != nil {
 		s.poller = wait.NewPoller(o.Upstream, o.Poller)
 	}

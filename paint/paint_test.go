@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,6 +498,75 @@ func TestResume(t *testing.T) {
 	expired, err := e.svc.Get("expired")
 	require.NoError(t, err)
 	assert.Empty(t, expired.Images[0].Path)
+}
+
+// slowDownloads is an image host that takes a moment per image and notes
+// the most downloads it served at once.
+type slowDownloads struct{ running, most atomic.Int32 }
+
+func (d *slowDownloads) TaskImage(ctx context.Context, dir string, created time.Time, id string, n int, url string) (string, error) {
+	now := d.running.Add(1)
+	defer d.running.Add(-1)
+	for m := d.most.Load(); now > m && !d.most.CompareAndSwap(m, now); m = d.most.Load() {
+	}
+	select {
+	case <-time.After(20 * time.Millisecond):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s_%d.png", id, n)), nil
+}
+
+func (d *slowDownloads) Fetch(ctx context.Context, url string) ([]byte, string, error) {
+	return nil, "", errors.New("not in this test")
+}
+
+func TestResumeSavesAFewTasksAtATime(t *testing.T) {
+	dl := &slowDownloads{}
+	e := newEnv(t, &upstream{}, func(o *paint.Options) { o.Download = dl })
+	// A week of tasks whose files were never saved (say, a full disk).
+	const tasks = 12
+	for i := range tasks {
+		_, err := e.store.Update(fmt.Sprintf("u%d", i), func(r *store.Record) {
+			r.Request, r.Status = panda, store.StatusDone
+			r.SetImages([]string{fmt.Sprintf("http://img/u%d/1.png", i), fmt.Sprintf("http://img/u%d/2.png", i)})
+		})
+		require.NoError(t, err)
+	}
+	n, err := e.svc.Resume()
+	require.NoError(t, err)
+	assert.Equal(t, tasks, n)
+	require.Eventually(t, func() bool {
+		list, err := e.svc.List(tasks)
+		if err != nil || len(list) != tasks {
+			return false
+		}
+		for _, task := range list {
+			if task.Images[0].Path == "" || task.Images[1].Path == "" {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.LessOrEqual(t, dl.most.Load(), int32(4), "two tasks of two images at a time, not all %d images at once", 2*tasks)
+}
+
+func TestRetriesFetchOnlyWhatIsStillMissing(t *testing.T) {
+	e := newEnv(t, &upstream{}, func(o *paint.Options) {
+		o.SaveRetry = wait.Backoff{Initial: time.Second, Max: time.Second, Factor: 1}
+	})
+	e.dl.fails = 4 // the call's attempt and the first background one
+	_, err := e.svc.Generate(t.Context(), panda, waiting())
+	require.NoError(t, err)
+	tries := func() int { e.dl.mu.Lock(); defer e.dl.mu.Unlock(); return e.dl.tries }
+	require.Eventually(t, func() bool { return tries() == 4 }, 5*time.Second, time.Millisecond)
+	// While the background waits to try again, check_task saves them.
+	out, err := e.svc.Check(t.Context(), "t1", paint.CallOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, out.Task.Images[0].Path)
+	require.NotEmpty(t, out.Task.Images[1].Path)
+	require.Eventually(t, func() bool { return e.svc.Active() == 0 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 6, tries(), "the retry found the images saved and fetched nothing again")
 }
 
 func TestCloseStopsTheBackgroundThenTheStore(t *testing.T) {
