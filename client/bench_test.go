@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"aipaint-mcp/client/clienttest"
 )
 
 // benchClient signs with AppKey/AppSecret; nothing is sent.
@@ -53,7 +55,7 @@ func BenchmarkSignSubmit(b *testing.B) {
 // BenchmarkDecodeQuery is the decoding of one poll's answer.
 func BenchmarkDecodeQuery(b *testing.B) {
 	c := benchClient(b, FormatForm)
-	for name, body := range map[string]string{"pending": pendingBody, "done": doneBody} {
+	for name, body := range map[string]string{"pending": clienttest.PendingBody, "done": clienttest.DoneBody} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -72,7 +74,7 @@ func BenchmarkDecodeQuery(b *testing.B) {
 func BenchmarkQuery(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, pendingBody)
+		_, _ = io.WriteString(w, clienttest.PendingBody)
 	}))
 	b.Cleanup(srv.Close)
 	c, err := New(Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppKey: testKey, AppSecret: testSecret})

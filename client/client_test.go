@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"aipaint-mcp/client/clienttest"
 	"aipaint-mcp/signer"
 )
 
@@ -45,58 +46,17 @@ func fixedNow() time.Time { return testNow }
 
 func testSecrets(k string) (string, bool) { return testSecret, k == testKey }
 
-// hit is one request as the fake upstream received it.
-type hit struct {
-	Method, Path, RawQuery, Host string
-	Header                       http.Header
-	Body                         []byte
-	AuthErr                      error // Verify's verdict (nil = good signature); only for signed requests
-}
-
-// upstream is an httptest server standing in for the gateway and the API,
-// one per test: it records every request and lets reply answer request n (1-based).
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	hits []hit
-}
-
-type replyFunc func(n int, w http.ResponseWriter, r *http.Request)
-
-func newUpstream(t *testing.T, reply replyFunc) *upstream {
+// newUpstream is a scripted upstream that verifies every signed request
+// with the test credentials and clock.
+func newUpstream(t *testing.T, reply clienttest.Reply) *clienttest.Upstream {
 	t.Helper()
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		h := hit{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host,
-			Header: r.Header.Clone(), Body: body}
-		if r.Header.Get("Authorization") != "" {
-			h.AuthErr = signer.Verify(r, body, testSecrets, testNow)
-		}
-		u.mu.Lock()
-		u.hits = append(u.hits, h)
-		n := len(u.hits)
-		u.mu.Unlock()
-		reply(n, w, r)
+	return clienttest.Start(t, reply, clienttest.Verify(func(r *http.Request, body []byte) error {
+		return signer.Verify(r, body, testSecrets, testNow)
 	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.hits)
-}
-
-func (u *upstream) requests() []hit {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]hit(nil), u.hits...)
 }
 
 // testConfig is a signing client for u with millisecond retries and no jitter.
-func testConfig(u *upstream) Config {
+func testConfig(u *clienttest.Upstream) Config {
 	return Config{
 		SubmitURL:      u.URL + submitPath,
 		QueryURL:       u.URL + queryPath,
@@ -112,7 +72,7 @@ func testConfig(u *upstream) Config {
 	}
 }
 
-func newTestClient(t *testing.T, u *upstream, opts ...func(*Config)) *Client {
+func newTestClient(t *testing.T, u *clienttest.Upstream, opts ...func(*Config)) *Client {
 	t.Helper()
 	cfg := testConfig(u)
 	for _, o := range opts {
@@ -131,56 +91,12 @@ func appCodeOnly(c *Config) { c.AppKey, c.AppSecret, c.AppCode = "", "", testApp
 
 // Replies.
 
-func raw(status int, contentType, body string) replyFunc {
-	return func(_ int, w http.ResponseWriter, _ *http.Request) {
-		if contentType != "" {
-			w.Header().Set("Content-Type", contentType)
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
-func jsonReply(status int, body string) replyFunc {
-	return raw(status, "application/json;charset=UTF-8", body)
-}
-
-// seq answers request n with replies[n-1], repeating the last one.
-func seq(replies ...replyFunc) replyFunc {
-	return func(n int, w http.ResponseWriter, r *http.Request) {
-		replies[min(n, len(replies))-1](n, w, r)
-	}
-}
-
-// gatewayReply answers as APIG: JSON error body, optional X-Request-Id header.
-func gatewayReply(status int, code, msg, bodyID, headerID string) replyFunc {
-	return func(_ int, w http.ResponseWriter, _ *http.Request) {
-		if headerID != "" {
-			w.Header().Set("X-Request-Id", headerID)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		b, _ := json.Marshal(map[string]string{"error_code": code, "error_msg": msg, "request_id": bodyID})
-		w.Write(b)
-	}
-}
-
 func okSubmit(taskID string) string {
 	return fmt.Sprintf(`{"code":200,"msg":"成功","taskNo":%q,"data":{"taskId":%q}}`, testTaskNo, taskID)
 }
 
-func business(code int, msg string) string {
-	return fmt.Sprintf(`{"code":%d,"msg":%q,"taskNo":"TN-%d"}`, code, msg, code)
-}
-
-const (
-	pendingBody = `{"code":200,"msg":"成功","taskNo":"TN-pending","data":{"status":0}}`
-	doneBody    = `{"code":200,"msg":"成功","taskNo":"TN-done","data":{"img":"https://img.example/1.png",` +
-		`"imgUrls":[{"image":"https://img.example/1.png"},{"image":"https://img.example/2.png"}],` +
-		`"createTime":"2023-09-21 22:15:41","status":1}}`
-	htmlPage = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>" +
-		bodyMarker + "<hr>nginx</body></html>"
-)
+const htmlPage = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>" +
+	bodyMarker + "<hr>nginx</body></html>"
 
 var submitReq = SubmitRequest{Text: "一只猫 & a dog = 1+1 %", Style: "赛博朋克", Resolution: "1024*1536", Num: 2}
 
@@ -257,14 +173,14 @@ func TestSubmitSigned(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run("format="+string(tc.format), func(t *testing.T) {
-			u := newUpstream(t, jsonReply(200, okSubmit("task-1")))
+			u := newUpstream(t, clienttest.JSON(200, okSubmit("task-1")))
 			c := newTestClient(t, u, func(c *Config) { c.Format = tc.format })
 
 			res, err := c.Submit(t.Context(), submitReq)
 			require.NoError(t, err)
 			assert.Equal(t, SubmitResult{TaskID: "task-1", TaskNo: testTaskNo}, res)
 
-			hits := u.requests()
+			hits := u.Requests()
 			require.Len(t, hits, 1)
 			h := hits[0]
 			assert.Equal(t, http.MethodPost, h.Method)
@@ -297,13 +213,13 @@ func TestSubmitSigned(t *testing.T) {
 }
 
 func TestSubmitDateIsUTC(t *testing.T) {
-	u := newUpstream(t, jsonReply(200, okSubmit("t")))
+	u := newUpstream(t, clienttest.JSON(200, okSubmit("t")))
 	c := newTestClient(t, u, func(c *Config) {
 		c.Now = func() time.Time { return testNow.In(ChinaTime) } // 16:09:10 in Beijing
 	})
 	_, err := c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)
-	h := u.requests()[0]
+	h := u.Requests()[0]
 	assert.Equal(t, "20240315T080910Z", h.Header.Get(signer.HeaderDate))
 	assert.NoError(t, h.AuthErr)
 }
@@ -317,14 +233,14 @@ func TestSubmitAppCode(t *testing.T) {
 		{"AppKey without AppSecret falls back to AppCode", func(c *Config) { c.AppSecret, c.AppCode = "", testAppCode }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u := newUpstream(t, jsonReply(200, okSubmit("task-ac")))
+			u := newUpstream(t, clienttest.JSON(200, okSubmit("task-ac")))
 			c := newTestClient(t, u, tc.opt)
 			assert.Equal(t, "AppCode", c.AuthMode())
 
 			res, err := c.Submit(t.Context(), submitReq)
 			require.NoError(t, err)
 			assert.Equal(t, "task-ac", res.TaskID)
-			h := u.requests()[0]
+			h := u.Requests()[0]
 			assert.Equal(t, testAppCode, h.Header.Get(signer.HeaderAppCode))
 			assert.Empty(t, h.Header.Get("Authorization"))
 			assert.Empty(t, h.Header.Get(signer.HeaderDate), "nothing to sign")
@@ -334,12 +250,12 @@ func TestSubmitAppCode(t *testing.T) {
 }
 
 func TestAuthModeSigned(t *testing.T) {
-	u := newUpstream(t, jsonReply(200, okSubmit("t")))
+	u := newUpstream(t, clienttest.JSON(200, okSubmit("t")))
 	c := newTestClient(t, u, func(c *Config) { c.AppCode = testAppCode })
 	assert.Equal(t, "AppKey/AppSecret", c.AuthMode(), "a signature wins when both are configured")
 	_, err := c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)
-	h := u.requests()[0]
+	h := u.Requests()[0]
 	assert.Empty(t, h.Header.Get(signer.HeaderAppCode), "the AppCode is not sent alongside a signature")
 	assert.NoError(t, h.AuthErr)
 }
@@ -351,7 +267,7 @@ func TestSubmitAcceptedWithoutTaskID(t *testing.T) {
 		"data a string": `{"code":200,"taskNo":"TN-1","data":"x"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			u := newUpstream(t, jsonReply(201, body)) // any 2xx; the error keeps the real status
+			u := newUpstream(t, clienttest.JSON(201, body)) // any 2xx; the error keeps the real status
 			c := newTestClient(t, u)
 			_, err := c.Submit(t.Context(), submitReq)
 			e := apiError(t, err)
@@ -360,7 +276,7 @@ func TestSubmitAcceptedWithoutTaskID(t *testing.T) {
 			assert.True(t, e.MaybeBilled)
 			assert.Equal(t, "TN-1", e.TaskNo)
 			assert.Equal(t, 201, e.HTTPStatus)
-			assert.Equal(t, 1, u.count(), "never resent")
+			assert.Equal(t, 1, u.Count(), "never resent")
 		})
 	}
 }
@@ -398,7 +314,7 @@ func TestQuery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := newUpstream(t, jsonReply(200, tc.body))
+			u := newUpstream(t, clienttest.JSON(200, tc.body))
 			c := newTestClient(t, u)
 			got, err := c.Query(t.Context(), "tid")
 			require.NoError(t, err)
@@ -410,7 +326,7 @@ func TestQuery(t *testing.T) {
 			got.CreatedAt, tc.want.CreatedAt = time.Time{}, time.Time{}
 			assert.Equal(t, tc.want, got)
 
-			h := u.requests()[0]
+			h := u.Requests()[0]
 			assert.Equal(t, queryPath, h.Path)
 			assert.Empty(t, h.RawQuery)
 			assert.Equal(t, "taskId=tid", string(h.Body))
@@ -420,7 +336,7 @@ func TestQuery(t *testing.T) {
 }
 
 func TestQueryDoneWithoutImages(t *testing.T) {
-	u := newUpstream(t, jsonReply(200, `{"code":200,"taskNo":"TN-x","data":{"status":1,"imgUrls":[]}}`))
+	u := newUpstream(t, clienttest.JSON(200, `{"code":200,"taskNo":"TN-x","data":{"status":1,"imgUrls":[]}}`))
 	c := newTestClient(t, u)
 	_, err := c.Query(t.Context(), "tid")
 	e := apiError(t, err)
@@ -433,32 +349,32 @@ func TestQueryDoneWithoutImages(t *testing.T) {
 // QueryOnce is a wait's poll: signed like every request, and never retried,
 // whatever the client's QueryAttempts.
 func TestQueryOnce(t *testing.T) {
-	u := newUpstream(t, seq(jsonReply(200, business(500, "maintenance")), jsonReply(200, doneBody)))
+	u := newUpstream(t, clienttest.Seq(clienttest.JSON(200, clienttest.Business(500, "maintenance")), clienttest.JSON(200, clienttest.DoneBody)))
 	c := newTestClient(t, u, attempts(5, 5))
 	_, err := c.QueryOnce(t.Context(), "tid")
 	e := apiError(t, err)
 	assert.True(t, e.Retryable)
-	assert.Equal(t, 1, u.count(), "one request: the caller does the retrying")
+	assert.Equal(t, 1, u.Count(), "one request: the caller does the retrying")
 	task, err := c.QueryOnce(t.Context(), "tid")
 	require.NoError(t, err)
 	assert.True(t, task.Done)
 	assert.Equal(t, "tid", task.TaskID)
-	assert.Equal(t, 2, u.count())
-	for _, h := range u.requests() {
+	assert.Equal(t, 2, u.Count())
+	for _, h := range u.Requests() {
 		assert.Equal(t, queryPath, h.Path)
 		assert.NoError(t, h.AuthErr, "each poll is signed")
 	}
 }
 
 func TestQueryDataNotAnObject(t *testing.T) {
-	u := newUpstream(t, jsonReply(200, `{"code":200,"taskNo":"TN-x","data":{"status":1,"imgUrls":"https://i/1.png"}}`))
+	u := newUpstream(t, clienttest.JSON(200, `{"code":200,"taskNo":"TN-x","data":{"status":1,"imgUrls":"https://i/1.png"}}`))
 	c := newTestClient(t, u)
 	_, err := c.Query(t.Context(), "tid")
 	e := apiError(t, err)
 	assert.Equal(t, KindDecode, e.Kind)
 	assert.True(t, e.Retryable)
 	assert.Contains(t, e.Message, "data field")
-	assert.Equal(t, 1, u.count(), "an answer was read: Query does not ask again, a Wait would")
+	assert.Equal(t, 1, u.Count(), "an answer was read: Query does not ask again, a Wait would")
 }
 
 // 3. Business and gateway codes.
@@ -482,7 +398,7 @@ func TestBusinessCodes(t *testing.T) {
 		for _, status := range []int{200, tc.code} {
 			for _, op := range []Op{OpSubmit, OpQuery} {
 				t.Run(fmt.Sprintf("%d/HTTP%d/%s", tc.code, status, op), func(t *testing.T) {
-					u := newUpstream(t, jsonReply(status, business(tc.code, tc.msg)))
+					u := newUpstream(t, clienttest.JSON(status, clienttest.Business(tc.code, tc.msg)))
 					c := newTestClient(t, u, attempts(1, 1))
 					var err error
 					if op == OpSubmit {
@@ -509,7 +425,7 @@ func TestBusinessCodes(t *testing.T) {
 
 func TestBusinessCodeVariants(t *testing.T) {
 	t.Run("code as string", func(t *testing.T) {
-		u := newUpstream(t, jsonReply(200, `{"code":"201","msg":"","taskNo":"TN"}`))
+		u := newUpstream(t, clienttest.JSON(200, `{"code":"201","msg":"","taskNo":"TN"}`))
 		_, err := newTestClient(t, u).Query(t.Context(), "tid")
 		e := apiError(t, err)
 		assert.Equal(t, 201, e.Code)
@@ -519,7 +435,7 @@ func TestBusinessCodeVariants(t *testing.T) {
 	t.Run("request id header kept", func(t *testing.T) {
 		u := newUpstream(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("X-Request-Id", "rid-b")
-			io.WriteString(w, business(400, "bad"))
+			io.WriteString(w, clienttest.Business(400, "bad"))
 		})
 		_, err := newTestClient(t, u).Query(t.Context(), "tid")
 		e := apiError(t, err)
@@ -562,7 +478,7 @@ func TestGatewayCodes(t *testing.T) {
 						bodyID, headerID, wantID = "rid-body", "rid-header", "rid-body"
 					}
 					code := prefix + "." + tc.num
-					u := newUpstream(t, gatewayReply(tc.status, code, tc.msg, bodyID, headerID))
+					u := newUpstream(t, clienttest.Gateway(tc.status, code, tc.msg, bodyID, headerID))
 					c := newTestClient(t, u, attempts(1, 1))
 					_, err := c.Query(t.Context(), "tid")
 					e := apiError(t, err)
@@ -592,14 +508,14 @@ func TestGatewayCodes(t *testing.T) {
 }
 
 func TestGatewayBackendTimeoutOnSubmit(t *testing.T) {
-	u := newUpstream(t, gatewayReply(504, "APIG.0203", "Backend timeout", "rid-1", ""))
+	u := newUpstream(t, clienttest.Gateway(504, "APIG.0203", "Backend timeout", "rid-1", ""))
 	c := newTestClient(t, u)
 	_, err := c.Submit(t.Context(), submitReq)
 	e := apiError(t, err)
 	assert.Equal(t, "0203", e.GatewayNumber())
 	assert.Equal(t, CategoryUncertain, e.Category)
 	assert.True(t, e.MaybeBilled)
-	assert.Equal(t, 1, u.count(), "never resent: the first may have been billed")
+	assert.Equal(t, 1, u.Count(), "never resent: the first may have been billed")
 }
 
 func TestGatewayUnknownCode(t *testing.T) {
@@ -613,7 +529,7 @@ func TestGatewayUnknownCode(t *testing.T) {
 		{418, CategoryArguments, false},
 	} {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
-			u := newUpstream(t, gatewayReply(tc.status, "APIG.9999", "something new", "rid", ""))
+			u := newUpstream(t, clienttest.Gateway(tc.status, "APIG.9999", "something new", "rid", ""))
 			_, err := newTestClient(t, u, attempts(1, 1)).Query(t.Context(), "tid")
 			e := apiError(t, err)
 			assert.Equal(t, KindGateway, e.Kind)
@@ -636,7 +552,7 @@ func TestGatewayClockSkew(t *testing.T) {
 			w.WriteHeader(500)
 			return
 		}
-		gatewayReply(401, "APIG.0303", "request expired: X-Sdk-Date is "+ve.Skew.Abs().String()+
+		clienttest.Gateway(401, "APIG.0303", "request expired: X-Sdk-Date is "+ve.Skew.Abs().String()+
 			" from the server clock, more than 15m0s", "rid-skew", "")(0, w, r)
 	})
 	c := newTestClient(t, u, func(c *Config) {
@@ -650,14 +566,14 @@ func TestGatewayClockSkew(t *testing.T) {
 	assert.Contains(t, e.Message, "clock")
 	assert.Contains(t, e.Detail, "20m0s")
 	assert.False(t, e.MaybeBilled)
-	assert.Equal(t, 1, u.count())
+	assert.Equal(t, 1, u.Count())
 	assertNoLeak(t, err)
 }
 
 func TestGateway0303WithoutDate(t *testing.T) {
 	u := newUpstream(t, func(_ int, w http.ResponseWriter, r *http.Request) {
 		w.Header()["Date"] = nil // suppress the server's automatic Date
-		gatewayReply(401, "APIG.0303", "Incorrect app authentication information", "", "rid")(0, w, r)
+		clienttest.Gateway(401, "APIG.0303", "Incorrect app authentication information", "", "rid")(0, w, r)
 	})
 	c := newTestClient(t, u, appCodeOnly, func(c *Config) { c.Now = func() time.Time { return testNow.Add(time.Hour) } })
 	_, err := c.Query(t.Context(), "tid")
@@ -665,7 +581,7 @@ func TestGateway0303WithoutDate(t *testing.T) {
 	assert.Equal(t, CategoryAuth, e.Category)
 	assert.Zero(t, e.ClockSkew, "no Date: skew unknown")
 	assert.Equal(t, "Incorrect app authentication information", e.Detail)
-	assert.Equal(t, 1, u.count())
+	assert.Equal(t, 1, u.Count())
 	assertNoLeak(t, err)
 }
 
@@ -675,34 +591,34 @@ func TestMalformed(t *testing.T) {
 	big := `{"code":200,"msg":"` + strings.Repeat("x", 200) + bodyMarker + `","data":{"status":0}}`
 	cases := []struct {
 		name      string
-		reply     replyFunc
+		reply     clienttest.Reply
 		maxBytes  int64
 		message   string
 		status    int
 		category  Category // for a query
 		retryable bool     // for a query
 	}{
-		{"HTML error page 502", raw(502, "text/html; charset=utf-8", htmlPage), 0,
+		{"HTML error page 502", clienttest.Raw(502, "text/html; charset=utf-8", htmlPage), 0,
 			"answer is not JSON (text/html, ", 502, CategoryTransient, true},
-		{"truncated JSON", jsonReply(200, `{"code":200,"msg":"`+bodyMarker+`","data":{"status":`), 0,
+		{"truncated JSON", clienttest.JSON(200, `{"code":200,"msg":"`+bodyMarker+`","data":{"status":`), 0,
 			"answer is not JSON (application/json, ", 200, CategoryUnknown, true},
-		{"empty body", raw(200, "", ""), 0,
+		{"empty body", clienttest.Raw(200, "", ""), 0,
 			"answer is not JSON (", 200, CategoryUnknown, true},
-		{"not an object", jsonReply(200, `["`+bodyMarker+`"]`), 0,
+		{"not an object", clienttest.JSON(200, `["`+bodyMarker+`"]`), 0,
 			"answer is not JSON", 200, CategoryUnknown, true},
-		{"JSON without code", jsonReply(200, `{"msg":"`+bodyMarker+`","data":{"status":1}}`), 0,
+		{"JSON without code", clienttest.JSON(200, `{"msg":"`+bodyMarker+`","data":{"status":1}}`), 0,
 			"answer has no code field", 200, CategoryUnknown, true},
-		{"code null", jsonReply(200, `{"code":null,"msg":"`+bodyMarker+`"}`), 0,
+		{"code null", clienttest.JSON(200, `{"code":null,"msg":"`+bodyMarker+`"}`), 0,
 			"answer has no code field", 200, CategoryUnknown, true},
-		{"code not a number", jsonReply(200, `{"code":"ok","msg":"`+bodyMarker+`"}`), 0,
+		{"code not a number", clienttest.JSON(200, `{"code":"ok","msg":"`+bodyMarker+`"}`), 0,
 			"answer has no code field", 200, CategoryUnknown, true},
-		{"oversized", jsonReply(200, big), 64,
+		{"oversized", clienttest.JSON(200, big), 64,
 			"answer larger than 64 bytes", 200, CategoryUnknown, true},
-		{"oversized error page", raw(500, "text/html", strings.Repeat(htmlPage, 10)), 100,
+		{"oversized error page", clienttest.Raw(500, "text/html", strings.Repeat(htmlPage, 10)), 100,
 			"answer larger than 100 bytes", 500, CategoryTransient, true},
-		{"code 200 with HTTP error", jsonReply(500, `{"code":200,"msg":"`+bodyMarker+`"}`), 0,
+		{"code 200 with HTTP error", clienttest.JSON(500, `{"code":200,"msg":"`+bodyMarker+`"}`), 0,
 			"code 200 with an HTTP error status", 500, CategoryTransient, true},
-		{"plain text 404", raw(404, "text/plain", "404 page not found "+bodyMarker), 0,
+		{"plain text 404", clienttest.Raw(404, "text/plain", "404 page not found "+bodyMarker), 0,
 			"answer is not JSON (text/plain, ", 404, CategoryBadURL, false},
 	}
 	for _, tc := range cases {
@@ -726,19 +642,19 @@ func TestMalformed(t *testing.T) {
 func TestMalformedSubmit(t *testing.T) {
 	cases := []struct {
 		name        string
-		reply       replyFunc
+		reply       clienttest.Reply
 		maybeBilled bool
 		category    Category
 		sent        int
 	}{
-		{"2xx garbage may have been accepted", raw(200, "text/plain", "OK "+bodyMarker), true, CategoryUncertain, 1},
-		{"2xx without code", jsonReply(200, `{"taskNo":"TN"}`), true, CategoryUncertain, 1},
-		{"HTML 504 is a timeout", raw(504, "text/html", htmlPage), true, CategoryUncertain, 1},
-		{"code 200 with HTTP 500", jsonReply(500, `{"code":200}`), true, CategoryUncertain, 1},
-		{"code 200 with HTTP 429: the body says accepted", jsonReply(429, `{"code":200}`), true, CategoryUncertain, 1},
-		{"HTML 502 is like 0202: not resent, not billed", raw(502, "text/html", htmlPage), false, CategoryTransient, 1},
-		{"HTML 404", raw(404, "text/html", htmlPage), false, CategoryBadURL, 1},
-		{"HTML 429 is a definite rejection: resent", raw(429, "text/html", htmlPage), false, CategoryTransient, 3},
+		{"2xx garbage may have been accepted", clienttest.Raw(200, "text/plain", "OK "+bodyMarker), true, CategoryUncertain, 1},
+		{"2xx without code", clienttest.JSON(200, `{"taskNo":"TN"}`), true, CategoryUncertain, 1},
+		{"HTML 504 is a timeout", clienttest.Raw(504, "text/html", htmlPage), true, CategoryUncertain, 1},
+		{"code 200 with HTTP 500", clienttest.JSON(500, `{"code":200}`), true, CategoryUncertain, 1},
+		{"code 200 with HTTP 429: the body says accepted", clienttest.JSON(429, `{"code":200}`), true, CategoryUncertain, 1},
+		{"HTML 502 is like 0202: not resent, not billed", clienttest.Raw(502, "text/html", htmlPage), false, CategoryTransient, 1},
+		{"HTML 404", clienttest.Raw(404, "text/html", htmlPage), false, CategoryBadURL, 1},
+		{"HTML 429 is a definite rejection: resent", clienttest.Raw(429, "text/html", htmlPage), false, CategoryTransient, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -749,7 +665,7 @@ func TestMalformedSubmit(t *testing.T) {
 			assert.Equal(t, KindDecode, e.Kind)
 			assert.Equal(t, tc.maybeBilled, e.MaybeBilled)
 			assert.Equal(t, tc.category, e.Category)
-			assert.Equal(t, tc.sent, u.count())
+			assert.Equal(t, tc.sent, u.Count())
 			assertNoLeak(t, err)
 		})
 	}
@@ -759,15 +675,15 @@ func TestMalformedSubmit(t *testing.T) {
 
 func TestQueryRetriedOnTransient(t *testing.T) {
 	const n = 4
-	cases := map[string]replyFunc{
-		"business 500":          jsonReply(200, business(500, "maintenance")),
-		"business 501 mirrored": jsonReply(501, business(501, "maintenance")),
-		"gateway 0202":          gatewayReply(502, "APIG.0202", "Backend unavailable", "rid", ""),
-		"gateway 0203":          gatewayReply(504, "APIGW.0203", "Backend timeout", "rid", ""),
-		"gateway 0308":          gatewayReply(429, "APIG.0308", "throttled", "rid", ""),
-		"HTML 502":              raw(502, "text/html", htmlPage),
-		"2xx garbage":           raw(200, "text/plain", "garbage"),
-		"dropped connection":    hangUp,
+	cases := map[string]clienttest.Reply{
+		"business 500":          clienttest.JSON(200, clienttest.Business(500, "maintenance")),
+		"business 501 mirrored": clienttest.JSON(501, clienttest.Business(501, "maintenance")),
+		"gateway 0202":          clienttest.Gateway(502, "APIG.0202", "Backend unavailable", "rid", ""),
+		"gateway 0203":          clienttest.Gateway(504, "APIGW.0203", "Backend timeout", "rid", ""),
+		"gateway 0308":          clienttest.Gateway(429, "APIG.0308", "throttled", "rid", ""),
+		"HTML 502":              clienttest.Raw(502, "text/html", htmlPage),
+		"2xx garbage":           clienttest.Raw(200, "text/plain", "garbage"),
+		"dropped connection":    clienttest.HangUp,
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -779,32 +695,32 @@ func TestQueryRetriedOnTransient(t *testing.T) {
 				assert.True(t, e.Retryable)
 				assert.NotEqual(t, CategoryUncertain, e.Category, "a query is never uncertain")
 				assert.False(t, e.MaybeBilled)
-				assert.Equal(t, n, u.count(), "QueryAttempts")
+				assert.Equal(t, n, u.Count(), "QueryAttempts")
 			})
 			t.Run("failing twice", func(t *testing.T) {
-				u := newUpstream(t, seq(fail, fail, jsonReply(200, doneBody)))
+				u := newUpstream(t, clienttest.Seq(fail, fail, clienttest.JSON(200, clienttest.DoneBody)))
 				c := newTestClient(t, u, attempts(n, 1))
 				task, err := c.Query(t.Context(), "tid")
 				require.NoError(t, err)
 				assert.True(t, task.Done)
-				assert.Equal(t, 3, u.count())
+				assert.Equal(t, 3, u.Count())
 			})
 		})
 	}
 }
 
 func TestQueryNotRetriedOnPermanent(t *testing.T) {
-	cases := map[string]replyFunc{
-		"business 201":  jsonReply(200, business(201, "no such task")),
-		"business 400":  jsonReply(400, business(400, "bad")),
-		"business 202":  jsonReply(200, business(202, "blocked")),
-		"business 999":  jsonReply(200, business(999, "other")),
-		"gateway 0303":  gatewayReply(401, "APIG.0303", "verify signature fail", "rid", ""),
-		"gateway 0304":  gatewayReply(403, "APIG.0304", "not authorised", "rid", ""),
-		"gateway 0101":  gatewayReply(404, "APIG.0101", "no such API", "rid", ""),
-		"gateway 0201":  gatewayReply(400, "APIG.0201", "bad request", "rid", ""),
-		"done, no img":  jsonReply(200, `{"code":200,"data":{"status":1}}`),
-		"HTML 403 page": raw(403, "text/html", htmlPage),
+	cases := map[string]clienttest.Reply{
+		"business 201":  clienttest.JSON(200, clienttest.Business(201, "no such task")),
+		"business 400":  clienttest.JSON(400, clienttest.Business(400, "bad")),
+		"business 202":  clienttest.JSON(200, clienttest.Business(202, "blocked")),
+		"business 999":  clienttest.JSON(200, clienttest.Business(999, "other")),
+		"gateway 0303":  clienttest.Gateway(401, "APIG.0303", "verify signature fail", "rid", ""),
+		"gateway 0304":  clienttest.Gateway(403, "APIG.0304", "not authorised", "rid", ""),
+		"gateway 0101":  clienttest.Gateway(404, "APIG.0101", "no such API", "rid", ""),
+		"gateway 0201":  clienttest.Gateway(400, "APIG.0201", "bad request", "rid", ""),
+		"done, no img":  clienttest.JSON(200, `{"code":200,"data":{"status":1}}`),
+		"HTML 403 page": clienttest.Raw(403, "text/html", htmlPage),
 	}
 	for name, reply := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -813,18 +729,18 @@ func TestQueryNotRetriedOnPermanent(t *testing.T) {
 			_, err := c.Query(t.Context(), "tid")
 			e := apiError(t, err)
 			assert.False(t, e.Retryable)
-			assert.Equal(t, 1, u.count())
+			assert.Equal(t, 1, u.Count())
 		})
 	}
 }
 
 func TestSubmitResentOnDefiniteRejection(t *testing.T) {
-	cases := map[string]replyFunc{
-		"gateway 0308":          gatewayReply(429, "APIG.0308", "throttled", "rid", ""),
-		"gateway APIGW.0308":    gatewayReply(429, "APIGW.0308", "throttled", "", "rid"),
-		"business 500":          jsonReply(200, business(500, "maintenance")),
-		"business 501":          jsonReply(200, business(501, "maintenance")),
-		"business 500 mirrored": jsonReply(500, business(500, "maintenance")),
+	cases := map[string]clienttest.Reply{
+		"gateway 0308":          clienttest.Gateway(429, "APIG.0308", "throttled", "rid", ""),
+		"gateway APIGW.0308":    clienttest.Gateway(429, "APIGW.0308", "throttled", "", "rid"),
+		"business 500":          clienttest.JSON(200, clienttest.Business(500, "maintenance")),
+		"business 501":          clienttest.JSON(200, clienttest.Business(501, "maintenance")),
+		"business 500 mirrored": clienttest.JSON(500, clienttest.Business(500, "maintenance")),
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -835,10 +751,10 @@ func TestSubmitResentOnDefiniteRejection(t *testing.T) {
 				e := apiError(t, err)
 				assert.True(t, e.Retryable)
 				assert.False(t, e.MaybeBilled)
-				assert.Equal(t, 4, u.count(), "SubmitAttempts")
+				assert.Equal(t, 4, u.Count(), "SubmitAttempts")
 			})
 			t.Run("failing once", func(t *testing.T) {
-				u := newUpstream(t, seq(fail, jsonReply(200, okSubmit("task-2"))))
+				u := newUpstream(t, clienttest.Seq(fail, clienttest.JSON(200, okSubmit("task-2"))))
 				var tick atomic.Int64
 				c := newTestClient(t, u, func(c *Config) {
 					// Every signing reads a later time, as a real clock would.
@@ -848,7 +764,7 @@ func TestSubmitResentOnDefiniteRejection(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, "task-2", res.TaskID)
 
-				hits := u.requests()
+				hits := u.Requests()
 				require.Len(t, hits, 2)
 				assert.Equal(t, hits[0].Body, hits[1].Body, "the same body bytes")
 				assert.NotEqual(t, hits[0].Header.Get(signer.HeaderDate), hits[1].Header.Get(signer.HeaderDate), "a fresh date")
@@ -864,16 +780,16 @@ func TestSubmitResentOnDefiniteRejection(t *testing.T) {
 func TestSubmitNotResent(t *testing.T) {
 	cases := []struct {
 		name        string
-		reply       replyFunc
+		reply       clienttest.Reply
 		maybeBilled bool
 		category    Category
 	}{
-		{"gateway 0203 backend timeout", gatewayReply(504, "APIG.0203", "Backend timeout", "rid", ""), true, CategoryUncertain},
-		{"gateway APIGW.0203", gatewayReply(504, "APIGW.0203", "Backend timeout", "", "rid"), true, CategoryUncertain},
-		{"gateway 0202 backend unavailable", gatewayReply(502, "APIG.0202", "Backend unavailable", "rid", ""), false, CategoryTransient},
-		{"gateway 0303", gatewayReply(401, "APIG.0303", "bad signature", "rid", ""), false, CategoryAuth},
-		{"business 202", jsonReply(200, business(202, "blocked")), false, CategoryContent},
-		{"business 999", jsonReply(200, business(999, "other")), false, CategoryUnknown},
+		{"gateway 0203 backend timeout", clienttest.Gateway(504, "APIG.0203", "Backend timeout", "rid", ""), true, CategoryUncertain},
+		{"gateway APIGW.0203", clienttest.Gateway(504, "APIGW.0203", "Backend timeout", "", "rid"), true, CategoryUncertain},
+		{"gateway 0202 backend unavailable", clienttest.Gateway(502, "APIG.0202", "Backend unavailable", "rid", ""), false, CategoryTransient},
+		{"gateway 0303", clienttest.Gateway(401, "APIG.0303", "bad signature", "rid", ""), false, CategoryAuth},
+		{"business 202", clienttest.JSON(200, clienttest.Business(202, "blocked")), false, CategoryContent},
+		{"business 999", clienttest.JSON(200, clienttest.Business(999, "other")), false, CategoryUnknown},
 		{"dropped mid-body", truncatedBody, true, CategoryUncertain},
 	}
 	for _, tc := range cases {
@@ -884,18 +800,9 @@ func TestSubmitNotResent(t *testing.T) {
 			e := apiError(t, err)
 			assert.Equal(t, tc.maybeBilled, e.MaybeBilled)
 			assert.Equal(t, tc.category, e.Category)
-			assert.Equal(t, 1, u.count(), "a submit is resent only when it provably billed nothing")
+			assert.Equal(t, 1, u.Count(), "a submit is resent only when it provably billed nothing")
 		})
 	}
-}
-
-// hangUp drops the connection after the request arrived, without answering.
-func hangUp(_ int, w http.ResponseWriter, _ *http.Request) {
-	conn, _, err := w.(http.Hijacker).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	conn.Close()
 }
 
 // truncatedBody starts a good answer and drops the connection mid-body.
@@ -910,7 +817,7 @@ func truncatedBody(_ int, w http.ResponseWriter, _ *http.Request) {
 }
 
 // hang answers nothing until the client gives up (or the test ends).
-func hang(t *testing.T) replyFunc {
+func hang(t *testing.T) clienttest.Reply {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // runs before the server's Close
 	return func(_ int, _ http.ResponseWriter, r *http.Request) {
@@ -930,7 +837,7 @@ func TestSubmitTimeoutNotResent(t *testing.T) {
 	assert.Equal(t, CategoryUncertain, e.Category)
 	assert.True(t, e.MaybeBilled)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, 1, u.count(), "never resent after a timeout")
+	assert.Equal(t, 1, u.Count(), "never resent after a timeout")
 	assertNoLeak(t, err)
 }
 
@@ -943,11 +850,11 @@ func TestQueryTimeoutRetried(t *testing.T) {
 	assert.Equal(t, CategoryTransient, e.Category)
 	assert.True(t, e.Retryable)
 	assert.False(t, e.MaybeBilled)
-	assert.Equal(t, 3, u.count())
+	assert.Equal(t, 3, u.Count())
 }
 
 func TestSubmitDroppedConnectionNotResent(t *testing.T) {
-	u := newUpstream(t, hangUp)
+	u := newUpstream(t, clienttest.HangUp)
 	c := newTestClient(t, u, attempts(1, 5))
 	_, err := c.Submit(t.Context(), submitReq)
 	e := apiError(t, err)
@@ -956,14 +863,14 @@ func TestSubmitDroppedConnectionNotResent(t *testing.T) {
 	assert.True(t, e.MaybeBilled)
 	assert.Contains(t, e.Message, "connection failed mid-request")
 	assert.NotContains(t, e.Error(), u.URL, "the URL is not repeated")
-	assert.Equal(t, 1, u.count())
+	assert.Equal(t, 1, u.Count())
 	assertNoLeak(t, err)
 }
 
 func TestSubmitResentAfterDialError(t *testing.T) {
 	t.Run("always refused", func(t *testing.T) {
 		rt := &countingTransport{fail: func(int32) error { return dialRefused() }}
-		u := newUpstream(t, jsonReply(200, okSubmit("t")))
+		u := newUpstream(t, clienttest.JSON(200, okSubmit("t")))
 		c := newTestClient(t, u, attempts(1, 4), func(c *Config) { c.HTTPClient = &http.Client{Transport: rt} })
 		_, err := c.Submit(t.Context(), submitReq)
 		e := apiError(t, err)
@@ -976,10 +883,10 @@ func TestSubmitResentAfterDialError(t *testing.T) {
 		require.ErrorAs(t, err, &opErr)
 		assert.Equal(t, "dial", opErr.Op)
 		assert.Equal(t, int32(4), rt.n.Load(), "SubmitAttempts")
-		assert.Zero(t, u.count())
+		assert.Zero(t, u.Count())
 	})
 	t.Run("refused once", func(t *testing.T) {
-		u := newUpstream(t, jsonReply(200, okSubmit("task-3")))
+		u := newUpstream(t, clienttest.JSON(200, okSubmit("task-3")))
 		rt := &countingTransport{
 			fail: func(n int32) error {
 				if n == 1 {
@@ -994,13 +901,13 @@ func TestSubmitResentAfterDialError(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "task-3", res.TaskID)
 		assert.Equal(t, int32(2), rt.n.Load())
-		assert.Equal(t, 1, u.count())
+		assert.Equal(t, 1, u.Count())
 	})
 	t.Run("DNS failure", func(t *testing.T) {
 		rt := &countingTransport{fail: func(int32) error {
 			return &net.DNSError{Err: "no such host", Name: "upstream.invalid", IsNotFound: true}
 		}}
-		u := newUpstream(t, jsonReply(200, okSubmit("t")))
+		u := newUpstream(t, clienttest.JSON(200, okSubmit("t")))
 		c := newTestClient(t, u, attempts(1, 2), func(c *Config) { c.HTTPClient = &http.Client{Transport: rt} })
 		_, err := c.Submit(t.Context(), submitReq)
 		e := apiError(t, err)
@@ -1034,7 +941,7 @@ func TestConnectionRefused(t *testing.T) {
 }
 
 func TestCancelledBeforeSending(t *testing.T) {
-	u := newUpstream(t, jsonReply(200, okSubmit("t")))
+	u := newUpstream(t, clienttest.JSON(200, okSubmit("t")))
 	c := newTestClient(t, u)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -1043,7 +950,7 @@ func TestCancelledBeforeSending(t *testing.T) {
 	assert.Equal(t, CategoryNotRunning, e.Category)
 	assert.False(t, e.MaybeBilled)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Zero(t, u.count())
+	assert.Zero(t, u.Count())
 }
 
 func TestCancelledWhileWaitingForAnswer(t *testing.T) {
@@ -1060,12 +967,12 @@ func TestCancelledWhileWaitingForAnswer(t *testing.T) {
 	assert.Equal(t, CategoryUncertain, e.Category)
 	assert.True(t, e.MaybeBilled)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, 1, u.count())
+	assert.Equal(t, 1, u.Count())
 }
 
 func TestQueryCancelledDuringRetryPause(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	u := newUpstream(t, jsonReply(200, business(500, "maintenance")))
+	u := newUpstream(t, clienttest.JSON(200, clienttest.Business(500, "maintenance")))
 	c := newTestClient(t, u, func(c *Config) {
 		c.RetryBase = time.Hour
 		// Jitter is drawn just before the pause: the caller gives up right then.
@@ -1074,7 +981,7 @@ func TestQueryCancelledDuringRetryPause(t *testing.T) {
 	_, err := c.Query(ctx, "tid")
 	e := apiError(t, err)
 	assert.Equal(t, 500, e.Code)
-	assert.Equal(t, 1, u.count())
+	assert.Equal(t, 1, u.Count())
 }
 
 // 7. Config validation.
@@ -1155,17 +1062,17 @@ func TestNew(t *testing.T) {
 func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	scenarios := map[string]replyFunc{
-		"ok":          jsonReply(200, okSubmit("t")),
-		"0303":        gatewayReply(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|/ai/paint/submit/||", "rid", ""),
-		"0304":        gatewayReply(403, "APIG.0304", "not authorised", "rid", ""),
-		"999":         jsonReply(200, business(999, "other")),
-		"html":        raw(502, "text/html", htmlPage),
-		"dropped":     hangUp,
-		"oversized":   raw(200, "application/json", strings.Repeat(bodyMarker, 1<<10)),
-		"no task id":  jsonReply(200, `{"code":200}`),
+	scenarios := map[string]clienttest.Reply{
+		"ok":          clienttest.JSON(200, okSubmit("t")),
+		"0303":        clienttest.Gateway(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|/ai/paint/submit/||", "rid", ""),
+		"0304":        clienttest.Gateway(403, "APIG.0304", "not authorised", "rid", ""),
+		"999":         clienttest.JSON(200, clienttest.Business(999, "other")),
+		"html":        clienttest.Raw(502, "text/html", htmlPage),
+		"dropped":     clienttest.HangUp,
+		"oversized":   clienttest.Raw(200, "application/json", strings.Repeat(bodyMarker, 1<<10)),
+		"no task id":  clienttest.JSON(200, `{"code":200}`),
 		"truncated":   truncatedBody,
-		"0308 always": gatewayReply(429, "APIG.0308", "throttled", "rid", ""),
+		"0308 always": clienttest.Gateway(429, "APIG.0308", "throttled", "rid", ""),
 	}
 	for _, mode := range []string{"signed", "appcode"} {
 		for name, reply := range scenarios {
@@ -1201,10 +1108,10 @@ func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	u := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == submitPath {
-			jsonReply(200, okSubmit(fmt.Sprint("task-", n)))(n, w, r)
+			clienttest.JSON(200, okSubmit(fmt.Sprint("task-", n)))(n, w, r)
 			return
 		}
-		jsonReply(200, doneBody)(n, w, r)
+		clienttest.JSON(200, clienttest.DoneBody)(n, w, r)
 	})
 	c := newTestClient(t, u)
 	var wg sync.WaitGroup
@@ -1220,8 +1127,8 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.Equal(t, 16, u.count())
-	for _, h := range u.requests() {
+	assert.Equal(t, 16, u.Count())
+	for _, h := range u.Requests() {
 		assert.NoError(t, h.AuthErr)
 	}
 }
@@ -1299,7 +1206,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	for _, status := range []int{301, 302, 307, 308} {
 		for _, mode := range []string{"signed", "appcode"} {
 			t.Run(fmt.Sprint(status, "/", mode), func(t *testing.T) {
-				elsewhere := newUpstream(t, jsonReply(200, okSubmit("stolen")))
+				elsewhere := newUpstream(t, clienttest.JSON(200, okSubmit("stolen")))
 				u := newUpstream(t, func(_ int, w http.ResponseWriter, r *http.Request) {
 					http.Redirect(w, r, elsewhere.URL+submitPath, status)
 				})
@@ -1318,8 +1225,8 @@ func TestRedirectNotFollowed(t *testing.T) {
 				assert.Contains(t, e.Message, "redirect")
 				assert.False(t, e.Retryable)
 				assert.False(t, e.MaybeBilled)
-				assert.Equal(t, 1, u.count())
-				assert.Zero(t, elsewhere.count(), "neither credentials nor the paid body follow a redirect")
+				assert.Equal(t, 1, u.Count())
+				assert.Zero(t, elsewhere.Count(), "neither credentials nor the paid body follow a redirect")
 				assertNoLeak(t, err)
 			})
 		}
@@ -1394,7 +1301,7 @@ func TestDefaultClientReusesConnections(t *testing.T) {
 		case <-wait:
 		case <-time.After(5 * time.Second):
 		}
-		io.WriteString(w, pendingBody)
+		io.WriteString(w, clienttest.PendingBody)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {

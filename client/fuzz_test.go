@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"aipaint-mcp/client/clienttest"
 )
 
 // answerTransport answers every request with the same canned response, so
@@ -50,11 +52,11 @@ func FuzzDecode(f *testing.F) {
 		body        string
 	}{
 		{200, "application/json", okSubmit("task-1")},
-		{200, "application/json", pendingBody},
-		{200, "application/json", doneBody},
+		{200, "application/json", clienttest.PendingBody},
+		{200, "application/json", clienttest.DoneBody},
 		{200, "application/json", `{"code":"200","data":{"status":"1","img":"https://i/1.png"}}`},
-		{200, "application/json", business(201, "taskId不存在")},
-		{999, "application/json", business(999, "其他")},
+		{200, "application/json", clienttest.Business(201, "taskId不存在")},
+		{999, "application/json", clienttest.Business(999, "其他")},
 		{401, "application/json", `{"error_code":"APIG.0303","error_msg":"verify signature fail, canonicalRequest:POST|/a/||","request_id":"r"}`},
 		{504, "application/json", `{"error_code":"APIGW.0203","error_msg":"Backend timeout"}`},
 		{502, "text/html", htmlPage},

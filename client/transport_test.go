@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client/clienttest"
 )
 
 // tlsUpstream is an https upstream (httptest's certificate, valid for
@@ -32,7 +34,7 @@ func tlsUpstream(t *testing.T) (srv *httptest.Server, caFile string, hosts *[]st
 		mu.Lock()
 		seen = append(seen, r.Host)
 		mu.Unlock()
-		jsonReply(200, okSubmit("tls-task"))(1, w, r)
+		clienttest.JSON(200, okSubmit("tls-task"))(1, w, r)
 	}))
 	t.Cleanup(srv.Close)
 	caFile = filepath.Join(t.TempDir(), "ca.pem")
@@ -174,7 +176,7 @@ func TestMaxConcurrency(t *testing.T) {
 		}
 		arrived.Add(1)
 		<-gate
-		jsonReply(200, doneBody)(n, w, r)
+		clienttest.JSON(200, clienttest.DoneBody)(n, w, r)
 	})
 	c := newTestClient(t, u, func(c *Config) { c.MaxConcurrency = limit })
 	var wg sync.WaitGroup
@@ -196,19 +198,19 @@ func TestMaxConcurrency(t *testing.T) {
 		assert.NoError(t, err)
 	}
 	assert.EqualValues(t, limit, peak.Load())
-	assert.EqualValues(t, calls, u.count())
+	assert.EqualValues(t, calls, u.Count())
 }
 
 func TestWaitingForASlotEndsWithContext(t *testing.T) {
 	gate := make(chan struct{})
 	u := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		<-gate
-		jsonReply(200, okSubmit("t"))(n, w, r)
+		clienttest.JSON(200, okSubmit("t"))(n, w, r)
 	})
 	t.Cleanup(func() { close(gate) })
 	c := newTestClient(t, u, func(c *Config) { c.MaxConcurrency = 1 })
 	go func() { _, _ = c.Query(context.Background(), "holds the slot") }()
-	waitFor(t, func() bool { return u.count() == 1 })
+	waitFor(t, func() bool { return u.Count() == 1 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -218,7 +220,7 @@ func TestWaitingForASlotEndsWithContext(t *testing.T) {
 	assert.Equal(t, CategoryNotRunning, e.Category)
 	assert.False(t, e.MaybeBilled, "it never left")
 	assert.True(t, errors.Is(err, context.DeadlineExceeded))
-	assert.Equal(t, 1, u.count(), "the submit was not sent")
+	assert.Equal(t, 1, u.Count(), "the submit was not sent")
 }
 
 // waitFor polls cond until it holds, failing after a generous bound.

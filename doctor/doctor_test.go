@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +21,7 @@ import (
 	"aipaint-mcp/config"
 	"aipaint-mcp/doctor"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 )
 
 const secret = "doctor-test-secret-value-9f8e7d"
@@ -70,14 +69,6 @@ func (s *setup) run(t *testing.T) ([]doctor.Check, string, bool) {
 	return checks, out, ok
 }
 
-func startSandbox(t *testing.T, opts sandbox.Options) (*sandbox.Sandbox, string) {
-	t.Helper()
-	sb := sandbox.New(opts)
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	return sb, srv.URL
-}
-
 // find returns the check named like prefix, failing the test if absent.
 func find(t *testing.T, checks []doctor.Check, prefix string) doctor.Check {
 	t.Helper()
@@ -101,8 +92,8 @@ func failures(checks []doctor.Check) []doctor.Check {
 }
 
 func TestAllGoodOnTheSandbox(t *testing.T) {
-	sb, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	sb := sandboxtest.Start(t)
+	s := newSetup(t, sb.URL)
 	checks, out, ok := s.run(t)
 	assert.True(t, ok, out)
 	assert.Empty(t, failures(checks))
@@ -121,8 +112,8 @@ func TestAllGoodOnTheSandbox(t *testing.T) {
 }
 
 func TestMissingKey(t *testing.T) {
-	sb, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	sb := sandboxtest.Start(t)
+	s := newSetup(t, sb.URL)
 	delete(s.env, config.AppKey)
 	checks, out, ok := s.run(t)
 	assert.False(t, ok)
@@ -135,8 +126,8 @@ func TestMissingKey(t *testing.T) {
 }
 
 func TestWrongSecret(t *testing.T) {
-	sb, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	sb := sandboxtest.Start(t)
+	s := newSetup(t, sb.URL)
 	s.env[config.AppSecret] = secret
 	checks, out, ok := s.run(t)
 	assert.False(t, ok)
@@ -151,8 +142,7 @@ func TestWrongSecret(t *testing.T) {
 }
 
 func TestWrongAppCode(t *testing.T) {
-	_, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	s := newSetup(t, sandboxtest.Start(t).URL)
 	delete(s.env, config.AppKey)
 	delete(s.env, config.AppSecret)
 	s.env[config.AppCode] = secret
@@ -163,9 +153,9 @@ func TestWrongAppCode(t *testing.T) {
 }
 
 func TestWrongURLPath(t *testing.T) {
-	sb, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
-	s.env[config.QueryURL] = u + "/ai/paint/qeury"
+	sb := sandboxtest.Start(t)
+	s := newSetup(t, sb.URL)
+	s.env[config.QueryURL] = sb.URL + "/ai/paint/qeury"
 	checks, out, ok := s.run(t)
 	assert.False(t, ok)
 	f := failures(checks)
@@ -211,8 +201,8 @@ func TestUnresolvableHost(t *testing.T) {
 const clockFix = "set this computer's clock right"
 
 func TestSkewedClockRejectedByTheGateway(t *testing.T) {
-	sb, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	sb := sandboxtest.Start(t)
+	s := newSetup(t, sb.URL)
 	s.opts.Now = func() time.Time { return time.Now().Add(20 * time.Minute) }
 	checks, out, ok := s.run(t)
 	assert.False(t, ok)
@@ -280,8 +270,7 @@ func TestExpiredWordIsNotAClockError(t *testing.T) {
 }
 
 func TestUnwritableFolder(t *testing.T) {
-	_, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	s := newSetup(t, sandboxtest.Start(t).URL)
 	file := filepath.Join(t.TempDir(), "一个 文件.txt")
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
 	s.env[config.OutputDir] = filepath.Join(file, "images") // a folder inside a file: never creatable, even as root
@@ -295,8 +284,7 @@ func TestUnwritableFolder(t *testing.T) {
 }
 
 func TestInvalidAndPlaceholderSettings(t *testing.T) {
-	_, u := startSandbox(t, sandbox.Options{})
-	s := newSetup(t, u)
+	s := newSetup(t, sandboxtest.Start(t).URL)
 	s.env[config.RequestFormat] = "xml"
 	s.env[config.AppKey] = "<your AppKey 你的 AppKey>"
 	s.env[config.SubmitURL] = "ftp://127.0.0.1/submit"
@@ -315,12 +303,8 @@ func TestInvalidAndPlaceholderSettings(t *testing.T) {
 }
 
 func TestTLSAndCAFile(t *testing.T) {
-	sb := sandbox.New(sandbox.Options{})
-	srv := httptest.NewUnstartedServer(sb)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	s := newSetup(t, srv.URL)
+	sb := sandboxtest.Start(t, sandboxtest.TLS())
+	s := newSetup(t, sb.URL)
 	checks, out, ok := s.run(t)
 	assert.False(t, ok, "the test server's certificate is not trusted by default")
 	tlsCheck := find(t, checks, "TLS 127.0.0.1")
@@ -328,7 +312,7 @@ func TestTLSAndCAFile(t *testing.T) {
 	assert.Contains(t, tlsCheck.Fix, "set AIPAINT_CA_FILE")
 
 	ca := filepath.Join(t.TempDir(), "公司 CA.pem")
-	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sb.Certificate().Raw}), 0o644))
 	s.env[config.CAFile] = ca
 	checks, out, ok = s.run(t)
 	assert.True(t, ok, out)

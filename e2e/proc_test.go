@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -213,18 +212,6 @@ func stdioCommand(t *testing.T, sandbox bool, env ...string) (*exec.Cmd, *syncBu
 	cmd.Stderr = stderr
 	logStderrOnFailure(t, "aipaint-mcp "+strings.Join(cmd.Args[1:], " "), stderr)
 	return cmd, stderr
-}
-
-// sleepCtx waits d or until ctx ends: the pause of a bounded polling loop.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }
 
 var errNotFound = errors.New("not found on the wire")

@@ -563,15 +563,17 @@ func checkProgress(t *testing.T, e *env, cs *mcp.ClientSession, name string) {
 	checkDoneImages(t, e, res, text)
 
 	// Notifications may trail the result: poll briefly, and never count exactly.
-	var got []*mcp.ProgressNotificationParams
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		if got = e.progress.get(token); len(got) > 0 || time.Now().After(deadline) {
-			break
+	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	got := e.progress.get(token)
+	for len(got) == 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
 		}
-		if err := sleepCtx(e.ctx, 20*time.Millisecond); err != nil {
-			break
-		}
+		got = e.progress.get(token)
 	}
 	if len(got) == 0 {
 		t.Fatalf("no notifications/progress for token %q", token)

@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 )
 
 // Secrets of the scan. The sandbox accepts only its own AppSecret and
@@ -31,13 +32,9 @@ var scanSecrets = []string{sandbox.AppSecret, sandbox.AppCode, scanToken, scanWr
 // faultySandbox is an upstream in this test process with one fault of every
 // kind queued on each API, plus the gateway and business errors no kind
 // covers. Whatever order the calls take them in, the session sees them all.
-func faultySandbox(t *testing.T) *sandbox.Sandbox {
+func faultySandbox(t *testing.T) *sandboxtest.Upstream {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Delay: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
+	sb := sandboxtest.Start(t, sandboxtest.Delay(200*time.Millisecond))
 	extra := []sandbox.Fault{
 		{Gateway: "APIG.0303", Msg: "verify signature fail, canonicalRequest:POST|/ai/paint/submit/||content-type:x|"},
 		{Gateway: "APIG.0304"}, {Gateway: "APIG.0101"}, {Business: 400}, {Business: 201},
@@ -132,8 +129,7 @@ func TestSecretScan(t *testing.T) {
 	t.Run("http_token", func(t *testing.T) {
 		sb := faultySandbox(t)
 		root, dirs := scanDirs(t)
-		p := startHTTPServer(t, "http", false, append(dirs, "AIPAINT_APP_KEY="+sandbox.AppKey, "AIPAINT_APP_SECRET="+sandbox.AppSecret,
-			"AIPAINT_SUBMIT_URL="+sb.SubmitURL(), "AIPAINT_QUERY_URL="+sb.QueryURL(), "AIPAINT_HTTP_TOKEN="+scanToken)...)
+		p := startHTTPServer(t, "http", false, append(append(dirs, sb.Env()...), "AIPAINT_HTTP_TOKEN="+scanToken)...)
 		capture := &wireCapture{}
 		hc := httpClient(http.Header{"Authorization": {"Bearer " + scanToken}}, capture)
 		t.Cleanup(hc.CloseIdleConnections)

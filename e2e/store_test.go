@@ -11,7 +11,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 )
 
 // taskFields are the store-related fields of a task result.
@@ -35,23 +35,11 @@ type taskFields struct {
 // way a user points it at the real API: the sandbox outlives the server
 // processes and counts every billed submit.
 // The folders have spaces and Chinese characters, as users' folders do.
-func upstreamEnv(sb *sandbox.Sandbox, dir string, extra ...string) (env []string, outDir string) {
+func upstreamEnv(sb *sandboxtest.Upstream, dir string, extra ...string) (env []string, outDir string) {
 	outDir = filepath.Join(dir, "图片 out")
-	return append([]string{
-		"AIPAINT_SUBMIT_URL=" + sb.SubmitURL(), "AIPAINT_QUERY_URL=" + sb.QueryURL(),
-		"AIPAINT_APP_KEY=" + sandbox.AppKey, "AIPAINT_APP_SECRET=" + sandbox.AppSecret,
-		"AIPAINT_DATA_DIR=" + filepath.Join(dir, "数据 data"), "AIPAINT_OUTPUT_DIR=" + outDir,
-	}, extra...), outDir
-}
-
-func startSandbox(t *testing.T, delay time.Duration) *sandbox.Sandbox {
-	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Delay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	return sb
+	return append(append(sb.Env(),
+		"AIPAINT_DATA_DIR="+filepath.Join(dir, "数据 data"), "AIPAINT_OUTPUT_DIR="+outDir,
+	), extra...), outDir
 }
 
 func generate(t *testing.T, ctx context.Context, cs *mcp.ClientSession, args map[string]any) taskFields {
@@ -70,7 +58,7 @@ func generate(t *testing.T, ctx context.Context, cs *mcp.ClientSession, args map
 func TestKilledServerResumesItsPendingTask(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sb := startSandbox(t, 3*time.Second)
+	sb := sandboxtest.Start(t, sandboxtest.Delay(3*time.Second))
 	env, outDir := upstreamEnv(sb, t.TempDir())
 
 	first, _ := stdioCommand(t, false, env...)
@@ -90,13 +78,17 @@ func TestKilledServerResumesItsPendingTask(t *testing.T) {
 		filepath.Join(outDir, day, r.TaskID+"_1.png"),
 		filepath.Join(outDir, day, r.TaskID+"_2.png"),
 	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for _, p := range want {
 		for {
 			if _, err := os.Stat(p); err == nil {
 				break
 			}
-			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			select {
+			case <-ctx.Done():
 				t.Fatalf("the restarted server did not save %s: the pending task was not resumed", p)
+			case <-tick.C:
 			}
 		}
 	}
@@ -122,7 +114,7 @@ func TestKilledServerResumesItsPendingTask(t *testing.T) {
 func TestTwoServersShareOneStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sb := startSandbox(t, 500*time.Millisecond)
+	sb := sandboxtest.Start(t, sandboxtest.Delay(500*time.Millisecond))
 	env, _ := upstreamEnv(sb, t.TempDir(), "AIPAINT_DAILY_IMAGE_LIMIT=5")
 	var sessions []*mcp.ClientSession
 	for range 2 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,25 +14,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
-	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
 )
 
 // toolsServer is the real MCP server in front of a sandbox that counts what
 // reaches it.
-func toolsServer(t *testing.T) (*server.MCPServer, *sandbox.Sandbox) {
+func toolsServer(t *testing.T) (*server.MCPServer, *sandboxtest.Upstream) {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{})
-	up := httptest.NewServer(sb)
-	t.Cleanup(up.Close)
-	c, err := client.New(client.Config{SubmitURL: up.URL + sandbox.SubmitPath, QueryURL: up.URL + sandbox.QueryPath,
-		AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret})
-	require.NoError(t, err)
+	sb := sandboxtest.Start(t)
 	// No task store: even a well-formed paid call would be refused.
-	svc := paint.New(paint.Options{Upstream: c})
+	svc := paint.New(paint.Options{Upstream: sb.Client(t)})
 	t.Cleanup(func() { _ = svc.Close() })
 	return tools.NewServer(tools.Options{Paint: svc, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true}), sb
 }

@@ -46,11 +46,7 @@ const (
 	// stdioWorkers: each waiting generate_image holds a worker for up to
 	// AIPAINT_MAX_WAIT_SECONDS, so the default pool of 5 is too small.
 	stdioWorkers = 32
-)
-
-// Read timeouts of the HTTP transports; variables only so that tests can
-// exercise them without waiting half a minute.
-var (
+	// Read timeouts of the HTTP transports, unless HTTPOptions say otherwise.
 	readHeaderTimeout = 10 * time.Second
 	readBodyTimeout   = 30 * time.Second
 )
@@ -82,6 +78,10 @@ type HTTPOptions struct {
 	// SessionIdleTTL frees a streamable HTTP session idle this long;
 	// 0 = 30 minutes. Tests shorten it.
 	SessionIdleTTL time.Duration
+	// ReadHeaderTimeout bounds the wait for a request's headers and
+	// ReadBodyTimeout the wait for its body; 0 = 10 s and 30 s. Tests shorten them.
+	ReadHeaderTimeout time.Duration
+	ReadBodyTimeout   time.Duration
 }
 
 // CheckBind refuses to listen beyond loopback without a token.
@@ -104,6 +104,8 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.ReadHeaderTimeout = cmp.Or(o.ReadHeaderTimeout, readHeaderTimeout)
+	o.ReadBodyTimeout = cmp.Or(o.ReadBodyTimeout, readBodyTimeout)
 	mux := http.NewServeMux()
 	var closeSessions func(context.Context) error
 	switch o.Transport {
@@ -135,7 +137,7 @@ func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	}
 	srv := &http.Server{
 		Handler:           guard(mux, o),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
@@ -234,7 +236,7 @@ func guard(next http.Handler, o HTTPOptions) http.Handler {
 			}
 		}
 		if r.Body != nil && r.Method == http.MethodPost {
-			body, err := readBody(w, r)
+			body, err := readBody(w, r, o.ReadBodyTimeout)
 			if err != nil {
 				status, msg := http.StatusBadRequest, "cannot read request body"
 				var mbe *http.MaxBytesError
@@ -264,11 +266,11 @@ func bearer(h string) (string, bool) {
 	return token, true
 }
 
-// readBody reads the whole body within readBodyTimeout and MaxBodyBytes, so a
+// readBody reads the whole body within timeout and MaxBodyBytes, so a
 // slow or huge upload cannot hold a handler; long SSE responses stay unaffected.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, error) {
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(readBodyTimeout))
+	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		// Once the handler returns, net/http drains up to 256 KiB of an

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -45,30 +46,12 @@ func newMCPServer() *server.MCPServer {
 	return s
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // running is an HTTP transport served on a loopback port.
 type running struct {
 	base   string // http://127.0.0.1:port
 	addr   string
 	client *http.Client
-	logs   *syncBuffer
+	logs   *os.File // the server's log, written from many goroutines
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -99,8 +82,11 @@ func startHTTP(t *testing.T, o HTTPOptions) *running {
 // startHTTPWith is startHTTP for a given MCP server.
 func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions) *running {
 	t.Helper()
+	logs, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = logs.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), client: &http.Client{Transport: &http.Transport{}}}
+	r := &running{logs: logs, cancel: cancel, done: make(chan error, 1), client: &http.Client{Transport: &http.Transport{}}}
 	o.Addr = "127.0.0.1:0"
 	o.Logger = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ready := make(chan net.Addr, 1)
@@ -120,7 +106,9 @@ func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions) *running {
 	t.Cleanup(func() {
 		assert.NoError(t, r.stop(t))
 		if o.Token != "" {
-			assert.NotContains(t, r.logs.String(), o.Token, "the bearer token must never be logged")
+			logged, err := os.ReadFile(r.logs.Name())
+			assert.NoError(t, err)
+			assert.NotContains(t, string(logged), o.Token, "the bearer token must never be logged")
 		}
 	})
 	return r
@@ -147,14 +135,6 @@ func readAll(t *testing.T, resp *http.Response) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
-}
-
-// overrideTimeout sets *p for one test. Call it before startHTTP so that
-// the old value comes back only after the server has stopped.
-func overrideTimeout(t *testing.T, p *time.Duration, d time.Duration) {
-	old := *p
-	*p = d
-	t.Cleanup(func() { *p = old })
 }
 
 func TestCheckBind(t *testing.T) {
@@ -403,13 +383,12 @@ func rawExchange(t *testing.T, addr, raw string, within time.Duration) string {
 }
 
 func TestSlowBodyIsCutOff(t *testing.T) {
-	overrideTimeout(t, &readBodyTimeout, 200*time.Millisecond)
 	for _, tr := range []struct{ transport, path string }{
 		{TransportHTTP, "/mcp"},
 		{TransportSSE, "/message?sessionId=x"},
 	} {
 		t.Run(tr.transport, func(t *testing.T) {
-			r := startHTTP(t, HTTPOptions{Transport: tr.transport})
+			r := startHTTP(t, HTTPOptions{Transport: tr.transport, ReadBodyTimeout: 200 * time.Millisecond})
 			// Headers promise 100 bytes of body; none follow.
 			raw := "POST " + tr.path + " HTTP/1.1\r\nHost: " + r.addr +
 				"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
@@ -427,8 +406,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 }
 
 func TestSlowBodyAfterSomeBytesIsCutOff(t *testing.T) {
-	overrideTimeout(t, &readBodyTimeout, 200*time.Millisecond)
-	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP})
+	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP, ReadBodyTimeout: 200 * time.Millisecond})
 	raw := "POST /mcp HTTP/1.1\r\nHost: " + r.addr +
 		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":"
 	got := rawExchange(t, r.addr, raw, 5*time.Second)
@@ -437,8 +415,7 @@ func TestSlowBodyAfterSomeBytesIsCutOff(t *testing.T) {
 }
 
 func TestSlowHeadersAreCutOff(t *testing.T) {
-	overrideTimeout(t, &readHeaderTimeout, 200*time.Millisecond)
-	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP})
+	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP, ReadHeaderTimeout: 200 * time.Millisecond})
 	raw := "POST /mcp HTTP/1.1\r\nHost: " + r.addr + "\r\nContent-Type: appl"
 	got := rawExchange(t, r.addr, raw, 5*time.Second)
 	assert.Empty(t, got, "net/http closes a connection whose headers time out without replying")

@@ -22,6 +22,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/serve"
 	"aipaint-mcp/store"
@@ -97,18 +98,11 @@ func TestSoak(t *testing.T) {
 	fdsBefore := openFDs()
 	goroutinesBefore := runtime.NumGoroutine()
 
-	sb, err := sandbox.Start(sandbox.Options{Delay: taskDelay})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb := sandboxtest.Start(t, sandboxtest.Delay(taskDelay))
 	sb.SetChaos(sandbox.Chaos{Rate: *faultRate, Seed: *seed, SlowDelay: slowDelay})
-	c, err := client.New(client.Config{
-		SubmitURL: sb.SubmitURL(), QueryURL: sb.QueryURL(), AppKey: sandbox.AppKey, AppSecret: sandbox.AppSecret,
-		RequestTimeout: requestTimeout, RetryBase: 20 * time.Millisecond, MaxConcurrency: maxConcurrency,
+	c := sb.Client(t, func(c *client.Config) {
+		c.RequestTimeout, c.RetryBase, c.MaxConcurrency = requestTimeout, 20*time.Millisecond, maxConcurrency
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +182,7 @@ func TestSoak(t *testing.T) {
 			t.Errorf("%s: %s", r.tool, r.problem)
 		}
 	}
-	report(t, records, sb, stats, elapsed)
+	report(t, records, sb.Sandbox, stats, elapsed)
 
 	// Everything down: no goroutine or descriptor may outlive it.
 	stopServer()
@@ -198,9 +192,7 @@ func TestSoak(t *testing.T) {
 	if err := svc.Close(); err != nil { // the background work, then the store
 		t.Errorf("store close: %v", err)
 	}
-	if err := sb.Close(); err != nil {
-		t.Errorf("sandbox close: %v", err)
-	}
+	sb.Close()
 	hc.CloseIdleConnections()
 	settle(t, "goroutines", goroutinesBefore, runtime.NumGoroutine)
 	if fdsBefore >= 0 {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/client/clienttest"
 )
 
 // fastBackoff polls every millisecond or two, so waits take a few ms.
@@ -28,12 +26,12 @@ func pollRecorder() (*[]Poll, func(Poll)) {
 
 func TestWaitDoneAfterPolls(t *testing.T) {
 	const pending = 4
-	u := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+	u := clienttest.Start(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if n <= pending {
-			jsonReply(200, pendingBody)(n, w, r)
+			clienttest.JSON(200, clienttest.PendingBody)(n, w, r)
 			return
 		}
-		jsonReply(200, doneBody)(n, w, r)
+		clienttest.JSON(200, clienttest.DoneBody)(n, w, r)
 	})
 	p := newTestPoller(t, u)
 	polls, onPoll := pollRecorder()
@@ -43,7 +41,7 @@ func TestWaitDoneAfterPolls(t *testing.T) {
 	assert.Equal(t, "tid", task.TaskID)
 	assert.Equal(t, "TN-done", task.TaskNo)
 	assert.Equal(t, []string{"https://img.example/1.png", "https://img.example/2.png"}, task.Images)
-	assert.Equal(t, pending+1, u.count())
+	assert.Equal(t, pending+1, u.Count())
 
 	require.Len(t, *polls, pending+1, "OnPoll after every query")
 	var prev time.Duration
@@ -57,14 +55,14 @@ func TestWaitDoneAfterPolls(t *testing.T) {
 			assert.Equal(t, "TN-pending", p.Task.TaskNo)
 		}
 	}
-	for _, h := range u.requests() {
+	for _, h := range u.Requests() {
 		assert.Equal(t, queryPath, h.Path)
 		assert.Equal(t, testAppCode, h.Header.Get(appCodeHdr), "each poll carries the credentials")
 	}
 }
 
 func TestWaitTimeout(t *testing.T) {
-	u := newUpstream(t, jsonReply(200, pendingBody))
+	u := clienttest.Start(t, clienttest.JSON(200, clienttest.PendingBody))
 	p := newTestPoller(t, u)
 	polls, onPoll := pollRecorder()
 	task, err := p.Wait(t.Context(), "tid", Options{Timeout: 30 * time.Millisecond, Backoff: fastBackoff, OnPoll: onPoll})
@@ -73,12 +71,12 @@ func TestWaitTimeout(t *testing.T) {
 	assert.False(t, task.Done)
 	assert.Equal(t, "tid", task.TaskID)
 	assert.Equal(t, "TN-pending", task.TaskNo, "the last known state")
-	assert.GreaterOrEqual(t, u.count(), 2)
-	assert.Len(t, *polls, u.count())
+	assert.GreaterOrEqual(t, u.Count(), 2)
+	assert.Len(t, *polls, u.Count())
 }
 
 func TestWaitTimeoutAfterTransientFailure(t *testing.T) {
-	u := newUpstream(t, seq(jsonReply(200, pendingBody), jsonReply(200, business(500, "maintenance"))))
+	u := clienttest.Start(t, clienttest.Seq(clienttest.JSON(200, clienttest.PendingBody), clienttest.JSON(200, clienttest.Business(500, "maintenance"))))
 	p := newTestPoller(t, u)
 	task, err := p.Wait(t.Context(), "tid", Options{Timeout: 20 * time.Millisecond, Backoff: fastBackoff})
 	require.ErrorIs(t, err, ErrStillPending)
@@ -88,15 +86,15 @@ func TestWaitTimeoutAfterTransientFailure(t *testing.T) {
 }
 
 func TestWaitSurvivesTransientFailures(t *testing.T) {
-	u := newUpstream(t, seq(
-		jsonReply(200, pendingBody),
-		jsonReply(200, business(500, "maintenance")),
-		gatewayReply(502, "APIG.0202", "Backend unavailable", "rid"),
-		raw(502, "text/html", htmlPage),
-		raw(200, "text/plain", "garbage"),
-		hangUp,
-		gatewayReply(429, "APIGW.0308", "throttled", "rid"),
-		jsonReply(200, doneBody),
+	u := clienttest.Start(t, clienttest.Seq(
+		clienttest.JSON(200, clienttest.PendingBody),
+		clienttest.JSON(200, clienttest.Business(500, "maintenance")),
+		clienttest.Gateway(502, "APIG.0202", "Backend unavailable", "rid", ""),
+		clienttest.Raw(502, "text/html", htmlPage),
+		clienttest.Raw(200, "text/plain", "garbage"),
+		clienttest.HangUp,
+		clienttest.Gateway(429, "APIGW.0308", "throttled", "rid", ""),
+		clienttest.JSON(200, clienttest.DoneBody),
 	))
 	p := newTestPoller(t, u, queryAttempts(5))
 	polls, onPoll := pollRecorder()
@@ -104,7 +102,7 @@ func TestWaitSurvivesTransientFailures(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, task.Done)
 	assert.Equal(t, "TN-done", task.TaskNo)
-	assert.Equal(t, 8, u.count(), "one query per poll: Wait does its own retrying")
+	assert.Equal(t, 8, u.Count(), "one query per poll: Wait does its own retrying")
 	require.Len(t, *polls, 8)
 	for i, p := range (*polls)[1:7] {
 		assert.Error(t, p.Err, "poll %d reports its failure", i+2)
@@ -114,31 +112,31 @@ func TestWaitSurvivesTransientFailures(t *testing.T) {
 }
 
 func TestWaitEndsOnPermanentFailure(t *testing.T) {
-	cases := map[string]replyFunc{
-		"business 201": jsonReply(200, business(201, "no such task")),
-		"gateway 0303": gatewayReply(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|", "rid"),
-		"gateway 0304": gatewayReply(403, "APIG.0304", "not authorised", "rid"),
-		"business 400": jsonReply(400, business(400, "bad")),
+	cases := map[string]clienttest.Reply{
+		"business 201": clienttest.JSON(200, clienttest.Business(201, "no such task")),
+		"gateway 0303": clienttest.Gateway(401, "APIG.0303", "verify signature fail, canonicalRequest:POST|", "rid", ""),
+		"gateway 0304": clienttest.Gateway(403, "APIG.0304", "not authorised", "rid", ""),
+		"business 400": clienttest.JSON(400, clienttest.Business(400, "bad")),
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Run("at once", func(t *testing.T) {
-				u := newUpstream(t, fail)
+				u := clienttest.Start(t, fail)
 				p := newTestPoller(t, u)
 				task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff})
 				e := apiError(t, err)
 				assert.False(t, e.Retryable)
 				assert.NotErrorIs(t, err, ErrStillPending)
 				assert.Equal(t, client.Task{TaskID: "tid"}, task)
-				assert.Equal(t, 1, u.count())
+				assert.Equal(t, 1, u.Count())
 			})
 			t.Run("after pending polls", func(t *testing.T) {
-				u := newUpstream(t, seq(jsonReply(200, pendingBody), jsonReply(200, pendingBody), fail))
+				u := clienttest.Start(t, clienttest.Seq(clienttest.JSON(200, clienttest.PendingBody), clienttest.JSON(200, clienttest.PendingBody), fail))
 				p := newTestPoller(t, u)
 				task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff})
 				apiError(t, err)
 				assert.Equal(t, "TN-pending", task.TaskNo, "the last known state")
-				assert.Equal(t, 3, u.count())
+				assert.Equal(t, 3, u.Count())
 			})
 		})
 	}
@@ -146,7 +144,7 @@ func TestWaitEndsOnPermanentFailure(t *testing.T) {
 
 func TestWaitCancel(t *testing.T) {
 	t.Run("during the pause", func(t *testing.T) {
-		u := newUpstream(t, jsonReply(200, pendingBody))
+		u := clienttest.Start(t, clienttest.JSON(200, clienttest.PendingBody))
 		p := newTestPoller(t, u)
 		ctx, cancel := context.WithCancel(t.Context())
 		slow := Backoff{Initial: time.Hour, Max: time.Hour}
@@ -154,11 +152,11 @@ func TestWaitCancel(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 		assert.NotErrorIs(t, err, ErrStillPending)
 		assert.Equal(t, "TN-pending", task.TaskNo)
-		assert.Equal(t, 1, u.count())
+		assert.Equal(t, 1, u.Count())
 	})
 	t.Run("during a query", func(t *testing.T) {
 		arrived := make(chan struct{}, 1)
-		u := newUpstream(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		u := clienttest.Start(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
 			arrived <- struct{}{}
 			<-r.Context().Done()
 		})
@@ -167,19 +165,19 @@ func TestWaitCancel(t *testing.T) {
 		go func() { <-arrived; cancel() }()
 		_, err := p.Wait(ctx, "tid", Options{Timeout: time.Hour, Backoff: fastBackoff})
 		require.ErrorIs(t, err, context.Canceled)
-		assert.Equal(t, 1, u.count())
+		assert.Equal(t, 1, u.Count())
 	})
 	t.Run("already cancelled", func(t *testing.T) {
-		u := newUpstream(t, jsonReply(200, pendingBody))
+		u := clienttest.Start(t, clienttest.JSON(200, clienttest.PendingBody))
 		p := newTestPoller(t, u)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := p.Wait(ctx, "tid", Options{Timeout: time.Hour, Backoff: fastBackoff})
 		require.ErrorIs(t, err, context.Canceled)
-		assert.Zero(t, u.count())
+		assert.Zero(t, u.Count())
 	})
 	t.Run("caller deadline before the wait's", func(t *testing.T) {
-		u := newUpstream(t, jsonReply(200, pendingBody))
+		u := clienttest.Start(t, clienttest.JSON(200, clienttest.PendingBody))
 		p := newTestPoller(t, u)
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
@@ -192,23 +190,23 @@ func TestWaitCancel(t *testing.T) {
 func TestWaitTimeoutZero(t *testing.T) {
 	cases := []struct {
 		name  string
-		reply replyFunc
+		reply clienttest.Reply
 		check func(t *testing.T, task client.Task, err error)
 	}{
-		{"pending", jsonReply(200, pendingBody), func(t *testing.T, task client.Task, err error) {
+		{"pending", clienttest.JSON(200, clienttest.PendingBody), func(t *testing.T, task client.Task, err error) {
 			assert.Equal(t, ErrStillPending, err)
 			assert.Equal(t, "TN-pending", task.TaskNo)
 		}},
-		{"done", jsonReply(200, doneBody), func(t *testing.T, task client.Task, err error) {
+		{"done", clienttest.JSON(200, clienttest.DoneBody), func(t *testing.T, task client.Task, err error) {
 			require.NoError(t, err)
 			assert.True(t, task.Done)
 		}},
-		{"transient failure", jsonReply(200, business(500, "maintenance")), func(t *testing.T, task client.Task, err error) {
+		{"transient failure", clienttest.JSON(200, clienttest.Business(500, "maintenance")), func(t *testing.T, task client.Task, err error) {
 			require.ErrorIs(t, err, ErrStillPending)
 			assert.Equal(t, 500, apiError(t, err).Code)
 			assert.Equal(t, client.Task{TaskID: "tid"}, task)
 		}},
-		{"permanent failure", jsonReply(200, business(201, "gone")), func(t *testing.T, task client.Task, err error) {
+		{"permanent failure", clienttest.JSON(200, clienttest.Business(201, "gone")), func(t *testing.T, task client.Task, err error) {
 			assert.NotErrorIs(t, err, ErrStillPending)
 			assert.Equal(t, 201, apiError(t, err).Code)
 		}},
@@ -216,12 +214,12 @@ func TestWaitTimeoutZero(t *testing.T) {
 	for _, tc := range cases {
 		for _, timeout := range []time.Duration{0, -time.Second} {
 			t.Run(tc.name+"/"+timeout.String(), func(t *testing.T) {
-				u := newUpstream(t, tc.reply)
+				u := clienttest.Start(t, tc.reply)
 				p := newTestPoller(t, u, queryAttempts(5))
 				polls, onPoll := pollRecorder()
 				task, err := p.Wait(t.Context(), "tid", Options{Timeout: timeout, Backoff: fastBackoff, OnPoll: onPoll})
 				tc.check(t, task, err)
-				assert.Equal(t, 1, u.count(), "exactly one query, not retried")
+				assert.Equal(t, 1, u.Count(), "exactly one query, not retried")
 				if _, permanent := errors.AsType[*client.APIError](err); permanent && !errors.Is(err, ErrStillPending) {
 					assert.Empty(t, *polls, "a permanent failure is returned, not reported as progress")
 				} else {
@@ -241,8 +239,8 @@ func TestStillPending(t *testing.T) {
 }
 
 // pendingSince answers a pending task created at created (upstream clock).
-func pendingSince(created time.Time) replyFunc {
-	return jsonReply(200, fmt.Sprintf(`{"code":200,"msg":"成功","taskNo":"TN-pending","data":{"status":0,"createTime":%q}}`,
+func pendingSince(created time.Time) clienttest.Reply {
+	return clienttest.JSON(200, fmt.Sprintf(`{"code":200,"msg":"成功","taskNo":"TN-pending","data":{"status":0,"createTime":%q}}`,
 		created.In(client.ChinaTime).Format(client.CreateTimeLayout)))
 }
 
@@ -251,23 +249,23 @@ func TestWaitWithHint(t *testing.T) {
 		// Expected in an hour, created now: after the first look, the next
 		// one is far off, so within the timeout there is only the last look
 		// at the deadline.
-		u := newUpstream(t, pendingSince(time.Now()))
+		u := clienttest.Start(t, pendingSince(time.Now()))
 		p := newTestPoller(t, u)
 		_, err := p.Wait(t.Context(), "tid", Options{Timeout: 100 * time.Millisecond, Backoff: fastBackoff, Expect: time.Hour})
 		require.ErrorIs(t, err, ErrStillPending)
-		assert.Equal(t, 2, u.count())
+		assert.Equal(t, 2, u.Count())
 	})
 	t.Run("the task's age counts from its createTime", func(t *testing.T) {
 		// Created two hours ago and expected after one: it is overdue, so
 		// polling is at the backoff's pace. Counted from the start of the
 		// wait instead, the next look would be at the deadline, a minute on.
-		u := newUpstream(t, seq(pendingSince(time.Now().Add(-2*time.Hour)), pendingSince(time.Now().Add(-2*time.Hour)),
-			jsonReply(200, doneBody)))
+		u := clienttest.Start(t, clienttest.Seq(pendingSince(time.Now().Add(-2*time.Hour)), pendingSince(time.Now().Add(-2*time.Hour)),
+			clienttest.JSON(200, clienttest.DoneBody)))
 		p := newTestPoller(t, u)
 		task, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff, Expect: time.Hour})
 		require.NoError(t, err)
 		assert.True(t, task.Done)
-		assert.Equal(t, 3, u.count())
+		assert.Equal(t, 3, u.Count())
 	})
 }
 
@@ -275,12 +273,7 @@ func TestWaitWithHint(t *testing.T) {
 // floor dominates, 20 waits over about a second make a bounded number of
 // queries (first looks included), not 20 × their schedule's.
 func TestWaitsShareThePollRate(t *testing.T) {
-	var queries atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		queries.Add(1)
-		io.WriteString(w, pendingBody)
-	}))
-	t.Cleanup(srv.Close)
+	srv := clienttest.Start(t, clienttest.Raw(200, "", clienttest.PendingBody))
 	c, err := client.New(client.Config{SubmitURL: srv.URL + submitPath, QueryURL: srv.URL + queryPath, AppCode: testAppCode,
 		MaxConcurrency: 32})
 	require.NoError(t, err)
@@ -298,7 +291,8 @@ func TestWaitsShareThePollRate(t *testing.T) {
 	// Without the floor: about 20 × 100 = 2,000 queries. With it, each wait
 	// pauses at least 20/20 s = 1 s once all have started: its first look,
 	// a few while the others are still starting, one at the deadline.
-	t.Logf("%d waits, 1 s, 20 polls/s shared: %d queries", waits, queries.Load())
-	assert.LessOrEqual(t, queries.Load(), int64(5*waits), "queries: %d", queries.Load())
+	queries := srv.Count()
+	t.Logf("%d waits, 1 s, 20 polls/s shared: %d queries", waits, queries)
+	assert.LessOrEqual(t, queries, 5*waits, "queries: %d", queries)
 	assert.Zero(t, p.waits.Load(), "every wait is counted out")
 }

@@ -5,6 +5,9 @@
 package sandboxtest
 
 import (
+	"crypto/x509"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -19,11 +22,13 @@ type Upstream struct {
 	*sandbox.Sandbox
 	// URL is the base URL the sandbox is served at.
 	URL string
+	srv *httptest.Server
 }
 
 type config struct {
 	opts  sandbox.Options
 	front func(w http.ResponseWriter, r *http.Request, next http.Handler)
+	tls   bool
 }
 
 // Option shapes an Upstream.
@@ -41,6 +46,10 @@ func Front(f func(w http.ResponseWriter, r *http.Request, next http.Handler)) Op
 	return func(c *config) { c.front = f }
 }
 
+// TLS serves over HTTPS with httptest's certificate (see Certificate),
+// which clients do not trust by default; refused handshakes are not logged.
+func TLS() Option { return func(c *config) { c.tls = true } }
+
 // Start serves a sandbox until the test ends.
 func Start(tb testing.TB, opts ...Option) *Upstream {
 	tb.Helper()
@@ -53,10 +62,23 @@ func Start(tb testing.TB, opts ...Option) *Upstream {
 	if c.front != nil {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.front(w, r, sb) })
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if c.tls {
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	tb.Cleanup(srv.Close)
-	return &Upstream{Sandbox: sb, URL: srv.URL}
+	return &Upstream{Sandbox: sb, URL: srv.URL, srv: srv}
 }
+
+// Close stops serving before the test ends (to count what outlives the
+// upstream) and waits for requests in flight; it may be called again.
+func (u *Upstream) Close() { u.srv.Close() }
+
+// Certificate is the server's certificate when served with TLS.
+func (u *Upstream) Certificate() *x509.Certificate { return u.srv.Certificate() }
 
 // SubmitURL and QueryURL are the two request URLs, as a user configures them.
 func (u *Upstream) SubmitURL() string { return u.URL + sandbox.SubmitPath }
