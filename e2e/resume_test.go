@@ -95,13 +95,17 @@ func waitSaved(t *testing.T, ctx context.Context, dataDir, outDir, taskID string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, savedWithin)
 	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		st, ok := readTask(t, dataDir, taskID)
 		if ok && savedIn(st, outDir) && len(st.Images) == images {
 			return st
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		select {
+		case <-ctx.Done():
 			t.Fatalf("the images of %s were not saved within %s, without any call; the task file says %+v", taskID, savedWithin, st)
+		case <-tick.C:
 		}
 	}
 }
