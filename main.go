@@ -175,6 +175,10 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// resumeAfter is when a stdio server resumes its stored tasks if no client
+// has said it is initialized by then.
+const resumeAfter = time.Second
+
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	transport := fs.String("transport", serve.TransportStdio, "stdio, sse or http (streamable HTTP)")
@@ -203,8 +207,12 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	defer a.Close()
 	if *transport == serve.TransportStdio {
+		// Nothing expensive before initialize is answered: a desktop client
+		// waits for it, on a start that is otherwise a bare mcp-go server's.
+		serve.AfterInitialize(a.Server, resumeAfter, a.Resume)
 		return serve.Stdio(ctx, a.Server, stdin, stdout, logger)
 	}
+	a.Resume()
 	return serve.HTTP(ctx, a.Server, serve.HTTPOptions{
 		Transport:      *transport,
 		Addr:           *addr,
@@ -250,6 +258,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	defer a.Close()
+	a.Resume()
 	return cli.Generate(ctx, a.Server, cli.GenerateOptions{
 		Text: strings.Join(words, " "), Style: *style, Resolution: *resolution, Num: *num,
 		Timeout: *timeout, Stdout: stdout, Stderr: stderr,

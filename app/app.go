@@ -119,7 +119,7 @@ func Build(drain context.Context, cfg config.Config, cfgErr error, logger *slog.
 	return a, nil
 }
 
-// openStore opens the task store and starts following its pending tasks.
+// openStore opens the task store (Resume follows its pending tasks).
 // A store that cannot be opened does not stop the server: the paid tools
 // then refuse, saying which folder to fix.
 func (a *App) openStore(cfg config.Config, c *client.Client, download save.Client, opts *tools.Options, logger *slog.Logger) {
@@ -140,8 +140,17 @@ func (a *App) openStore(cfg config.Config, c *client.Client, download save.Clien
 	})
 	opts.Store, opts.Tracker = st, a.Tracker
 	opts.Spending = store.Policy{DedupWindow: cfg.DedupWindow, DailyLimit: cfg.DailyImageLimit}
-	a.Tracker.ResumeInBackground()
 	logger.Info("task store", "dir", cfg.DataDir, "save", cfg.Save, "output", cfg.OutputDir)
+}
+
+// Resume follows the store's pending tasks in the background and teaches
+// the Estimator the durations of recent ones. Build leaves it to the caller:
+// it reads the store, which on a desktop took longer than answering
+// initialize, so stdio resumes once the client is answered.
+func (a *App) Resume() {
+	if a.Tracker != nil {
+		a.Tracker.ResumeInBackground()
+	}
 }
 
 // StartSandbox starts the embedded sandbox on loopback and returns cfg

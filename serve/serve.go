@@ -55,6 +55,23 @@ var (
 	readBodyTimeout   = 30 * time.Second
 )
 
+// AfterInitialize calls f once, the first time a client says it is
+// initialized (notifications/initialized: it has initialize's answer), or
+// after wait if none has said so by then (a client that never does, or none
+// at all), whichever comes first. It is for work a start can put off, so that
+// it does not compete with answering initialize: resuming stored tasks reads
+// the task store, which took longer than the whole handshake. f must not
+// block. s gets the notifications/initialized handler (mcp-go keeps one per
+// method: any other is replaced).
+func AfterInitialize(s *server.MCPServer, wait time.Duration, f func()) {
+	var once sync.Once
+	t := time.AfterFunc(wait, func() { once.Do(f) })
+	s.AddNotificationHandler(string(mcp.MethodNotificationInitialized), func(context.Context, mcp.JSONRPCNotification) {
+		t.Stop()
+		once.Do(f)
+	})
+}
+
 // Stdio serves s on in/out until in closes or ctx ends. Only protocol goes to out.
 func Stdio(ctx context.Context, s *server.MCPServer, in io.Reader, out io.Writer, logger *slog.Logger) error {
 	if logger == nil {
