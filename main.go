@@ -175,9 +175,15 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// resumeAfter is when a stdio server resumes its stored tasks if no client
-// has said it is initialized by then.
-const resumeAfter = time.Second
+// A stdio server resumes its stored tasks resumeLag after the client says it
+// is initialized, out of the way of the tools/list, prompts/list and
+// resources/list a client sends right after (reading a desktop's store takes
+// 5-10 ms of CPU), or resumeAfter after the start if no client has said so by
+// then. Pending tasks are polled seconds apart: the lag costs nothing.
+const (
+	resumeLag   = 250 * time.Millisecond
+	resumeAfter = time.Second
+)
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -209,7 +215,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *transport == serve.TransportStdio {
 		// Nothing expensive before initialize is answered: a desktop client
 		// waits for it, on a start that is otherwise a bare mcp-go server's.
-		serve.AfterInitialize(a.Server, resumeAfter, a.Resume)
+		serve.AfterInitialize(a.Server, resumeAfter, func() { time.AfterFunc(resumeLag, a.Resume) })
 		return serve.Stdio(ctx, a.Server, stdin, stdout, logger)
 	}
 	a.Resume()
