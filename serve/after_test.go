@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,50 +11,63 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestAfterInitializeWaitsForTheClient(t *testing.T) {
-	srv := newMCPServer()
-	var calls atomic.Int32
-	called := make(chan struct{}, 2)
-	AfterInitialize(srv, time.Hour, func() { calls.Add(1); called <- struct{}{} })
-	s := startStdioServer(t, context.Background(), srv)
+func TestAfterFirstAnswer(t *testing.T) {
+	for _, first := range []struct{ name, request string }{
+		{"initialize", initializeRequest},
+		{"ping", `{"jsonrpc":"2.0","id":1,"method":"ping"}`},
+	} {
+		t.Run(first.name, func(t *testing.T) {
+			var calls atomic.Int32
+			inR, inW := io.Pipe()
+			outR, outW := io.Pipe()
+			out := AfterFirstAnswer(outW, time.Hour, func() { calls.Add(1) })
+			done := make(chan error, 1)
+			go func() { done <- Stdio(context.Background(), newMCPServer(), inR, out, nil) }()
+			t.Cleanup(func() { _ = inW.Close(); _ = outR.Close() })
+			lines := make(chan []byte, 4)
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := outR.Read(buf)
+					if err != nil {
+						close(lines)
+						return
+					}
+					lines <- append([]byte(nil), buf[:n]...)
+				}
+			}()
 
-	s.send(t, initializeRequest)
-	s.reply(t)
-	s.send(t, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
-	s.reply(t) // notifications are handled in order: none has come yet
-	assert.Zero(t, calls.Load(), "called before the client said it is initialized")
+			assert.Zero(t, calls.Load(), "called before any answer")
+			_, err := io.WriteString(inW, first.request+"\n")
+			require.NoError(t, err)
+			select {
+			case line := <-lines:
+				assert.Contains(t, string(line), `"id":1`)
+			case <-time.After(startBound):
+				t.Fatal("no answer")
+			}
+			require.Eventually(t, func() bool { return calls.Load() == 1 }, startBound, time.Millisecond, "not called after the first answer")
 
-	s.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	select {
-	case <-called:
-	case <-time.After(startBound):
-		t.Fatal("not called after notifications/initialized")
+			_, err = io.WriteString(inW, `{"jsonrpc":"2.0","id":2,"method":"ping"}`+"\n")
+			require.NoError(t, err)
+			<-lines
+			require.NoError(t, inW.Close())
+			require.NoError(t, <-done)
+			assert.EqualValues(t, 1, calls.Load(), "called once")
+		})
 	}
-	s.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	s.send(t, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
-	s.reply(t)
-	require.NoError(t, s.in.Close())
-	require.NoError(t, s.wait(t))
-	assert.EqualValues(t, 1, calls.Load(), "called once")
 }
 
-func TestAfterInitializeWithoutAClient(t *testing.T) {
-	srv := newMCPServer()
+func TestAfterFirstAnswerWithoutAClient(t *testing.T) {
 	var calls atomic.Int32
 	called := make(chan struct{}, 2)
-	AfterInitialize(srv, time.Millisecond, func() { calls.Add(1); called <- struct{}{} })
+	out := AfterFirstAnswer(io.Discard, time.Millisecond, func() { calls.Add(1); called <- struct{}{} })
 	select {
 	case <-called:
 	case <-time.After(startBound):
-		t.Fatal("not called when no client said it is initialized")
+		t.Fatal("not called when nothing was written")
 	}
-	s := startStdioServer(t, context.Background(), srv)
-	s.send(t, initializeRequest)
-	s.reply(t)
-	s.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	s.send(t, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
-	s.reply(t)
-	require.NoError(t, s.in.Close())
-	require.NoError(t, s.wait(t))
+	_, err := out.Write([]byte("{}\n"))
+	require.NoError(t, err)
 	assert.EqualValues(t, 1, calls.Load(), "called once")
 }

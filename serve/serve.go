@@ -55,21 +55,33 @@ var (
 	readBodyTimeout   = 30 * time.Second
 )
 
-// AfterInitialize calls f once, the first time a client says it is
-// initialized (notifications/initialized: it has initialize's answer), or
-// after wait if none has said so by then (a client that never does, or none
-// at all), whichever comes first. It is for work a start can put off, so that
-// it does not compete with answering initialize: resuming stored tasks reads
-// the task store, which took longer than the whole handshake. f must not
-// block. s gets the notifications/initialized handler (mcp-go keeps one per
-// method: any other is replaced).
-func AfterInitialize(s *server.MCPServer, wait time.Duration, f func()) {
-	var once sync.Once
-	t := time.AfterFunc(wait, func() { once.Do(f) })
-	s.AddNotificationHandler(string(mcp.MethodNotificationInitialized), func(context.Context, mcp.JSONRPCNotification) {
+// AfterFirstAnswer returns out, calling f once the first message has been
+// written to it (a stdio server's answer to initialize, or to server/discover
+// for a client of the 2026 protocol, which sends no initialize), or after
+// wait if nothing has been written by then (no client at all), whichever
+// comes first. It is for work a start can put off so that it does not compete
+// with that first answer, which the client waits for before anything else.
+// f runs on the writing goroutine or a timer's: it must not block.
+func AfterFirstAnswer(out io.Writer, wait time.Duration, f func()) io.Writer {
+	w := &firstAnswer{Writer: out}
+	t := time.AfterFunc(wait, func() { w.once.Do(f) })
+	w.then = func() {
 		t.Stop()
-		once.Do(f)
-	})
+		w.once.Do(f)
+	}
+	return w
+}
+
+type firstAnswer struct {
+	io.Writer
+	once sync.Once
+	then func()
+}
+
+func (w *firstAnswer) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.then()
+	return n, err
 }
 
 // Stdio serves s on in/out until in closes or ctx ends. Only protocol goes to out.

@@ -650,16 +650,11 @@ type stdioSession struct {
 
 func startStdio(t *testing.T, ctx context.Context) *stdioSession {
 	t.Helper()
-	return startStdioServer(t, ctx, newMCPServer())
-}
-
-func startStdioServer(t *testing.T, ctx context.Context, srv *server.MCPServer) *stdioSession {
-	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	s := &stdioSession{in: inW, lines: make(chan string, 16), done: make(chan error, 1)}
 	go func() {
-		err := Stdio(ctx, srv, inR, outW, slog.New(slog.DiscardHandler))
+		err := Stdio(ctx, newMCPServer(), inR, outW, slog.New(slog.DiscardHandler))
 		_ = outW.Close()
 		s.done <- err
 	}()
