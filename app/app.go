@@ -63,6 +63,16 @@ func WithSaveBound(d time.Duration) Option {
 	return func(o *paint.Options) { o.SaveBound = d }
 }
 
+// Resume follows the store's pending tasks and saves the missing images of
+// recent ones, in the background. Build leaves it to the caller: it reads
+// the store, which on a desktop took longer than answering initialize, so
+// stdio resumes once the client is answered.
+func (a *App) Resume() {
+	if a.Paint != nil {
+		a.Paint.ResumeInBackground()
+	}
+}
+
 // Build wires the tools to the configured upstream. With no credentials or
 // with invalid settings (cfg.Invalid) it still builds: list_styles works
 // and the paid tools say what to set.
@@ -101,7 +111,6 @@ func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Opt
 		f(&opts)
 	}
 	a.Paint = paint.New(opts)
-	a.Paint.ResumeInBackground()
 	a.Server = tools.NewServer(tools.Options{
 		Paint:   a.Paint,
 		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds, MaxNum: cfg.MaxImagesPerCall, Preview: cfg.Preview},

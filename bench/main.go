@@ -27,6 +27,7 @@ import (
 
 	"aipaint-mcp/config"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/store"
 	"aipaint-mcp/wait"
 )
 
@@ -40,6 +41,14 @@ type options struct {
 	idle        time.Duration // CPU measuring window while the calls wait
 	profiles    bool
 	profileDir  string // where to keep the raw profiles; "" = not kept
+	only        string // comma-separated sections to run; "" = all
+}
+
+// sections are the parts of a run, in order, by the names -only takes.
+var sections = []string{"cold", "stdio", "http", "waits", "profiles"}
+
+func (o options) includes(section string) bool {
+	return o.only == "" || slices.Contains(strings.Split(o.only, ","), section)
 }
 
 func main() {
@@ -53,7 +62,14 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 20*time.Second, "CPU measuring window while they wait")
 	flag.BoolVar(&o.profiles, "profiles", true, "collect CPU and heap profiles and print their top entries")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "keep the raw profiles in this folder (for go tool pprof)")
+	flag.StringVar(&o.only, "only", "", "run only these sections, comma-separated: "+strings.Join(sections, ", "))
 	flag.Parse()
+	for _, s := range strings.Split(o.only, ",") {
+		if s != "" && !slices.Contains(sections, s) {
+			fmt.Fprintf(os.Stderr, "bench: -only %q: want some of %s\n", s, strings.Join(sections, ", "))
+			os.Exit(2)
+		}
+	}
 	if o.quick {
 		o.runs, o.calls, o.duration, o.waits, o.waitSeconds, o.idle, o.profiles = 3, 100, 300*time.Millisecond, 50, 4, time.Second, false
 	}
@@ -128,8 +144,25 @@ func (b bins) env(extra ...string) []string {
 // configured is the desktop case: credentials and URLs set (nothing is sent
 // to them in these runs).
 func (b bins) configured() []string {
-	return b.env(config.AppKey+"=bench-key", config.AppSecret+"=bench-secret",
-		config.SubmitURL+"=http://127.0.0.1:9/ai/paint/submit", config.QueryURL+"=http://127.0.0.1:9/ai/paint/query")
+	return b.env(credentials...)
+}
+
+var credentials = []string{config.AppKey + "=bench-key", config.AppSecret + "=bench-secret",
+	config.SubmitURL + "=http://127.0.0.1:9/ai/paint/submit", config.QueryURL + "=http://127.0.0.1:9/ai/paint/query"}
+
+// unconfigured is a first start: no credentials, so no upstream and no store.
+func (b bins) unconfigured() []string { return b.env() }
+
+// desktop is configured, with the task store in dataDir and the defaults
+// of a desktop client's entry otherwise (saving on: nothing to save here).
+func (b bins) desktop(dataDir string) []string {
+	var env []string
+	for _, kv := range b.env(credentials...) {
+		if k, _, _ := strings.Cut(kv, "="); k != config.DataDir && k != config.Save && k != config.DedupWindow && k != config.DailyImageLimit {
+			env = append(env, kv)
+		}
+	}
+	return append(env, config.DataDir+"="+dataDir)
 }
 
 func run(o options) error {
@@ -145,19 +178,23 @@ func run(o options) error {
 		return fmt.Errorf("list_styles answer: %w", err)
 	}
 
-	if err := coldStarts(o, b, r); err != nil {
-		return fmt.Errorf("cold start: %w", err)
+	for _, step := range []struct {
+		section string
+		f       func(options, bins, *report) error
+	}{
+		{"cold", coldStarts},
+		{"stdio", stdioRoundTrips},
+		{"http", httpThroughput},
+		{"waits", blockedWaits},
+	} {
+		if !o.includes(step.section) {
+			continue
+		}
+		if err := step.f(o, b, r); err != nil {
+			return fmt.Errorf("%s: %w", step.section, err)
+		}
 	}
-	if err := stdioRoundTrips(o, b, r); err != nil {
-		return fmt.Errorf("stdio round trip: %w", err)
-	}
-	if err := httpThroughput(o, b, r); err != nil {
-		return fmt.Errorf("http throughput: %w", err)
-	}
-	if err := blockedWaits(o, b, r); err != nil {
-		return fmt.Errorf("blocked waits: %w", err)
-	}
-	if o.profiles {
+	if o.profiles && o.includes("profiles") {
 		if err := httpProfile(o, b, r); err != nil {
 			return fmt.Errorf("http profile: %w", err)
 		}
@@ -191,17 +228,33 @@ func captureAnswer(b *bins) error {
 	return os.WriteFile(b.answer, msg.Result, 0o600)
 }
 
-// Cold start: spawn → initialize answered, and → the first tools/list.
+// Cold start: spawn → initialize answered, and → the first tools/list, for
+// aipaint-mcp unconfigured (no credentials: no upstream, no store) and
+// configured as on a desktop (credentials, URLs and a data folder holding a
+// task store with a history: the store is opened and resumed). The binaries
+// take turns, aipaint-mcp and the baseline always alternating (unconfigured,
+// baseline, desktop, baseline, ...), so that whatever else the machine runs
+// falls on both alike, and no start follows one of the same binary (which
+// finds more of it in the CPU caches: that alone made a start ~10 % faster).
+// The first round only warms the page cache.
 func coldStarts(o options, b bins, r *report) error {
+	desktop := filepath.Join(b.dir, "desktop")
+	if err := seedStore(desktop, storedTasks); err != nil {
+		return fmt.Errorf("seed the task store: %w", err)
+	}
 	type target struct {
 		name, bin string
 		env       []string
 		init, ls  []time.Duration
 	}
-	ts := []*target{{name: "aipaint-mcp", bin: b.aipaint, env: b.configured()}, {name: "baseline", bin: b.baseline, env: b.env()}}
-	for i := range o.runs + 1 { // the first round warms the page cache
-		for j := range ts {
-			t := ts[(i+j)%2] // alternate who goes first
+	ts := []*target{
+		{name: "aipaint-mcp", bin: b.aipaint, env: b.unconfigured()},
+		{name: "aipaint-mcp", bin: b.aipaint, env: b.desktop(desktop)},
+		{name: "baseline", bin: b.baseline, env: b.env()},
+	}
+	round := []*target{ts[0], ts[2], ts[1], ts[2]}
+	for i := range o.runs + 1 {
+		for _, t := range round {
 			t0 := time.Now()
 			s, err := spawnStdio(t.name, t.bin, t.env)
 			if err != nil {
@@ -227,11 +280,49 @@ func coldStarts(o options, b bins, r *report) error {
 			}
 		}
 	}
-	a, base := ts[0], ts[1]
-	r.add("Cold start → initialize answered, median", ms(median(a.init)), ms(median(base.init)), lower, "≤ 15 ms")
-	r.add("Cold start → initialize answered, p90", ms(pct(a.init, 0.9)), ms(pct(base.init, 0.9)), lower, "")
-	r.add("Cold start → first tools/list, median", ms(median(a.ls)), ms(median(base.ls)), lower, "")
-	r.add("Cold start → first tools/list, p90", ms(pct(a.ls, 0.9)), ms(pct(base.ls, 0.9)), lower, "")
+	base := ts[2]
+	for k, a := range ts[:2] {
+		what := []string{"unconfigured", fmt.Sprintf("desktop, %d stored tasks", storedTasks)}[k]
+		r.add("Cold start → initialize answered, median ("+what+")", ms(median(a.init)), ms(median(base.init)), lower, []string{"≤ 15 ms; ≤ +10 %", "≤ +10 %"}[k])
+		r.add("Cold start → initialize answered, p90 ("+what+")", ms(pct(a.init, 0.9)), ms(pct(base.init, 0.9)), lower, "")
+		r.add("Cold start → first tools/list, median ("+what+")", ms(median(a.ls)), ms(median(base.ls)), lower, "")
+		r.add("Cold start → first tools/list, p90 ("+what+")", ms(pct(a.ls, 0.9)), ms(pct(base.ls, 0.9)), lower, "")
+	}
+	return nil
+}
+
+// storedTasks is the history of the desktop cold start's task store: a few
+// months of use.
+const storedTasks = 300
+
+// seedStore writes n finished tasks, one every few hours back from now, each
+// file dated when its task finished (as if written then), as the store of a
+// desktop that has been in use for a while.
+func seedStore(dir string, n int) error {
+	st, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	for i := range n {
+		at := now.Add(-time.Duration(i+1) * 7 * time.Hour)
+		rec := store.Record{
+			TaskID:      fmt.Sprintf("bench%06d", i),
+			Request:     store.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 1 + i%2},
+			Status:      store.StatusDone,
+			SubmittedAt: at, CreatedAt: at, DoneAt: at.Add(20 * time.Second), TookSeconds: 18 + float64(i%5),
+		}
+		rec.SetImages([]string{fmt.Sprintf("https://images.invalid/%d.png", i)})
+		if _, err := st.Put(rec); err != nil {
+			return err
+		}
+		done := rec.DoneAt
+		path := filepath.Join(dir, "tasks", rec.TaskID+".json")
+		if err := os.Chtimes(path, done, done); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -616,7 +707,7 @@ func (r *report) print(w io.Writer, o options, b bins, load0 string, took time.D
 	fmt.Fprintf(w, "- Machine: %s, %d logical CPUs, Linux %s, %s/%s\n", cpuModel(), runtime.NumCPU(), osRelease(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "- Go: %s; mcp-go %s; commit %s\n", goVersion(), mcpGoVersion(), gitCommit())
 	fmt.Fprintf(w, "- Load average (1, 5, 15 min): %s at the start, %s at the end; the run took %s\n", load0, loadavg(), took.Round(time.Second))
-	fmt.Fprintf(w, "- Samples: %d cold starts and %d stdio round trips per binary and method; %s per HTTP level; %d blocked calls (wait_seconds %d, CPU over %s)\n\n",
+	fmt.Fprintf(w, "- Samples: %d cold starts per aipaint-mcp case (the baseline twice as many) and %d stdio round trips per binary and method; %s per HTTP level; %d blocked calls (wait_seconds %d, CPU over %s)\n\n",
 		o.runs, o.calls, o.duration, o.waits, o.waitSeconds, o.idle)
 
 	fmt.Fprintln(w, "| Measure | aipaint-mcp | baseline | ratio | overhead | target |")

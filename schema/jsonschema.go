@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"embed"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -8,6 +9,35 @@ import (
 
 	"github.com/invopop/jsonschema"
 )
+
+// The tools' schemas come from reflection on the argument and result types
+// (invopop), but reflecting and encoding them took 0.7 ms of every start,
+// before initialize could be answered. wire/ holds them as reflection
+// encodes them, for the default limits; the functions below serve those
+// bytes and reflect only for other limits. TestWireSchemas checks that the
+// files are what reflection gives (go test ./schema -update rewrites them).
+//
+//go:embed wire/*.json
+var wire embed.FS
+
+// wireLimits are the limits wire/ was generated for: the defaults of
+// AIPAINT_MAX_WAIT_SECONDS and AIPAINT_MAX_IMAGES_PER_CALL.
+var wireLimits = Limits{MaxWaitSeconds: DefaultMaxWaitSeconds, MaxNum: MaxNum}
+
+// fromWire is a schema from wire/: a copy, the caller may keep it.
+func fromWire(name string) json.RawMessage {
+	b, err := wire.ReadFile("wire/" + name)
+	if err != nil {
+		panic("schema: " + err.Error()) // only a missing file can get here, and every test would
+	}
+	return b
+}
+
+// wireFits reports whether lim gives the schemas of wireLimits: only the
+// wait cap and the number of images appear in them.
+func wireFits(lim Limits) bool {
+	return lim.MaxWaitSeconds == wireLimits.MaxWaitSeconds && lim.maxNum() == wireLimits.maxNum()
+}
 
 func reflectSchema(v any) *jsonschema.Schema {
 	r := jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true}
@@ -136,19 +166,45 @@ func inputSchema(v any, args map[string]arg) json.RawMessage {
 // GenerateInputSchema is generate_image's input schema; style and resolution
 // enums come from the tables, the wait and num caps from the configuration.
 func GenerateInputSchema(lim Limits) json.RawMessage {
+	if wireFits(lim) {
+		return fromWire("generate_input.json")
+	}
+	return reflectGenerateInput(lim)
+}
+
+func reflectGenerateInput(lim Limits) json.RawMessage {
 	return inputSchema(&GenerateArgs{}, generateArgs(lim))
 }
 
 // CheckInputSchema is check_task's input schema.
 func CheckInputSchema(lim Limits) json.RawMessage {
+	if wireFits(lim) {
+		return fromWire("check_input.json")
+	}
+	return reflectCheckInput(lim)
+}
+
+func reflectCheckInput(lim Limits) json.RawMessage {
 	return inputSchema(&CheckArgs{}, checkArgs(lim))
 }
 
 // NoInputSchema is the input schema of a tool without arguments.
-func NoInputSchema() json.RawMessage { return mustJSON(reflectSchema(&ListStylesArgs{})) }
+func NoInputSchema() json.RawMessage { return fromWire("none_input.json") }
 
 // TaskOutputSchema is the output schema of generate_image and check_task.
-func TaskOutputSchema() json.RawMessage { return mustJSON(reflectSchema(&TaskResult{})) }
+func TaskOutputSchema() json.RawMessage { return fromWire("task_output.json") }
 
 // StylesOutputSchema is the output schema of list_styles.
-func StylesOutputSchema() json.RawMessage { return mustJSON(reflectSchema(&StylesResult{})) }
+func StylesOutputSchema() json.RawMessage { return fromWire("styles_output.json") }
+
+// reflected are the schemas by reflection, by their file names in wire/,
+// for the limits given.
+func reflected(lim Limits) map[string]json.RawMessage {
+	return map[string]json.RawMessage{
+		"generate_input.json": reflectGenerateInput(lim),
+		"check_input.json":    reflectCheckInput(lim),
+		"none_input.json":     mustJSON(reflectSchema(&ListStylesArgs{})),
+		"task_output.json":    mustJSON(reflectSchema(&TaskResult{})),
+		"styles_output.json":  mustJSON(reflectSchema(&StylesResult{})),
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -304,15 +303,31 @@ func sortNewestFirst(rs []Record) {
 	})
 }
 
-// plainID is a task id that is its own file name on every OS: lower case
-// (Windows and macOS ignore case in names), no separators, no dot first.
-var plainID = regexp.MustCompile(`^[a-z0-9_-][a-z0-9._-]{0,99}$`)
+// plainID reports a task id that is its own file name on every OS: 1 to
+// 100 bytes of lower case letters, digits, _ - and . (Windows and macOS
+// ignore case in names; no separators), no dot first. The regexp
+// ^[a-z0-9_-][a-z0-9._-]{0,99}$ says the same (store_test compares them),
+// but compiling it took 0.2-0.3 ms of every start, in package init.
+func plainID(id string) bool {
+	if len(id) == 0 || len(id) > 100 {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '_', c == '-':
+		case c == '.' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // recordPath maps a task id to its file; ids that are not plainly safe are
 // hashed, so nothing the upstream or a caller sends can leave tasks/.
 func (s *File) recordPath(taskID string) string {
 	name := taskID
-	if !plainID.MatchString(taskID) || windowsDevice(taskID) {
+	if !plainID(taskID) || windowsDevice(taskID) {
 		sum := sha256.Sum256([]byte(taskID))
 		name = "h-" + hex.EncodeToString(sum[:16])
 	}
