@@ -97,12 +97,14 @@ func zipFiles(prefix string, files []file, mtime time.Time) ([]byte, error) {
 	})
 	mtime = mtime.UTC().Truncate(time.Second)
 	dirs, sorted := sortedWithDirs(files)
+	// Folder entries only inside a top folder: the bundle has none, as
+	// mcpb pack writes it (mcpb unpack fails on folder entries).
 	var entries []string
 	if prefix != "" {
 		entries = append(entries, strings.TrimSuffix(prefix, "/"))
-	}
-	for _, d := range dirs {
-		entries = append(entries, prefix+d)
+		for _, d := range dirs {
+			entries = append(entries, prefix+d)
+		}
 	}
 	for _, d := range entries {
 		h := &zip.FileHeader{Name: d + "/", Method: zip.Store, Modified: mtime}
