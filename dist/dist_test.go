@@ -386,7 +386,10 @@ func TestServerJSONValidates(t *testing.T) {
 
 	// The check can fail: a long description, a bad hash, a bad name.
 	for _, bad := range []func(release) ([]byte, error){
-		func(r release) ([]byte, error) { r.RegistryName = "no-slash"; return registryEntry(r, strings.Repeat("0f", 32)) },
+		func(r release) ([]byte, error) {
+			r.RegistryName = "no-slash"
+			return registryEntry(r, strings.Repeat("0f", 32))
+		},
 		func(r release) ([]byte, error) { return registryEntry(r, "not-a-sha") },
 	} {
 		raw, err := bad(rel)
