@@ -54,6 +54,7 @@ export PATH
 if command -v go >/dev/null 2>&1; then fail "go is still on the PATH"; else pass "no Go on the PATH"; fi
 
 version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$out/npm/aipaint-mcp/package.json")"
+orig_home="$HOME" # the machine's own npm settings, for installing the tools only
 export HOME="$work/home" # nothing from the real home: caches, configs, stores
 mkdir -p "$HOME"
 export AIPAINT_LOG_LEVEL=warn
@@ -98,7 +99,7 @@ if [ ! -x "$tools/node_modules/.bin/mcpb" ] || [ ! -x "$tools/node_modules/.bin/
  "overrides": {"node-fetch": "2.7.0"}}
 EOF
   echo "installing @anthropic-ai/mcpb@$MCPB_VERSION verdaccio@$VERDACCIO_VERSION bun@$BUN_VERSION into $tools"
-  if ! (cd "$tools" && npm install --no-audit --no-fund --loglevel=error \
+  if ! (cd "$tools" && HOME="$orig_home" npm install --no-audit --no-fund --loglevel=error \
     "@anthropic-ai/mcpb@$MCPB_VERSION" "verdaccio@$VERDACCIO_VERSION" "bun@$BUN_VERSION" >"$work/tools-install.log" 2>&1); then
     tail -20 "$work/tools-install.log"
     skip "could not install the tools from npm: the mcpb, npx and bun checks"
