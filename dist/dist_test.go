@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -436,4 +437,50 @@ func TestPrepareOutNeverEmptiesAFolderItDidNotMake(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(out, "old.tar.gz"), "its own folder is emptied")
 	assert.FileExists(t, filepath.Join(out, marker))
+}
+
+func TestReadReleaseSaysDirty(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE=2026-11-27T20:14:48+08:00", "GIT_AUTHOR_DATE=2026-11-27T20:14:48+08:00")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
+	}
+	git("init", "-q")
+	write("VERSION", "1.2.3\n")
+	write(".gitignore", "/out/\n")
+	git("add", ".")
+	git("commit", "-q", "-m", "one")
+
+	rel, err := readRelease(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "1.2.3", rel.Version)
+	assert.Len(t, rel.Commit, 7)
+	assert.True(t, rel.CommitTime.Equal(time.Date(2026, 11, 27, 12, 14, 48, 0, time.UTC)), "the commit's time, in UTC: %v", rel.CommitTime)
+	assert.Equal(t, time.UTC, rel.CommitTime.Location())
+	assert.False(t, rel.Dirty)
+
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "out"), 0o755))
+	write("out/x", "ignored files don't count")
+	rel, err = readRelease(dir)
+	require.NoError(t, err)
+	assert.False(t, rel.Dirty)
+
+	write("new.go", "package x")
+	rel, err = readRelease(dir)
+	require.NoError(t, err)
+	assert.True(t, rel.Dirty, "an untracked file makes the build dirty")
+
+	write("VERSION", "1.2\n")
+	_, err = readRelease(dir)
+	assert.ErrorContains(t, err, "not a semantic version")
 }

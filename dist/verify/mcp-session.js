@@ -3,7 +3,7 @@
 // hand so the check depends on nothing but Node: it starts the command after
 // "--", initializes, lists the tools and draws one sandbox image.
 //
-//   node mcp-session.js [--label L] [--out-dir DIR] [--no-generate] -- COMMAND ARGS...
+//   node mcp-session.js [--label L] [--out-dir DIR] [--no-generate] [--stop-with SIGTERM] -- COMMAND ARGS...
 //
 // It fails (exit 1) when stdout carries anything but JSON-RPC, when a tool is
 // missing, or when generate_image does not finish with an image. It prints
@@ -24,6 +24,9 @@ const [cmd, ...args] = argv.slice(sep + 1);
 const label = opts.includes("--label") ? opts[opts.indexOf("--label") + 1] : cmd;
 const outDir = opts.includes("--out-dir") ? opts[opts.indexOf("--out-dir") + 1] : "";
 const generate = !opts.includes("--no-generate");
+// --stop-with SIG: end with that signal instead of closing stdin; the server
+// (through any launcher) must then exit with code 0 within 10 s.
+const stopWith = opts.includes("--stop-with") ? opts[opts.indexOf("--stop-with") + 1] : "";
 const timeoutMs = 120000;
 
 const started = process.hrtime.bigint();
@@ -129,16 +132,22 @@ function request(method, params) {
   }
   finished = true;
   clearTimeout(timer);
-  child.stdin.end(); // a stdio server stops at the end of its input
-  const exited = await new Promise((resolve) => {
+  const exitedP = new Promise((resolve) => {
     const t = setTimeout(() => resolve(null), 10000);
     child.once("exit", (code, signal) => {
       clearTimeout(t);
       resolve({ code, signal });
     });
   });
-  if (!exited) die("did not exit within 10 s of the end of its input");
-  if (exited.code !== 0) die(`exit code ${exited.code} (signal ${exited.signal}) after the end of its input`);
+  const how = stopWith ? stopWith : "the end of its input";
+  if (stopWith) child.kill(stopWith);
+  else child.stdin.end(); // a stdio server stops at the end of its input
+  const exited = await exitedP;
+  if (!exited) die(`did not exit within 10 s of ${how}`);
+  // The server stops cleanly (code 0) on SIGTERM too; a launcher that kept
+  // the signal would die of it instead, leaving the server orphaned.
+  if (exited.code !== 0) die(`exit code ${exited.code} (signal ${exited.signal}) after ${how}`);
+  console.error(`[${label}] exited after ${how}: code ${exited.code}, signal ${exited.signal}`);
   console.error(`[${label}] ok in ${ms()} ms (first answer ${firstAnswer} ms)`);
   fs.writeSync(2, ""); // flush
   if (process.env.MCP_SESSION_TIMING) fs.appendFileSync(process.env.MCP_SESSION_TIMING, `${label}\t${firstAnswer}\t${ms()}\n`);

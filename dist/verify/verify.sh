@@ -138,7 +138,7 @@ else
 fi
 # Blank optional fields passed as the literal \${user_config.KEY} (mcpb#250):
 # the server treats them as unset once config does (issue 11, part 5).
-if grep -rqs 'user_config' "$here/../../config/"*.go; then
+if [ "${VERIFY_LITERAL_PLACEHOLDERS:-}" = 1 ] || grep -rqs 'user_config' "$here/../../config/"*.go; then
   mkdir -p "$work/cwd"
   echo '{"app_key": null, "app_secret": null, "app_code": null, "submit_url": null, "query_url": null, "daily_image_limit": null, "output_dir": null, "sandbox": true}' >"$work/values-literal.json"
   if (cd "$work/cwd" && MCPB_LAUNCH_SHOW_ENV=1 "${session[@]}" --label mcpb-literal -- node "$here/mcpb-launch.js" "$bdir" "$work/values-literal.json") &&
@@ -229,6 +229,15 @@ if [ "$code" -eq 1 ] && [ ! -s "$work/omit.out" ] && grep -q "aipaint-mcp-$(node
   pass "launcher without its platform package: exit 1, names the package on stderr, stdout empty"
 else
   fail "launcher without its platform package: code $code, stdout $(wc -c <"$work/omit.out") bytes, stderr: $(cat "$work/omit.err")"
+fi
+# The launcher passes SIGTERM on to the server and ends when it ends (a
+# launcher that kept the signal to itself would hang here).
+mkdir -p "$work/full" && cd "$work/full"
+if npm install --loglevel=error "aipaint-mcp@$version" >/dev/null 2>&1 &&
+  AIPAINT_SANDBOX=1 "${session[@]}" --label "launcher SIGTERM" --no-generate --stop-with SIGTERM -- node_modules/.bin/aipaint-mcp; then
+  pass "the launcher forwards SIGTERM and exits with the server"
+else
+  fail "the launcher and SIGTERM"
 fi
 cd "$work/empty"
 
