@@ -48,7 +48,7 @@ finish() {
 }
 
 # Take Go off the PATH: the checks use the artifacts only.
-PATH="$(printf '%s' "$PATH" | tr ':' '\n' | while read -r d; do [ -n "$d" ] && [ ! -x "$d/go" ] && printf '%s:' "$d"; done)"
+PATH="$(printf '%s\n' "$PATH" | tr ':' '\n' | while read -r d; do if [ -n "$d" ] && [ ! -x "$d/go" ]; then printf '%s:' "$d"; fi; done)"
 PATH="${PATH%:}"
 export PATH
 if command -v go >/dev/null 2>&1; then fail "go is still on the PATH"; else pass "no Go on the PATH"; fi
