@@ -51,7 +51,7 @@ var userSettings = []userSetting{
 		Description: "AppKey（华为云市场 > 我的云市场 > 已购买的服务 > 资源详情）。From Huawei Cloud Marketplace: My Marketplace > Purchased services > resource details. Used with AppSecret.",
 		Default:     ""},
 	{Key: "app_secret", Env: config.AppSecret, Type: "string", Title: "AppSecret", Sensitive: true,
-		Description: "AppSecret，与 AppKey 配对，保存在系统钥匙串中。The AppSecret that goes with the AppKey; kept in the OS keychain.",
+		Description: "AppSecret，与 AppKey 配对。The AppSecret that goes with the AppKey.",
 		Default:     ""},
 	{Key: "app_code", Env: config.AppCode, Type: "string", Title: "AppCode（可选 optional）", Sensitive: true,
 		Description: "可选：AppCode 简易认证，未填 AppKey/AppSecret 时使用。Optional: AppCode simple authentication, used when AppKey/AppSecret are blank.",
