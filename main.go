@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,19 +26,6 @@ import (
 	"aipaint-mcp/schema"
 	"aipaint-mcp/serve"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
 
 const usage = `aipaint-mcp — MCP server for the 聚美智数 AI绘画 text-to-image API (Huawei Cloud Marketplace)
 
@@ -108,7 +94,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	case "help":
 		printUsage(stdout)
 	case "version":
-		fmt.Fprintln(stdout, "aipaint-mcp", versionString())
+		fmt.Fprintln(stdout, versionLine())
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n\n", cmd)
 		printUsage(stderr)
@@ -191,7 +177,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, pos *
 			return errUsage
 		}
 		if *showVersion {
-			fmt.Fprintln(stdout, "aipaint-mcp", versionString())
+			fmt.Fprintln(stdout, versionLine())
 			return errHelpShown
 		}
 		args = fs.Args()

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"aipaint-mcp/config"
+)
+
+// Names of the binaries inside the bundle's server/ folder.
+const (
+	bundleLinux   = "aipaint-mcp"        // linux amd64, the entry point
+	bundleDarwin  = "aipaint-mcp-darwin" // universal: Intel and Apple silicon
+	bundleWindows = "aipaint-mcp.exe"    // windows amd64 (Windows on Arm runs it too)
+)
+
+func bundleFile(rel release) string { return "aipaint-mcp-" + rel.Version + ".mcpb" }
+
+const (
+	displayName = "AI绘画 AIPaint"
+	// shortDescription is also the registry's description: at most 100 characters.
+	shortDescription = "AI绘画 text-to-image (聚美智数, Huawei Cloud): 17 styles, Chinese prompts, a free sandbox"
+	longDescription  = "用一句中文或英文描述生成图片：调用华为云市场上购买的聚美智数「AI绘画」接口，支持 17 种风格（古风、赛博朋克、水彩……）和 3 种尺寸，" +
+		"图片自动保存到本地文件夹，有每日张数上限和重复请求去重，避免多花钱。不填账号、打开「沙盒」即可免费试用。\n\n" +
+		"Draw pictures from a Chinese or English prompt with the 聚美智数 AI绘画 text-to-image API bought on Huawei Cloud Marketplace: " +
+		"17 painting styles and 3 sizes, images saved to a local folder, a daily image limit and de-duplication so nothing is paid twice. " +
+		"Every image is billed by the API; switch on the sandbox to try it free, without an account."
+)
+
+// userSetting is one field of the setup form Claude Desktop shows, and the
+// AIPAINT_ variable it sets. The same table gives the registry entry's
+// environment variables.
+type userSetting struct {
+	Key         string // user_config key
+	Env         string
+	Type        string // string, number, boolean, directory
+	Title       string
+	Description string
+	Sensitive   bool
+	Required    bool
+	Default     any
+	Placeholder string // an example for the registry entry
+}
+
+// userSettings: nothing is required, so the form can be saved with only the
+// sandbox switched on, or with AppCode instead of AppKey + AppSecret; the
+// server's tools say what is still missing.
+var userSettings = []userSetting{
+	{Key: "app_key", Env: config.AppKey, Type: "string", Title: "AppKey",
+		Description: "AppKey（华为云市场 > 我的云市场 > 已购买的服务 > 资源详情）。From Huawei Cloud Marketplace: My Marketplace > Purchased services > resource details. Used with AppSecret.",
+		Default:     ""},
+	{Key: "app_secret", Env: config.AppSecret, Type: "string", Title: "AppSecret", Sensitive: true,
+		Description: "AppSecret，与 AppKey 配对。The AppSecret that goes with the AppKey.",
+		Default:     ""},
+	{Key: "app_code", Env: config.AppCode, Type: "string", Title: "AppCode（可选 optional）", Sensitive: true,
+		Description: "可选：AppCode 简易认证，未填 AppKey/AppSecret 时使用。Optional: AppCode simple authentication, used when AppKey/AppSecret are blank.",
+		Default:     ""},
+	{Key: "submit_url", Env: config.SubmitURL, Type: "string", Title: "提交请求 URL (submit URL)",
+		Description: "「AI绘画-提交请求」的请求地址（https://...），见所购 API 的详情页。Request URL of AI绘画-提交请求, from the purchased API's page.",
+		Default:     "", Placeholder: "https://example.apistore.huaweicloud.com/ai-painting/submit"},
+	{Key: "query_url", Env: config.QueryURL, Type: "string", Title: "查询结果 URL (query URL)",
+		Description: "「AI绘画-查询结果」的请求地址（https://...）。Request URL of AI绘画-查询结果, from the purchased API's page.",
+		Default:     "", Placeholder: "https://example.apistore.huaweicloud.com/ai-painting/query"},
+	{Key: "daily_image_limit", Env: config.DailyImageLimit, Type: "number", Title: "每日图片上限 (daily image limit)",
+		Description: "每天最多提交的图片张数（每张计费），0 表示不限。At most this many images a day (each is billed); 0 = no limit.",
+		Default:     100, Placeholder: "100"},
+	{Key: "output_dir", Env: config.OutputDir, Type: "directory", Title: "图片保存文件夹 (output folder)",
+		Description: "图片保存到这里；留空则保存到「图片/aipaint-mcp」。Images are saved here; blank = aipaint-mcp in your Pictures folder.",
+		Default:     "", Placeholder: "/home/me/Pictures/aipaint-mcp"},
+	{Key: "sandbox", Env: config.Sandbox, Type: "boolean", Title: "沙盒试用 (sandbox)",
+		Description: "打开后使用内置的模拟接口：不需要账号，不计费。On: use the built-in stand-in API, no account and no cost.",
+		Default:     false, Placeholder: "false"},
+}
+
+// bundleTools is what the bundle says the server offers.
+var bundleTools = []struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}{
+	{"generate_image", "根据文字描述生成图片（每张计费），等待并返回图片链接。Draw images from a text prompt in one of 17 styles (every image is billed) and return them."},
+	{"check_task", "查询已提交任务的状态和图片，不会再次计费。Get the status and images of a task generate_image started; bills nothing."},
+	{"list_styles", "列出 17 种风格和 3 种尺寸。List the 17 painting styles and the 3 resolutions; free, no network."},
+}
+
+// ordered is a JSON object that keeps its keys in the order written.
+type ordered []kv
+
+type kv struct {
+	K string
+	V any
+}
+
+func (o ordered) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, e := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(e.K)
+		if err != nil {
+			return nil, err
+		}
+		v, err := marshal(e.V)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.K, err)
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// marshal is json.Marshal without HTML escaping (so "<" and "&" stay readable).
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// pretty is the file form: indented, one trailing newline.
+func pretty(v any) ([]byte, error) {
+	raw, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return nil, err
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// mcpbManifest is the bundle's manifest.json (MCP Bundle manifest 0.3).
+func mcpbManifest(rel release) ([]byte, error) {
+	env := ordered{}
+	form := ordered{}
+	for _, s := range userSettings {
+		env = append(env, kv{s.Env, "${user_config." + s.Key + "}"})
+		field := ordered{
+			{"type", s.Type},
+			{"title", s.Title},
+			{"description", s.Description},
+			{"required", s.Required},
+		}
+		if s.Sensitive {
+			field = append(field, kv{"sensitive", true})
+		}
+		field = append(field, kv{"default", s.Default})
+		if s.Type == "number" {
+			field = append(field, kv{"min", 0})
+		}
+		form = append(form, kv{s.Key, field})
+	}
+	command := func(name string) ordered { return ordered{{"command", "${__dirname}/server/" + name}} }
+	m := ordered{
+		{"manifest_version", "0.3"},
+		{"name", "aipaint-mcp"},
+		{"display_name", displayName},
+		{"version", rel.Version},
+		{"description", shortDescription},
+		{"long_description", longDescription},
+		{"author", ordered{{"name", "aipaint-mcp"}, {"url", rel.Repository}}},
+		{"repository", ordered{{"type", "git"}, {"url", rel.Repository}}},
+		{"homepage", rel.Repository},
+		{"documentation", rel.Repository + "#readme"},
+		{"support", rel.Repository + "/issues"},
+		{"icon", "icon.png"},
+		{"server", ordered{
+			{"type", "binary"},
+			{"entry_point", "server/" + bundleLinux},
+			{"mcp_config", ordered{
+				{"command", "${__dirname}/server/" + bundleLinux},
+				{"args", []string{}},
+				{"env", env},
+				{"platform_overrides", ordered{
+					{"darwin", command(bundleDarwin)},
+					{"win32", command(bundleWindows)},
+					{"linux", command(bundleLinux)},
+				}},
+			}},
+		}},
+		{"tools", bundleTools},
+		{"tools_generated", false},
+		{"keywords", []string{"image", "text-to-image", "ai-painting", "AI绘画", "文生图", "huawei-cloud", "chinese"}},
+		{"compatibility", ordered{{"platforms", []string{"darwin", "win32", "linux"}}}},
+		{"user_config", form},
+	}
+	return pretty(m)
+}
