@@ -62,54 +62,44 @@ func TestNormalizeTextLimitAfterTrim(t *testing.T) {
 	assert.Equal(t, hundred, got)
 }
 
+// TestNormalizeText: what text becomes, or why it is refused (err).
 func TestNormalizeText(t *testing.T) {
 	cases := []struct {
-		name, in, want string
+		name, in, want, err string
 	}{
-		{"plain", "竹林里的熊猫，晨雾", "竹林里的熊猫，晨雾"},
-		{"trimmed", "  a panda  ", "a panda"},
-		{"ideographic space trimmed", "\u3000熊猫\u3000", "熊猫"},
-		{"newline folded", "熊猫\n竹林", "熊猫 竹林"},
-		{"CRLF is one break", "熊猫\r\n竹林", "熊猫 竹林"},
-		{"lone CR", "熊猫\r竹林", "熊猫 竹林"},
-		{"tab folded", "熊猫\t竹林", "熊猫 竹林"},
-		{"inner spaces kept", "a  b", "a  b"},
-		{"edge breaks trimmed", "\r\n熊猫\r\n", "熊猫"},
+		{name: "plain", in: "竹林里的熊猫，晨雾", want: "竹林里的熊猫，晨雾"},
+		{name: "trimmed", in: "  a panda  ", want: "a panda"},
+		{name: "ideographic space trimmed", in: "\u3000熊猫\u3000", want: "熊猫"},
+		{name: "newline folded", in: "熊猫\n竹林", want: "熊猫 竹林"},
+		{name: "CRLF is one break", in: "熊猫\r\n竹林", want: "熊猫 竹林"},
+		{name: "lone CR", in: "熊猫\r竹林", want: "熊猫 竹林"},
+		{name: "tab folded", in: "熊猫\t竹林", want: "熊猫 竹林"},
+		{name: "inner spaces kept", in: "a  b", want: "a  b"},
+		{name: "edge breaks trimmed", in: "\r\n熊猫\r\n", want: "熊猫"},
+		{name: "empty", in: "", err: "text is empty"},
+		{name: "spaces", in: "   ", err: "text is empty"},
+		{name: "only breaks", in: "\r\n\t\n", err: "text is empty"},
+		{name: "zero-width only", in: "\u200b\u200b\u202e", err: "text has no visible characters"},
+		{name: "ideographic space", in: "\u3000\u200d", err: "text has no visible characters"},
+		{name: "NUL", in: "熊\x00猫", err: "control characters"},
+		{name: "escape", in: "熊\x1b[31m猫", err: "control characters"},
+		{name: "DEL", in: "熊\x7f猫", err: "control characters"},
+		{name: "C1 NEL", in: "熊\u0085猫", err: "control characters"},
+		{name: "replacement char", in: "熊\uFFFD猫", err: "control characters or invalid bytes"},
+		{name: "invalid UTF-8", in: "熊\xff猫", err: "not valid UTF-8"},
+		{name: "truncated UTF-8", in: "熊\xe7\x8c", err: "not valid UTF-8"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := schema.NormalizeText(c.in)
+			if c.err != "" {
+				assert.ErrorContains(t, err, c.err)
+				return
+			}
 			require.NoError(t, err)
 			assert.Equal(t, c.want, got)
 		})
 	}
-}
-
-func TestNormalizeTextRejects(t *testing.T) {
-	cases := []struct {
-		name, in, want string
-	}{
-		{"empty", "", "text is empty"},
-		{"spaces", "   ", "text is empty"},
-		{"only breaks", "\r\n\t\n", "text is empty"},
-		{"zero-width only", "\u200b\u200b\u202e", "text has no visible characters"},
-		{"ideographic space", "\u3000\u200d", "text has no visible characters"},
-		{"NUL", "熊\x00猫", "control characters"},
-		{"escape", "熊\x1b[31m猫", "control characters"},
-		{"DEL", "熊\x7f猫", "control characters"},
-		{"C1 NEL", "熊\u0085猫", "control characters"},
-		{"replacement char", "熊\uFFFD猫", "control characters or invalid bytes"},
-		{"invalid UTF-8", "熊\xff猫", "not valid UTF-8"},
-		{"truncated UTF-8", "熊\xe7\x8c", "not valid UTF-8"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := schema.NormalizeText(c.in)
-			assert.ErrorContains(t, err, c.want)
-		})
-	}
-	_, err := schema.NormalizeText("")
-	assert.EqualError(t, err, "text is empty; describe what to draw in 1-100 characters")
 }
 
 func TestNormalizeGenerateDefaults(t *testing.T) {

@@ -127,28 +127,43 @@ func TestParseStyleEverySpelling(t *testing.T) {
 
 // A few spellings a model is likely to send, written out so that a table
 // edit that drops one shows up here.
-func TestParseStyleCommonAliases(t *testing.T) {
-	cases := map[string]string{
-		"cyberpunk":    "赛博朋克",
-		"Cyber Punk":   "赛博朋克",
-		"watercolor":   "水彩画",
-		"watercolour":  "水彩画",
-		"anime":        "二次元",
-		"LOW-POLY":     "low poly",
-		"lowpoly":      "low poly",
-		"Low  Poly":    "low poly",
-		"pixel art":    "像素风格",
-		"oil painting": "油画",
-		"ukiyo-e":      "浮世绘",
-		"realistic":    "写实风格",
-		"vaporwave":    "蒸汽波艺术",
-		"default":      "探索无限",
-		" 古风 ":         "古风",
+func TestParseCommonAliases(t *testing.T) {
+	style := func(in string) (string, error) { s, err := schema.ParseStyle(in); return s.Name, err }
+	resolution := func(in string) (string, error) { r, err := schema.ParseResolution(in); return r.Value, err }
+	cases := []struct {
+		parse    func(string) (string, error)
+		in, want string
+	}{
+		{style, "cyberpunk", "赛博朋克"},
+		{style, "Cyber Punk", "赛博朋克"},
+		{style, "watercolor", "水彩画"},
+		{style, "watercolour", "水彩画"},
+		{style, "anime", "二次元"},
+		{style, "LOW-POLY", "low poly"},
+		{style, "lowpoly", "low poly"},
+		{style, "Low  Poly", "low poly"},
+		{style, "pixel art", "像素风格"},
+		{style, "oil painting", "油画"},
+		{style, "ukiyo-e", "浮世绘"},
+		{style, "realistic", "写实风格"},
+		{style, "vaporwave", "蒸汽波艺术"},
+		{style, "default", "探索无限"},
+		{style, " 古风 ", "古风"},
+		{resolution, "1024x1536", "1024*1536"},
+		{resolution, "1024X1536", "1024*1536"},
+		{resolution, "1024×1536", "1024*1536"},
+		{resolution, "portrait", "1024*1536"},
+		{resolution, "2:3", "1024*1536"},
+		{resolution, "竖图", "1024*1536"},
+		{resolution, "landscape", "1536*1024"},
+		{resolution, "3:2", "1536*1024"},
+		{resolution, "Square", "1024*1024"},
+		{resolution, "1:1", "1024*1024"},
 	}
-	for in, want := range cases {
-		got, err := schema.ParseStyle(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got.Name, in)
+	for _, tc := range cases {
+		got, err := tc.parse(tc.in)
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
 	}
 }
 
@@ -188,26 +203,6 @@ func TestParseResolutionEverySpelling(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func TestParseResolutionCommonAliases(t *testing.T) {
-	cases := map[string]string{
-		"1024x1536": "1024*1536",
-		"1024X1536": "1024*1536",
-		"1024×1536": "1024*1536",
-		"portrait":  "1024*1536",
-		"2:3":       "1024*1536",
-		"竖图":        "1024*1536",
-		"landscape": "1536*1024",
-		"3:2":       "1536*1024",
-		"Square":    "1024*1024",
-		"1:1":       "1024*1024",
-	}
-	for in, want := range cases {
-		got, err := schema.ParseResolution(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got.Value, in)
 	}
 }
 
