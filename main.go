@@ -300,7 +300,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	// Saving the images is this command's job: it may take the whole
 	// --timeout, not the few seconds an MCP client's call can spare.
 	a, err := app.Build(cfg, newLogger(stderr, level), versionString(),
-		app.WithSaveBound(*timeout))
+		app.ForTerminal(*timeout))
 	if err != nil {
 		return err
 	}

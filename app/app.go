@@ -57,10 +57,12 @@ func (a *App) Close() {
 // Option adjusts the paint service of a Build.
 type Option func(*paint.Options)
 
-// WithSaveBound lets a call spend up to d saving images (the terminal's
-// generate command saves within its own --timeout, not an MCP call's).
-func WithSaveBound(d time.Duration) Option {
-	return func(o *paint.Options) { o.SaveBound = d }
+// ForTerminal shapes the paint service for the terminal's generate
+// command: saving may take its whole timeout (not the seconds an MCP call
+// can spare), and it saves only the images of its own task, since its
+// output folder is the user's --out, not the server's folder.
+func ForTerminal(timeout time.Duration) Option {
+	return func(o *paint.Options) { o.SaveBound, o.ResumeSaves = timeout, false }
 }
 
 // Resume follows the store's pending tasks and saves the missing images of
@@ -101,6 +103,7 @@ func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Opt
 		TaskTimeout: cfg.TaskTimeout,
 		Save:        cfg.Save,
 		OutputDir:   cfg.OutputDir,
+		ResumeSaves: true,
 		Logger:      logger.With("component", "paint"),
 	}
 	if err := a.connect(cfg, &opts, logger); err != nil {

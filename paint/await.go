@@ -95,6 +95,9 @@ func (s *Service) expect(task Task) time.Duration {
 // URLs and, when saving is on, its files; the returned task has the paths.
 // took, when not 0, is how long the task took as a poll saw it finish.
 func (s *Service) Record(ctx context.Context, seen client.Task, took time.Duration) (Task, error) {
+	if err := s.Unavailable(); err != nil {
+		return Task{}, err
+	}
 	task, err := s.o.Store.Update(seen.TaskID, func(t *Task) {
 		if took > 0 && t.Status != StatusDone {
 			t.TookSeconds = took.Seconds()

@@ -13,7 +13,7 @@ import (
 // Follow polls a pending task in the background until it is done, the task
 // timeout (counted from its submit) passes, or the Service closes.
 func (s *Service) Follow(task Task) {
-	if task.Status != StatusPending || s.poller == nil {
+	if task.Status != StatusPending || s.Unavailable() != nil {
 		return
 	}
 	left := s.o.TaskTimeout - s.o.Now().Sub(task.SubmittedAt)
@@ -58,6 +58,9 @@ const saveBound = 60 * time.Second
 func (s *Service) SaveImages(ctx context.Context, task Task) (Task, error) {
 	if !s.o.Save || s.o.Download == nil || task.Status != StatusDone {
 		return task, nil
+	}
+	if err := s.Unavailable(); err != nil {
+		return task, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, saveBound)
 	defer cancel()
@@ -114,7 +117,7 @@ const saveParallel = 2
 // trying again with backoff until they are saved, the image URLs expire,
 // the attempts run out or the Service closes.
 func (s *Service) SaveLater(task Task) {
-	if !s.o.Save || s.o.Download == nil || task.Status != StatusDone {
+	if !s.o.Save || s.o.Download == nil || task.Status != StatusDone || s.Unavailable() != nil {
 		return
 	}
 	s.background("save:"+task.TaskID, func() {
@@ -143,7 +146,9 @@ func (s *Service) SaveLater(task Task) {
 				s.o.Logger.Error("recording saved images failed", "task_id", task.TaskID, "err", err)
 				continue
 			}
-			task = saved
+			if task = saved; !unsaved(task) {
+				return // no pause after the last success
+			}
 		}
 		if unsaved(task) && s.bg.Err() == nil {
 			s.o.Logger.Warn("background: gave up saving images for now; the next start tries again", "task_id", task.TaskID)
@@ -172,7 +177,8 @@ const resumeLearn = 200
 const resumeSave = 7 * 24 * time.Hour
 
 // Resume follows the stored pending tasks still within the task timeout,
-// saves the missing images of recently finished tasks, and teaches the
+// saves the missing images of recently finished tasks (with ResumeSaves),
+// and teaches the
 // Estimator the durations of recent tasks. It returns how many tasks it
 // follows or saves.
 func (s *Service) Resume() (int, error) {
@@ -189,8 +195,9 @@ func (s *Service) Resume() (int, error) {
 		}
 	}
 	now := s.o.Now()
+	saves := s.o.Save && s.o.ResumeSaves
 	since := now.Add(-s.o.TaskTimeout)
-	if s.o.Save && s.o.TaskTimeout < resumeSave {
+	if saves && s.o.TaskTimeout < resumeSave {
 		since = now.Add(-resumeSave)
 	}
 	// A pending task within the timeout was written within it too.
@@ -204,7 +211,7 @@ func (s *Service) Resume() (int, error) {
 		case t.Status == StatusPending && now.Sub(t.SubmittedAt) < s.o.TaskTimeout:
 			s.Follow(t)
 			n++
-		case t.Status == StatusDone && s.o.Save && unsaved(t) && now.Before(t.ImagesExpireAt()):
+		case t.Status == StatusDone && saves && unsaved(t) && now.Before(t.ImagesExpireAt()):
 			s.SaveLater(t)
 			n++
 		}

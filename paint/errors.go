@@ -59,7 +59,8 @@ const MaxClockSkew = client.MaxClockSkew
 var ErrUnavailable = errors.New("not usable")
 
 // UnavailableError says why the paid paths do not work and which settings
-// fix it. One of its fields is set.
+// fix it: invalid settings, a store problem, or else not configured (the
+// settings to set, when known).
 type UnavailableError struct {
 	Missing      []string // settings to set (not configured for the API)
 	Invalid      string   // invalid settings
@@ -70,10 +71,12 @@ func (e *UnavailableError) Error() string {
 	switch {
 	case e.Invalid != "":
 		return "invalid settings: " + e.Invalid
+	case e.StoreProblem != "":
+		return "task store unusable: " + e.StoreProblem
 	case len(e.Missing) > 0:
 		return "not configured: set " + strings.Join(e.Missing, ", ")
 	}
-	return "task store unusable: " + e.StoreProblem
+	return "not configured"
 }
 
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }

@@ -22,11 +22,11 @@ import (
 )
 
 type fixture struct {
-	sb      *sandboxtest.Upstream
-	client  *client.Client
-	store   *store.File
-	tracker *paint.Service
-	out     string
+	sb     *sandboxtest.Upstream
+	client *client.Client
+	store  *store.File
+	svc    *paint.Service
+	out    string
 }
 
 // newFixture is a paint service on the sandbox: tasks take delay, and are
@@ -38,7 +38,7 @@ func newFixture(t *testing.T, delay, timeout time.Duration) *fixture {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	f := &fixture{sb: sb, client: sb.Client(t), store: st, out: filepath.Join(t.TempDir(), "out")}
-	f.tracker = f.service(t, func(o *paint.Options) { o.TaskTimeout = timeout })
+	f.svc = f.service(t, func(o *paint.Options) { o.TaskTimeout = timeout })
 	return f
 }
 
@@ -67,10 +67,10 @@ func (f *fixture) submit(t *testing.T, text string) store.Record {
 func TestFollowFinishesAndSaves(t *testing.T) {
 	f := newFixture(t, 200*time.Millisecond, time.Minute)
 	rec := f.submit(t, "熊猫")
-	f.tracker.Follow(rec)
-	f.tracker.Follow(rec) // a second Follow of the same task is a no-op
-	assert.Equal(t, 1, f.tracker.Active())
-	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	f.svc.Follow(rec)
+	f.svc.Follow(rec) // a second Follow of the same task is a no-op
+	assert.Equal(t, 1, f.svc.Active())
+	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	got, err := f.store.Get(rec.TaskID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusDone, got.Status)
@@ -87,32 +87,32 @@ func TestFollowFinishesAndSaves(t *testing.T) {
 func TestFollowGivesUpAfterTheTaskTimeout(t *testing.T) {
 	f := newFixture(t, time.Hour, 300*time.Millisecond)
 	rec := f.submit(t, "熊猫")
-	f.tracker.Follow(rec)
-	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	f.svc.Follow(rec)
+	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	got, err := f.store.Get(rec.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, got.Status, "a task past the timeout stays pending, for check_task")
 
 	old := rec
 	old.SubmittedAt = time.Now().Add(-time.Hour)
-	f.tracker.Follow(old)
-	assert.Zero(t, f.tracker.Active(), "a task older than the timeout is not followed")
+	f.svc.Follow(old)
+	assert.Zero(t, f.svc.Active(), "a task older than the timeout is not followed")
 }
 
 func TestCloseStopsBackgroundWork(t *testing.T) {
 	f := newFixture(t, time.Hour, time.Hour)
 	rec := f.submit(t, "熊猫")
-	f.tracker.Follow(rec)
-	require.Equal(t, 1, f.tracker.Active())
+	f.svc.Follow(rec)
+	require.Equal(t, 1, f.svc.Active())
 	done := make(chan struct{})
-	go func() { _ = f.tracker.Close(); close(done) }()
+	go func() { _ = f.svc.Close(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not stop the background poll")
 	}
-	f.tracker.Follow(rec)
-	assert.Zero(t, f.tracker.Active(), "nothing starts after Close")
+	f.svc.Follow(rec)
+	assert.Zero(t, f.svc.Active(), "nothing starts after Close")
 	got, err := f.store.Get(rec.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, got.Status, "left pending, to be resumed")
@@ -123,10 +123,10 @@ func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 	a, b := f.submit(t, "a"), f.submit(t, "b")
 	_, err := f.store.Put(store.Record{TaskID: "done-one", Status: store.StatusDone})
 	require.NoError(t, err)
-	n, err := f.tracker.Resume()
+	n, err := f.svc.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	for _, id := range []string{a.TaskID, b.TaskID} {
 		got, err := f.store.Get(id)
 		require.NoError(t, err)
@@ -141,9 +141,9 @@ func TestUnknownTaskIsMarkedFailed(t *testing.T) {
 	require.NoError(t, err)
 	fresh, err := f.store.Put(store.Record{TaskID: "sbx-unknown-new"})
 	require.NoError(t, err)
-	f.tracker.Follow(old)
-	f.tracker.Follow(fresh)
-	require.Eventually(t, func() bool { return f.tracker.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	f.svc.Follow(old)
+	f.svc.Follow(fresh)
+	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	got, err := f.store.Get(old.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusFailed, got.Status)
@@ -165,7 +165,7 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 		_, _ = w.Write([]byte("\x89PNG\r\n\x1a\nrest"))
 	}))
 	defer cdn.Close()
-	rec, err := f.tracker.Record(context.Background(), client.Task{TaskID: "t1", Done: true,
+	rec, err := f.svc.Record(context.Background(), client.Task{TaskID: "t1", Done: true,
 		Images: []string{cdn.URL + "/1.png"}, CreatedAt: time.Now()}, 0)
 	require.NoError(t, err, "a failed download is not fatal")
 	require.Len(t, rec.Images, 1)
@@ -173,7 +173,7 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 	assert.Contains(t, rec.Images[0].SaveError, "HTTP 502")
 
 	broken = false
-	rec, err = f.tracker.SaveImages(context.Background(), rec)
+	rec, err = f.svc.SaveImages(context.Background(), rec)
 	require.NoError(t, err)
 	assert.NotEmpty(t, rec.Images[0].Path)
 	stored, err := f.store.Get("t1")

@@ -184,6 +184,9 @@ func (s *Service) recorded(ctx context.Context, task Task, started time.Time, ou
 			task = saved
 		}
 		cancel()
+		if unsaved(task) {
+			s.SaveLater(task) // what the call's bounded attempt left
+		}
 	}
 	out.Task = task
 	return out

@@ -57,6 +57,11 @@ type Options struct {
 	// SaveRetry paces the background retries of failed downloads; zero =
 	// DefaultSaveRetry.
 	SaveRetry wait.Backoff
+	// ResumeSaves makes Resume save the missing images of recently finished
+	// tasks too (a process killed before saving them, downloads that kept
+	// failing). A server wants it; the terminal's generate command does
+	// not: its output folder is the user's --out, not the server's.
+	ResumeSaves bool
 
 	Backoff   wait.Backoff       // polling schedule; zero = wait.DefaultBackoff
 	Estimator *wait.Estimator    // learns task durations; nil = a fresh one
@@ -99,7 +104,11 @@ func New(o Options) *Service {
 	if o.Estimator == nil {
 		o.Estimator = wait.NewEstimator()
 	}
-	if (o.Upstream == nil || o.Store == nil) && o.Unusable == nil {
+	switch {
+	case o.Unusable != nil:
+	case o.Upstream == nil:
+		o.Unusable = &UnavailableError{} // not configured
+	case o.Store == nil:
 		o.Unusable = &UnavailableError{StoreProblem: "no task store"}
 	}
 	s := &Service{o: o, active: map[string]bool{}, saving: make(chan struct{}, saveParallel)}

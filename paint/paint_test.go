@@ -117,9 +117,10 @@ func newEnv(t *testing.T, up *upstream, opts ...option) *env {
 		Policy:      store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100},
 		TaskTimeout: time.Minute,
 		Save:        true, OutputDir: "/out", Download: e.dl,
-		SaveRetry: wait.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2},
-		Backoff:   wait.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2},
-		Poller:    wait.PollerOptions{MaxPollRate: 1e6},
+		SaveRetry:   wait.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2},
+		ResumeSaves: true,
+		Backoff:     wait.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2},
+		Poller:      wait.PollerOptions{MaxPollRate: 1e6},
 	}
 	for _, f := range opts {
 		f(&o)
@@ -627,4 +628,23 @@ func TestStoreFailures(t *testing.T) {
 		assert.Equal(t, 2, out.Billed)
 		assert.False(t, out.Task.SubmittedAt.IsZero())
 	})
+}
+
+func TestCheckLeavesAFailedSaveToTheBackground(t *testing.T) {
+	e := newEnv(t, &upstream{})
+	_, err := e.store.Update("done-unsaved", func(r *store.Record) {
+		r.Request, r.Status = panda, store.StatusDone
+		r.SetImages([]string{"http://img/done-unsaved/1.png", "http://img/done-unsaved/2.png"})
+	})
+	require.NoError(t, err)
+	e.dl.fails = 2 // the call's own attempt fails for both images
+	out, err := e.svc.Check(t.Context(), "done-unsaved", paint.CallOptions{})
+	require.NoError(t, err)
+	assert.NotEmpty(t, out.Task.Images[0].SaveError, "the call says the download failed")
+	require.Eventually(t, func() bool {
+		got, err := e.svc.Get("done-unsaved")
+		return err == nil && got.Images[0].Path != "" && got.Images[1].Path != ""
+	}, 5*time.Second, 5*time.Millisecond, "retried in the background, without another call")
+	_, queries := e.up.counts()
+	assert.Zero(t, queries, "a finished task is answered from the store")
 }

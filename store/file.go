@@ -173,10 +173,11 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 	}
 	// The file's time is the record's: List and UpdatedSince go by file
 	// times, and must agree with the store's clock (an injected one, or a
-	// file system whose timestamps are coarser than time.Now).
-	if err := os.Chtimes(path, time.Time{}, r.UpdatedAt); err != nil {
-		return Record{}, fmt.Errorf("task store: %w", err)
-	}
+	// file system whose timestamps are coarser than time.Now). Best effort:
+	// the record is written, and a file whose time could not be set (a
+	// scanner holding it on Windows) keeps the time of its write, which
+	// differs by no more than the write took.
+	_ = os.Chtimes(path, time.Time{}, r.UpdatedAt)
 	return r, nil
 }
 

@@ -94,7 +94,7 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 				return err
 			}
 			usage.Today += req.Num
-			res = Reservation{ID: id, Usage: usage, day: today}
+			res = Reservation{ID: id, Usage: usage, Day: today}
 			return nil
 		})
 		if err != nil || !wait {
@@ -113,7 +113,7 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 func (s *File) Commit(res Reservation, r Record) (Record, error) {
 	var out Record
 	err := s.locked(func() error {
-		if err := s.appendLedger(res.day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
+		if err := s.appendLedger(res.Day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
 			return err
 		}
 		var err error
@@ -125,13 +125,13 @@ func (s *File) Commit(res Reservation, r Record) (Record, error) {
 
 // Release gives back a reservation whose submit billed nothing.
 func (s *File) Release(res Reservation) error {
-	return s.locked(func() error { return s.appendLedger(res.day, entry{R: res.ID, Out: outReleased}) })
+	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outReleased}) })
 }
 
 // Abandon ends a reservation whose submit may have been billed but gave no
 // task id: its images keep counting, and nobody waits for it.
 func (s *File) Abandon(res Reservation) error {
-	return s.locked(func() error { return s.appendLedger(res.day, entry{R: res.ID, Out: outUnknown}) })
+	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outUnknown}) })
 }
 
 // Usage reports today's submitted images.

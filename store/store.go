@@ -117,12 +117,14 @@ type Policy struct {
 }
 
 // Reservation is the permission to submit one request, or the task that
-// already answers it.
+// already answers it. Callers hand it back unchanged to Commit, Release or
+// Abandon; ID and Day are the store's own (Day: the day its spending counts
+// in, for a store that files the ledger by day).
 type Reservation struct {
 	ID       string
+	Day      string
 	Existing *Record // set when an identical recent request already has a task
 	Usage    Usage   // including this reservation's images
-	day      string
 }
 
 // LimitError refuses a request that would pass the daily limit.
@@ -137,7 +139,7 @@ func (e *LimitError) Error() string {
 
 // StaleReservation is how long a reservation without an outcome makes an
 // identical request wait for it; after that its process is presumed gone.
-// It exceeds the longest a submit may run (tools bound it to 2 minutes).
+// It exceeds the longest a submit may run (paint bounds it to 2 minutes).
 // Every implementation uses this bound (storetest checks it).
 const StaleReservation = 3 * time.Minute
 

@@ -19,7 +19,7 @@ const maxCompletions = 100
 
 // completer answers completion/complete for prompt arguments (styles and
 // resolutions, from the schema tables) and for the task template (recent
-// task ids, from the task store; nil without one).
+// task ids, from the task store; none without one).
 type completer struct {
 	recentTaskIDs func(context.Context) []string
 }
@@ -37,7 +37,7 @@ func (c completer) CompletePromptArgument(_ context.Context, prompt string, arg 
 }
 
 func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
-	if uri != TaskTemplateURI || arg.Name != "task_id" || c.recentTaskIDs == nil {
+	if uri != TaskTemplateURI || arg.Name != "task_id" {
 		return completion(nil), nil
 	}
 	var out []string

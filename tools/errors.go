@@ -52,15 +52,15 @@ func notUsable(e *paint.UnavailableError) *mcp.CallToolResult {
 	case e.Invalid != "":
 		return mcp.NewToolResultError("aipaint-mcp 配置有误 / invalid settings: " + strings.ReplaceAll(e.Invalid, "\n", "; ") +
 			". Tell the user to fix them in the env block of this MCP server's config and restart the client.")
-	case len(e.Missing) > 0:
-		return mcp.NewToolResultError(fmt.Sprintf(
-			"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
-				"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+
-				"To try it without an account, start the server with --sandbox (or %s=1).",
-			strings.Join(e.Missing, ", "), config.Sandbox))
+	case e.StoreProblem != "":
+		return mcp.NewToolResultError("任务记录不可用 / The task store is not usable, so nothing is submitted (every paid task must be recorded): " +
+			e.StoreProblem + ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client.")
 	}
-	return mcp.NewToolResultError("任务记录不可用 / The task store is not usable, so nothing is submitted (every paid task must be recorded): " +
-		e.StoreProblem + ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client.")
+	return mcp.NewToolResultError(fmt.Sprintf(
+		"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
+			"(AppKey, AppSecret and the two request URLs are on Huawei Cloud: 我的云市场 > 已购买的服务 > 资源详情). "+
+			"To try it without an account, start the server with --sandbox (or %s=1).",
+		strings.Join(e.Missing, ", "), config.Sandbox))
 }
 
 // limitReached refuses a request over the daily limit; nothing was submitted.
