@@ -206,8 +206,9 @@ else
   fail "npx -y aipaint-mcp: stdio session"
 fi
 echo "npx session with a cold cache: $(( ($(date +%s%N) - t0) / 1000000 )) ms in all"
+t0=$(date +%s%N)
 if v="$(npx -y aipaint-mcp --version)" && [[ "$v" == "aipaint-mcp $version"* ]]; then
-  pass "npx -y aipaint-mcp --version: $v"
+  pass "npx -y aipaint-mcp --version (warm cache, $(( ($(date +%s%N) - t0) / 1000000 )) ms): $v"
 else
   fail "npx -y aipaint-mcp --version: $v"
 fi
