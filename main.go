@@ -294,7 +294,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return fmt.Errorf("--out: %w", err)
 	}
 	level := cfg.LogLevel
-	if getenv(config.LogLevel) == "" {
+	if config.Value(getenv, config.LogLevel) == "" {
 		level = slog.LevelWarn // a terminal wants the progress lines, not the info log
 	}
 	// Saving the images is this command's job: it may take the whole
