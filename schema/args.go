@@ -53,9 +53,9 @@ type Limits struct {
 	Preview        bool // the default of preview
 }
 
-// capWait lowers a wait to the configured cap: capped, not refused, because
+// CapWait lowers a wait to the configured cap: capped, not refused, because
 // clients give up on long calls.
-func (l Limits) capWait(w int) int {
+func (l Limits) CapWait(w int) int {
 	if l.MaxWaitSeconds > 0 && w > l.MaxWaitSeconds {
 		return l.MaxWaitSeconds
 	}
@@ -226,7 +226,7 @@ func (r *argReader) waitSeconds(def int, lim Limits) int {
 	if w < 0 {
 		r.fail("wait_seconds must be 0 or more, got %d", w)
 	}
-	return lim.capWait(w)
+	return lim.CapWait(w)
 }
 
 func (r *argReader) err() error {

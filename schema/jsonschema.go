@@ -115,7 +115,7 @@ var previewArg = arg{description: "Add small inline previews (at most 512 px) of
 // default above the configured cap is lowered to it, so the schema never
 // contradicts itself.
 func waitSecondsArg(lim Limits, def int, describe func(def int) string) arg {
-	def = lim.capWait(def)
+	def = lim.CapWait(def)
 	a := arg{min: number(0), def: number(def), description: describe(def)}
 	if lim.MaxWaitSeconds > 0 {
 		a.max = number(lim.MaxWaitSeconds)

@@ -26,7 +26,7 @@ func (h *handlers) show(ctx context.Context, out paint.Outcome, started time.Tim
 	res.WaitedSeconds = math.Round(time.Since(started).Seconds()*10) / 10
 	if res.Status == schema.StatusPending {
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
-			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, min(schema.DefaultWaitSeconds, h.Limits.MaxWaitSeconds))
+			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, h.Limits.CapWait(schema.DefaultWaitSeconds))
 	}
 	result := mcp.NewToolResultStructured(res, summary(res, out.WaitErr))
 	for _, img := range res.Images {
