@@ -37,8 +37,9 @@ try {
     `the package ${pkg}${version ? "@" + version : ""} with the binary for this machine is not installed.`,
     "npm installs it as an optional dependency of aipaint-mcp; it is missing when optional dependencies",
     "were skipped (--omit=optional, --no-optional) or the package could not be fetched from the registry or mirror.",
-    `Fix: npm install ${pkg}${version ? "@" + version : ""} (or reinstall aipaint-mcp with optional dependencies),`,
-    "or clear the npx cache (npm cache clean --force) and run npx -y aipaint-mcp again.",
+    "Fix: with npx, remove npx's copy of aipaint-mcp (npm cache npx rm, npm 11 or later; or delete the _npx folder",
+    "of npm's cache: ~/.npm/_npx, on Windows %LocalAppData%\\npm-cache\\_npx) and run npx -y aipaint-mcp again;",
+    `installed with npm: npm install ${pkg}${version ? "@" + version : ""} next to it (or reinstall aipaint-mcp with optional dependencies).`,
   ]);
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"aipaint-mcp/config"
 )
@@ -14,6 +15,25 @@ const (
 	bundleDarwin  = "aipaint-mcp-darwin" // universal: Intel and Apple silicon
 	bundleWindows = "aipaint-mcp.exe"    // windows amd64 (Windows on Arm runs it too)
 )
+
+// defaultOf is a setting's default, from config's one table of settings.
+func defaultOf(name string) string {
+	for _, s := range config.Settings {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	panic("dist: no setting " + name) // a renamed setting: every dist test fails here
+}
+
+// defaultInt is a whole-number setting's default.
+func defaultInt(name string) int {
+	n, err := strconv.Atoi(defaultOf(name))
+	if err != nil {
+		panic("dist: the default of " + name + " is not a whole number")
+	}
+	return n
+}
 
 func bundleFile(rel release) string { return "aipaint-mcp-" + rel.Version + ".mcpb" }
 
@@ -63,8 +83,8 @@ var userSettings = []userSetting{
 		Description: "「AI绘画-查询结果」的请求地址（https://...）。Request URL of AI绘画-查询结果, from the purchased API's page.",
 		Default:     "", Placeholder: "https://example.apistore.huaweicloud.com/ai-painting/query"},
 	{Key: "daily_image_limit", Env: config.DailyImageLimit, Type: "number", Title: "每日图片上限 (daily image limit)",
-		Description: "每天最多提交的图片张数（每张计费），0 表示不限。At most this many images a day (each is billed); 0 = no limit.",
-		Default:     100, Placeholder: "100"},
+		Description: "每天最多提交的图片张数（整数，每张计费），0 表示不限。At most this many images a day, a whole number (each is billed); 0 = no limit.",
+		Default:     defaultInt(config.DailyImageLimit), Placeholder: defaultOf(config.DailyImageLimit)},
 	{Key: "output_dir", Env: config.OutputDir, Type: "directory", Title: "图片保存文件夹 (output folder)",
 		Description: "图片保存到这里；留空则保存到「图片/aipaint-mcp」。Images are saved here; blank = aipaint-mcp in your Pictures folder.",
 		Default:     "", Placeholder: "/home/me/Pictures/aipaint-mcp"},

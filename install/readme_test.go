@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,7 +16,9 @@ import (
 	"aipaint-mcp/config"
 )
 
-var cursorLink = regexp.MustCompile(`cursor://anysphere\.cursor-deeplink/mcp/install\?[^\s)\x60]+`)
+// cursorLink matches Cursor's install links: the web link (a README on
+// GitHub shows only http(s) links) and the cursor:// deeplink it opens.
+var cursorLink = regexp.MustCompile(`(?:https://cursor\.com/en/install-mcp|cursor://anysphere\.cursor-deeplink/mcp/install)\?[^\s)\x60]+`)
 
 // The "Add to Cursor" links of both READMEs install what install --npx
 // writes: npx -y aipaint-mcp, with the settings a user must fill in.
@@ -31,6 +34,16 @@ func TestREADMECursorInstallLink(t *testing.T) {
 			require.NoError(t, err)
 			links := cursorLink.FindAllString(string(raw), -1)
 			require.NotEmpty(t, links, "no Cursor install link")
+			var web, deep int
+			for _, link := range links {
+				if strings.HasPrefix(link, "https://") {
+					web++
+				} else {
+					deep++
+				}
+			}
+			assert.Positive(t, web, "a web link: GitHub does not render cursor:// links")
+			assert.Positive(t, deep, "the deeplink, to paste where the web link does not open Cursor")
 			for _, link := range links {
 				u, err := url.Parse(link)
 				require.NoError(t, err)
