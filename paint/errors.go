@@ -16,7 +16,6 @@ type (
 	Image   = store.Image
 	Request = store.Request
 	Usage   = store.Usage
-	Status  = store.Status
 )
 
 // Task statuses.
@@ -26,12 +25,9 @@ const (
 	StatusFailed  = store.StatusFailed
 )
 
-// Upstream failures as the client reports them: a category says what a
-// caller can do about one.
-type (
-	APIError = client.APIError
-	Category = client.Category
-)
+// APIError is an upstream failure as the client reports it; its Category
+// says what a caller can do about it.
+type APIError = client.APIError
 
 // The categories of an upstream failure, and the operation that failed.
 const (
