@@ -23,6 +23,7 @@ import (
 	"aipaint-mcp/config"
 	"aipaint-mcp/doctor"
 	"aipaint-mcp/install"
+	"aipaint-mcp/people"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/serve"
 )
@@ -34,12 +35,14 @@ Usage:
   aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]
+  aipaint-mcp usage
   aipaint-mcp install --client claude-desktop|cursor|vscode|cline|windsurf [--npx] [--with-env] [--sandbox] [--print] [--config PATH]
   aipaint-mcp --version | --help
 
 serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.
 generate draws from the terminal: progress on stderr, a summary on stdout, images saved to --out.
 doctor checks settings, network, clock, credentials (one free query, never a submit) and folders, and says what to fix.
+usage prints the images each person submitted today and this month, from the task store (a team server's database, or this machine's).
 install adds this binary to an MCP client's config file (a backup is written first; comments are kept);
   with --npx the entry runs "npx -y aipaint-mcp" (on Windows "cmd /c npx -y aipaint-mcp") instead.
 --sandbox (or AIPAINT_SANDBOX=1) uses a built-in stand-in upstream: no account, no cost.
@@ -89,6 +92,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		}
 	case "doctor":
 		err = runDoctor(ctx, args, stdout, stderr, getenv)
+	case "usage":
+		err = runUsage(args, stdout, stderr, getenv)
 	case "install":
 		err = runInstall(args, stdout, stderr, getenv, os.Executable)
 	case "help":
@@ -335,6 +340,39 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if !doctor.Report(stdout, doctor.Run(ctx, opts)) {
 		return errReported
 	}
+	return nil
+}
+
+func runUsage(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if err := parseFlags(flag.NewFlagSet("usage", flag.ContinueOnError), args, stdout, stderr, nil); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	st, setting, err := app.OpenStore(cfg, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	spends, err := st.Spending()
+	if err != nil {
+		return fmt.Errorf("reading the task store (%s): %w", setting, err)
+	}
+	limits := map[string]int{}
+	if cfg.TokensFile != "" {
+		set, err := people.Load(cfg.TokensFile)
+		if err != nil {
+			return fmt.Errorf("%s: %w", config.HTTPTokensFile, err)
+		}
+		for _, p := range set.People() {
+			if p.Limited {
+				limits[p.Name] = p.Limit
+			}
+		}
+	}
+	cli.Usage(stdout, spends, cfg.DailyImageLimit, limits)
 	return nil
 }
 

@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"aipaint-mcp/save"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
+	"aipaint-mcp/store/postgres"
 	"aipaint-mcp/tools"
 )
 
@@ -160,15 +162,43 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 		return fmt.Errorf("upstream client: %w", err)
 	}
 	logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
-	st, err := store.Open(cfg.DataDir)
+	st, setting, err := OpenStore(cfg, logger)
+	opts.StoreSetting = setting
 	if err != nil {
 		opts.Unusable = &paint.UnavailableError{StoreProblem: err.Error()}
-		logger.Error("task store unusable; generate_image and check_task will refuse", "dir", cfg.DataDir, "err", err)
+		logger.Error("task store unusable; generate_image and check_task will refuse", "setting", setting, "err", err)
 		return nil
 	}
 	opts.Upstream, opts.Store, opts.Download = c, st, save.NewClient(roots)
-	logger.Info("task store", "dir", cfg.DataDir, "save", cfg.Save, "output", cfg.OutputDir)
+	logger.Info("task store", "setting", setting, "save", cfg.Save, "output", cfg.OutputDir)
 	return nil
+}
+
+// OpenStore opens the configured task store: a team server's PostgreSQL
+// (AIPAINT_STORE_URL), else the file store in AIPAINT_DATA_DIR. setting
+// names the one in use. A database that does not answer yet is no error:
+// the store's calls fail until it does, and it reconnects by itself.
+func OpenStore(cfg config.Config, logger *slog.Logger) (_ store.Store, setting string, _ error) {
+	if cfg.StoreURL != "" {
+		st, err := postgres.Open(context.Background(), cfg.StoreURL, postgres.Options{
+			Location: cfg.Location, Logger: logger.With("component", "store"),
+		})
+		if err != nil {
+			return nil, config.StoreURL, fmt.Errorf("%s: %w", config.StoreURL, err)
+		}
+		return st, config.StoreURL, nil
+	}
+	st, err := store.Open(cfg.DataDir, store.WithLocation(cfg.Location))
+	return st, config.DataDir, err
+}
+
+// Health is nil while the paid tools can work: for a team server's load
+// balancer, whether its database answers.
+func (a *App) Health(ctx context.Context) error {
+	if a.Paint == nil {
+		return errors.New("not built")
+	}
+	return a.Paint.Health(ctx)
 }
 
 // StartSandbox starts the embedded sandbox on loopback and returns cfg

@@ -13,6 +13,14 @@ import (
 // answers with the recorded task. A task still pending is followed in the
 // background; one whose images are not all saved is saved there.
 func (s *Service) await(ctx context.Context, task Task, o CallOptions, started time.Time, out Outcome) (Outcome, error) {
+	if task.Status == StatusPending {
+		lctx, release, ok := s.acquire(ctx, task.TaskID)
+		defer release()
+		if !ok {
+			return s.awaitOther(ctx, task, o, started, out)
+		}
+		ctx = lctx
+	}
 	seen, took, err := s.look(ctx, task, o, started)
 	var apiErr *APIError
 	switch {
@@ -22,7 +30,7 @@ func (s *Service) await(ctx context.Context, task Task, o CallOptions, started t
 			seen.TaskID = task.TaskID
 		}
 		sctx, cancel := s.saveContext(ctx, started)
-		recorded, rerr := s.Record(sctx, seen, took)
+		recorded, rerr := s.record(sctx, seen, took, task.Owner)
 		cancel()
 		if rerr != nil {
 			s.o.Logger.Error("task store: recording a task state failed", "task_id", task.TaskID, "err", rerr)
@@ -95,10 +103,18 @@ func (s *Service) expect(task Task) time.Duration {
 // URLs and, when saving is on, its files; the returned task has the paths.
 // took, when not 0, is how long the task took as a poll saw it finish.
 func (s *Service) Record(ctx context.Context, seen client.Task, took time.Duration) (Task, error) {
+	return s.record(ctx, seen, took, "")
+}
+
+// record is Record, giving a task the store did not know to owner.
+func (s *Service) record(ctx context.Context, seen client.Task, took time.Duration, owner string) (Task, error) {
 	if err := s.Unavailable(); err != nil {
 		return Task{}, err
 	}
 	task, err := s.o.Store.Update(seen.TaskID, func(t *Task) {
+		if t.Status == "" && t.Owner == "" {
+			t.Owner = owner
+		}
 		if took > 0 && t.Status != StatusDone {
 			t.TookSeconds = took.Seconds()
 		}

@@ -24,8 +24,13 @@ func (s *Service) Follow(task Task) {
 }
 
 func (s *Service) follow(task Task, left time.Duration) {
+	ctx, release, ok := s.acquire(s.bg, task.TaskID)
+	defer release()
+	if !ok {
+		return // another server follows it
+	}
 	var watch wait.FinishWatch
-	seen, err := s.poller.Wait(s.bg, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(task), OnPoll: watch.Poll})
+	seen, err := s.poller.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(task), OnPoll: watch.Poll})
 	var apiErr *APIError
 	switch {
 	case err == nil:
@@ -42,8 +47,9 @@ func (s *Service) follow(task Task, left time.Duration) {
 	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound:
 		_, _ = s.fail(task.TaskID, err)
 		s.o.Logger.Warn("background: the upstream does not know the task", "task_id", task.TaskID)
-	case s.bg.Err() != nil:
-		// Shutting down: the task stays pending and is resumed on the next start.
+	case ctx.Err() != nil:
+		// Shutting down, or another server took the task over: it stays
+		// pending in the store, for that server or the next start.
 	default:
 		s.o.Logger.Info("background: stopped following a task", "task_id", task.TaskID, "err", err)
 	}
@@ -185,7 +191,10 @@ func (s *Service) Resume() (int, error) {
 	if s.Unavailable() != nil {
 		return 0, nil
 	}
-	recent, err := s.o.Store.List(resumeLearn)
+	if s.leases != nil {
+		s.background("sweep", s.sweep)
+	}
+	recent, err := s.o.Store.List("", resumeLearn)
 	if err != nil {
 		return 0, err
 	}

@@ -16,6 +16,9 @@ type (
 	Image   = store.Image
 	Request = store.Request
 	Usage   = store.Usage
+	// Person is who asks: their tasks, their limit. The zero Person is a
+	// desktop's single user, who sees every task.
+	Person = store.Person
 )
 
 // Task statuses.
@@ -90,7 +93,8 @@ var ErrInFlight = errors.New("an identical request is being submitted")
 // submitted.
 type LimitError = store.LimitError
 
-// StoreError is a failure of the task store before anything was submitted.
+// StoreError is a failure of the task store before anything was submitted
+// (or, for check_task on a team server, before anything was shown).
 type StoreError struct{ Err error }
 
 func (e *StoreError) Error() string { return "task store: " + e.Err.Error() }

@@ -7,6 +7,7 @@ import (
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/store"
+	"aipaint-mcp/wait"
 )
 
 // Budgets of one call. MCP clients give up at 60 s: a call answers within
@@ -40,6 +41,9 @@ type CallOptions struct {
 	// OnPoll, when set, is told of every poll that found the task still
 	// pending (for progress notifications; nothing depends on them).
 	OnPoll func()
+	// Person is who asks (a team server's tokens file): the task is
+	// theirs, their daily limit applies, and they see only their own tasks.
+	Person Person
 }
 
 func (o CallOptions) started() time.Time {
@@ -74,7 +78,7 @@ func (s *Service) Generate(ctx context.Context, req Request, o CallOptions) (Out
 	if s.draining() {
 		return Outcome{}, ErrShuttingDown
 	}
-	policy := s.o.Policy
+	policy := s.policy(o.Person)
 	policy.ForceNew = o.ForceNew
 	res, err := s.reserve(ctx, req, policy, started)
 	var limit *LimitError
@@ -114,18 +118,47 @@ func (s *Service) Generate(ctx context.Context, req Request, o CallOptions) (Out
 		"style", req.Style, "resolution", req.Resolution)
 	pending := Task{TaskID: sub.TaskID, TaskNo: sub.TaskNo, Request: req, Status: StatusPending}
 	task, err := s.o.Store.Commit(res, pending)
-	if err != nil {
-		s.o.Logger.Error("task store: recording a submitted task failed", "task_id", sub.TaskID, "err", err)
-		task = pending
-		task.SubmittedAt = started
-	}
 	out := Outcome{Usage: res.Usage, Billed: req.Num, Submitted: true}
+	if err != nil {
+		// The id reaches the caller at once; recording it is retried until
+		// the store is back, and only then is the task followed.
+		s.o.Logger.Error("task store: recording a submitted task failed; retrying", "task_id", sub.TaskID, "err", err)
+		pending.SubmittedAt, pending.Owner = started, res.Owner
+		s.commitLater(res, pending)
+		out.Task = pending
+		return out, nil
+	}
 	if !o.Wait {
 		s.Follow(task)
 		out.Task = task
 		return out, nil
 	}
 	return s.await(ctx, task, o, started, out)
+}
+
+// commitRetry paces the retries of a commit that failed.
+var commitRetry = wait.Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2}
+
+// commitLater records a submitted (and paid) task whose commit failed, as
+// soon as the store takes it, then follows it. Until then the task lives in
+// this process and in the log line "task submitted".
+func (s *Service) commitLater(res store.Reservation, task Task) {
+	s.background("commit:"+task.TaskID, func() {
+		for n := 0; ; n++ {
+			if !s.pause(commitRetry.Delay(n)) {
+				s.o.Logger.Error("task store: a submitted task was never recorded; check_task with its id recovers it",
+					"task_id", task.TaskID)
+				return
+			}
+			committed, err := s.o.Store.Commit(res, task)
+			if err == nil {
+				s.o.Logger.Info("task store: recorded a submitted task after a failure", "task_id", task.TaskID)
+				s.Follow(committed)
+				return
+			}
+			s.o.Logger.Warn("task store: recording a submitted task failed again", "task_id", task.TaskID, "err", err)
+		}
+	})
 }
 
 // mayHaveBilled reads the client's verdict on a failed submit.
@@ -156,17 +189,25 @@ func (s *Service) Check(ctx context.Context, taskID string, o CallOptions) (Outc
 		return Outcome{}, err
 	}
 	var out Outcome
-	if u, err := s.o.Store.Usage(s.o.Policy.DailyLimit); err == nil {
+	if u, err := s.o.Store.Usage(s.policy(o.Person)); err == nil {
 		out.Usage = u
 	}
 	task, err := s.o.Store.Get(taskID)
 	switch {
+	case err == nil && !visible(task, o.Person):
+		return Outcome{}, ErrNotFound // someone else's: as if it did not exist
 	case err == nil && task.Status == StatusDone:
 		return s.recorded(ctx, task, started, out), nil
 	case err == nil && task.Status == StatusFailed:
 		return Outcome{}, &TaskFailedError{Task: task}
 	case errors.Is(err, store.ErrNotFound):
-		task = Task{TaskID: taskID} // not ours, or from before the store: looked up and recorded
+		// From before the store, or a commit that failed: looked up and
+		// recorded as the asker's.
+		task = Task{TaskID: taskID, Owner: o.Person.Name}
+	case err != nil && o.Person.Name != "":
+		// Whose task it is cannot be told: show nothing.
+		s.o.Logger.Warn("task store: read failed", "task_id", taskID, "err", err)
+		return Outcome{}, &StoreError{Err: err}
 	case err != nil:
 		s.o.Logger.Warn("task store: read failed", "task_id", taskID, "err", err)
 		task = Task{TaskID: taskID}

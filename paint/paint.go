@@ -11,6 +11,7 @@
 package paint
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -68,6 +69,13 @@ type Options struct {
 	Poller    wait.PollerOptions // the shared poll rate of every wait
 	Now       func() time.Time   // nil = time.Now
 	Logger    *slog.Logger
+
+	// StoreSetting names the setting that chooses the store, for messages
+	// (the data folder, or a team server's database URL).
+	StoreSetting string
+	// Holder names this server among the servers sharing a store.Leaser;
+	// "" = host/pid/random.
+	Holder string
 }
 
 // Service runs the protocol. Safe for concurrent use.
@@ -85,6 +93,7 @@ type Service struct {
 	mu          sync.Mutex
 	active      map[string]bool // background jobs by key
 	saving      chan struct{}   // background saves running (saveParallel at most)
+	leases      *leases         // nil unless the store is shared (a store.Leaser)
 	closeStore  sync.Once
 	closeResult error
 }
@@ -117,8 +126,27 @@ func New(o Options) *Service {
 	}
 	s.drain, s.startDrain = context.WithCancel(context.Background())
 	s.bg, s.stopBg = context.WithCancel(context.Background())
+	if l, ok := o.Store.(store.Leaser); ok && o.Unusable == nil {
+		s.leases = &leases{store: l, holder: cmp.Or(o.Holder, newHolder()), held: map[string]*hold{}}
+		s.background("leases", s.renewLeases)
+	}
 	return s
 }
+
+// Health is nil while the paid paths can work: the service is usable and
+// its store, when it is on a network, answers.
+func (s *Service) Health(ctx context.Context) error {
+	if err := s.Unavailable(); err != nil {
+		return err
+	}
+	if p, ok := s.o.Store.(store.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// StoreSetting names the setting that chooses the task store.
+func (s *Service) StoreSetting() string { return s.o.StoreSetting }
 
 // Unavailable is nil when the paid paths work, else an *UnavailableError
 // naming the settings to fix.

@@ -15,34 +15,51 @@ import (
 // ErrNotFound is a task the store does not know.
 var ErrNotFound = store.ErrNotFound
 
-// Get reads one task from the store.
-func (s *Service) Get(taskID string) (Task, error) {
+// visible tells whether who may see a task: their own, or any for the
+// desktop's single user.
+func visible(t Task, who Person) bool { return who.Name == "" || t.Owner == who.Name }
+
+// policy is the service's spending policy for who.
+func (s *Service) policy(who Person) store.Policy {
+	p := s.o.Policy
+	p.Person = who
+	return p
+}
+
+// Get reads one of who's tasks from the store; ErrNotFound for an unknown
+// task and for someone else's.
+func (s *Service) Get(who Person, taskID string) (Task, error) {
 	if s.o.Store == nil {
 		return Task{}, s.Unavailable()
 	}
-	return s.o.Store.Get(taskID)
+	t, err := s.o.Store.Get(taskID)
+	if err == nil && !visible(t, who) {
+		return Task{}, ErrNotFound
+	}
+	return t, err
 }
 
-// List returns the n newest tasks.
-func (s *Service) List(n int) ([]Task, error) {
+// List returns who's n newest tasks.
+func (s *Service) List(who Person, n int) ([]Task, error) {
 	if s.o.Store == nil {
 		return nil, s.Unavailable()
 	}
-	return s.o.Store.List(n)
+	return s.o.Store.List(who.Name, n)
 }
 
-// Usage is today's images against the daily limit.
-func (s *Service) Usage() (Usage, error) {
+// Usage is today's images against the daily limit, and who's against
+// theirs.
+func (s *Service) Usage(who Person) (Usage, error) {
 	if s.o.Store == nil {
 		return Usage{}, s.Unavailable()
 	}
-	return s.o.Store.Usage(s.o.Policy.DailyLimit)
+	return s.o.Store.Usage(s.policy(who))
 }
 
-// RecentIDs are the ids of the n newest tasks, newest first (for
+// RecentIDs are the ids of who's n newest tasks, newest first (for
 // completions); none when the store is not usable.
-func (s *Service) RecentIDs(n int) []string {
-	tasks, err := s.List(n)
+func (s *Service) RecentIDs(who Person, n int) []string {
+	tasks, err := s.List(who, n)
 	if err != nil {
 		return nil
 	}

@@ -19,8 +19,16 @@ type Image struct {
 
 // Usage is today's spending against the daily limit.
 type Usage struct {
-	Today int `json:"today" jsonschema_description:"Images submitted today (local day), across all server processes."`
-	Limit int `json:"limit" jsonschema_description:"AIPAINT_DAILY_IMAGE_LIMIT; 0 = no limit."`
+	Today  int          `json:"today" jsonschema_description:"Images submitted today (local day), across all server processes."`
+	Limit  int          `json:"limit" jsonschema_description:"AIPAINT_DAILY_IMAGE_LIMIT; 0 = no limit."`
+	Person *PersonUsage `json:"person,omitempty" jsonschema_description:"On a team server: the caller's own images today and their limit."`
+}
+
+// PersonUsage is one person's spending on a team server.
+type PersonUsage struct {
+	Name  string `json:"name" jsonschema_description:"The caller's name in the server's tokens file."`
+	Today int    `json:"today" jsonschema_description:"Images this person submitted today."`
+	Limit *int   `json:"limit" jsonschema:"oneof_type=integer;null" jsonschema_description:"This person's daily limit; null = no personal limit (the team's applies); 0 = may not submit."`
 }
 
 // TaskResult is the structured content of generate_image and check_task.

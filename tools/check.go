@@ -25,7 +25,7 @@ func (h *handlers) checkTask() server.ServerTool {
 			return refused, nil
 		}
 		out, err := h.Paint.Check(ctx, c.TaskID, paint.CallOptions{Started: started, WaitSeconds: c.WaitSeconds,
-			OnPoll: progressReporter(ctx, req, started)})
+			OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {
 			return h.failure(err), nil
 		}

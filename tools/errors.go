@@ -25,7 +25,7 @@ func (h *handlers) failure(err error) *mcp.CallToolResult {
 	)
 	switch {
 	case errors.As(err, &unusable):
-		return notUsable(unusable)
+		return notUsable(unusable, h.storeSetting())
 	case errors.Is(err, paint.ErrShuttingDown):
 		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back.")
 	case errors.As(err, &limit):
@@ -35,7 +35,11 @@ func (h *handlers) failure(err error) *mcp.CallToolResult {
 			"this call submitted nothing and billed nothing. Call generate_image again with the same arguments in a minute: " +
 			"it will return that task instead of paying again.")
 	case errors.As(err, &storeErr):
-		return storeFailed(storeErr.Err)
+		return storeFailed(storeErr.Err, h.storeSetting())
+	case errors.Is(err, paint.ErrNotFound):
+		// Someone else's task on a team server: the same words as an id the
+		// API does not know.
+		return mcp.NewToolResultError("任务不存在 / No such task (201): the task_id is wrong or older than one month (task ids expire after a month). Check the id.")
 	case errors.As(err, &failed):
 		return mcp.NewToolResultError("任务已失效 / The API no longer knows task " + failed.Task.TaskID + " (" + failed.Task.Error +
 			"). Task ids expire one month after submission. Nothing more can be fetched for it.")
@@ -47,14 +51,14 @@ func (h *handlers) failure(err error) *mcp.CallToolResult {
 }
 
 // notUsable says which settings make the paid tools work.
-func notUsable(e *paint.UnavailableError) *mcp.CallToolResult {
+func notUsable(e *paint.UnavailableError, storeSetting string) *mcp.CallToolResult {
 	switch {
 	case e.Invalid != "":
 		return mcp.NewToolResultError("aipaint-mcp 配置有误 / invalid settings: " + strings.ReplaceAll(e.Invalid, "\n", "; ") +
 			". Tell the user to fix them in the env block of this MCP server's config and restart the client.")
 	case e.StoreProblem != "":
 		return mcp.NewToolResultError("任务记录不可用 / The task store is not usable, so nothing is submitted (every paid task must be recorded): " +
-			e.StoreProblem + ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client.")
+			e.StoreProblem + storeAdvice(storeSetting))
 	}
 	return mcp.NewToolResultError(fmt.Sprintf(
 		"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
@@ -65,15 +69,44 @@ func notUsable(e *paint.UnavailableError) *mcp.CallToolResult {
 
 // limitReached refuses a request over the daily limit; nothing was submitted.
 func limitReached(e *paint.LimitError) *mcp.CallToolResult {
+	if p := e.Usage.Person; e.Person && p != nil {
+		limit := 0
+		if p.Limit != nil {
+			limit = *p.Limit
+		}
+		return mcp.NewToolResultError(fmt.Sprintf("已达个人每日上限 / %s's own daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
+			"Nothing was submitted or billed. Whoever runs this team server sets each person's limit in %s; otherwise try again tomorrow.",
+			p.Name, p.Today, limit, p.Today, limit, e.Requested, config.HTTPTokensFile))
+	}
 	return mcp.NewToolResultError(fmt.Sprintf("已达每日上限 / Daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 		"Nothing was submitted or billed. To allow more, the user can raise %s (0 = no limit) and restart the client; otherwise try again tomorrow.",
 		e.Usage.Today, e.Usage.Limit, e.Usage.Today, e.Usage.Limit, e.Requested, config.DailyImageLimit))
 }
 
 // storeFailed reports a failure of the task store before anything was submitted.
-func storeFailed(err error) *mcp.CallToolResult {
+func storeFailed(err error, storeSetting string) *mcp.CallToolResult {
+	if storeSetting == config.StoreURL {
+		return mcp.NewToolResultError("任务记录失败 / Could not use the task store, so nothing was submitted or billed: " + err.Error() +
+			". The team server's database (" + config.StoreURL + ") is not answering; it reconnects by itself: try again in a minute, and tell whoever runs the server if it lasts.")
+	}
 	return mcp.NewToolResultError("任务记录失败 / Could not use the task store, so nothing was submitted or billed: " + err.Error() +
 		". Check that " + config.DataDir + " is a writable folder with free space.")
+}
+
+// storeAdvice says how to fix a store that cannot be used at all.
+func storeAdvice(storeSetting string) string {
+	if storeSetting == config.StoreURL {
+		return ". Tell whoever runs this team server to check " + config.StoreURL + " (the PostgreSQL database must be reachable); the server reconnects by itself."
+	}
+	return ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client."
+}
+
+// storeSetting names the setting behind the task store.
+func (h *handlers) storeSetting() string {
+	if s := h.Paint.StoreSetting(); s != "" {
+		return s
+	}
+	return config.DataDir
 }
 
 // credentialSettings names the settings behind an authentication failure.

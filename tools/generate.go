@@ -31,7 +31,7 @@ func (h *handlers) generateImage() server.ServerTool {
 		out, err := h.Paint.Generate(ctx,
 			paint.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num},
 			paint.CallOptions{Started: started, Wait: g.Wait, WaitSeconds: g.WaitSeconds, ForceNew: g.ForceNew,
-				OnPoll: progressReporter(ctx, req, started)})
+				OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {
 			return h.failure(err), nil
 		}

@@ -59,7 +59,7 @@ func (h *handlers) taskResult(out paint.Outcome) schema.TaskResult {
 		BilledImages: out.Billed,
 	}
 	if out.Usage != (paint.Usage{}) || h.Paint.DailyLimit() > 0 {
-		res.Usage = &schema.Usage{Today: out.Usage.Today, Limit: out.Usage.Limit}
+		res.Usage = usage(out.Usage)
 	}
 	if !rec.CreatedAt.IsZero() {
 		res.CreatedAt = rec.CreatedAt.Format(time.RFC3339)
@@ -121,6 +121,13 @@ func summary(r schema.TaskResult, err error) string {
 			fmt.Fprintf(&b, "\n今日已用 %d/%d 张 / %d of %d images used today", r.Usage.Today, r.Usage.Limit, r.Usage.Today, r.Usage.Limit)
 		} else {
 			fmt.Fprintf(&b, "\n今日已用 %d 张 / %d images used today (no daily limit)", r.Usage.Today, r.Usage.Today)
+		}
+		if p := r.Usage.Person; p != nil {
+			if p.Limit != nil {
+				fmt.Fprintf(&b, "\n%s 今日已用 %d/%d 张 / %s: %d of %d images today", p.Name, p.Today, *p.Limit, p.Name, p.Today, *p.Limit)
+			} else {
+				fmt.Fprintf(&b, "\n%s 今日已用 %d 张 / %s: %d images today", p.Name, p.Today, p.Name, p.Today)
+			}
 		}
 	}
 	if r.Sandbox {
@@ -197,4 +204,14 @@ func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, 
 	if len(skipped) > 0 {
 		result.Content = append(result.Content, mcp.NewTextContent("未附预览 / No preview for image "+strings.Join(skipped, ", ")+"; open the links instead."))
 	}
+}
+
+// usage renders the store's usage (the team's, and the caller's on a team
+// server).
+func usage(u paint.Usage) *schema.Usage {
+	out := &schema.Usage{Today: u.Today, Limit: u.Limit}
+	if p := u.Person; p != nil {
+		out.Person = &schema.PersonUsage{Name: p.Name, Today: p.Today, Limit: p.Limit}
+	}
+	return out
 }

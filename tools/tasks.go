@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"aipaint-mcp/paint"
+	"aipaint-mcp/people"
 	"aipaint-mcp/schema"
 )
 
@@ -47,8 +48,9 @@ func (h *handlers) taskResources() ([]server.ServerResource, []server.ServerReso
 	return []server.ServerResource{list}, []server.ServerResourceTemplate{one}
 }
 
-func (h *handlers) readTasks(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-	recs, err := h.Paint.List(recentTasks)
+func (h *handlers) readTasks(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	who := person(ctx)
+	recs, err := h.Paint.List(who, recentTasks)
 	if err != nil {
 		return nil, noStore(err)
 	}
@@ -56,13 +58,13 @@ func (h *handlers) readTasks(_ context.Context, req mcp.ReadResourceRequest) ([]
 	for _, rec := range recs {
 		out.Tasks = append(out.Tasks, h.taskResult(paint.Outcome{Task: rec}))
 	}
-	if u, err := h.Paint.Usage(); err == nil {
-		out.Usage = schema.Usage{Today: u.Today, Limit: u.Limit}
+	if u, err := h.Paint.Usage(who); err == nil {
+		out.Usage = *usage(u)
 	}
 	return jsonContents(req.Params.URI, out)
 }
 
-func (h *handlers) readTask(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+func (h *handlers) readTask(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	if err := h.Paint.Unavailable(); err != nil {
 		return nil, noStore(err)
 	}
@@ -80,7 +82,7 @@ func (h *handlers) readTask(_ context.Context, req mcp.ReadResourceRequest) ([]m
 	if _, err := schema.NormalizeCheck(map[string]any{"task_id": id}, h.Limits); err != nil {
 		return nil, err
 	}
-	rec, err := h.Paint.Get(id)
+	rec, err := h.Paint.Get(person(ctx), id)
 	if errors.Is(err, paint.ErrNotFound) {
 		return nil, fmt.Errorf("task %q is not in the task store; check_task looks it up upstream", id)
 	}
@@ -99,8 +101,18 @@ func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
 }
 
 // recentTaskIDs completes the task template from the store.
-func (h *handlers) recentTaskIDs(context.Context) []string {
-	return h.Paint.RecentIDs(recentTasks)
+func (h *handlers) recentTaskIDs(ctx context.Context) []string {
+	return h.Paint.RecentIDs(person(ctx), recentTasks)
+}
+
+// person is who calls: the person of the bearer token on a team server
+// (AIPAINT_HTTP_TOKENS_FILE), else the single user, who sees every task.
+func person(ctx context.Context) paint.Person {
+	p, ok := people.FromContext(ctx)
+	if !ok {
+		return paint.Person{}
+	}
+	return paint.Person{Name: p.Name, Limit: p.Limit, Limited: p.Limited}
 }
 
 // noStore is the error of a task resource read while the paid paths are
