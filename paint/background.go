@@ -185,7 +185,7 @@ func (s *Service) Resume() (int, error) {
 	if s.Unavailable() != nil {
 		return 0, nil
 	}
-	recent, err := s.o.Store.List(resumeLearn)
+	recent, err := s.o.Store.List("", resumeLearn)
 	if err != nil {
 		return 0, err
 	}

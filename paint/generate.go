@@ -156,7 +156,7 @@ func (s *Service) Check(ctx context.Context, taskID string, o CallOptions) (Outc
 		return Outcome{}, err
 	}
 	var out Outcome
-	if u, err := s.o.Store.Usage(s.o.Policy.DailyLimit); err == nil {
+	if u, err := s.o.Store.Usage(s.o.Policy); err == nil {
 		out.Usage = u
 	}
 	task, err := s.o.Store.Get(taskID)

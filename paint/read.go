@@ -28,7 +28,7 @@ func (s *Service) List(n int) ([]Task, error) {
 	if s.o.Store == nil {
 		return nil, s.Unavailable()
 	}
-	return s.o.Store.List(n)
+	return s.o.Store.List("", n)
 }
 
 // Usage is today's images against the daily limit.
@@ -36,7 +36,7 @@ func (s *Service) Usage() (Usage, error) {
 	if s.o.Store == nil {
 		return Usage{}, s.Unavailable()
 	}
-	return s.o.Store.Usage(s.o.Policy.DailyLimit)
+	return s.o.Store.Usage(s.o.Policy)
 }
 
 // RecentIDs are the ids of the n newest tasks, newest first (for

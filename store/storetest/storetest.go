@@ -136,7 +136,7 @@ func commitID(t *testing.T, s store.Store, res store.Reservation, taskID string)
 
 func usage(t *testing.T, s store.Store, limit int) store.Usage {
 	t.Helper()
-	u, err := s.Usage(limit)
+	u, err := s.Usage(store.Policy{DailyLimit: limit})
 	require.NoError(t, err)
 	return u
 }
@@ -430,7 +430,7 @@ func getUnknownIsNotFound(t *testing.T, e *env) {
 	require.ErrorIs(t, err, store.ErrNotFound, "task ids are case-sensitive")
 	_, err = s.Update("", func(*store.Record) {})
 	require.Error(t, err, "a task needs an id")
-	list, err := s.List(0)
+	list, err := s.List("", 0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"known"}, ids(list))
 }
@@ -514,14 +514,14 @@ func taskIDsOfAnyShape(t *testing.T, e *env) {
 		assert.Equal(t, id, got.TaskID)
 		assert.Equal(t, fmt.Sprint(i), got.TaskNo, "%q is a task of its own", id)
 	}
-	list, err := other.List(0)
+	list, err := other.List("", 0)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, all, ids(list))
 }
 
 func listNewestFirst(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	list, err := s.List(0)
+	list, err := s.List("", 0)
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	// Written in an order that is not the submit order, from two handles.
@@ -536,16 +536,16 @@ func listNewestFirst(t *testing.T, e *env) {
 	_, err = s.Update("t0", func(r *store.Record) { r.Status = store.StatusDone }) // updated last, submitted first
 	require.NoError(t, err)
 	for _, h := range []store.Store{s, other} {
-		list, err := h.List(0)
+		list, err := h.List("", 0)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3", "t2", "t1", "t0"}, ids(list))
-		list, err = h.List(2)
+		list, err = h.List("", 2)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3"}, ids(list))
-		list, err = h.List(1)
+		list, err = h.List("", 1)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4"}, ids(list))
-		list, err = h.List(10)
+		list, err = h.List("", 10)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3", "t2", "t1", "t0"}, ids(list))
 	}
@@ -632,7 +632,7 @@ func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 		assert.Equal(t, answers[0], a, "every caller gets the one task")
 	}
 	assert.Equal(t, 2, usage(t, handles[0], 0).Today)
-	list, err := handles[1].List(0)
+	list, err := handles[1].List("", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
 }
@@ -686,7 +686,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 	for _, h := range handles {
 		assert.Equal(t, store.Usage{Today: limit, Limit: limit}, usage(t, h, limit))
 	}
-	list, err := handles[0].List(0)
+	list, err := handles[0].List("", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, limit)
 }
