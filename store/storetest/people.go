@@ -319,7 +319,7 @@ func spendingPerOwnerTodayAndMonth(t *testing.T, e *env) {
 	spend("alice", 2, at(11, 1, 0, 10), "commit")   // the first minutes of this month
 	spend("bob", 4, at(11, 15, 12, 0), "commit")
 	spend("alice", 1, at(11, 30, 9, 0), "commit")
-	spend("", 3, at(11, 30, 10, 0), "abandon")   // may have been billed: counts
+	spend("", 3, at(11, 30, 10, 0), "abandon")    // may have been billed: counts
 	spend("bob", 5, at(11, 30, 11, 0), "release") // billed nothing
 	spend("carol", 2, at(11, 30, 11, 30), "")     // no outcome yet: counts
 	e.clock.set(at(11, 30, 12, 0))
