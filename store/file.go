@@ -136,7 +136,7 @@ func (s *File) Put(r Record) (Record, error) {
 }
 
 func (s *File) putLocked(r Record) (Record, error) {
-	return s.updateLocked(r.TaskID, func(old *Record) { *old = merge(*old, r) })
+	return s.updateLocked(r.TaskID, func(old *Record) { *old = Merge(*old, r) })
 }
 
 // Update changes one record under the lock; f sees a Record with only the
@@ -210,7 +210,11 @@ func (r Record) inUTC() Record {
 	return r
 }
 
-func merge(old, n Record) Record {
+// Merge is what storing n makes of the stored old (zero when none): a done
+// task never goes back to pending, saved image paths are kept, the owner
+// never changes once known. Commit stores records through it, in every
+// store.
+func Merge(old, n Record) Record {
 	if old.Status == "" { // not stored before
 		return n
 	}
