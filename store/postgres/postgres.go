@@ -127,15 +127,9 @@ func (s *Store) Close() error {
 
 // Ping reports whether the database answers and the schema is usable.
 func (s *Store) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.ready(ctx); err != nil {
-		return err
-	}
-	if err := s.pool.Ping(ctx); err != nil {
-		return s.wrap("store: ping", err)
-	}
-	return nil
+	return s.call(ctx, "store: ping", func(ctx context.Context) (bool, error) {
+		return true, s.pool.Ping(ctx)
+	})
 }
 
 // clock is the store's time, at the microsecond PostgreSQL keeps: what a
@@ -176,10 +170,11 @@ func (s *Store) call(ctx context.Context, op string, f func(ctx context.Context)
 		err := func() error {
 			ctx, cancel := context.WithTimeout(ctx, s.timeout)
 			defer cancel()
-			if err := s.ready(ctx); err != nil {
-				return err
+			// The schema is made in a transaction: trying again is safe.
+			retry, err := true, s.ready(ctx)
+			if err == nil {
+				retry, err = f(ctx)
 			}
-			retry, err := f(ctx)
 			if err != nil && connLost(err) {
 				// The server restarted or this connection was killed: the
 				// pool's other idle connections are likely dead too. Reset

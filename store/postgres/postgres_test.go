@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,3 +28,7 @@ func opener(t *testing.T, now func() time.Time, loc *time.Location) func() store
 func TestConformance(t *testing.T) { storetest.Run(t, opener) }
 
 func TestLeaser(t *testing.T) { storetest.RunLeaser(t, opener) }
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) next() int64 { return c.n.Add(1) }
