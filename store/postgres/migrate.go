@@ -92,10 +92,10 @@ func (s *Store) migrate(ctx context.Context) error {
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+				return fmt.Errorf("schema: migration %s: %w", m.name, err)
 			}
 			if _, err := tx.Exec(ctx, "INSERT INTO aipaint_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+				return fmt.Errorf("schema: migration %s: %w", m.name, err)
 			}
 			s.log.Info("task store: schema migrated", "migration", m.name)
 		}

@@ -156,7 +156,7 @@ func (s *Store) ready(ctx context.Context) error {
 	default:
 	}
 	if err := s.migrate(ctx); err != nil {
-		return s.wrap("store: schema", err)
+		return err
 	}
 	s.once.Do(func() { close(s.migrated) })
 	return nil
@@ -264,7 +264,7 @@ type safeError struct {
 }
 
 func (e *safeError) Error() string {
-	return scrub(e.msg+": "+e.err.Error(), e.secret)
+	return e.msg + ": " + scrub(e.err.Error(), e.secret)
 }
 
 func (e *safeError) Unwrap() error { return e.err }
