@@ -175,7 +175,9 @@ func (s *Store) call(ctx context.Context, op string, f func(ctx context.Context)
 			if err == nil {
 				retry, err = f(ctx)
 			}
-			if err != nil && connLost(err) {
+			// A call that ran out of time (or was cancelled) says nothing of
+			// the connections: they are not reset for it.
+			if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && connLost(err) {
 				// The server restarted or this connection was killed: the
 				// pool's other idle connections are likely dead too. Reset
 				// drops them, so the next attempt (or call) connects afresh.

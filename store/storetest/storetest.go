@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite of store.Store: the spending
-// rules (deduplication, the daily limit, the outcome of every reservation)
-// and the task records, as the paint service relies on them. Every
-// implementation runs it from its own tests:
+// rules (deduplication per person, the account's daily limit and each
+// person's, the outcome of every reservation, the day and month in the
+// store's zone) and the task records with their owners, as the paint
+// service relies on them. Every implementation runs it from its own tests:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T, now func() time.Time, loc *time.Location) func() store.Store {
@@ -13,6 +14,8 @@
 //			}
 //		})
 //	}
+//
+// A store shared by replicas runs RunLeaser too (store.Leaser).
 //
 // It checks behaviour only, never how a store keeps its data.
 package storetest
