@@ -32,7 +32,8 @@ import (
 type File struct {
 	dir  string
 	now  func() time.Time
-	mu   sync.Mutex // serialises this process's holders of the file lock
+	loc  *time.Location // the zone of "today" and "this month"
+	mu   sync.Mutex     // serialises this process's holders of the file lock
 	lock *flock.Flock
 	// ledgers caches the parsed ledger days; guarded by mu.
 	ledgers map[string]*ledgerDay
@@ -48,6 +49,17 @@ func WithClock(now func() time.Time) Option {
 	return func(s *File) { s.now = now }
 }
 
+// WithLocation sets the zone whose days the daily limits, Usage and
+// Spending count in (time.Local by default): a team's server may run in
+// UTC while its people's day is another zone's.
+func WithLocation(loc *time.Location) Option {
+	return func(s *File) {
+		if loc != nil {
+			s.loc = loc
+		}
+	}
+}
+
 // Open creates the folder layout if needed.
 func Open(dir string, opts ...Option) (*File, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "tasks"), filepath.Join(dir, "ledger")} {
@@ -61,7 +73,7 @@ func Open(dir string, opts ...Option) (*File, error) {
 		return nil, fmt.Errorf("task store: lock %s: %w", dir, err)
 	}
 	_ = l.Unlock()
-	s := &File{dir: dir, now: time.Now, lock: l, ledgers: map[string]*ledgerDay{}}
+	s := &File{dir: dir, now: time.Now, loc: time.Local, lock: l, ledgers: map[string]*ledgerDay{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -124,7 +136,7 @@ func (s *File) Put(r Record) (Record, error) {
 }
 
 func (s *File) putLocked(r Record) (Record, error) {
-	return s.updateLocked(r.TaskID, func(old *Record) { *old = merge(*old, r) })
+	return s.updateLocked(r.TaskID, func(old *Record) { *old = Merge(*old, r) })
 }
 
 // Update changes one record under the lock; f sees a Record with only the
@@ -198,7 +210,11 @@ func (r Record) inUTC() Record {
 	return r
 }
 
-func merge(old, n Record) Record {
+// Merge is what storing n makes of the stored old (zero when none): a done
+// task never goes back to pending, saved image paths are kept, the owner
+// never changes once known. Commit stores records through it, in every
+// store.
+func Merge(old, n Record) Record {
 	if old.Status == "" { // not stored before
 		return n
 	}
@@ -208,6 +224,9 @@ func merge(old, n Record) Record {
 	}
 	if n.Request != (Request{}) {
 		out.Request = n.Request
+	}
+	if out.Owner == "" { // a task's owner never changes once known
+		out.Owner = n.Owner
 	}
 	if !n.CreatedAt.IsZero() {
 		out.CreatedAt = n.CreatedAt
@@ -236,19 +255,21 @@ func merge(old, n Record) Record {
 	return out
 }
 
-// List returns the records newest first (by submit time), at most limit of
-// them (0 = all). Damaged files are skipped: one bad record must not hide
-// the others.
-func (s *File) List(limit int) ([]Record, error) { return s.list(limit, time.Time{}) }
+// List returns owner's records newest first (by submit time), at most
+// limit of them (0 = all); owner "" = everyone's. Damaged files are
+// skipped: one bad record must not hide the others.
+func (s *File) List(owner string, limit int) ([]Record, error) {
+	return s.list(owner, limit, time.Time{})
+}
 
 // UpdatedSince returns the records written at or after since, newest first.
-func (s *File) UpdatedSince(since time.Time) ([]Record, error) { return s.list(0, since) }
+func (s *File) UpdatedSince(since time.Time) ([]Record, error) { return s.list("", 0, since) }
 
 // list reads only what it needs: a record's file is written whenever the
 // record changes, so its modification time is at or after its submit time.
 // Files are read newest first, and reading stops once no older file can
 // hold one of the limit newest records.
-func (s *File) list(limit int, since time.Time) ([]Record, error) {
+func (s *File) list(owner string, limit int, since time.Time) ([]Record, error) {
 	var out []Record
 	err := s.locked(func() error {
 		entries, err := os.ReadDir(filepath.Join(s.dir, "tasks"))
@@ -279,7 +300,7 @@ func (s *File) list(limit int, since time.Time) ([]Record, error) {
 					break // every older file was submitted before the newest limit
 				}
 			}
-			if r, err := s.read(filepath.Join(s.dir, "tasks", f.name)); err == nil {
+			if r, err := s.read(filepath.Join(s.dir, "tasks", f.name)); err == nil && (owner == "" || r.Owner == owner) {
 				out = append(out, r)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 )
 
@@ -38,12 +39,17 @@ type entry struct {
 	At   time.Time `json:"at,omitzero"`
 	Task string    `json:"t,omitempty"`
 	Out  string    `json:"o,omitempty"`
+	// Who is the person who reserved (the Policy's Person.Name); "" for
+	// the desktop's single user and for entries from before owners.
+	Who string `json:"w,omitempty"`
 }
 
-// Reserve checks a request against recent identical ones and the daily
-// limit, and reserves its images. Concurrent identical requests, in this
-// process or another, get one reservation; the others wait for its task.
+// Reserve checks a request against the same person's recent identical
+// ones, the account's daily limit and the person's, and reserves its
+// images. Concurrent identical requests of one person, in this process or
+// another, get one reservation; the others wait for its task.
 func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation, error) {
+	owner := p.Person.Name
 	for {
 		var (
 			res  Reservation
@@ -55,27 +61,34 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 			if err != nil {
 				return err
 			}
-			today := dayOf(now)
-			usage := Usage{Limit: p.DailyLimit}
+			today := s.dayOf(now)
+			team, mine := 0, 0
 			key := req.Key()
 			var same *reservation
 			for _, r := range fold(entries) {
 				if r.out == outReleased {
 					continue
 				}
-				if dayOf(r.at) == today {
-					usage.Today += r.n
+				if s.dayOf(r.at) == today {
+					team += r.n
+					if r.who == owner {
+						mine += r.n
+					}
 				}
-				if r.key == key && now.Sub(r.at) < p.DedupWindow && (same == nil || r.later(same)) {
+				if r.who == owner && r.key == key && now.Sub(r.at) < p.DedupWindow && (same == nil || r.later(same)) {
 					same = r
 				}
+			}
+			if blocked(p) { // may not submit: not even a duplicate is answered
+				_, err := CheckLimits(p, req.Num, team, mine)
+				return err
 			}
 			if same != nil && !p.ForceNew {
 				switch {
 				case same.task != "":
 					rec, err := s.read(s.recordPath(same.task))
 					if err == nil && rec.Status != StatusFailed {
-						res = Reservation{Existing: &rec, Usage: usage}
+						res = Reservation{Owner: owner, Existing: &rec, Usage: UsageOf(p, team, mine)}
 						return nil
 					}
 				case same.out == "" && now.Sub(same.at) < StaleReservation:
@@ -83,18 +96,18 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 					return nil
 				}
 			}
-			if p.DailyLimit > 0 && usage.Today+req.Num > p.DailyLimit {
-				return &LimitError{Usage: usage, Requested: req.Num}
+			usage, err := CheckLimits(p, req.Num, team, mine)
+			if err != nil {
+				return err
 			}
 			id, err := newID()
 			if err != nil {
 				return err
 			}
-			if err := s.appendLedger(today, entry{R: id, Key: key, N: req.Num, At: now}); err != nil {
+			if err := s.appendLedger(today, entry{R: id, Key: key, N: req.Num, At: now, Who: owner}); err != nil {
 				return err
 			}
-			usage.Today += req.Num
-			res = Reservation{ID: id, Usage: usage, Day: today}
+			res = Reservation{ID: id, Day: today, Owner: owner, Usage: usage}
 			return nil
 		})
 		if err != nil || !wait {
@@ -108,6 +121,9 @@ func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation,
 	}
 }
 
+// blocked reports a person whose limit lets them submit nothing.
+func blocked(p Policy) bool { return p.Person.Limited && p.Person.Limit <= 0 }
+
 // Commit records the task a reservation's submit created, together with its
 // record, in one step: no process ever sees the one without the other.
 func (s *File) Commit(res Reservation, r Record) (Record, error) {
@@ -116,6 +132,7 @@ func (s *File) Commit(res Reservation, r Record) (Record, error) {
 		if err := s.appendLedger(res.Day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
 			return err
 		}
+		r.Owner = res.Owner
 		var err error
 		out, err = s.putLocked(r)
 		return err
@@ -134,26 +151,69 @@ func (s *File) Abandon(res Reservation) error {
 	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outUnknown}) })
 }
 
-// Usage reports today's submitted images.
-func (s *File) Usage(limit int) (Usage, error) {
-	u := Usage{Limit: limit}
+// Usage reports today's images: the account's, and p.Person's when named.
+func (s *File) Usage(p Policy) (Usage, error) {
+	var u Usage
 	err := s.locked(func() error {
 		now := s.now()
 		entries, err := s.readLedger(now, 0)
+		if err != nil {
+			return err
+		}
+		team, mine := 0, 0
 		for _, r := range fold(entries) {
-			if r.out != outReleased && dayOf(r.at) == dayOf(now) {
-				u.Today += r.n
+			if r.out != outReleased && s.dayOf(r.at) == s.dayOf(now) {
+				team += r.n
+				if r.who == p.Person.Name {
+					mine += r.n
+				}
 			}
 		}
-		return err
+		u = UsageOf(p, team, mine)
+		return nil
 	})
 	return u, err
 }
 
+// Spending reports each owner's images today and this calendar month.
+func (s *File) Spending() ([]Spend, error) {
+	var out []Spend
+	err := s.locked(func() error {
+		now := s.now().In(s.loc)
+		first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, s.loc)
+		entries, err := s.readLedger(now, now.Sub(first))
+		if err != nil {
+			return err
+		}
+		month, today := now.Format("2006-01"), s.dayOf(now)
+		byOwner := map[string]*Spend{}
+		for _, r := range fold(entries) {
+			if r.out == outReleased || r.at.In(s.loc).Format("2006-01") != month {
+				continue
+			}
+			sp := byOwner[r.who]
+			if sp == nil {
+				sp = &Spend{Owner: r.who}
+				byOwner[r.who] = sp
+			}
+			sp.Month += r.n
+			if s.dayOf(r.at) == today {
+				sp.Today += r.n
+			}
+		}
+		for _, sp := range byOwner {
+			out = append(out, *sp)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Owner < out[j].Owner })
+		return nil
+	})
+	return out, err
+}
+
 type reservation struct {
-	key, task, out string
-	n              int
-	at             time.Time
+	key, task, out, who string
+	n                   int
+	at                  time.Time
 	// seq is the position of the reservation among the entries read: two
 	// with the same time are in one day's file, in the order they were made.
 	seq int
@@ -177,7 +237,7 @@ func fold(entries []entry) map[string]*reservation {
 			m[e.R] = r
 		}
 		if e.Key != "" {
-			r.key, r.n, r.at, r.seq = e.Key, e.N, e.At, i
+			r.key, r.n, r.at, r.seq, r.who = e.Key, e.N, e.At, i, e.Who
 		}
 		if e.Out != "" {
 			r.out, r.task = e.Out, e.Task
@@ -191,22 +251,25 @@ func fold(entries []entry) map[string]*reservation {
 	return m
 }
 
-func dayOf(t time.Time) string { return t.Local().Format(time.DateOnly) }
+// dayOf is the day t counts in: the day of the daily limit, in the
+// store's zone. Ledger files are named by it.
+func (s *File) dayOf(t time.Time) string { return t.In(s.loc).Format(time.DateOnly) }
 
 // readLedger reads today's file and those the dedup window reaches back to.
 func (s *File) readLedger(now time.Time, window time.Duration) ([]entry, error) {
 	var out []entry
+	now = now.In(s.loc) // step back by the calendar days of the store's zone
 	first := now.Add(-window)
 	read := map[string]bool{}
 	for d, i := now, 0; i < maxLedgerDays; d, i = d.AddDate(0, 0, -1), i+1 {
-		day := dayOf(d)
+		day := s.dayOf(d)
 		entries, err := s.readDay(day)
 		if err != nil {
 			return nil, err
 		}
 		read[day] = true
 		out = append(out, entries...)
-		if day <= dayOf(first) {
+		if day <= s.dayOf(first) {
 			break
 		}
 	}

@@ -59,6 +59,7 @@ type Record struct {
 	TaskID string `json:"task_id"`
 	TaskNo string `json:"task_no,omitempty"`
 	Request
+	Owner       string    `json:"owner,omitempty"` // the person's Name; "" on a desktop
 	Status      Status    `json:"status"`
 	Error       string    `json:"error,omitempty"` // why a task failed
 	SubmittedAt time.Time `json:"submitted_at"`    // local clock, when recorded
@@ -102,18 +103,40 @@ func (r *Record) SetImages(urls []string) {
 	}
 }
 
-// Usage is how many images were submitted today (local day) out of the limit
-// (0 = no limit).
+// Person is who asks. The zero Person is the single user of a desktop (or
+// of one shared AIPAINT_HTTP_TOKEN): they see every task and have no
+// personal limit.
+type Person struct {
+	Name    string // from the tokens file; "" = the desktop's single user
+	Limit   int    // images a day, when Limited (0 = may not submit)
+	Limited bool
+}
+
+// Usage is how many images were submitted today (in the store's zone) out of
+// the account's daily limit (0 = no limit), and the asking person's share
+// when the person has a name.
 type Usage struct {
-	Today int `json:"today"`
-	Limit int `json:"limit"`
+	Today  int          `json:"today"`
+	Limit  int          `json:"limit"`
+	Person *PersonUsage `json:"person,omitempty"` // set when the Policy's Person has a Name
+}
+
+// PersonUsage is one person's images today against their own limit.
+type PersonUsage struct {
+	Name  string `json:"name"`
+	Today int    `json:"today"`
+	Limit *int   `json:"limit"` // null: no personal limit
 }
 
 // Policy is what Reserve enforces.
 type Policy struct {
 	DedupWindow time.Duration // 0 = no deduplication
-	DailyLimit  int           // 0 = no limit
+	DailyLimit  int           // the whole account's (AIPAINT_DAILY_IMAGE_LIMIT), 0 = no limit
 	ForceNew    bool          // skip deduplication for this request
+	// Person asks. Deduplication only matches the same person's requests
+	// (people never share tasks), and the person's own limit applies
+	// besides the account's.
+	Person Person
 }
 
 // Reservation is the permission to submit one request, or the task that
@@ -123,18 +146,39 @@ type Policy struct {
 type Reservation struct {
 	ID       string
 	Day      string
+	Owner    string  // the Policy's Person.Name; Commit records it as the task's Owner
 	Existing *Record // set when an identical recent request already has a task
 	Usage    Usage   // including this reservation's images
 }
 
-// LimitError refuses a request that would pass the daily limit.
+// LimitError refuses a request that would pass a daily limit: the
+// account's, or (Person) the asking person's own.
 type LimitError struct {
 	Usage     Usage
 	Requested int
+	Person    bool // true: the person's own limit refused it (Usage.Person is set); false: the account's
 }
 
 func (e *LimitError) Error() string {
+	if e.Person && e.Usage.Person != nil {
+		p := e.Usage.Person
+		if p.Limit != nil && *p.Limit == 0 {
+			return fmt.Sprintf("%s may not submit images (personal daily limit 0)", p.Name)
+		}
+		limit := 0
+		if p.Limit != nil {
+			limit = *p.Limit
+		}
+		return fmt.Sprintf("personal daily image limit of %s reached: %d of %d used today, %d more requested", p.Name, p.Today, limit, e.Requested)
+	}
 	return fmt.Sprintf("daily image limit reached: %d of %d used today, %d more requested", e.Usage.Today, e.Usage.Limit, e.Requested)
+}
+
+// Spend is one person's images, for the `aipaint-mcp usage` report.
+type Spend struct {
+	Owner string // "" = the desktop's single user / tasks from before the tokens file
+	Today int    // images counted today (the day of the daily limit)
+	Month int    // this calendar month, in the same zone
 }
 
 // StaleReservation is how long a reservation without an outcome makes an
@@ -150,34 +194,103 @@ var ErrNotFound = errors.New("task not in the store")
 // implementation passes the conformance suite in storetest, including with
 // several handles open on one backing store (as several processes would).
 //
-// Spending: Reserve decides deduplication and the daily limit atomically
-// across every handle; the reservation then ends in exactly one of Commit
-// (a task was created), Release (nothing was billed) or Abandon (it may have
-// been billed, but no task id came back: its images keep counting).
-//
-// A store shared by several servers will add, beside these, an owner per
-// task and leases on pending tasks (one follower per task); they extend
-// this interface rather than change it.
+// Spending: Reserve decides deduplication, the account's daily limit and
+// the person's atomically across every handle; the reservation then ends in
+// exactly one of Commit (a task was created), Release (nothing was billed)
+// or Abandon (it may have been billed, but no task id came back: its images
+// keep counting). "Today" and "this month" are in the store's zone
+// (WithLocation; the local zone by default).
 type Store interface {
 	Reserve(ctx context.Context, req Request, p Policy) (Reservation, error)
 	Commit(res Reservation, r Record) (Record, error)
 	Release(res Reservation) error
 	Abandon(res Reservation) error
 
-	// Get reads one task; ErrNotFound when it is not stored.
+	// Get reads one task, whoever owns it (the paint service checks
+	// owners); ErrNotFound when it is not stored.
 	Get(taskID string) (Record, error)
 	// Update changes one task atomically; f sees a Record with only the
 	// task id set when there is none yet.
 	Update(taskID string, f func(*Record)) (Record, error)
-	// List returns the newest tasks first (by submit time), at most limit
-	// (0 = all).
-	List(limit int) ([]Record, error)
-	// UpdatedSince returns the tasks written at or after since, newest first.
+	// List returns owner's newest tasks first (by submit time), at most
+	// limit (0 = all); owner "" lists every owner's.
+	List(owner string, limit int) ([]Record, error)
+	// UpdatedSince returns every owner's tasks written at or after since,
+	// newest first.
 	UpdatedSince(since time.Time) ([]Record, error)
-	// Usage reports today's submitted images against limit.
-	Usage(limit int) (Usage, error)
+	// Usage reports today's images of the whole account against
+	// p.DailyLimit, and p.Person's own when the person has a name.
+	Usage(p Policy) (Usage, error)
+	// Spending reports each owner's images today and this month, sorted by
+	// owner; owners with none this month are left out.
+	Spending() ([]Spend, error)
 
 	Close() error
+}
+
+// Leaser is a store shared by several servers (replicas): each pending task
+// is followed by one holder at a time. The PostgreSQL store implements it;
+// the file store does not (one machine, where every process may follow).
+type Leaser interface {
+	// Claim takes (or renews) the lease of one task for holder until
+	// now+ttl, unless another holder's lease is live. ok=false when someone
+	// else holds it.
+	Claim(taskID, holder string, ttl time.Duration) (ok bool, err error)
+	// ClaimPending takes up to max pending tasks submitted at or after
+	// since whose lease is free or expired, for holder until now+ttl, and
+	// returns them.
+	ClaimPending(holder string, since time.Time, ttl time.Duration, max int) ([]Record, error)
+	// Renew extends holder's live leases on taskIDs; it returns the ids
+	// holder no longer holds.
+	Renew(holder string, taskIDs []string, ttl time.Duration) (lost []string, err error)
+	// Unclaim lets go of holder's lease (the task finished, or the server
+	// stops).
+	Unclaim(taskID, holder string) error
+}
+
+// Pinger is a store on a network: it answers whether it is reachable (for
+// /healthz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// personUsage is p's share of today's images, or nil for the unnamed person.
+func personUsage(p Person, today int) *PersonUsage {
+	if p.Name == "" {
+		return nil
+	}
+	u := &PersonUsage{Name: p.Name, Today: today}
+	if p.Limited {
+		limit := p.Limit
+		u.Limit = &limit
+	}
+	return u
+}
+
+// CheckLimits decides a new reservation of n images against the account's
+// limit and the person's, given today's counts before it (team: everyone's;
+// mine: the person's). It returns the usage including the reservation, or
+// a *LimitError. Every store uses it, so they refuse alike: the person's
+// own limit is checked first (it is theirs to know about), and a person
+// whose limit is 0 is refused whatever they ask.
+func CheckLimits(p Policy, n, team, mine int) (Usage, error) {
+	u := Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
+	if p.Person.Limited && (p.Person.Limit <= 0 || mine+n > p.Person.Limit) {
+		return u, &LimitError{Usage: u, Requested: n, Person: true}
+	}
+	if p.DailyLimit > 0 && team+n > p.DailyLimit {
+		return u, &LimitError{Usage: u, Requested: n}
+	}
+	u.Today += n
+	if u.Person != nil {
+		u.Person.Today += n
+	}
+	return u, nil
+}
+
+// UsageOf is the Usage a store reports for p, given today's counts.
+func UsageOf(p Policy, team, mine int) Usage {
+	return Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
 }
 
 var _ Store = (*File)(nil)

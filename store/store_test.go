@@ -110,11 +110,11 @@ func TestListNewestFirstSkipsDamagedFiles(t *testing.T) {
 		c.add(time.Second)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), "tasks", "bad.json"), []byte("{not json"), 0o600))
-	list, err := s.List(0)
+	list, err := s.List("", 0)
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	assert.Equal(t, []string{"t2", "t1", "t0"}, []string{list[0].TaskID, list[1].TaskID, list[2].TaskID})
-	list, err = s.List(2)
+	list, err = s.List("", 2)
 	require.NoError(t, err)
 	assert.Len(t, list, 2)
 	_, err = s.Get("bad")
@@ -129,13 +129,13 @@ func commitID(s *File, res Reservation, taskID string) error {
 
 func TestTornLedgerLineIsSkipped(t *testing.T) {
 	s, c := newTestStore(t)
-	path := s.ledgerPath(dayOf(c.now()))
+	path := s.ledgerPath(s.dayOf(c.now()))
 	require.NoError(t, os.WriteFile(path, []byte(`{"r":"x","k":"k","n":`), 0o600))
 	r, err := s.Reserve(context.Background(), panda, Policy{DailyLimit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, 2, r.Usage.Today)
 	require.NoError(t, commitID(s, r, "t1"))
-	u, err := s.Usage(10)
+	u, err := s.Usage(Policy{DailyLimit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, 2, u.Today)
 }
@@ -167,7 +167,7 @@ func TestTwoProcesses(t *testing.T) {
 	s, err := Open(dir)
 	require.NoError(t, err)
 	defer s.Close()
-	list, err := s.List(0)
+	list, err := s.List("", 0)
 	require.NoError(t, err)
 	ids := map[string]bool{}
 	for _, r := range list {
@@ -192,7 +192,7 @@ func TestTwoProcesses(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(dir, "tasks", "*.json"))
 	require.NoError(t, err)
 	assert.Len(t, files, len(list), "no damaged or stray record files")
-	u, err := s.Usage(0)
+	u, err := s.Usage(Policy{DailyLimit: 0})
 	require.NoError(t, err)
 	assert.Equal(t, 2*perProcess+perProcess/4, u.Today)
 	leftovers, _ := filepath.Glob(filepath.Join(dir, "tasks", ".*"))
@@ -272,19 +272,19 @@ func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, commitID(s, r, "ta"))
 
-	f, err := os.OpenFile(s.ledgerPath(dayOf(c.now())), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(s.ledgerPath(s.dayOf(c.now())), os.O_WRONLY|os.O_APPEND, 0)
 	require.NoError(t, err)
 	_, err = f.WriteString(`{"r":"torn","k":"x","n":50`) // cut short
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	u, err := s.Usage(0)
+	u, err := s.Usage(Policy{DailyLimit: 0})
 	require.NoError(t, err)
 	assert.Equal(t, 1, u.Today)
 
 	r, err = other.Reserve(ctx, Request{Text: "b", Num: 2}, Policy{})
 	require.NoError(t, err)
 	require.NoError(t, commitID(other, r, "tb"))
-	u, err = s.Usage(0)
+	u, err = s.Usage(Policy{DailyLimit: 0})
 	require.NoError(t, err)
 	assert.Equal(t, 3, u.Today, "the other process's images count; the torn line does not")
 }
@@ -303,11 +303,11 @@ func TestListLimitMatchesAFullSort(t *testing.T) {
 		mtime := submitted.Add(time.Duration(rng.IntN(7200)) * time.Second)
 		require.NoError(t, os.Chtimes(s.recordPath(fmt.Sprintf("t%02d", i)), mtime, mtime))
 	}
-	all, err := s.List(0)
+	all, err := s.List("", 0)
 	require.NoError(t, err)
 	require.Len(t, all, 40)
 	for _, limit := range []int{1, 5, 17, 40, 50} {
-		got, err := s.List(limit)
+		got, err := s.List("", limit)
 		require.NoError(t, err)
 		assert.Equal(t, all[:min(limit, 40)], got, "limit %d", limit)
 	}

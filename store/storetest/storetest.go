@@ -1,18 +1,21 @@
 // Package storetest is the conformance suite of store.Store: the spending
-// rules (deduplication, the daily limit, the outcome of every reservation)
-// and the task records, as the paint service relies on them. Every
-// implementation runs it from its own tests:
+// rules (deduplication per person, the account's daily limit and each
+// person's, the outcome of every reservation, the day and month in the
+// store's zone) and the task records with their owners, as the paint
+// service relies on them. Every implementation runs it from its own tests:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T, now func() time.Time) func() store.Store {
+//		storetest.Run(t, func(t *testing.T, now func() time.Time, loc *time.Location) func() store.Store {
 //			dir := t.TempDir()
 //			return func() store.Store {
-//				s, err := store.Open(dir, store.WithClock(now))
+//				s, err := store.Open(dir, store.WithClock(now), store.WithLocation(loc))
 //				require.NoError(t, err)
 //				return s
 //			}
 //		})
 //	}
+//
+// A store shared by replicas runs RunLeaser too (store.Leaser).
 //
 // It checks behaviour only, never how a store keeps its data.
 package storetest
@@ -25,6 +28,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zone tests' zones, on machines without a zone database
 
 	"aipaint-mcp/store"
 
@@ -40,43 +44,67 @@ import (
 // fails t.
 //
 // Every time the store records or compares (submit and update times, ledger
-// entries, dedup windows, the stale bound, the day of the daily limit in
-// the local zone) comes from now. The suite's clock moves in whole seconds,
-// so a store that keeps microseconds loses nothing.
-type Opener func(t *testing.T, now func() time.Time) func() store.Store
+// entries, dedup windows, the stale bound, leases, the day of the daily
+// limit) comes from now. The suite's clock moves in whole seconds, so a
+// store that keeps microseconds loses nothing. loc is the zone whose days
+// and months the store counts in (store.WithLocation): time.Local for most
+// tests, another zone where the test is about zones.
+type Opener func(t *testing.T, now func() time.Time, loc *time.Location) func() store.Store
 
 // Run runs the suite, one subtest per behaviour, each on a fresh backing
 // store.
 func Run(t *testing.T, open Opener) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			loc := time.Local
+			if c.zone != "" {
+				var err error
+				loc, err = time.LoadLocation(c.zone)
+				require.NoError(t, err)
+			}
 			clk := &clock{t: start}
-			c.test(t, &env{clock: clk, open: open(t, clk.now)})
+			c.test(t, &env{clock: clk, loc: loc, open: open(t, clk.now, loc)})
 		})
 	}
 }
 
-var cases = []struct {
+type testCase struct {
 	name string
 	test func(t *testing.T, e *env)
-}{
-	{"ReserveCountsANewRequest", reserveCountsANewRequest},
-	{"ReserveDeduplicatesWithinTheWindow", reserveDeduplicatesWithinTheWindow},
-	{"ReserveIgnoresFailedTasksAndReleasedReservations", reserveIgnoresFailedTasksAndReleasedReservations},
-	{"ReleaseGivesTheImagesBack", releaseGivesTheImagesBack},
-	{"AbandonKeepsCountingWithoutMakingOthersWait", abandonKeepsCountingWithoutMakingOthersWait},
-	{"DailyLimit", dailyLimit},
-	{"IdenticalRequestWaitsForTheOutcome", identicalRequestWaitsForTheOutcome},
-	{"StaleReservationNoLongerBlocks", staleReservationNoLongerBlocks},
-	{"UsageCountsOnlyToday", usageCountsOnlyToday},
-	{"GetUnknownIsNotFound", getUnknownIsNotFound},
-	{"UpdateCreatesAndChanges", updateCreatesAndChanges},
-	{"CommitIsVisibleToOtherHandles", commitIsVisibleToOtherHandles},
-	{"TaskIDsOfAnyShape", taskIDsOfAnyShape},
-	{"ListNewestFirst", listNewestFirst},
-	{"UpdatedSince", updatedSince},
-	{"ConcurrentIdenticalRequestsReserveOnce", concurrentIdenticalRequestsReserveOnce},
-	{"ConcurrentDistinctRequestsNeverPassTheLimit", concurrentDistinctRequestsNeverPassTheLimit},
+	zone string // the store's zone, an IANA name; "": time.Local
+}
+
+var cases = []testCase{
+	{name: "ReserveCountsANewRequest", test: reserveCountsANewRequest},
+	{name: "ReserveDeduplicatesWithinTheWindow", test: reserveDeduplicatesWithinTheWindow},
+	{name: "ReserveIgnoresFailedTasksAndReleasedReservations", test: reserveIgnoresFailedTasksAndReleasedReservations},
+	{name: "ReleaseGivesTheImagesBack", test: releaseGivesTheImagesBack},
+	{name: "AbandonKeepsCountingWithoutMakingOthersWait", test: abandonKeepsCountingWithoutMakingOthersWait},
+	{name: "DailyLimit", test: dailyLimit},
+	{name: "IdenticalRequestWaitsForTheOutcome", test: identicalRequestWaitsForTheOutcome},
+	{name: "StaleReservationNoLongerBlocks", test: staleReservationNoLongerBlocks},
+	{name: "UsageCountsOnlyToday", test: usageCountsOnlyToday},
+	{name: "GetUnknownIsNotFound", test: getUnknownIsNotFound},
+	{name: "UpdateCreatesAndChanges", test: updateCreatesAndChanges},
+	{name: "CommitIsVisibleToOtherHandles", test: commitIsVisibleToOtherHandles},
+	{name: "TaskIDsOfAnyShape", test: taskIDsOfAnyShape},
+	{name: "ListNewestFirst", test: listNewestFirst},
+	{name: "UpdatedSince", test: updatedSince},
+	{name: "ConcurrentIdenticalRequestsReserveOnce", test: concurrentIdenticalRequestsReserveOnce},
+	{name: "ConcurrentDistinctRequestsNeverPassTheLimit", test: concurrentDistinctRequestsNeverPassTheLimit},
+	{name: "OwnerIsRecorded", test: ownerIsRecorded},
+	{name: "DeduplicationStaysWithinOneOwner", test: deduplicationStaysWithinOneOwner},
+	{name: "ListFiltersByOwner", test: listFiltersByOwner},
+	{name: "PersonLimit", test: personLimit},
+	{name: "PersonLimitZeroRefusesEverything", test: personLimitZeroRefusesEverything},
+	{name: "UnlimitedPersonHasNoOwnLimit", test: unlimitedPersonHasNoOwnLimit},
+	{name: "TeamAndPersonLimitsTogether", test: teamAndPersonLimitsTogether},
+	{name: "UsageWithAPerson", test: usageWithAPerson},
+	{name: "SpendingPerOwnerTodayAndMonth", test: spendingPerOwnerTodayAndMonth},
+	{name: "ZoneFollowsTheLocation/Asia-Shanghai", test: zoneFollowsTheLocation, zone: "Asia/Shanghai"},
+	{name: "ZoneFollowsTheLocation/Pacific-Honolulu", test: zoneFollowsTheLocation, zone: "Pacific/Honolulu"},
+	{name: "ConcurrentPeopleAcrossHandles", test: concurrentPeopleAcrossHandles},
+	{name: "ConcurrentIdenticalRequestsOfTwoPeople", test: concurrentIdenticalRequestsOfTwoPeople},
 }
 
 // start is noon, far from midnight and from any daylight-saving change.
@@ -103,6 +131,7 @@ func (c *clock) set(t time.Time) {
 
 type env struct {
 	clock *clock
+	loc   *time.Location
 	open  func() store.Store
 }
 
@@ -136,7 +165,14 @@ func commitID(t *testing.T, s store.Store, res store.Reservation, taskID string)
 
 func usage(t *testing.T, s store.Store, limit int) store.Usage {
 	t.Helper()
-	u, err := s.Usage(limit)
+	u, err := s.Usage(store.Policy{DailyLimit: limit})
+	require.NoError(t, err)
+	return u
+}
+
+func usageOf(t *testing.T, s store.Store, p store.Policy) store.Usage {
+	t.Helper()
+	u, err := s.Usage(p)
 	require.NoError(t, err)
 	return u
 }
@@ -430,7 +466,7 @@ func getUnknownIsNotFound(t *testing.T, e *env) {
 	require.ErrorIs(t, err, store.ErrNotFound, "task ids are case-sensitive")
 	_, err = s.Update("", func(*store.Record) {})
 	require.Error(t, err, "a task needs an id")
-	list, err := s.List(0)
+	list, err := s.List("", 0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"known"}, ids(list))
 }
@@ -514,14 +550,14 @@ func taskIDsOfAnyShape(t *testing.T, e *env) {
 		assert.Equal(t, id, got.TaskID)
 		assert.Equal(t, fmt.Sprint(i), got.TaskNo, "%q is a task of its own", id)
 	}
-	list, err := other.List(0)
+	list, err := other.List("", 0)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, all, ids(list))
 }
 
 func listNewestFirst(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	list, err := s.List(0)
+	list, err := s.List("", 0)
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	// Written in an order that is not the submit order, from two handles.
@@ -536,16 +572,16 @@ func listNewestFirst(t *testing.T, e *env) {
 	_, err = s.Update("t0", func(r *store.Record) { r.Status = store.StatusDone }) // updated last, submitted first
 	require.NoError(t, err)
 	for _, h := range []store.Store{s, other} {
-		list, err := h.List(0)
+		list, err := h.List("", 0)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3", "t2", "t1", "t0"}, ids(list))
-		list, err = h.List(2)
+		list, err = h.List("", 2)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3"}, ids(list))
-		list, err = h.List(1)
+		list, err = h.List("", 1)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4"}, ids(list))
-		list, err = h.List(10)
+		list, err = h.List("", 10)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3", "t2", "t1", "t0"}, ids(list))
 	}
@@ -632,7 +668,7 @@ func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 		assert.Equal(t, answers[0], a, "every caller gets the one task")
 	}
 	assert.Equal(t, 2, usage(t, handles[0], 0).Today)
-	list, err := handles[1].List(0)
+	list, err := handles[1].List("", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
 }
@@ -686,7 +722,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 	for _, h := range handles {
 		assert.Equal(t, store.Usage{Today: limit, Limit: limit}, usage(t, h, limit))
 	}
-	list, err := handles[0].List(0)
+	list, err := handles[0].List("", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, limit)
 }

@@ -1,0 +1,65 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"aipaint-mcp/store"
+	"aipaint-mcp/store/postgres"
+	"aipaint-mcp/store/postgres/pgtest"
+)
+
+// BenchmarkReserveCommit is the store's cost on every paid call, as the
+// file store's BenchmarkReserveCommit (package store) measures it: Reserve
+// (dedup and limit checked, under the account's lock), then Commit.
+func BenchmarkReserveCommit(b *testing.B) {
+	s, err := postgres.Open(context.Background(), pgtest.URL(b), postgres.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		res, err := s.Reserve(ctx, store.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Commit(res, store.Record{TaskID: fmt.Sprint("t", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReserveCommitParallel: the same from many goroutines (replicas
+// serialise on the account's lock).
+func BenchmarkReserveCommitParallel(b *testing.B) {
+	s, err := postgres.Open(context.Background(), pgtest.URL(b), postgres.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	ctx := context.Background()
+	var n atomicCounter
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.next()
+			res, err := s.Reserve(ctx, store.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Commit(res, store.Record{TaskID: fmt.Sprint("t", i)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
