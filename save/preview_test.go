@@ -56,3 +56,38 @@ func TestPreviewRefusesWhatIsNotAnImage(t *testing.T) {
 	_, err := Preview([]byte("<html>not an image</html>"), PreviewSide, 80)
 	assert.ErrorContains(t, err, "preview")
 }
+
+// Fine detail must average out, not alias: one-pixel stripes scaled by 3/8
+// become an even grey (a nearest-pixel scaler gives bands of black and
+// white).
+func TestPreviewAveragesFineDetail(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 1024, 1024))
+	for y := range 1024 {
+		for x := range 1024 {
+			if x%2 == 0 {
+				img.SetGray(x, y, color.Gray{255})
+			}
+		}
+	}
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, img))
+	out, err := Preview(buf.Bytes(), 384, 95)
+	require.NoError(t, err)
+	got, _, err := image.Decode(bytes.NewReader(out))
+	require.NoError(t, err)
+	for x := 8; x < 376; x += 37 {
+		r, _, _, _ := got.At(x, 192).RGBA()
+		assert.InDelta(t, 128, r>>8, 24, "x=%d", x)
+	}
+}
+
+func TestPreviewFlattensTransparencyOntoWhite(t *testing.T) {
+	out, err := Preview(pngOf(t, 600, 600, color.RGBA{}), 300, 95)
+	require.NoError(t, err)
+	img, _, err := image.Decode(bytes.NewReader(out))
+	require.NoError(t, err)
+	r, g, b, _ := img.At(150, 150).RGBA()
+	assert.Greater(t, r>>8, uint32(245))
+	assert.Greater(t, g>>8, uint32(245))
+	assert.Greater(t, b>>8, uint32(245))
+}

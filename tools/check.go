@@ -18,6 +18,7 @@ func (h *handlers) checkTask() server.ServerTool {
 			"Use it when generate_image returned status \"pending\". With wait_seconds > 0 it waits up to that long for the images.",
 		schema.CheckInputSchema(h.Limits), schema.TaskOutputSchema(),
 		hints{readOnly: true, destructive: false, idempotent: true, openWorld: true})
+	tool.Meta = uiMeta("model", "app") // the gallery shows the result, and polls with it
 	return server.ServerTool{Tool: tool, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		started := time.Now()
 		c, refused := parse(h, req, schema.NormalizeCheck)

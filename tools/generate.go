@@ -22,6 +22,7 @@ func (h *handlers) generateImage() server.ServerTool {
 			"If it returns status \"pending\", call check_task with the task_id; never call generate_image again for the same request: that would be billed again.",
 		schema.GenerateInputSchema(h.Limits), schema.TaskOutputSchema(),
 		hints{readOnly: false, destructive: false, idempotent: false, openWorld: true})
+	tool.Meta = uiMeta("model", "app") // the gallery shows the result, and calls it on a click
 	return server.ServerTool{Tool: tool, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		started := time.Now()
 		g, refused := parse(h, req, schema.NormalizeGenerate)

@@ -38,8 +38,8 @@ type handlers struct {
 }
 
 // NewServer builds the MCP server: the three tools, the styles and task
-// resources, the draw and style_explore prompts, and completions for their
-// arguments.
+// resources, the draw and style_explore prompts, completions for their
+// arguments, and the gallery (an MCP App, for clients that render them).
 func NewServer(o Options) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -59,11 +59,13 @@ func NewServer(o Options) *server.MCPServer {
 		server.WithResourceCompletionProvider(complete),
 		server.WithInstructions(instructions),
 		server.WithRecovery(),
+		server.WithExtensions(map[string]any{UIExtension: map[string]any{"mimeTypes": []string{AppMIMEType}}}),
+		server.WithHooks(appsHooks()),
 	)
-	s.AddTools(h.generateImage(), h.checkTask(), listStyles())
+	s.AddTools(h.generateImage(), h.checkTask(), listStyles(), h.galleryImageTool())
 	tasks, taskTemplates := h.taskResources()
-	s.AddResources(append(tasks, stylesResource())...)
-	s.AddResourceTemplates(taskTemplates...)
+	s.AddResources(append(tasks, stylesResource(), galleryResource())...)
+	s.AddResourceTemplates(append(taskTemplates, h.imageTemplate())...)
 	s.AddPrompts(prompts()...)
 	return s
 }
