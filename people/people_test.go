@@ -269,3 +269,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The example in both READMEs is a valid tokens file.
+func TestREADMEExample(t *testing.T) {
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		raw, err := os.ReadFile(file)
+		require.NoError(t, err)
+		_, rest, ok := strings.Cut(string(raw), "AIPAINT_HTTP_TOKENS_FILE`")
+		require.True(t, ok, file)
+		for !strings.HasPrefix(strings.TrimSpace(rest), "```text") {
+			_, rest, ok = strings.Cut(rest, "\n")
+			require.True(t, ok, "%s: no example", file)
+		}
+		_, rest, _ = strings.Cut(rest, "```text\n")
+		example, _, ok := strings.Cut(rest, "```")
+		require.True(t, ok, file)
+		s, err := Parse([]byte(example))
+		require.NoError(t, err, file)
+		assert.Equal(t, []Person{{Name: "alice"}, {Name: "bob", Limit: 20, Limited: true}, {Name: "intern", Limit: 0, Limited: true}}, s.People(), file)
+		p, ok := s.Lookup("Rc4uF7jD2sG9kH1mJ5nV")
+		assert.True(t, ok, "%s: bob's hash is of his token", file)
+		assert.Equal(t, "bob", p.Name)
+	}
+}
