@@ -209,26 +209,26 @@ func Load(path string) (*Set, error) {
 func load(path string) (*Set, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tokens file: %w", err)
+		return nil, nil, err // an *os.PathError: it names the path
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("tokens file: %w", err)
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fi, fmt.Errorf("tokens file %s: not a regular file", path)
+		return nil, fi, fmt.Errorf("%s: not a regular file", path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
-		return nil, fi, fmt.Errorf("tokens file: %w", err)
+		return nil, fi, err
 	}
 	if len(data) > MaxFileBytes {
-		return nil, fi, fmt.Errorf("tokens file %s: larger than %d MiB", path, MaxFileBytes>>20)
+		return nil, fi, fmt.Errorf("%s: larger than %d MiB", path, MaxFileBytes>>20)
 	}
 	s, err := Parse(data)
 	if err != nil {
-		return nil, fi, fmt.Errorf("tokens file %s: %w", path, err)
+		return nil, fi, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, fi, nil
 }
