@@ -317,6 +317,23 @@ func TestSessionsAreTheirOwners(t *testing.T) {
 		path := strings.TrimPrefix(messageURL(t, r, stream.next(t, "endpoint")), r.base)
 		resp := r.post(t, path, initializeRequest, bearerOf(bobToken))
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, readAll(t, resp))
+
+		// Bob's own session named too, in the header or the query, does not
+		// make Alice's his.
+		bobStream := openSSE(t, r, bearerOf(bobToken))
+		bobPath := strings.TrimPrefix(messageURL(t, r, bobStream.next(t, "endpoint")), r.base)
+		bobID := strings.TrimPrefix(bobPath, "/message?sessionId=")
+		require.NotEqual(t, bobPath, bobID)
+		resp = r.post(t, path, initializeRequest, withSession(bearerOf(bobToken), bobID))
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, readAll(t, resp))
+		resp = r.post(t, path+"&sessionId="+bobID, initializeRequest, bearerOf(bobToken))
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, readAll(t, resp))
+		resp = r.post(t, bobPath+"&sessionId="+strings.TrimPrefix(path, "/message?sessionId="), initializeRequest, bearerOf(bobToken))
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, readAll(t, resp))
+		resp = r.post(t, bobPath, initializeRequest, bearerOf(bobToken))
+		assert.Equal(t, http.StatusAccepted, resp.StatusCode, readAll(t, resp))
+		bobStream.next(t, "message")
+
 		resp = r.post(t, path, initializeRequest, bearerOf(aliceToken))
 		assert.Equal(t, http.StatusAccepted, resp.StatusCode, readAll(t, resp))
 		stream.next(t, "message")

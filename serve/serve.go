@@ -414,17 +414,18 @@ func sealSession(ctx context.Context, base string) string {
 	return base + "." + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// sessionIsTheirs: the request names no session, or one sealed with its token.
+// sessionIsTheirs: every session the request names (streamable HTTP's
+// header, SSE's query parameter, each as often as it is given) is sealed
+// with its token.
 func sessionIsTheirs(ctx context.Context, r *http.Request) bool {
-	id := r.Header.Get(server.HeaderKeySessionID)
-	if id == "" {
-		id = r.URL.Query().Get("sessionId") // SSE's /message
+	ids := append(r.Header.Values(server.HeaderKeySessionID), r.URL.Query()["sessionId"]...)
+	for _, id := range ids {
+		base, _ := unsealSession(id)
+		if !hmac.Equal([]byte(sealSession(ctx, base)), []byte(id)) {
+			return false
+		}
 	}
-	if id == "" {
-		return true
-	}
-	base, _ := unsealSession(id)
-	return hmac.Equal([]byte(sealSession(ctx, base)), []byte(id))
+	return true
 }
 
 // unsealSession is the id mcp-go's own session manager made.
