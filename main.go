@@ -237,13 +237,26 @@ func runServe(ctx context.Context, watchSignals func(), args []string, stdin io.
 	switch *transport {
 	case serve.TransportStdio:
 	case serve.TransportSSE, serve.TransportHTTP:
-		if err := serve.CheckBind(*addr, cfg.HTTPToken); err != nil {
+		// stdio reads neither token setting: only the HTTP transports refuse both.
+		if err := cfg.CheckTokens(); err != nil {
+			return err
+		}
+		if err := serve.CheckBind(*addr, cfg.HTTPToken, cfg.TokensFile); err != nil {
 			return err
 		}
 		watchSignals()
 	default:
 		fmt.Fprintf(stderr, "--transport %q: want stdio, sse or http\n", *transport)
 		return errUsage
+	}
+	var team serve.People // nil: one shared token (or none)
+	if *transport != serve.TransportStdio && cfg.TokensFile != "" {
+		w, stop, err := watchTokensFile(ctx, cfg.TokensFile, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		team = w
 	}
 	a, err := app.Build(cfg, logger, versionString())
 	if err != nil {
@@ -269,9 +282,30 @@ func runServe(ctx context.Context, watchSignals func(), args []string, stdin io.
 		Transport:      *transport,
 		Addr:           *addr,
 		Token:          cfg.HTTPToken,
+		People:         team,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         logger,
+		// Health: nil answers /healthz "ok" always; the shared store's Ping goes here.
 	})
+}
+
+// watchTokensFile loads the tokens file (a malformed one stops the server,
+// naming the line) and follows it until stop: re-read on SIGHUP (where
+// there is one) and when it changes.
+func watchTokensFile(ctx context.Context, path string, logger *slog.Logger) (w *people.Watcher, stop func(), err error) {
+	hangup, unwatch := hangupSignals()
+	w, err = people.NewWatcher(path, people.WatchOptions{Logger: logger, Hangup: hangup})
+	if err != nil {
+		unwatch()
+		return nil, nil, fmt.Errorf("%s: %w", config.TokensFile, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := w.Start(ctx)
+	return w, func() {
+		cancel()
+		<-done
+		unwatch()
+	}, nil
 }
 
 func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -176,3 +176,55 @@ func TestInstallNPX(t *testing.T) {
 	_, help, _ := runMain([]string{"install", "--help"}, nil)
 	assert.Contains(t, help, "--npx")
 }
+
+// The tokens file on the command line's side: both token settings stop an
+// HTTP server (naming both, quoting neither); a malformed file stops it
+// naming the line; the file counts as a token for a non-loopback address;
+// stdio reads neither setting.
+func TestServeTokensFile(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "team-SECRET-token-4d1e"
+	bad := filepath.Join(dir, "bad-tokens")
+	require.NoError(t, os.WriteFile(bad, []byte("# team\nalice "+secret+"\nbob "+secret+"x 5 # five\n"), 0o600))
+	good := filepath.Join(dir, "tokens")
+	require.NoError(t, os.WriteFile(good, []byte("alice "+secret+"\n"), 0o600))
+
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		want []string
+	}{
+		{"both settings, http", []string{"--transport", "http", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_HTTP_TOKENS_FILE": good}, 1,
+			[]string{"both AIPAINT_HTTP_TOKEN and AIPAINT_HTTP_TOKENS_FILE are set"}},
+		{"both settings, sse", []string{"--transport", "sse", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_HTTP_TOKENS_FILE": good}, 1,
+			[]string{"AIPAINT_HTTP_TOKEN", "AIPAINT_HTTP_TOKENS_FILE"}},
+		{"malformed file", []string{"--transport", "http", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_HTTP_TOKENS_FILE": bad}, 1,
+			[]string{"AIPAINT_HTTP_TOKENS_FILE: " + bad + ": line 3: too many fields"}},
+		{"missing file", []string{"--transport", "sse", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_HTTP_TOKENS_FILE": filepath.Join(dir, "none")}, 1,
+			[]string{"AIPAINT_HTTP_TOKENS_FILE", "no such file"}},
+		// Past the rule that a non-loopback address needs a token (the file
+		// is one) to the file itself, which stops it before it listens.
+		{"the file is a token for a non-loopback address", []string{"--transport", "http", "--addr", "0.0.0.0:0"},
+			map[string]string{"AIPAINT_HTTP_TOKENS_FILE": bad}, 1,
+			[]string{"line 3:"}},
+		{"stdio reads neither", nil,
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_HTTP_TOKENS_FILE": bad}, 0, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runMain(tc.args, tc.env)
+			assert.Equal(t, tc.code, code, errOut)
+			for _, w := range tc.want {
+				assert.Contains(t, errOut, w)
+			}
+			assert.NotContains(t, errOut, "refusing to listen")
+			assert.NotContains(t, out+errOut, secret[5:], "never a token")
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // AIPAINT_TIMEZONE on Windows and in minimal containers
 )
 
 // Setting documents one environment variable.
@@ -38,6 +39,7 @@ const (
 	MaxWaitSeconds = "AIPAINT_MAX_WAIT_SECONDS"
 	RequestTimeout = "AIPAINT_REQUEST_TIMEOUT"
 	HTTPToken      = "AIPAINT_HTTP_TOKEN"
+	TokensFile     = "AIPAINT_HTTP_TOKENS_FILE"
 	AllowedOrigins = "AIPAINT_ALLOWED_ORIGINS"
 	LogLevel       = "AIPAINT_LOG_LEVEL"
 
@@ -51,6 +53,8 @@ const (
 	TaskTimeout      = "AIPAINT_TASK_TIMEOUT"
 	CAFile           = "AIPAINT_CA_FILE"
 	MaxConcurrency   = "AIPAINT_MAX_CONCURRENCY"
+	StoreURL         = "AIPAINT_STORE_URL"
+	Timezone         = "AIPAINT_TIMEZONE"
 )
 
 // Settings is the table of every AIPAINT_ setting.
@@ -65,19 +69,22 @@ var Settings = []Setting{
 	{SandboxDelay, "3s", false, "how long a sandbox task stays queued before its images are ready"},
 	{MaxWaitSeconds, "50", false, "upper bound of wait_seconds (clients such as Claude Desktop give up on a call after 60 s)"},
 	{RequestTimeout, "30s", false, "timeout of one HTTP request to the upstream"},
-	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address)"},
+	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE is set)"},
+	{TokensFile, "", false, "instead of AIPAINT_HTTP_TOKEN, a file of the people allowed on HTTP/SSE, one NAME TOKEN [LIMIT] a line (LIMIT: their images a day); re-read on SIGHUP and when it changes"},
 	{AllowedOrigins, "", false, "comma-separated browser origins allowed besides loopback ones, e.g. https://app.example.com"},
 	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error"},
 	{DataDir, "", false, "folder of the task store (default: aipaint-mcp under the user's config folder, e.g. ~/.config, ~/Library/Application Support, %AppData%)"},
 	{OutputDir, "", false, "folder images are saved to (default: aipaint-mcp under the user's Pictures folder, or the home folder)"},
-	{Save, "1", false, "1 = save every image to AIPAINT_OUTPUT_DIR; 0 = only return the URLs"},
+	{Save, "1", false, "1 = save every image to AIPAINT_OUTPUT_DIR; 0 = only return the URLs (when AIPAINT_STORE_URL is set and this is not, 0)"},
 	{Preview, "0", false, "1 = add downscaled inline previews to results by default (the preview argument overrides it)"},
 	{DedupWindow, "10m", false, "an identical request within this time returns the existing task instead of paying again (0 = off)"},
-	{DailyImageLimit, "100", false, "at most this many images submitted per local day, counted across processes (0 = no limit)"},
+	{DailyImageLimit, "100", false, "at most this many images submitted per day (of AIPAINT_TIMEZONE), counted across processes (0 = no limit)"},
 	{MaxImagesPerCall, "6", false, "upper bound of num, 1 to 6"},
 	{TaskTimeout, "10m", false, "how long a pending task keeps being polled in the background"},
 	{CAFile, "", false, "PEM file of extra CA certificates to trust (e.g. a corporate proxy's)"},
 	{MaxConcurrency, "8", false, "at most this many upstream requests at once"},
+	{StoreURL, "", true, "team mode: the PostgreSQL database several servers share for tasks, limits and deduplication, postgres://user:password@host:5432/db"},
+	{Timezone, "", false, "time zone of the day the daily limits count, e.g. Asia/Shanghai or UTC (default: the server's local zone)"},
 }
 
 // Config is the parsed environment.
@@ -90,6 +97,7 @@ type Config struct {
 	MaxWaitSeconds             int
 	RequestTimeout             time.Duration
 	HTTPToken                  string
+	TokensFile                 string // absolute path; "" = none
 	AllowedOrigins             []string
 	LogLevel                   slog.Level
 
@@ -101,6 +109,11 @@ type Config struct {
 	TaskTimeout        time.Duration
 	CAFile             string
 	MaxConcurrency     int
+
+	// StoreURL is the shared PostgreSQL store of team mode; "" = the file
+	// store in DataDir. Location is the zone of the daily limits' day.
+	StoreURL string
+	Location *time.Location
 
 	// Invalid lists the settings FromEnv found invalid (it returns them
 	// too): the server starts anyway, and the paid tools report them.
@@ -144,6 +157,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.TaskTimeout = parse(p, TaskTimeout, "must be a duration such as 10m", durationAtLeast(time.Second))
 	c.MaxConcurrency = parse(p, MaxConcurrency, "must be a whole number between 1 and 256", intBetween(1, 256))
 	c.CAFile = get(CAFile)
+	c.TokensFile = parse(p, TokensFile, "must be a file path", filePath)
+	c.Location = parse(p, Timezone, "must be an IANA time zone such as Asia/Shanghai or UTC", location)
+	if v := get(StoreURL); v != "" {
+		// The URL may hold a password: the error never quotes it.
+		if err := checkStoreURL(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %w", StoreURL, err))
+		} else {
+			c.StoreURL = v
+		}
+		if Value(getenv, Save) == "" {
+			// Replicas share no disk: the URLs are the images, unless
+			// AIPAINT_SAVE=1 says AIPAINT_OUTPUT_DIR is a shared folder.
+			c.Save = false
+		}
+	}
 	c.DataDir = parse(p, DataDir, "must be an absolute folder path", folderOr(defaultDataDir))
 	c.OutputDir = parse(p, OutputDir, "must be an absolute folder path", folderOr(defaultOutputDir))
 	c.LogLevel = parse(p, LogLevel, "must be debug, info, warn or error", func(s string) (slog.Level, error) {
@@ -166,6 +194,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.Invalid = errors.Join(errs...)
 	return c, c.Invalid
+}
+
+// CheckTokens refuses AIPAINT_HTTP_TOKEN and AIPAINT_HTTP_TOKENS_FILE
+// together: one shared token or a file of people, not both. Only the HTTP
+// transports read them; stdio has no use for either.
+func (c Config) CheckTokens() error {
+	if c.HTTPToken != "" && c.TokensFile != "" {
+		return fmt.Errorf("both %s and %s are set: set %s for one shared token, or %s for a team, not both", HTTPToken, TokensFile, HTTPToken, TokensFile)
+	}
+	return nil
 }
 
 // Value is the setting as the server reads it: trimmed, and "" (unset, so
@@ -264,6 +302,49 @@ func defaultOutputDir() string {
 		return filepath.Join(home, "Pictures", appFolder)
 	}
 	return filepath.Join(home, appFolder)
+}
+
+// filePath expands a leading ~ and makes the path absolute, so that it
+// means the same file whatever the working folder later.
+func filePath(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if rest, ok := strings.CutPrefix(s, "~"); ok && (rest == "" || rest[0] == '/' || rest[0] == '\\') {
+		if home, err := os.UserHomeDir(); err == nil {
+			s = home + rest
+		}
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return "", errInvalid
+	}
+	return abs, nil
+}
+
+// location is an IANA zone; "" is the server's local zone. The zones are
+// built into the binary (time/tzdata): Windows and minimal containers have
+// no zoneinfo of their own.
+func location(s string) (*time.Location, error) {
+	if s == "" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(s)
+}
+
+// checkStoreURL accepts a PostgreSQL URL. Its errors never quote the URL
+// (nor url.Parse's error, which would).
+func checkStoreURL(raw string) error {
+	want := errors.New("must be a PostgreSQL URL: postgres://user:password@host:5432/database")
+	u, err := url.Parse(raw)
+	if err != nil {
+		return want
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "postgres", "postgresql":
+		return nil
+	}
+	return want
 }
 
 func parseBool(s string) (bool, error) {

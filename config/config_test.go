@@ -385,14 +385,14 @@ func TestSettingsTable(t *testing.T) {
 	}
 
 	// Every name constant has a row, and the secrets are marked as such.
-	secret := map[string]bool{config.AppSecret: true, config.AppCode: true, config.HTTPToken: true}
+	secret := map[string]bool{config.AppSecret: true, config.AppCode: true, config.HTTPToken: true, config.StoreURL: true}
 	names := []string{
 		config.AppKey, config.AppSecret, config.AppCode, config.SubmitURL, config.QueryURL,
 		config.RequestFormat, config.Sandbox, config.SandboxDelay, config.MaxWaitSeconds,
 		config.RequestTimeout, config.HTTPToken, config.AllowedOrigins, config.LogLevel,
 		config.DataDir, config.OutputDir, config.Save, config.Preview, config.DedupWindow,
 		config.DailyImageLimit, config.MaxImagesPerCall, config.TaskTimeout, config.CAFile,
-		config.MaxConcurrency,
+		config.MaxConcurrency, config.TokensFile, config.StoreURL, config.Timezone,
 	}
 	assert.Len(t, config.Settings, len(names))
 	for _, name := range names {
@@ -464,4 +464,102 @@ func TestStoreAndLimitSettings(t *testing.T) {
 	}
 	assert.Equal(t, 6, c.MaxImagesPerCall, "an invalid value falls back to the default")
 	assert.Equal(t, "aipaint-mcp", filepath.Base(c.DataDir))
+}
+
+func TestTeamSettings(t *testing.T) {
+	c, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Empty(t, c.StoreURL)
+	assert.Empty(t, c.TokensFile)
+	assert.Same(t, time.Local, c.Location, "the day of the limits is the server's local day by default")
+	assert.True(t, c.Save)
+
+	dir := t.TempDir()
+	c, err = config.FromEnv(env{
+		config.StoreURL:   "postgres://aipaint:pw@db.internal:5432/aipaint?sslmode=require",
+		config.TokensFile: filepath.Join(dir, "tokens.txt"),
+		config.Timezone:   "Asia/Shanghai",
+	}.get)
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://aipaint:pw@db.internal:5432/aipaint?sslmode=require", c.StoreURL)
+	assert.Equal(t, filepath.Join(dir, "tokens.txt"), c.TokensFile)
+	assert.Equal(t, "Asia/Shanghai", c.Location.String())
+	assert.False(t, c.Save, "team mode saves no images on a replica's disk unless asked")
+
+	for _, v := range []string{"1", "yes"} {
+		c, err = config.FromEnv(env{config.StoreURL: "postgresql://db/aipaint", config.Save: v}.get)
+		require.NoError(t, err)
+		assert.True(t, c.Save, "AIPAINT_SAVE=%s on a shared folder stays possible", v)
+	}
+	c, err = config.FromEnv(env{config.StoreURL: "postgres:///aipaint?host=/var/run/postgresql", config.Save: "0"}.get)
+	require.NoError(t, err)
+	assert.False(t, c.Save)
+	assert.NotEmpty(t, c.StoreURL, "a Unix socket URL has no host")
+
+	for _, tz := range []string{"UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Local"} {
+		c, err = config.FromEnv(env{config.Timezone: tz}.get)
+		require.NoError(t, err, tz)
+		assert.Equal(t, tz, c.Location.String())
+	}
+
+	// A relative or ~ path means the same file whatever the working folder later.
+	c, err = config.FromEnv(env{config.TokensFile: "tokens.txt"}.get)
+	require.NoError(t, err)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(wd, "tokens.txt"), c.TokensFile)
+	home, err := os.UserHomeDir()
+	require.NoError(t, err)
+	c, err = config.FromEnv(env{config.TokensFile: "~/team/tokens.txt"}.get)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(home, "team", "tokens.txt"), c.TokensFile)
+}
+
+// A store URL may hold a password: errors name the setting, never the URL.
+func TestStoreURLInvalid(t *testing.T) {
+	const password = "pw-SECRET-91c"
+	for _, v := range []string{
+		"mysql://u:" + password + "@db/x",
+		"https://u:" + password + "@db/x",
+		"host=db user=u password=" + password,
+		"postgres://u:" + password + "@db:port/x", // url.Parse fails, and its error would quote it
+		"postgres://u:" + password + "@db/x",
+		"//u:" + password + "@db/x",
+	} {
+		t.Run(v, func(t *testing.T) {
+			c, err := config.FromEnv(env{config.StoreURL: v}.get)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), config.StoreURL+" must be a PostgreSQL URL")
+			assert.NotContains(t, err.Error(), password)
+			assert.ErrorIs(t, c.Invalid, err, "the paid tools refuse to run")
+			assert.Empty(t, c.StoreURL, "an unusable URL is dropped, never used")
+			assert.False(t, c.Save, "still team mode: nothing saved on this disk")
+		})
+	}
+}
+
+func TestTimezoneInvalid(t *testing.T) {
+	for _, v := range []string{"Mars/Olympus", "Asia/../../etc/passwd", "+08:00", "CST-8x"} {
+		c, err := config.FromEnv(env{config.Timezone: v}.get)
+		require.Error(t, err, v)
+		assert.Contains(t, err.Error(), config.Timezone+" must be an IANA time zone")
+		assert.Same(t, time.Local, c.Location, "falls back to the local zone, and the paid tools refuse")
+	}
+}
+
+func TestCheckTokens(t *testing.T) {
+	both := env{config.HTTPToken: "a-shared-token-123456", config.TokensFile: "/etc/aipaint/tokens"}
+	c, err := config.FromEnv(both.get)
+	require.NoError(t, err, "not an invalid setting: stdio does not read either")
+	err = c.CheckTokens()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), config.HTTPToken)
+	assert.Contains(t, err.Error(), config.TokensFile)
+	assert.NotContains(t, err.Error(), "a-shared-token-123456")
+
+	for _, e := range []env{{}, {config.HTTPToken: "t"}, {config.TokensFile: "/f"}} {
+		c, err := config.FromEnv(e.get)
+		require.NoError(t, err)
+		assert.NoError(t, c.CheckTokens())
+	}
 }

@@ -238,6 +238,7 @@ func TestWithEnv(t *testing.T) {
 		"AIPAINT_APP_KEY": "key-abcdef", "AIPAINT_APP_SECRET": secret,
 		"AIPAINT_SUBMIT_URL": "https://api.example.com/ai/paint/submit", "AIPAINT_QUERY_URL": "https://api.example.com/ai/paint/query",
 		"AIPAINT_OUTPUT_DIR": "/Users/me/Pictures/AI 绘画", "OTHER": "not copied", "AIPAINT_HTTP_TOKEN": "http-only",
+		"AIPAINT_HTTP_TOKENS_FILE": "/etc/aipaint/tokens",
 	}
 	p := Platform{GOOS: runtime.GOOS, Getenv: env(vars)}
 
@@ -248,6 +249,7 @@ func TestWithEnv(t *testing.T) {
 	assert.Equal(t, "/Users/me/Pictures/AI 绘画", e["AIPAINT_OUTPUT_DIR"])
 	assert.NotContains(t, e, "OTHER")
 	assert.NotContains(t, e, "AIPAINT_HTTP_TOKEN", "stdio entries need no HTTP settings")
+	assert.NotContains(t, e, "AIPAINT_HTTP_TOKENS_FILE", "stdio entries need no HTTP settings")
 	assert.NotContains(t, string(r.Preview), secret, "--print hides secrets")
 	assert.Contains(t, string(r.Preview), "<hidden: AIPAINT_APP_SECRET>")
 

@@ -52,10 +52,12 @@ type running struct {
 	addr   string
 	client *http.Client
 	logs   *os.File // the server's log, written from many goroutines
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	// secrets must never appear in the log (checked once the server has stopped)
+	secrets []string
+	cancel  context.CancelFunc
+	done    chan error
+	once    sync.Once
+	err     error
 }
 
 // stop cancels the server's context and waits, within stopBound, for HTTP to return.
@@ -103,12 +105,15 @@ func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions) *running {
 		cancel()
 		t.Fatal("HTTP did not call Ready")
 	}
+	if o.Token != "" {
+		r.secrets = append(r.secrets, o.Token)
+	}
 	t.Cleanup(func() {
 		assert.NoError(t, r.stop(t))
-		if o.Token != "" {
-			logged, err := os.ReadFile(r.logs.Name())
-			assert.NoError(t, err)
-			assert.NotContains(t, string(logged), o.Token, "the bearer token must never be logged")
+		logged, err := os.ReadFile(r.logs.Name())
+		assert.NoError(t, err)
+		for _, secret := range r.secrets {
+			assert.NotContains(t, string(logged), secret, "a bearer token must never be logged")
 		}
 	})
 	return r
@@ -176,6 +181,15 @@ func TestCheckBind(t *testing.T) {
 				assert.Error(t, err)
 			} else {
 				assert.NoError(t, err)
+			}
+
+			// The tokens file counts as a token; two empty credentials do not.
+			err = CheckBind(tt.addr, "", "/etc/aipaint/tokens")
+			assert.Equal(t, tt.malformedAddr, err != nil, err)
+			err = CheckBind(tt.addr, "", "")
+			assert.Equal(t, !tt.loopback, err != nil, err)
+			if err != nil && !tt.malformedAddr {
+				assert.Contains(t, err.Error(), "AIPAINT_HTTP_TOKENS_FILE")
 			}
 		})
 	}
