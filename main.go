@@ -285,7 +285,7 @@ func runServe(ctx context.Context, watchSignals func(), args []string, stdin io.
 		People:         team,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         logger,
-		// Health: nil answers /healthz "ok" always; the shared store's Ping goes here.
+		Health:         a.Health,
 	})
 }
 
@@ -398,7 +398,7 @@ func runUsage(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if cfg.TokensFile != "" {
 		set, err := people.Load(cfg.TokensFile)
 		if err != nil {
-			return fmt.Errorf("%s: %w", config.HTTPTokensFile, err)
+			return fmt.Errorf("%s: %w", config.TokensFile, err)
 		}
 		for _, p := range set.People() {
 			if p.Limited {

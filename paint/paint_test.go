@@ -135,7 +135,7 @@ var panda = paint.Request{Text: "竹林里的熊猫", Style: "古风", Resolutio
 func waiting() paint.CallOptions { return paint.CallOptions{Wait: true, WaitSeconds: 5} }
 
 func usage(t *testing.T, e *env) int {
-	u, err := e.svc.Usage()
+	u, err := e.svc.Usage(paint.Person{})
 	require.NoError(t, err)
 	return u.Today
 }
@@ -193,7 +193,7 @@ func TestGenerate(t *testing.T) {
 				assert.Equal(t, paint.StatusDone, out.Task.Status)
 				require.Len(t, out.Task.Images, 2)
 				assert.Equal(t, filepath.Join("/out", "t1_1.png"), out.Task.Images[0].Path)
-				stored, err := e.svc.Get("t1")
+				stored, err := e.svc.Get(paint.Person{}, "t1")
 				require.NoError(t, err)
 				assert.Equal(t, paint.StatusDone, stored.Status)
 				assert.Equal(t, panda, stored.Request)
@@ -209,7 +209,7 @@ func TestGenerate(t *testing.T) {
 				assert.Equal(t, paint.StatusPending, out.Task.Status)
 				assert.Equal(t, 2, out.Billed)
 				require.Eventually(t, func() bool {
-					got, err := e.svc.Get("t1")
+					got, err := e.svc.Get(paint.Person{}, "t1")
 					return err == nil && got.Status == paint.StatusDone
 				}, 5*time.Second, 5*time.Millisecond, "the background follower records the finish")
 			},
@@ -294,7 +294,7 @@ func TestGenerate(t *testing.T) {
 				assert.ErrorIs(t, out.WaitErr, wait.ErrStillPending)
 				assert.True(t, out.Submitted)
 				require.Eventually(t, func() bool {
-					got, err := e.svc.Get(out.Task.TaskID)
+					got, err := e.svc.Get(paint.Person{}, out.Task.TaskID)
 					return err == nil && got.Status == paint.StatusDone
 				}, 10*time.Second, 10*time.Millisecond)
 			},
@@ -310,7 +310,7 @@ func TestGenerate(t *testing.T) {
 				var ue *paint.UpstreamError
 				require.ErrorAs(t, err, &ue)
 				assert.Equal(t, "t1", ue.SubmittedTask)
-				got, gerr := e.svc.Get("t1")
+				got, gerr := e.svc.Get(paint.Person{}, "t1")
 				require.NoError(t, gerr, "the billed task is recorded whatever the wait did")
 				assert.Equal(t, paint.StatusPending, got.Status)
 			},
@@ -428,7 +428,7 @@ func TestCheck(t *testing.T) {
 		assert.Equal(t, paint.StatusDone, out.Task.Status)
 		_, queries := e.up.counts()
 		assert.Equal(t, 1, queries)
-		stored, err := e.svc.Get("elsewhere")
+		stored, err := e.svc.Get(paint.Person{}, "elsewhere")
 		require.NoError(t, err)
 		assert.Len(t, stored.Images, 2)
 	})
@@ -448,7 +448,7 @@ func TestCheck(t *testing.T) {
 		require.NoError(t, err)
 		_, err = e.svc.Check(t.Context(), "young", paint.CallOptions{})
 		require.ErrorAs(t, err, new(*paint.UpstreamError))
-		young, err := e.svc.Get("young")
+		young, err := e.svc.Get(paint.Person{}, "young")
 		require.NoError(t, err)
 		assert.Equal(t, paint.StatusPending, young.Status, "within the grace a 201 leaves the task pending")
 	})
@@ -466,7 +466,7 @@ func TestFailedDownloadsAreRetriedInTheBackground(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, out.Task.Images[0].SaveError, "the call says the download failed")
 	require.Eventually(t, func() bool {
-		got, err := e.svc.Get("t1")
+		got, err := e.svc.Get(paint.Person{}, "t1")
 		return err == nil && got.Images[0].Path != "" && got.Images[1].Path != ""
 	}, 5*time.Second, 5*time.Millisecond, "retried until saved, without any call")
 }
@@ -492,11 +492,11 @@ func TestResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "the pending task is followed and the unsaved one saved; the expired one is left")
 	require.Eventually(t, func() bool {
-		p, err1 := e.svc.Get("pending")
-		u, err2 := e.svc.Get("unsaved")
+		p, err1 := e.svc.Get(paint.Person{}, "pending")
+		u, err2 := e.svc.Get(paint.Person{}, "unsaved")
 		return err1 == nil && err2 == nil && p.Status == paint.StatusDone && p.Images[0].Path != "" && u.Images[0].Path != ""
 	}, 5*time.Second, 5*time.Millisecond)
-	expired, err := e.svc.Get("expired")
+	expired, err := e.svc.Get(paint.Person{}, "expired")
 	require.NoError(t, err)
 	assert.Empty(t, expired.Images[0].Path)
 }
@@ -538,7 +538,7 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tasks, n)
 	require.Eventually(t, func() bool {
-		list, err := e.svc.List(tasks)
+		list, err := e.svc.List(paint.Person{}, tasks)
 		if err != nil || len(list) != tasks {
 			return false
 		}
@@ -642,7 +642,7 @@ func TestCheckLeavesAFailedSaveToTheBackground(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, out.Task.Images[0].SaveError, "the call says the download failed")
 	require.Eventually(t, func() bool {
-		got, err := e.svc.Get("done-unsaved")
+		got, err := e.svc.Get(paint.Person{}, "done-unsaved")
 		return err == nil && got.Images[0].Path != "" && got.Images[1].Path != ""
 	}, 5*time.Second, 5*time.Millisecond, "retried in the background, without another call")
 	_, queries := e.up.counts()

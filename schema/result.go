@@ -19,7 +19,7 @@ type Image struct {
 
 // Usage is today's spending against the daily limit.
 type Usage struct {
-	Today  int          `json:"today" jsonschema_description:"Images submitted today (local day), across all server processes."`
+	Today  int          `json:"today" jsonschema_description:"Images submitted today (the day in AIPAINT_TIMEZONE, by default the server's local day), across all server processes."`
 	Limit  int          `json:"limit" jsonschema_description:"AIPAINT_DAILY_IMAGE_LIMIT; 0 = no limit."`
 	Person *PersonUsage `json:"person,omitempty" jsonschema_description:"On a team server: the caller's own images today and their limit."`
 }

@@ -76,7 +76,7 @@ func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 		}
 		return mcp.NewToolResultError(fmt.Sprintf("已达个人每日上限 / %s's own daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 			"Nothing was submitted or billed. Whoever runs this team server sets each person's limit in %s; otherwise try again tomorrow.",
-			p.Name, p.Today, limit, p.Today, limit, e.Requested, config.HTTPTokensFile))
+			p.Name, p.Today, limit, p.Today, limit, e.Requested, config.TokensFile))
 	}
 	return mcp.NewToolResultError(fmt.Sprintf("已达每日上限 / Daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 		"Nothing was submitted or billed. To allow more, the user can raise %s (0 = no limit) and restart the client; otherwise try again tomorrow.",
