@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/store"
 )
 
 func runMain(args []string, env map[string]string) (int, string, string) {
@@ -227,4 +229,33 @@ func TestServeTokensFile(t *testing.T) {
 			assert.NotContains(t, out+errOut, secret[5:], "never a token")
 		})
 	}
+}
+
+func TestUsageCommandCountsEachPerson(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	st, err := store.Open(dir)
+	require.NoError(t, err)
+	spend := func(name string, num int, id string) {
+		p := store.Policy{Person: store.Person{Name: name}}
+		res, err := st.Reserve(t.Context(), store.Request{Text: id, Num: num}, p)
+		require.NoError(t, err)
+		_, err = st.Commit(res, store.Record{TaskID: id})
+		require.NoError(t, err)
+	}
+	spend("alice", 2, "a1")
+	spend("alice", 3, "a2")
+	spend("bob", 1, "b1")
+	require.NoError(t, st.Close())
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123 4\nbob fedcba9876543210fedc\n"), 0o600))
+
+	code, out, errOut := runMain([]string{"usage"}, map[string]string{
+		"AIPAINT_DATA_DIR": dir, "AIPAINT_HTTP_TOKENS_FILE": tokens, "AIPAINT_DAILY_IMAGE_LIMIT": "50"})
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4, out)
+	assert.Equal(t, []string{"alice", "5", "5", "4"}, strings.Fields(lines[1]))
+	assert.Equal(t, []string{"bob", "1", "1", "-"}, strings.Fields(lines[2]))
+	assert.Equal(t, []string{"TOTAL", "6", "6", "50"}, strings.Fields(lines[3]))
+	assert.NotContains(t, out+errOut, "0123456789abcdef0123", "tokens never printed")
 }
