@@ -26,6 +26,7 @@ import (
 	"aipaint-mcp/people"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/serve"
+	"aipaint-mcp/store"
 )
 
 const usage = `aipaint-mcp — MCP server for the 聚美智数 AI绘画 text-to-image API (Huawei Cloud Marketplace)
@@ -361,6 +362,15 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	cfg, cfgErr := config.FromEnv(getenv) // the raw list of problems: doctor gives each its own fix
 	cfg.Sandbox = cfg.Sandbox || *sandbox
 	opts := doctor.Options{Config: cfg, ConfigErr: cfgErr}
+	if cfg.StoreURL != "" && !cfg.Sandbox {
+		st, _, err := app.OpenStore(cfg, newLogger(stderr, slog.LevelError))
+		if err == nil {
+			defer st.Close()
+			if p, ok := st.(store.Pinger); ok {
+				opts.PingStore = p.Ping
+			}
+		}
+	}
 	if cfg.Sandbox {
 		sb, sbCfg, err := app.StartSandbox(cfg, newLogger(stderr, slog.LevelWarn))
 		if err != nil {

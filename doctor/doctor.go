@@ -20,6 +20,7 @@ import (
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
+	"aipaint-mcp/people"
 )
 
 // Status is the outcome of one check.
@@ -55,6 +56,10 @@ type Options struct {
 	Dial       func(ctx context.Context, network, addr string) (net.Conn, error) // default a net.Dialer
 	Proxy      func(*http.Request) (*url.URL, error)                             // default http.ProxyFromEnvironment
 	Timeout    time.Duration                                                     // per network step; default 10s
+
+	// PingStore, with AIPAINT_STORE_URL set, asks the team server's
+	// database whether it answers and its tables are up to date.
+	PingStore func(ctx context.Context) error
 }
 
 func (o *Options) defaults() {
@@ -90,11 +95,44 @@ func Run(ctx context.Context, o Options) []Check {
 		}
 	}
 	out = append(out, authChecks(ctx, o, roots, failed(settings), reachable[config.QueryURL])...)
-	out = append(out,
-		folderCheck("输出文件夹 Output folder", config.OutputDir, o.Config.OutputDir, 0o755),
-		folderCheck("数据文件夹 Data folder", config.DataDir, o.Config.DataDir, 0o700), // the task store keeps prompts
-	)
+	if o.Config.Save {
+		out = append(out, folderCheck("输出文件夹 Output folder", config.OutputDir, o.Config.OutputDir, 0o755))
+	}
+	if o.Config.StoreURL == "" {
+		out = append(out, folderCheck("数据文件夹 Data folder", config.DataDir, o.Config.DataDir, 0o700)) // the task store keeps prompts
+	} else {
+		out = append(out, storeCheck(ctx, o))
+	}
+	if o.Config.TokensFile != "" {
+		out = append(out, tokensCheck(o.Config.TokensFile))
+	}
 	return out
+}
+
+// storeCheck asks a team server's database whether it answers.
+func storeCheck(ctx context.Context, o Options) Check {
+	const name = "团队数据库 Team database"
+	if o.PingStore == nil {
+		return Check{Name: name, Status: Skip, Detail: "not checked"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if err := o.PingStore(ctx); err != nil {
+		return Check{Name: name, Status: Fail, Detail: err.Error(),
+			Fix: "check " + config.StoreURL + ": the host, port, database, user and password, and that PostgreSQL accepts connections from this machine"}
+	}
+	return Check{Name: name, Status: Pass, Detail: config.StoreURL + " answers; its tables are up to date"}
+}
+
+// tokensCheck reads a team server's tokens file as the server would.
+func tokensCheck(path string) Check {
+	const name = "令牌文件 Tokens file"
+	set, err := people.Load(path)
+	if err != nil {
+		return Check{Name: name, Status: Fail, Detail: err.Error(),
+			Fix: "fix that line of " + config.TokensFile + " (NAME TOKEN [LIMIT], see the README's Over HTTP)"}
+	}
+	return Check{Name: name, Status: Pass, Detail: fmt.Sprintf("%d people", set.Len())}
 }
 
 func failed(cs []Check) bool {

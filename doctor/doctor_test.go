@@ -323,3 +323,40 @@ func TestTLSAndCAFile(t *testing.T) {
 	checks, out, _ = s.run(t)
 	assert.Contains(t, failures(checks)[0].Fix, "point AIPAINT_CA_FILE at a readable PEM file", out)
 }
+
+func TestTeamSettings(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+
+	t.Run("a database that answers and a good tokens file", func(t *testing.T) {
+		s := newSetup(t, sb.URL)
+		require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123\nbob fedcba9876543210fedc 5\n"), 0o600))
+		s.env[config.StoreURL] = "postgres://aipaint@db.example:5432/aipaint"
+		s.env[config.TokensFile] = tokens
+		s.opts.PingStore = func(context.Context) error { return nil }
+		checks, out, ok := s.run(t)
+		assert.True(t, ok, out)
+		assert.Equal(t, doctor.Pass, find(t, checks, "团队数据库").Status)
+		assert.Equal(t, "2 people", find(t, checks, "令牌文件").Detail)
+		for _, c := range checks {
+			assert.NotContains(t, c.Name, "数据文件夹", "a team server keeps no data folder")
+			assert.NotContains(t, c.Name, "输出文件夹", "nor saves images by default")
+		}
+	})
+	t.Run("a database that does not answer and a malformed tokens file", func(t *testing.T) {
+		s := newSetup(t, sb.URL)
+		require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123\nbob short\n"), 0o600))
+		s.env[config.StoreURL] = "postgres://aipaint@db.example:5432/aipaint"
+		s.env[config.TokensFile] = tokens
+		s.opts.PingStore = func(context.Context) error { return errors.New("store: ping: connection refused") }
+		checks, out, ok := s.run(t)
+		assert.False(t, ok)
+		db := find(t, checks, "团队数据库")
+		assert.Equal(t, doctor.Fail, db.Status)
+		assert.Contains(t, db.Fix, config.StoreURL)
+		tf := find(t, checks, "令牌文件")
+		assert.Equal(t, doctor.Fail, tf.Status)
+		assert.Contains(t, tf.Detail, "line 2")
+		assert.NotContains(t, out, "0123456789abcdef0123", "never a token")
+	})
+}
