@@ -233,15 +233,18 @@ type Store interface {
 // the file store does not (one machine, where every process may follow).
 type Leaser interface {
 	// Claim takes (or renews) the lease of one task for holder until
-	// now+ttl, unless another holder's lease is live. ok=false when someone
-	// else holds it.
+	// now+ttl, unless another holder's lease is live (live: now <
+	// its end). ok=false when someone else holds it; ErrNotFound when the
+	// task is not stored.
 	Claim(taskID, holder string, ttl time.Duration) (ok bool, err error)
 	// ClaimPending takes up to max pending tasks submitted at or after
 	// since whose lease is free or expired, for holder until now+ttl, and
-	// returns them.
+	// returns them. Tasks holder already holds live are not returned (it
+	// follows them already); no task is returned to two callers.
 	ClaimPending(holder string, since time.Time, ttl time.Duration, max int) ([]Record, error)
-	// Renew extends holder's live leases on taskIDs; it returns the ids
-	// holder no longer holds.
+	// Renew extends holder's leases on taskIDs (an expired one too, when
+	// nobody else took it meanwhile); it returns the ids holder no longer
+	// holds: taken by another, let go, or never held.
 	Renew(holder string, taskIDs []string, ttl time.Duration) (lost []string, err error)
 	// Unclaim lets go of holder's lease (the task finished, or the server
 	// stops).

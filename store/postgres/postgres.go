@@ -147,7 +147,7 @@ func (s *Store) ready(ctx context.Context) error {
 	select {
 	case s.migrating <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("store: waiting for the schema: %w", ctx.Err())
+		return fmt.Errorf("waiting for the schema: %w", ctx.Err())
 	}
 	defer func() { <-s.migrating }()
 	select {

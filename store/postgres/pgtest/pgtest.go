@@ -55,19 +55,26 @@ func URL(t testing.TB) string {
 	return u
 }
 
-// WithSearchPath sets the search_path of a URL or key=value connection
-// string.
+// WithSearchPath makes a URL or key=value connection string use schema,
+// through the options parameter (-c search_path=...), which pgx, psql and
+// every libpq client understand; other options are kept.
 func WithSearchPath(conn, schema string) (string, error) {
+	opt := "-c search_path=" + schema
 	if !strings.Contains(conn, "://") {
-		return conn + " search_path=" + schema, nil
+		return conn + " options='" + opt + "'", nil
 	}
 	u, err := url.Parse(conn)
 	if err != nil {
 		return "", err
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	if old := q.Get("options"); old != "" {
+		opt = old + " " + opt
+	}
+	q.Set("options", opt)
+	// Encode writes a space as +, which libpq does not decode (QueryEscape
+	// writes a literal + as %2B, so every + here is a space).
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String(), nil
 }
 
