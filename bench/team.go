@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -55,13 +61,24 @@ func teamBench(o options, b bins, r *report) error {
 		return err
 	}
 	defer sb.Close()
-	env := b.env(config.AppKey+"="+sandbox.AppKey, config.AppSecret+"="+sandbox.AppSecret,
-		config.SubmitURL+"="+sb.SubmitURL(), config.QueryURL+"="+sb.QueryURL(),
-		config.StoreURL+"="+storeURL, config.DedupWindow+"=10m")
+	// Each replica reaches the one sandbox through a front of its own, which
+	// notes who queries which task: one replica at a time should.
+	pollers := &pollers{by: map[string]map[int]bool{}}
+	var fronts []*httptest.Server
+	defer func() {
+		for _, f := range fronts {
+			f.Close()
+		}
+	}()
 	replicas := func(n int) ([]*server, []string, error) {
 		var ss []*server
 		var urls []string
-		for range n {
+		for i := range n {
+			front := httptest.NewServer(pollers.front(i, sb))
+			fronts = append(fronts, front)
+			env := b.env(config.AppKey+"="+sandbox.AppKey, config.AppSecret+"="+sandbox.AppSecret,
+				config.SubmitURL+"="+front.URL+sandbox.SubmitPath, config.QueryURL+"="+front.URL+sandbox.QueryPath,
+				config.StoreURL+"="+storeURL, config.DedupWindow+"=10m")
 			s, url, err := spawnHTTP("aipaint-mcp", b.aipaint, env)
 			if err != nil {
 				for _, s := range ss {
@@ -164,7 +181,8 @@ func teamBench(o options, b bins, r *report) error {
 		teamRow{c + "peak RSS of the largest replica (MB)", mb(maxPeak), "≤ 100 MB per 1,000 waits"},
 		teamRow{c + "RSS while waiting, largest replica (MB)", mb(maxRSS), ""},
 		teamRow{c + "CPU while waiting, busiest replica (% of a core)", maxCPU * 100, "≤ 2 % per 1,000 waits"},
-		teamRow{c + "upstream queries/s, all replicas", queries, ""})
+		teamRow{c + "upstream queries/s, all replicas", queries, ""},
+		teamRow{c + "tasks queried by more than one replica", float64(pollers.shared()), "0"})
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
@@ -243,4 +261,48 @@ func pgExec(conn, sql string) error {
 	defer func() { _ = c.Close(context.Background()) }()
 	_, err = c.Exec(ctx, sql)
 	return err
+}
+
+// pollers records which replicas (fronts) query each task.
+type pollers struct {
+	mu sync.Mutex
+	by map[string]map[int]bool
+}
+
+func (p *pollers) front(replica int, sb http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == sandbox.QueryPath {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var id string
+			if v, err := url.ParseQuery(string(body)); err == nil {
+				id = v.Get("taskId")
+			}
+			if id == "" {
+				var m map[string]any
+				if json.Unmarshal(body, &m) == nil {
+					id, _ = m["taskId"].(string)
+				}
+			}
+			p.mu.Lock()
+			if p.by[id] == nil {
+				p.by[id] = map[int]bool{}
+			}
+			p.by[id][replica] = true
+			p.mu.Unlock()
+		}
+		sb.ServeHTTP(w, r)
+	})
+}
+
+func (p *pollers) shared() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, rs := range p.by {
+		if len(rs) > 1 {
+			n++
+		}
+	}
+	return n
 }
