@@ -42,10 +42,11 @@ type options struct {
 	profiles    bool
 	profileDir  string // where to keep the raw profiles; "" = not kept
 	only        string // comma-separated sections to run; "" = all
+	pg          string // PostgreSQL server for the team section; "" = AIPAINT_TEST_POSTGRES_URL
 }
 
 // sections are the parts of a run, in order, by the names -only takes.
-var sections = []string{"cold", "stdio", "http", "waits", "profiles"}
+var sections = []string{"cold", "stdio", "http", "waits", "profiles", "team"}
 
 func (o options) includes(section string) bool {
 	return o.only == "" || slices.Contains(strings.Split(o.only, ","), section)
@@ -63,6 +64,7 @@ func main() {
 	flag.BoolVar(&o.profiles, "profiles", true, "collect CPU and heap profiles and print their top entries")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "keep the raw profiles in this folder (for go tool pprof)")
 	flag.StringVar(&o.only, "only", "", "run only these sections, comma-separated: "+strings.Join(sections, ", "))
+	flag.StringVar(&o.pg, "pg", "", "PostgreSQL server URL for the team section (a schema of its own is created and dropped); default $AIPAINT_TEST_POSTGRES_URL, none = the section is skipped")
 	flag.Parse()
 	for _, s := range strings.Split(o.only, ",") {
 		if s != "" && !slices.Contains(sections, s) {
@@ -186,6 +188,7 @@ func run(o options) error {
 		{"stdio", stdioRoundTrips},
 		{"http", httpThroughput},
 		{"waits", blockedWaits},
+		{"team", teamBench},
 	} {
 		if !o.includes(step.section) {
 			continue
@@ -651,6 +654,7 @@ type profileTop struct{ title, top string }
 
 type report struct {
 	rows       []row
+	team       []teamRow
 	profiles   []profileTop
 	profileDir string
 }
@@ -730,6 +734,16 @@ func (r *report) print(w io.Writer, o options, b bins, load0 string, took time.D
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.name, num(x.a), base, ratio, overhead, x.target)
 	}
 	fmt.Fprintln(w, "\nRatio: aipaint-mcp ÷ baseline. Overhead: how much worse aipaint-mcp is (time or RSS more, calls/s fewer); negative is better.")
+
+	if len(r.team) > 0 {
+		fmt.Fprintln(w, "\n## Team server (issue 13): replicas on one PostgreSQL database")
+		fmt.Fprintln(w, "\nThe sandbox runs in the bench process (its work is not counted); no tokens file; every throughput call is a new request.")
+		fmt.Fprintln(w, "\n| Measure | aipaint-mcp | target |")
+		fmt.Fprintln(w, "| --- | ---: | --- |")
+		for _, x := range r.team {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", x.name, num(x.value), x.target)
+		}
+	}
 
 	fmt.Fprintln(w, "\n## Polling cost (simulated clock; wait.Schedule as Wait runs it)")
 	fmt.Fprintln(w, "\nTasks take the typical duration ±20 %, 1,000 per row; first look right after the submit. Queries per task / mean delay between finishing and being noticed / worst delay.")
