@@ -34,6 +34,7 @@ const (
 type leases struct {
 	store  store.Leaser
 	holder string
+	rate   float64 // the account's poll rate, shared by the servers
 	mu     sync.Mutex
 	held   map[string]*hold
 }
@@ -118,6 +119,7 @@ func (s *Service) renewLeases() {
 			return
 		case <-t.C:
 		}
+		s.shareRate()
 		l.mu.Lock()
 		ids := make([]string, 0, len(l.held))
 		for id := range l.held {
@@ -145,6 +147,16 @@ func (s *Service) renewLeases() {
 			s.o.Logger.Info("another server took over a task", "task_id", id)
 		}
 	}
+}
+
+// shareRate divides the account's poll rate among the servers polling it:
+// the upstream is one account, however many servers ask it.
+func (s *Service) shareRate() {
+	n, err := s.leases.store.Holders()
+	if err != nil {
+		return // keep the last share
+	}
+	s.poller.SetMaxPollRate(s.leases.rate / float64(max(n, 1)))
 }
 
 // sweep takes over, every sweepEvery, the pending tasks whose lease is free

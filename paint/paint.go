@@ -127,7 +127,8 @@ func New(o Options) *Service {
 	s.drain, s.startDrain = context.WithCancel(context.Background())
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	if l, ok := o.Store.(store.Leaser); ok && o.Unusable == nil {
-		s.leases = &leases{store: l, holder: cmp.Or(o.Holder, newHolder()), held: map[string]*hold{}}
+		s.leases = &leases{store: l, holder: cmp.Or(o.Holder, newHolder()), held: map[string]*hold{},
+			rate: s.poller.MaxPollRate()}
 		s.background("leases", s.renewLeases)
 	}
 	return s

@@ -249,6 +249,9 @@ type Leaser interface {
 	// Unclaim lets go of holder's lease (the task finished, or the server
 	// stops).
 	Unclaim(taskID, holder string) error
+	// Holders counts the holders of live leases: the servers polling the
+	// upstream for this account now, which share its poll rate.
+	Holders() (int, error)
 }
 
 // Pinger is a store on a network: it answers whether it is reachable (for

@@ -6,6 +6,7 @@ package wait
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,8 @@ const LastPollGrace = 3 * time.Second
 // DefaultMaxPollRate bounds the polls per second of all the waits of one
 // Poller together. One user's few waits never reach it; a server holding
 // hundreds of waits (profiled: 1,000) polls each of them less often, instead
-// of spending a core on polls and the package's query quota with it.
+// of spending a core on polls and the package's query quota with it. The
+// servers of a team share it (paint divides it among them).
 const DefaultMaxPollRate = 50
 
 // Poll reports one query made by Wait.
@@ -60,7 +62,7 @@ type PollerOptions struct {
 // is safe for concurrent use.
 type Poller struct {
 	q      Querier
-	rate   float64
+	rate   atomic.Uint64 // math.Float64bits of polls per second
 	jitter func() float64
 	waits  atomic.Int64 // Waits in progress
 }
@@ -73,8 +75,21 @@ func NewPoller(q Querier, o PollerOptions) *Poller {
 	if o.Jitter == nil {
 		o.Jitter = rand.Float64
 	}
-	return &Poller{q: q, rate: o.MaxPollRate, jitter: o.Jitter}
+	p := &Poller{q: q, jitter: o.Jitter}
+	p.rate.Store(math.Float64bits(o.MaxPollRate))
+	return p
 }
+
+// SetMaxPollRate changes the poll rate the waits share (> 0), as when
+// several servers share the account's.
+func (p *Poller) SetMaxPollRate(rate float64) {
+	if rate > 0 {
+		p.rate.Store(math.Float64bits(rate))
+	}
+}
+
+// MaxPollRate is the poll rate the waits share.
+func (p *Poller) MaxPollRate() float64 { return math.Float64frombits(p.rate.Load()) }
 
 // Wait polls a task until it is done, the timeout passes, or ctx ends.
 // On timeout it returns the last known state and ErrStillPending; a transient
@@ -120,7 +135,7 @@ func (p *Poller) Wait(ctx context.Context, taskID string, o Options) (client.Tas
 		if ctx.Err() != nil && time.Now().Before(deadline) {
 			return last, ctx.Err() // the caller gave up
 		}
-		d := jittered(max(sched.Delay(n-1, time.Since(born)), pollFloor(p.waits.Load(), p.rate)), p.jitter())
+		d := jittered(max(sched.Delay(n-1, time.Since(born)), pollFloor(p.waits.Load(), p.MaxPollRate())), p.jitter())
 		if remaining := time.Until(deadline); remaining <= 0 {
 			return last, stillPending(lastErr)
 		} else if d > remaining {

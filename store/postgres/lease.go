@@ -124,6 +124,17 @@ func storable(ids []string) []string {
 	return out
 }
 
+// Holders counts the holders of live leases.
+func (s *Store) Holders() (int, error) {
+	var n int
+	err := s.call(context.Background(), "store: holders", func(ctx context.Context) (bool, error) {
+		return true, s.pool.QueryRow(ctx, `
+			SELECT count(DISTINCT lease_holder) FROM aipaint_tasks
+			WHERE status = 'pending' AND lease_until > $1`, s.clock()).Scan(&n)
+	})
+	return n, err
+}
+
 // Unclaim lets go of holder's lease; another holder's is left alone.
 func (s *Store) Unclaim(taskID, holder string) error {
 	if err := checkID(taskID); err != nil {

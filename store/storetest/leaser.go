@@ -32,6 +32,33 @@ var leaserCases = []testCase{
 	{name: "UnclaimFrees", test: unclaimFrees},
 	{name: "ClaimPendingSkipsLiveLeases", test: claimPendingSkipsLiveLeases},
 	{name: "ConcurrentClaimPendingNeverSharesATask", test: concurrentClaimPendingNeverSharesATask},
+	{name: "HoldersCountsLiveLeases", test: holdersCountsLiveLeases},
+}
+
+func holders(t *testing.T, l store.Leaser) int {
+	t.Helper()
+	n, err := l.Holders()
+	require.NoError(t, err)
+	return n
+}
+
+func holdersCountsLiveLeases(t *testing.T, e *env) {
+	a, b := leaser(t, e), leaser(t, e)
+	assert.Zero(t, holders(t, a))
+	pending(t, e, "t1", "t2", "t3")
+	require.True(t, claim(t, a, "t1", "A"))
+	require.True(t, claim(t, a, "t2", "A"))
+	assert.Equal(t, 1, holders(t, b), "one holder, however many tasks")
+	e.clock.add(ttl / 2)
+	require.True(t, claim(t, b, "t3", "B"))
+	assert.Equal(t, 2, holders(t, a))
+	require.NoError(t, a.Unclaim("t1", "A"))
+	assert.Equal(t, 2, holders(t, a), "A still holds t2")
+	e.clock.add(ttl/2 + time.Second)
+	assert.Equal(t, 1, holders(t, a), "A's leases expired; B's is live")
+	_, err := e.handle(t).Update("t3", func(r *store.Record) { r.Status = store.StatusDone })
+	require.NoError(t, err)
+	assert.Zero(t, holders(t, a), "a finished task's lease polls nothing")
 }
 
 const ttl = time.Minute
