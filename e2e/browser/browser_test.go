@@ -245,9 +245,9 @@ func TestBrowserGallery(t *testing.T) {
 			HostCapabilities: map[string]any{"openLinks": map[string]any{}, "serverTools": map[string]any{}, "serverResources": map[string]any{}, "updateModelContext": map[string]any{"text": map[string]any{}}},
 			Args:             map[string]any{"text": "竹林里的熊猫，晨雾，水墨", "style": "古风", "resolution": "1024*1024", "num": 1, "wait": false},
 		},
-		{ // pictures by the app-only tool (no serverResources); 6 images; another style; 2026-07-28
+		{ // pictures by the app-only tool (no serverResources, no openLinks, no updateModelContext); 6 images; another style; 2026-07-28
 			Name: "tool", Protocol: "2026-07-28", Theme: "dark", Locale: "en-US", Width: 560, ShotPrefix: "dark-6",
-			HostCapabilities: map[string]any{"openLinks": map[string]any{}, "serverTools": map[string]any{}},
+			HostCapabilities: map[string]any{"serverTools": map[string]any{}},
 			Args:             map[string]any{"text": "雨夜的霓虹街道，一只撑伞的猫", "style": "赛博朋克", "resolution": "1024*1536", "num": 6, "wait": false},
 			Restyle:          "水彩画",
 		},
@@ -406,7 +406,11 @@ func check(t *testing.T, sc scenario, r report, a *app.App) {
 			modelContext = append(modelContext, e.Params)
 		}
 	}
-	if len(c.TaskImages) == 0 || len(links) != 1 || links[0] != c.TaskImages[0].URL {
+	if _, ok := sc.HostCapabilities["openLinks"]; !ok {
+		if len(links) != 0 {
+			t.Errorf("open-link %v on a host that does not declare openLinks", links)
+		}
+	} else if len(c.TaskImages) == 0 || len(links) != 1 || links[0] != c.TaskImages[0].URL {
 		t.Errorf("open-link %v, want the image URL", links)
 	}
 	if sizes < 2 || c.FrameHeight < 200 {
