@@ -239,16 +239,16 @@ func uiClient(ctx context.Context) bool {
 	return declaresApps(caps.Extensions[UIExtension]) || declaresApps(caps.Experimental[UIExtension])
 }
 
-// declaresApps reads the extension's settings: its mimeTypes must include
-// the HTML profile (a client that lists none is taken at its word).
+// declaresApps reads the extension's settings: mimeTypes is required and
+// must include the HTML profile (SEP-1865, "Client<>Server Capability
+// Negotiation"; the SDK's getUiCapability example checks the same), so a
+// client that names the extension without it is not shown the gallery.
 func declaresApps(settings any) bool {
 	m, ok := settings.(map[string]any)
 	if !ok {
 		return false
 	}
 	switch types := m["mimeTypes"].(type) {
-	case nil:
-		return true
 	case []any:
 		for _, t := range types {
 			if t == AppMIMEType {

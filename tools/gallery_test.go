@@ -39,16 +39,57 @@ func appsCapabilities() mcp.ClientCapabilities {
 // declares the UI extension at initialize.
 func (h *harness) appsClient(t *testing.T) *mcpclient.Client {
 	t.Helper()
+	return h.clientWith(t, appsCapabilities())
+}
+
+// clientWith is a second client of the harness's paint service that
+// declares caps at initialize.
+func (h *harness) clientWith(t *testing.T, caps mcp.ClientCapabilities) *mcpclient.Client {
+	t.Helper()
 	c, err := mcpclient.NewInProcessClient(tools.NewServer(tools.Options{Paint: h.svc, Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true, Version: "test"}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	require.NoError(t, c.Start(context.Background()))
 	req := mcp.InitializeRequest{}
-	req.Params.Capabilities = appsCapabilities()
+	req.Params.Capabilities = caps
 	init, err := c.Initialize(context.Background(), req)
 	require.NoError(t, err)
 	assert.Contains(t, init.Capabilities.Extensions, tools.UIExtension, "the server advertises MCP Apps")
 	return c
+}
+
+// TestAppsDeclarations: the gallery is offered only to a client whose
+// extension settings list the HTML profile in mimeTypes, which SEP-1865
+// makes required ("Client<>Server Capability Negotiation").
+func TestAppsDeclarations(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		caps mcp.ClientCapabilities
+		apps bool
+	}{
+		{"extensions with the profile", appsCapabilities(), true},
+		{"experimental with the profile", mcp.ClientCapabilities{Experimental: map[string]any{tools.UIExtension: map[string]any{"mimeTypes": []any{tools.AppMIMEType}}}}, true},
+		{"no settings", mcp.ClientCapabilities{Extensions: map[string]any{tools.UIExtension: map[string]any{}}}, false},
+		{"other MIME types only", mcp.ClientCapabilities{Extensions: map[string]any{tools.UIExtension: map[string]any{"mimeTypes": []any{"text/html"}}}}, false},
+		{"mimeTypes not a list", mcp.ClientCapabilities{Extensions: map[string]any{tools.UIExtension: map[string]any{"mimeTypes": tools.AppMIMEType}}}, false},
+		{"nothing declared", mcp.ClientCapabilities{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := h.clientWith(t, tc.caps).ListTools(context.Background(), mcp.ListToolsRequest{})
+			require.NoError(t, err)
+			want := 3
+			if tc.apps {
+				want = 4
+			}
+			assert.Len(t, res.Tools, want)
+			for _, tool := range res.Tools {
+				if tool.Name == "generate_image" {
+					assert.Equal(t, tc.apps, tool.Meta != nil, "_meta.ui on generate_image")
+				}
+			}
+		})
+	}
 }
 
 func uiOf(t *testing.T, m *mcp.Meta) map[string]any {

@@ -212,6 +212,15 @@ type report struct {
 		CSPBefore     int     `json:"cspBefore"`
 		CSPProbe      bool    `json:"cspProbe"`
 		FrameHeight   float64 `json:"frameHeight"`
+		OpenShown     bool    `json:"openShown"`
+		Changed       struct {
+			Background string `json:"background"`
+			Lang       string `json:"lang"`
+			Again      string `json:"again"`
+			Cell       string `json:"cell"`
+			StyleLabel string `json:"styleLabel"`
+		} `json:"changed"`
+		Teardown string `json:"teardown"`
 	} `json:"checks"`
 }
 
@@ -236,9 +245,9 @@ func TestBrowserGallery(t *testing.T) {
 			HostCapabilities: map[string]any{"openLinks": map[string]any{}, "serverTools": map[string]any{}, "serverResources": map[string]any{}, "updateModelContext": map[string]any{"text": map[string]any{}}},
 			Args:             map[string]any{"text": "竹林里的熊猫，晨雾，水墨", "style": "古风", "resolution": "1024*1024", "num": 1, "wait": false},
 		},
-		{ // pictures by the app-only tool (no serverResources); 6 images; another style; 2026-07-28
+		{ // pictures by the app-only tool (no serverResources, no openLinks, no updateModelContext); 6 images; another style; 2026-07-28
 			Name: "tool", Protocol: "2026-07-28", Theme: "dark", Locale: "en-US", Width: 560, ShotPrefix: "dark-6",
-			HostCapabilities: map[string]any{"openLinks": map[string]any{}, "serverTools": map[string]any{}},
+			HostCapabilities: map[string]any{"serverTools": map[string]any{}},
 			Args:             map[string]any{"text": "雨夜的霓虹街道，一只撑伞的猫", "style": "赛博朋克", "resolution": "1024*1536", "num": 6, "wait": false},
 			Restyle:          "水彩画",
 		},
@@ -397,7 +406,11 @@ func check(t *testing.T, sc scenario, r report, a *app.App) {
 			modelContext = append(modelContext, e.Params)
 		}
 	}
-	if len(c.TaskImages) == 0 || len(links) != 1 || links[0] != c.TaskImages[0].URL {
+	if _, ok := sc.HostCapabilities["openLinks"]; !ok {
+		if len(links) != 0 {
+			t.Errorf("open-link %v on a host that does not declare openLinks", links)
+		}
+	} else if len(c.TaskImages) == 0 || len(links) != 1 || links[0] != c.TaskImages[0].URL {
 		t.Errorf("open-link %v, want the image URL", links)
 	}
 	if sizes < 2 || c.FrameHeight < 200 {
@@ -425,6 +438,33 @@ func check(t *testing.T, sc scenario, r report, a *app.App) {
 	}
 	if len(modelContext) != 1 || !strings.Contains(fmt.Sprint(modelContext[0]), c.ClickCalls[0].TaskID) || !strings.Contains(fmt.Sprint(modelContext[0]), wantStyle.(string)) {
 		t.Errorf("ui/update-model-context: %v, want one naming task %s", modelContext, c.ClickCalls[0].TaskID)
+	}
+	// The host accepts only the content blocks it declares (updateModelContext modalities).
+	if len(modelContext) == 1 {
+		_, structured := modelContext[0]["structuredContent"]
+		um, declared := sc.HostCapabilities["updateModelContext"].(map[string]any)
+		_, wantStructured := um["structuredContent"]
+		if declared && structured != wantStructured {
+			t.Errorf("ui/update-model-context sent structuredContent=%v to a host declaring %v", structured, um)
+		}
+		if !declared && !structured {
+			t.Errorf("ui/update-model-context without structuredContent to a host that declares no modalities: %v", modelContext[0])
+		}
+	}
+	if _, ok := sc.HostCapabilities["openLinks"]; c.OpenShown != ok {
+		t.Errorf("open full size shown %v, host openLinks declared %v", c.OpenShown, ok)
+	}
+
+	// host-context-changed: the other theme and locale apply at once.
+	flipped := map[string]struct{ bg, lang, again, cell, style string }{
+		"light": {"rgb(26, 26, 26)", "en-US", "billed", "Picture 1", "Style"},
+		"dark":  {"rgb(255, 255, 255)", "zh-CN", "计费", "第 1 张", "风格"},
+	}[sc.Theme]
+	if ch := c.Changed; ch.Background != flipped.bg || ch.Lang != flipped.lang || !strings.Contains(ch.Again, flipped.again) || ch.Cell != flipped.cell || ch.StyleLabel != flipped.style {
+		t.Errorf("after host-context-changed: %+v, want %+v", ch, flipped)
+	}
+	if c.Teardown != "answered" {
+		t.Errorf("ui/resource-teardown: %s", c.Teardown)
 	}
 	if st := a.Sandbox.Stats(); st.Submits != 2 || st.BilledImages != int64(2*num) {
 		t.Errorf("sandbox: %d submits, %d billed images; want the host's call and the click's: 2 and %d", st.Submits, st.BilledImages, 2*num)

@@ -159,9 +159,10 @@ async function main() {
     await frame.click(".cell");
     await frame.waitForFunction(() => { const b = document.getElementById("big"); return b.complete && Math.max(b.naturalWidth, b.naturalHeight) >= 1000; }, null, { timeout: 20000 });
     report.checks.large = await frame.evaluate(() => ({ w: document.getElementById("big").naturalWidth, h: document.getElementById("big").naturalHeight, path: document.getElementById("path").textContent }));
-    await frame.click("#open");
-    await page.waitForFunction(() => true);
-    for (let i = 0; i < 50 && !report.events.some((e) => e.kind === "openlink"); i++) await page.waitForTimeout(50);
+    if (await frame.isVisible("#open")) {
+      await frame.click("#open");
+      for (let i = 0; i < 50 && !report.events.some((e) => e.kind === "openlink"); i++) await page.waitForTimeout(50);
+    }
     await frame.click("#back");
 
     // A narrow host: the view follows, without sideways scrolling.
@@ -199,6 +200,25 @@ async function main() {
     for (let i = 0; i < 40 && !report.console.some((m) => /probe\.png/.test(m.text)); i++) await page.waitForTimeout(50);
     report.checks.cspProbe = report.console.some((m) => /probe\.png/.test(m.text) && /Content Security Policy/i.test(m.text));
     report.checks.frameHeight = await page.evaluate(() => document.getElementById("view").getBoundingClientRect().height);
+    report.checks.openShown = await frame.evaluate(() => !document.getElementById("open").hidden);
+
+    // The host flips theme and locale (ui/notifications/host-context-changed, a partial context).
+    const flipped = { theme: sc.theme === "dark" ? "light" : "dark", locale: sc.locale === "zh-CN" ? "en-US" : "zh-CN" };
+    await page.evaluate((c) => window.bridge.sendHostContextChange(c), flipped);
+    await page.waitForTimeout(300);
+    report.checks.changed = await frame.evaluate(() => ({
+      background: getComputedStyle(document.body).backgroundColor,
+      lang: document.documentElement.lang,
+      again: document.getElementById("again").textContent,
+      cell: document.querySelector(".cell")?.getAttribute("aria-label"),
+      styleLabel: document.getElementById("style").getAttribute("aria-label"),
+    }));
+
+    // Teardown: the view must answer ui/resource-teardown.
+    report.checks.teardown = await page.evaluate(() => Promise.race([
+      window.bridge.teardownResource({}).then(() => "answered", (e) => "error: " + e),
+      new Promise((r) => setTimeout(() => r("no answer in 3 s"), 3000)),
+    ]));
   } finally {
     await browser.close();
   }
