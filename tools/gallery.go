@@ -265,50 +265,28 @@ func declaresApps(settings any) bool {
 	return false
 }
 
-// appsHooks show the gallery only to clients that render MCP Apps: for the
-// others, tools/list is today's (the three tools, without _meta.ui) and
-// the view and the image template are not listed. Nothing is refused: a
+// appsHooks keep the app's own parts out of sight of clients that did not
+// declare MCP Apps: gallery_image (visibility ["app"]) and the image
+// template are not listed for them. The view itself, and _meta.ui on
+// generate_image and check_task, are there for every client: a host that
+// does not render Apps ignores them (the tools, their schemas and their
+// answers are the same), and some hosts render Apps without declaring the
+// extension (VS Code, microsoft/vscode#291432). Nothing is refused: a
 // resource or tool is served to whoever asks, since over HTTP a client's
 // capabilities are known only to the replica it initialized with.
 func appsHooks() *server.Hooks {
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
-		if res == nil || uiClient(ctx) {
-			return
+		if res != nil && !uiClient(ctx) {
+			res.Tools = slices.DeleteFunc(res.Tools, appOnly)
 		}
-		tools := make([]mcp.Tool, 0, len(res.Tools))
-		for _, t := range res.Tools {
-			if appOnly(t) {
-				continue
-			}
-			t.Meta = withoutUI(t.Meta)
-			tools = append(tools, t)
-		}
-		res.Tools = tools
-	})
-	hooks.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
-		if res == nil || uiClient(ctx) {
-			return
-		}
-		kept := make([]mcp.Resource, 0, len(res.Resources))
-		for _, r := range res.Resources {
-			if !strings.HasPrefix(r.URI, "ui://") {
-				kept = append(kept, r)
-			}
-		}
-		res.Resources = kept
 	})
 	hooks.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
-		if res == nil || uiClient(ctx) {
-			return
+		if res != nil && !uiClient(ctx) {
+			res.ResourceTemplates = slices.DeleteFunc(res.ResourceTemplates, func(t mcp.ResourceTemplate) bool {
+				return t.URITemplate != nil && t.URITemplate.Raw() == ImageTemplateURI
+			})
 		}
-		kept := make([]mcp.ResourceTemplate, 0, len(res.ResourceTemplates))
-		for _, t := range res.ResourceTemplates {
-			if t.URITemplate == nil || t.URITemplate.Raw() != ImageTemplateURI {
-				kept = append(kept, t)
-			}
-		}
-		res.ResourceTemplates = kept
 	})
 	return hooks
 }
@@ -321,21 +299,4 @@ func appOnly(t mcp.Tool) bool {
 	ui, _ := t.Meta.AdditionalFields["ui"].(map[string]any)
 	vis, ok := ui["visibility"].([]string)
 	return ok && !slices.Contains(vis, "model")
-}
-
-// withoutUI is a copy of m without the MCP Apps keys; nil when nothing is left.
-func withoutUI(m *mcp.Meta) *mcp.Meta {
-	if m == nil {
-		return nil
-	}
-	rest := map[string]any{}
-	for k, v := range m.AdditionalFields {
-		if k != "ui" && k != "ui/resourceUri" {
-			rest[k] = v
-		}
-	}
-	if len(rest) == 0 && m.ProgressToken == nil {
-		return nil
-	}
-	return &mcp.Meta{ProgressToken: m.ProgressToken, AdditionalFields: rest}
 }
