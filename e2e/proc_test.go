@@ -136,17 +136,24 @@ func tryStartHTTPServer(t *testing.T, transport string, sandbox bool, env []stri
 		close(p.done)
 	}()
 	deadline := time.Now().Add(startTimeout)
+	// Listening is known from the server's own log line, not from the port
+	// accepting: with many servers starting in parallel tests, another
+	// process may have taken the port freeAddr chose and be the one that
+	// answers (this server then fails to bind, or has not bound yet).
+	listening := `msg="serving MCP" transport=` + transport + " addr=" + addr + " "
 	for {
-		conn, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
-		if err == nil {
-			_ = conn.Close()
-			logStderrOnFailure(t, p.name, p.stderr)
-			return p, nil
+		if strings.Contains(p.stderr.String(), listening) {
+			conn, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
+			if err == nil {
+				_ = conn.Close()
+				logStderrOnFailure(t, p.name, p.stderr)
+				return p, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			_ = p.cmd.Process.Kill()
 			<-p.done
-			return nil, fmt.Errorf("port %s did not accept within %s; stderr:\n%s", addr, startTimeout, p.stderr.String())
+			return nil, fmt.Errorf("not listening on %s within %s; stderr:\n%s", addr, startTimeout, p.stderr.String())
 		}
 		select {
 		case <-p.done:
