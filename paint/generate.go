@@ -213,7 +213,14 @@ func (s *Service) Check(ctx context.Context, taskID string, o CallOptions) (Outc
 		task = Task{TaskID: taskID}
 	}
 	o.Wait = true
-	return s.await(ctx, task, o, started, out)
+	out, err = s.await(ctx, task, o, started, out)
+	if err == nil && !visible(out.Task, o.Person) {
+		// The store did not have it when read, but had it when the look
+		// was recorded (another server's commit landed meanwhile): it is
+		// someone else's after all.
+		return Outcome{}, ErrNotFound
+	}
+	return out, err
 }
 
 // recorded answers with a finished task from the store, saving first the
