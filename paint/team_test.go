@@ -265,3 +265,18 @@ func TestCheckNeverAnswersWithSomeoneElsesTaskRecordedMeanwhile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "alice", rec.Owner, "and it stays hers")
 }
+
+func TestACommitThatFailedIsTriedOnceMoreAtClose(t *testing.T) {
+	flaky := &flakyCommits{}
+	flaky.fails.Store(1)
+	e := newEnv(t, &upstream{}, func(o *paint.Options) {
+		flaky.Store = o.Store
+		o.Store = flaky
+	})
+	out, err := e.svc.Generate(t.Context(), panda, paint.CallOptions{Person: alice})
+	require.NoError(t, err)
+	require.NoError(t, e.svc.Close(), "closing before the first retry is due")
+	got, err := e.open().Get(out.Task.TaskID)
+	require.NoError(t, err, "a paid task is recorded before the store closes, not only logged")
+	assert.Equal(t, "alice", got.Owner)
+}
