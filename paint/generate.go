@@ -141,14 +141,19 @@ var commitRetry = wait.Backoff{Initial: time.Second, Max: 30 * time.Second, Fact
 
 // commitLater records a submitted (and paid) task whose commit failed, as
 // soon as the store takes it, then follows it. Until then the task lives in
-// this process and in the log line "task submitted".
+// this process and in the log line "task submitted". Close waits for it
+// before it closes the store: a server stopping tries once more.
 func (s *Service) commitLater(res store.Reservation, task Task) {
 	s.background("commit:"+task.TaskID, func() {
 		for n := 0; ; n++ {
 			if !s.pause(commitRetry.Delay(n)) {
-				s.o.Logger.Error("task store: a submitted task was never recorded; check_task with its id recovers it",
-					"task_id", task.TaskID)
-				return
+				if _, err := s.o.Store.Commit(res, task); err != nil {
+					s.o.Logger.Error("task store: a submitted task was never recorded; check_task with its id recovers it",
+						"task_id", task.TaskID, "err", err)
+				} else {
+					s.o.Logger.Info("task store: recorded a submitted task after a failure, while stopping", "task_id", task.TaskID)
+				}
+				return // the next start, or another server, follows it
 			}
 			committed, err := s.o.Store.Commit(res, task)
 			if err == nil {
@@ -213,7 +218,14 @@ func (s *Service) Check(ctx context.Context, taskID string, o CallOptions) (Outc
 		task = Task{TaskID: taskID}
 	}
 	o.Wait = true
-	return s.await(ctx, task, o, started, out)
+	out, err = s.await(ctx, task, o, started, out)
+	if err == nil && !visible(out.Task, o.Person) {
+		// The store did not have it when read, but had it when the look
+		// was recorded (another server's commit landed meanwhile): it is
+		// someone else's after all.
+		return Outcome{}, ErrNotFound
+	}
+	return out, err
 }
 
 // recorded answers with a finished task from the store, saving first the

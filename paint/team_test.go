@@ -232,3 +232,51 @@ func TestReplicasFollowEachPendingTaskOnce(t *testing.T) {
 	}, 15*time.Second, 20*time.Millisecond, "b takes over a's pending task within a sweep")
 	assert.Positive(t, upB.queries.Load())
 }
+
+// staleGets answers Get with ErrNotFound while hide is set: a read that
+// missed a task committed a moment later (commitLater on another replica).
+type staleGets struct {
+	store.Store
+	hide atomic.Bool
+}
+
+func (s *staleGets) Get(id string) (store.Record, error) {
+	if s.hide.Load() {
+		return store.Record{}, store.ErrNotFound
+	}
+	return s.Store.Get(id)
+}
+
+func TestCheckNeverAnswersWithSomeoneElsesTaskRecordedMeanwhile(t *testing.T) {
+	stale := &staleGets{}
+	e := newEnv(t, &upstream{}, func(o *paint.Options) {
+		stale.Store = o.Store
+		o.Store = stale
+	})
+	out, err := e.svc.Generate(t.Context(), panda, paint.CallOptions{Wait: true, WaitSeconds: 5, Person: alice})
+	require.NoError(t, err)
+	require.Equal(t, paint.StatusDone, out.Task.Status)
+
+	stale.hide.Store(true) // bob's read misses it; his record finds alice's
+	got, err := e.svc.Check(t.Context(), out.Task.TaskID, as(bob))
+	require.ErrorIs(t, err, paint.ErrNotFound, "bob must not get alice's task: %+v", got.Task)
+	stale.hide.Store(false)
+	rec, err := e.store.Get(out.Task.TaskID)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", rec.Owner, "and it stays hers")
+}
+
+func TestACommitThatFailedIsTriedOnceMoreAtClose(t *testing.T) {
+	flaky := &flakyCommits{}
+	flaky.fails.Store(1)
+	e := newEnv(t, &upstream{}, func(o *paint.Options) {
+		flaky.Store = o.Store
+		o.Store = flaky
+	})
+	out, err := e.svc.Generate(t.Context(), panda, paint.CallOptions{Person: alice})
+	require.NoError(t, err)
+	require.NoError(t, e.svc.Close(), "closing before the first retry is due")
+	got, err := e.open().Get(out.Task.TaskID)
+	require.NoError(t, err, "a paid task is recorded before the store closes, not only logged")
+	assert.Equal(t, "alice", got.Owner)
+}

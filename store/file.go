@@ -210,10 +210,21 @@ func (r Record) inUTC() Record {
 	return r
 }
 
+// Committed is what Commit makes of the stored old (zero when none) and the
+// reservation's record n: Merge, except that the owner is n's, the one
+// who reserved. A task can be stored before its commit (the commit failed
+// and is retried, and meanwhile check_task looked the id up and recorded
+// it as the asker's); the reservation proves who paid for it. Every store
+// commits through it.
+func Committed(old, n Record) Record {
+	out := Merge(old, n)
+	out.Owner = n.Owner
+	return out
+}
+
 // Merge is what storing n makes of the stored old (zero when none): a done
 // task never goes back to pending, saved image paths are kept, the owner
-// never changes once known. Commit stores records through it, in every
-// store.
+// never changes once known.
 func Merge(old, n Record) Record {
 	if old.Status == "" { // not stored before
 		return n

@@ -134,7 +134,7 @@ func (s *File) Commit(res Reservation, r Record) (Record, error) {
 		}
 		r.Owner = res.Owner
 		var err error
-		out, err = s.putLocked(r)
+		out, err = s.updateLocked(r.TaskID, func(old *Record) { *old = Committed(*old, r) })
 		return err
 	})
 	return out, err

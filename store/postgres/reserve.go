@@ -156,7 +156,7 @@ func (s *Store) Commit(res store.Reservation, r store.Record) (store.Record, err
 			return err
 		}
 		var err error
-		out, err = s.update(ctx, tx, r.TaskID, now, func(old *store.Record) { *old = store.Merge(*old, r) })
+		out, err = s.update(ctx, tx, r.TaskID, now, func(old *store.Record) { *old = store.Committed(*old, r) })
 		return err
 	})
 	return out, err

@@ -63,6 +63,32 @@ func ownerIsRecorded(t *testing.T, e *env) {
 	assert.ElementsMatch(t, []string{"t1", "t2"}, ids(since), "UpdatedSince is every owner's")
 }
 
+// commitOwnsTheTask: a task recorded before its commit (someone's
+// check_task looked its id up while the commit kept failing) becomes the
+// reserver's when the commit lands: the reservation proves who paid.
+func commitOwnsTheTask(t *testing.T, e *env) {
+	s, other := e.handle(t), e.handle(t)
+	res, err := s.Reserve(noWait(t), panda, as(alice, store.Policy{DedupWindow: time.Hour}))
+	require.NoError(t, err)
+	_, err = other.Update("t1", func(r *store.Record) {
+		if r.Status == "" && r.Owner == "" {
+			r.Owner = "bob"
+		}
+		r.Status = store.StatusDone
+	})
+	require.NoError(t, err)
+	out, err := s.Commit(res, store.Record{TaskID: "t1", Request: panda, Status: store.StatusPending})
+	require.NoError(t, err)
+	assert.Equal(t, "alice", out.Owner, "the commit's owner wins over a look-up's")
+	assert.Equal(t, store.StatusDone, out.Status, "and what the look-up saw is kept")
+	got, err := other.Get("t1")
+	require.NoError(t, err)
+	assert.Equal(t, "alice", got.Owner)
+	mine, err := other.List("bob", 0)
+	require.NoError(t, err)
+	assert.Empty(t, mine)
+}
+
 func deduplicationStaysWithinOneOwner(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}

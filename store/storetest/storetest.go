@@ -93,6 +93,7 @@ var cases = []testCase{
 	{name: "ConcurrentIdenticalRequestsReserveOnce", test: concurrentIdenticalRequestsReserveOnce},
 	{name: "ConcurrentDistinctRequestsNeverPassTheLimit", test: concurrentDistinctRequestsNeverPassTheLimit},
 	{name: "OwnerIsRecorded", test: ownerIsRecorded},
+	{name: "CommitOwnsTheTask", test: commitOwnsTheTask},
 	{name: "DeduplicationStaysWithinOneOwner", test: deduplicationStaysWithinOneOwner},
 	{name: "ListFiltersByOwner", test: listFiltersByOwner},
 	{name: "PersonLimit", test: personLimit},
