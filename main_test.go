@@ -134,6 +134,18 @@ func TestDoctorNamesTheMissingSettings(t *testing.T) {
 	assert.NotContains(t, out+errOut, "lots-secret")
 }
 
+// An AIPAINT_STORE_URL the server cannot use (here an sslmode pgx rejects)
+// makes generate_image and check_task refuse, so doctor must fail too, not
+// skip the team database and report all checks passed.
+func TestDoctorFailsOnAStoreURLTheServerCannotUse(t *testing.T) {
+	env := map[string]string{"AIPAINT_STORE_URL": "postgres://team:pw-secret-123@127.0.0.1:1/aipaint?sslmode=bogus"}
+	code, out, errOut := runMain([]string{"doctor"}, env)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "✗ 团队数据库 Team database")
+	assert.Contains(t, out, "sslmode")
+	assert.NotContains(t, out+errOut, "pw-secret-123")
+}
+
 func TestInstallCommand(t *testing.T) {
 	fakeExe := func() (string, error) { return "/opt/AI 绘画/aipaint-mcp", nil }
 	path := filepath.Join(t.TempDir(), "客户端 config", "mcp.json")
