@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/config"
+	"aipaint-mcp/paint"
 )
 
 // TestUpstreamErrorWording covers the advice for failures the sandbox cannot
@@ -46,4 +49,33 @@ func TestUpstreamErrorWording(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTeamStoreErrorsKeepTheDatabaseToThemselves: on a team server every
+// person reads the tool errors, so a failing database is named by its
+// setting, never by the driver's error, which names its host, port, database
+// and user (the server logs that). A desktop's folder store keeps the error:
+// there the reader runs the server.
+func TestTeamStoreErrorsKeepTheDatabaseToThemselves(t *testing.T) {
+	driver := "failed to connect to `user=aipaint_admin database=aipaint_prod`: db.internal:5432 (10.0.0.7): dial error: connection refused"
+	text := func(res *mcp.CallToolResult) string {
+		assert.True(t, res.IsError)
+		return res.Content[0].(mcp.TextContent).Text
+	}
+	for name, res := range map[string]*mcp.CallToolResult{
+		"store failed": storeFailed(fmt.Errorf("store: reserve: %s", driver), config.StoreURL),
+		"not usable": notUsable(&paint.UnavailableError{StoreProblem: config.StoreURL + ": store URL: cannot parse `postgres://xxxxx@db.internal:5432/aipaint_prod?sslmode=bogus`"},
+			config.StoreURL),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := text(res)
+			assert.Contains(t, got, config.StoreURL)
+			assert.Contains(t, got, "nothing")
+			assert.Contains(t, got, "server's log")
+			for _, leak := range []string{"aipaint_admin", "aipaint_prod", "db.internal", "10.0.0.7", "5432"} {
+				assert.NotContains(t, got, leak)
+			}
+		})
+	}
+	assert.Contains(t, text(storeFailed(errors.New("disk full"), config.DataDir)), "disk full", "a desktop's own store keeps the reason")
 }
