@@ -80,6 +80,12 @@ func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 		if p.Limit != nil {
 			limit = *p.Limit
 		}
+		if limit == 0 {
+			// Tomorrow brings no more: 0 in the tokens file means never.
+			return mcp.NewToolResultError(fmt.Sprintf("不能提交：你在此团队服务器上的每日上限为 0 张 / %s may not submit images on this team server "+
+				"(their daily limit is 0 in %s). Nothing was submitted or billed. Ask whoever runs the server to raise it; "+
+				"check_task and list_styles still work.", p.Name, config.TokensFile))
+		}
 		return mcp.NewToolResultError(fmt.Sprintf("已达个人每日上限 / %s's own daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 			"Nothing was submitted or billed. Whoever runs this team server sets each person's limit in %s; otherwise try again tomorrow.",
 			p.Name, p.Today, limit, p.Today, limit, e.Requested, config.TokensFile))

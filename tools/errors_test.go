@@ -13,6 +13,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
 	"aipaint-mcp/paint"
+	"aipaint-mcp/store"
 )
 
 // TestUpstreamErrorWording covers the advice for failures the sandbox cannot
@@ -78,4 +79,25 @@ func TestTeamStoreErrorsKeepTheDatabaseToThemselves(t *testing.T) {
 		})
 	}
 	assert.Contains(t, text(storeFailed(errors.New("disk full"), config.DataDir)), "disk full", "a desktop's own store keeps the reason")
+}
+
+// TestPersonalLimitWording: over a personal limit, "try again tomorrow"; at a
+// limit of 0 (the tokens file's "may not submit"), tomorrow is no different.
+func TestPersonalLimitWording(t *testing.T) {
+	refuse := func(limit int) string {
+		res := limitReached(&paint.LimitError{Requested: 1, Person: true,
+			Usage: store.Usage{Today: 3, Limit: 300, Person: &store.PersonUsage{Name: "intern", Today: limit, Limit: &limit}}})
+		assert.True(t, res.IsError)
+		return res.Content[0].(mcp.TextContent).Text
+	}
+	got := refuse(2)
+	assert.Contains(t, got, "intern's own daily image limit reached")
+	assert.Contains(t, got, "try again tomorrow")
+
+	got = refuse(0)
+	assert.Contains(t, got, "intern may not submit images")
+	assert.Contains(t, got, "上限为 0")
+	assert.Contains(t, got, config.TokensFile)
+	assert.Contains(t, got, "Nothing was submitted or billed")
+	assert.NotContains(t, got, "tomorrow")
 }
