@@ -33,7 +33,7 @@ const usage = `aipaint-mcp — MCP server for the 聚美智数 AI绘画 text-to-
 
 Usage:
   aipaint-mcp [serve] [--transport stdio|sse|http] [--addr host:port] [--sandbox]
-  aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
+  aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--timeout 5m] [--sandbox] TEXT
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]
   aipaint-mcp usage

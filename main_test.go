@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -144,6 +145,31 @@ func TestDoctorFailsOnAStoreURLTheServerCannotUse(t *testing.T) {
 	assert.Contains(t, out, "✗ 团队数据库 Team database")
 	assert.Contains(t, out, "sslmode")
 	assert.NotContains(t, out+errOut, "pw-secret-123")
+}
+
+// TestUsageLinesListEveryFlag: the usage line of each command names every
+// flag its --help lists (but -version, shown once for all).
+func TestUsageLinesListEveryFlag(t *testing.T) {
+	for _, cmd := range []string{"serve", "generate", "doctor", "usage", "install"} {
+		t.Run(cmd, func(t *testing.T) {
+			code, out, errOut := runMain([]string{cmd, "--help"}, nil)
+			require.Equal(t, 0, code, errOut)
+			var line string
+			for _, l := range strings.Split(usage, "\n") {
+				if strings.HasPrefix(l, "  aipaint-mcp "+cmd) || cmd == "serve" && strings.HasPrefix(l, "  aipaint-mcp [serve]") {
+					line = l
+				}
+			}
+			require.NotEmpty(t, line, "no usage line for %s", cmd)
+			_, flags, ok := strings.Cut(out, "Flags of "+cmd+":")
+			require.True(t, ok, out)
+			for _, f := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(flags, -1) {
+				if f[1] != "version" {
+					assert.Contains(t, line, "--"+f[1], "the usage line of %s", cmd)
+				}
+			}
+		})
+	}
 }
 
 func TestInstallCommand(t *testing.T) {
