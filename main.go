@@ -33,7 +33,7 @@ const usage = `aipaint-mcp — MCP server for the 聚美智数 AI绘画 text-to-
 
 Usage:
   aipaint-mcp [serve] [--transport stdio|sse|http] [--addr host:port] [--sandbox]
-  aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--sandbox] TEXT
+  aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--timeout 5m] [--sandbox] TEXT
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]
   aipaint-mcp usage
@@ -364,7 +364,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	opts := doctor.Options{Config: cfg, ConfigErr: cfgErr}
 	if cfg.StoreURL != "" && !cfg.Sandbox {
 		st, _, err := app.OpenStore(cfg, newLogger(stderr, slog.LevelError))
-		if err == nil {
+		switch {
+		case err != nil:
+			// A URL the server cannot use (say an unknown sslmode) makes the
+			// paid tools refuse: the check fails with why, never skips.
+			opts.PingStore = func(context.Context) error { return err }
+		default:
 			defer st.Close()
 			if p, ok := st.(store.Pinger); ok {
 				opts.PingStore = p.Ping

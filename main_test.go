@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -132,6 +133,43 @@ func TestDoctorNamesTheMissingSettings(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 	assert.NotContains(t, out+errOut, "lots-secret")
+}
+
+// An AIPAINT_STORE_URL the server cannot use (here an sslmode pgx rejects)
+// makes generate_image and check_task refuse, so doctor must fail too, not
+// skip the team database and report all checks passed.
+func TestDoctorFailsOnAStoreURLTheServerCannotUse(t *testing.T) {
+	env := map[string]string{"AIPAINT_STORE_URL": "postgres://team:pw-secret-123@127.0.0.1:1/aipaint?sslmode=bogus"}
+	code, out, errOut := runMain([]string{"doctor"}, env)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "✗ 团队数据库 Team database")
+	assert.Contains(t, out, "sslmode")
+	assert.NotContains(t, out+errOut, "pw-secret-123")
+}
+
+// TestUsageLinesListEveryFlag: the usage line of each command names every
+// flag its --help lists (but -version, shown once for all).
+func TestUsageLinesListEveryFlag(t *testing.T) {
+	for _, cmd := range []string{"serve", "generate", "doctor", "usage", "install"} {
+		t.Run(cmd, func(t *testing.T) {
+			code, out, errOut := runMain([]string{cmd, "--help"}, nil)
+			require.Equal(t, 0, code, errOut)
+			var line string
+			for _, l := range strings.Split(usage, "\n") {
+				if strings.HasPrefix(l, "  aipaint-mcp "+cmd) || cmd == "serve" && strings.HasPrefix(l, "  aipaint-mcp [serve]") {
+					line = l
+				}
+			}
+			require.NotEmpty(t, line, "no usage line for %s", cmd)
+			_, flags, ok := strings.Cut(out, "Flags of "+cmd+":")
+			require.True(t, ok, out)
+			for _, f := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(flags, -1) {
+				if f[1] != "version" {
+					assert.Contains(t, line, "--"+f[1], "the usage line of %s", cmd)
+				}
+			}
+		})
+	}
 }
 
 func TestInstallCommand(t *testing.T) {

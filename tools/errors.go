@@ -56,9 +56,15 @@ func notUsable(e *paint.UnavailableError, storeSetting string) *mcp.CallToolResu
 	case e.Invalid != "":
 		return mcp.NewToolResultError("aipaint-mcp 配置有误 / invalid settings: " + strings.ReplaceAll(e.Invalid, "\n", "; ") +
 			". Tell the user to fix them in the env block of this MCP server's config and restart the client.")
+	case e.StoreProblem != "" && storeSetting == config.StoreURL:
+		// Every person of the team reads this: the reason (which names the
+		// database's host, port, name and user) is in the server's log. The
+		// URL itself is unusable, so reconnecting will not help.
+		return mcp.NewToolResultError("任务记录不可用：团队数据库设置有误，请联系服务器管理员 / The team server's database cannot be used, so nothing is submitted (every paid task must be recorded). " +
+			"Tell whoever runs this team server to fix " + config.StoreURL + " (the reason is in the server's log) and restart it.")
 	case e.StoreProblem != "":
 		return mcp.NewToolResultError("任务记录不可用 / The task store is not usable, so nothing is submitted (every paid task must be recorded): " +
-			e.StoreProblem + storeAdvice(storeSetting))
+			e.StoreProblem + folderAdvice)
 	}
 	return mcp.NewToolResultError(fmt.Sprintf(
 		"aipaint-mcp 尚未配置 / not configured for the real API. Tell the user to set %s in the env block of this MCP server's config and restart the client "+
@@ -74,6 +80,12 @@ func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 		if p.Limit != nil {
 			limit = *p.Limit
 		}
+		if limit == 0 {
+			// Tomorrow brings no more: 0 in the tokens file means never.
+			return mcp.NewToolResultError(fmt.Sprintf("不能提交：你在此团队服务器上的每日上限为 0 张 / %s may not submit images on this team server "+
+				"(their daily limit is 0 in %s). Nothing was submitted or billed. Ask whoever runs the server to raise it; "+
+				"check_task and list_styles still work.", p.Name, config.TokensFile))
+		}
 		return mcp.NewToolResultError(fmt.Sprintf("已达个人每日上限 / %s's own daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 			"Nothing was submitted or billed. Whoever runs this team server sets each person's limit in %s; otherwise try again tomorrow.",
 			p.Name, p.Today, limit, p.Today, limit, e.Requested, config.TokensFile))
@@ -86,20 +98,20 @@ func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 // storeFailed reports a failure of the task store before anything was submitted.
 func storeFailed(err error, storeSetting string) *mcp.CallToolResult {
 	if storeSetting == config.StoreURL {
-		return mcp.NewToolResultError("任务记录失败 / Could not use the task store, so nothing was submitted or billed: " + err.Error() +
-			". The team server's database (" + config.StoreURL + ") is not answering; it reconnects by itself: try again in a minute, and tell whoever runs the server if it lasts.")
+		// Every person of the team reads this, so not the driver's error:
+		// it names the database's host, port, name and user. The server
+		// logs it for whoever runs it.
+		return mcp.NewToolResultError("任务记录失败：团队数据库连不上，未提交也未计费，请稍后再试 / Could not use the task store, so nothing was submitted or billed: " +
+			"the team server's database (" + config.StoreURL + ") is not answering; it reconnects by itself: try again in a minute, " +
+			"and tell whoever runs the server if it lasts (the reason is in the server's log).")
 	}
 	return mcp.NewToolResultError("任务记录失败 / Could not use the task store, so nothing was submitted or billed: " + err.Error() +
 		". Check that " + config.DataDir + " is a writable folder with free space.")
 }
 
-// storeAdvice says how to fix a store that cannot be used at all.
-func storeAdvice(storeSetting string) string {
-	if storeSetting == config.StoreURL {
-		return ". Tell whoever runs this team server to check " + config.StoreURL + " (the PostgreSQL database must be reachable); the server reconnects by itself."
-	}
-	return ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client."
-}
+// folderAdvice says how to fix a desktop's folder store that cannot be used
+// at all (a team server's database has its own words in notUsable).
+const folderAdvice = ". Tell the user to make the folder writable or set " + config.DataDir + " to a writable folder, then restart the client."
 
 // storeSetting names the setting behind the task store.
 func (h *handlers) storeSetting() string {

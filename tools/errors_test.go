@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/config"
+	"aipaint-mcp/paint"
+	"aipaint-mcp/store"
 )
 
 // TestUpstreamErrorWording covers the advice for failures the sandbox cannot
@@ -46,4 +50,54 @@ func TestUpstreamErrorWording(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTeamStoreErrorsKeepTheDatabaseToThemselves: on a team server every
+// person reads the tool errors, so a failing database is named by its
+// setting, never by the driver's error, which names its host, port, database
+// and user (the server logs that). A desktop's folder store keeps the error:
+// there the reader runs the server.
+func TestTeamStoreErrorsKeepTheDatabaseToThemselves(t *testing.T) {
+	driver := "failed to connect to `user=aipaint_admin database=aipaint_prod`: db.internal:5432 (10.0.0.7): dial error: connection refused"
+	text := func(res *mcp.CallToolResult) string {
+		assert.True(t, res.IsError)
+		return res.Content[0].(mcp.TextContent).Text
+	}
+	for name, res := range map[string]*mcp.CallToolResult{
+		"store failed": storeFailed(fmt.Errorf("store: reserve: %s", driver), config.StoreURL),
+		"not usable": notUsable(&paint.UnavailableError{StoreProblem: config.StoreURL + ": store URL: cannot parse `postgres://xxxxx@db.internal:5432/aipaint_prod?sslmode=bogus`"},
+			config.StoreURL),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := text(res)
+			assert.Contains(t, got, config.StoreURL)
+			assert.Contains(t, got, "nothing")
+			assert.Contains(t, got, "server's log")
+			for _, leak := range []string{"aipaint_admin", "aipaint_prod", "db.internal", "10.0.0.7", "5432"} {
+				assert.NotContains(t, got, leak)
+			}
+		})
+	}
+	assert.Contains(t, text(storeFailed(errors.New("disk full"), config.DataDir)), "disk full", "a desktop's own store keeps the reason")
+}
+
+// TestPersonalLimitWording: over a personal limit, "try again tomorrow"; at a
+// limit of 0 (the tokens file's "may not submit"), tomorrow is no different.
+func TestPersonalLimitWording(t *testing.T) {
+	refuse := func(limit int) string {
+		res := limitReached(&paint.LimitError{Requested: 1, Person: true,
+			Usage: store.Usage{Today: 3, Limit: 300, Person: &store.PersonUsage{Name: "intern", Today: limit, Limit: &limit}}})
+		assert.True(t, res.IsError)
+		return res.Content[0].(mcp.TextContent).Text
+	}
+	got := refuse(2)
+	assert.Contains(t, got, "intern's own daily image limit reached")
+	assert.Contains(t, got, "try again tomorrow")
+
+	got = refuse(0)
+	assert.Contains(t, got, "intern may not submit images")
+	assert.Contains(t, got, "上限为 0")
+	assert.Contains(t, got, config.TokensFile)
+	assert.Contains(t, got, "Nothing was submitted or billed")
+	assert.NotContains(t, got, "tomorrow")
 }
