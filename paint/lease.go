@@ -113,6 +113,7 @@ func (s *Service) renewLeases() {
 	l := s.leases
 	t := time.NewTicker(leaseRenew)
 	defer t.Stop()
+	renewFailing := false // logged when it starts, not every tick
 	for {
 		select {
 		case <-s.bg.Done():
@@ -131,9 +132,13 @@ func (s *Service) renewLeases() {
 		}
 		lost, err := l.store.Renew(l.holder, ids, leaseTTL)
 		if err != nil {
-			s.o.Logger.Warn("task store: renewing task leases failed", "tasks", len(ids), "err", err)
+			if !renewFailing {
+				s.o.Logger.Warn("task store: renewing task leases failed; another server may take the tasks over", "tasks", len(ids), "err", err)
+			}
+			renewFailing = true
 			continue
 		}
+		renewFailing = false
 		l.mu.Lock()
 		for _, id := range lost {
 			if h := l.held[id]; h != nil {
@@ -164,11 +169,16 @@ func (s *Service) shareRate() {
 func (s *Service) sweep() {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
+	failing := false // logged when it starts and when it ends, not every sweep
 	for {
 		tasks, err := s.leases.store.ClaimPending(s.leases.holder, s.o.Now().Add(-s.o.TaskTimeout), leaseTTL, sweepMax)
-		if err != nil {
-			s.o.Logger.Warn("task store: looking for unfollowed tasks failed", "err", err)
+		switch {
+		case err != nil && !failing:
+			s.o.Logger.Warn("task store: looking for unfollowed tasks failed; trying again every "+sweepEvery.String(), "err", err)
+		case err == nil && failing:
+			s.o.Logger.Info("task store: looking for unfollowed tasks works again")
 		}
+		failing = err != nil
 		for _, task := range tasks {
 			s.o.Logger.Info("following a task no server followed", "task_id", task.TaskID)
 			s.Follow(task)

@@ -296,7 +296,7 @@ func guard(next http.Handler, o HTTPOptions) http.Handler {
 	want := sha256.Sum256([]byte(o.Token))
 	unauthorized := func(w http.ResponseWriter, setting string) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aipaint-mcp"`)
-		http.Error(w, "unauthorized: send Authorization: Bearer <"+setting+">", http.StatusUnauthorized)
+		http.Error(w, "未授权 / unauthorized: send Authorization: Bearer <"+setting+">", http.StatusUnauthorized)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, o.AllowedOrigins) {

@@ -182,7 +182,12 @@ func (s *Store) call(ctx context.Context, op string, f func(ctx context.Context)
 				// pool's other idle connections are likely dead too. Reset
 				// drops them, so the next attempt (or call) connects afresh.
 				s.pool.Reset()
-				s.log.Warn("task store: lost the database connection", "op", op, "retry", retry && attempt == 0, "err", s.scrub(err.Error()))
+				// Once per call: its retry failing the same way says nothing new.
+				level := slog.LevelWarn
+				if attempt > 0 {
+					level = slog.LevelDebug
+				}
+				s.log.Log(ctx, level, "task store: lost the database connection", "op", op, "retry", retry && attempt == 0, "err", s.scrub(err.Error()))
 				if retry && attempt == 0 {
 					return errRetry
 				}
