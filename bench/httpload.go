@@ -124,11 +124,22 @@ func (l load) cpuPerCall() time.Duration { return l.cpu / time.Duration(max(l.ca
 // throughput runs clients concurrent sessions against the server pid, each
 // calling msg in a loop, for d.
 func throughput(url string, pid, clients int, d time.Duration, msg string) (load, error) {
-	hc := newHTTPClient(clients*2, 30*time.Second)
+	cpu := func() time.Duration { c, _ := procCPU(pid); return c }
+	if _, err := procCPU(pid); err != nil {
+		return load{}, err
+	}
+	return drive([]string{url}, cpu, clients, d, 30*time.Second, func() string { return msg })
+}
+
+// drive opens clients sessions, spread round-robin over urls, warms up each
+// connection, then has every session call msg() in a loop for d. cpu is the
+// CPU time of the servers measured.
+func drive(urls []string, cpu func() time.Duration, clients int, d, timeout time.Duration, msg func() string) (load, error) {
+	hc := newHTTPClient(clients*2, timeout)
 	defer hc.CloseIdleConnections()
 	sessions := make([]*session, clients)
 	for i := range sessions {
-		s, err := openSession(hc, url)
+		s, err := openSession(hc, urls[i%len(urls)])
 		if err != nil {
 			return load{}, err
 		}
@@ -136,7 +147,7 @@ func throughput(url string, pid, clients int, d time.Duration, msg string) (load
 	}
 	// Warm up every connection before the clock starts.
 	for _, s := range sessions {
-		if _, err := s.call(msg); err != nil {
+		if _, err := s.call(msg()); err != nil {
 			return load{}, err
 		}
 	}
@@ -144,10 +155,7 @@ func throughput(url string, pid, clients int, d time.Duration, msg string) (load
 	var all []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
-	cpu0, err := procCPU(pid)
-	if err != nil {
-		return load{}, err
-	}
+	cpu0 := cpu()
 	start := time.Now()
 	stop := start.Add(d)
 	for _, s := range sessions {
@@ -155,7 +163,7 @@ func throughput(url string, pid, clients int, d time.Duration, msg string) (load
 			lat := make([]time.Duration, 0, 4096)
 			for time.Now().Before(stop) {
 				t := time.Now()
-				if _, err := s.call(msg); err != nil {
+				if _, err := s.call(msg()); err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()
@@ -170,7 +178,7 @@ func throughput(url string, pid, clients int, d time.Duration, msg string) (load
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, _ := procCPU(pid)
+	cpu1 := cpu()
 	if firstErr != nil {
 		return load{}, firstErr
 	}

@@ -194,21 +194,6 @@ func teamBench(o options, b bins, r *report) error {
 // spreadThroughput is throughput with clients sessions spread round-robin
 // over several replicas; CPU is the sum of theirs.
 func spreadThroughput(urls []string, ss []*server, clients int, d time.Duration, msg func() string) (load, error) {
-	hc := newHTTPClient(clients*2, 60*time.Second)
-	defer hc.CloseIdleConnections()
-	sessions := make([]*session, clients)
-	for i := range sessions {
-		s, err := openSession(hc, urls[i%len(urls)])
-		if err != nil {
-			return load{}, err
-		}
-		sessions[i] = s
-	}
-	for _, s := range sessions {
-		if _, err := s.call(msg()); err != nil {
-			return load{}, err
-		}
-	}
 	cpu := func() time.Duration {
 		var sum time.Duration
 		for _, s := range ss {
@@ -217,38 +202,7 @@ func spreadThroughput(urls []string, ss []*server, clients int, d time.Duration,
 		}
 		return sum
 	}
-	var mu sync.Mutex
-	var all []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	cpu0 := cpu()
-	start := time.Now()
-	stop := start.Add(d)
-	for _, s := range sessions {
-		wg.Go(func() {
-			var lat []time.Duration
-			for time.Now().Before(stop) {
-				t := time.Now()
-				if _, err := s.call(msg()); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-				lat = append(lat, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cpu1 := cpu()
-	if firstErr != nil {
-		return load{}, firstErr
-	}
-	return load{calls: len(all), elapsed: elapsed, lat: all, cpu: cpu1 - cpu0}, nil
+	return drive(urls, cpu, clients, d, 60*time.Second, msg)
 }
 
 func pgExec(conn, sql string) error {
