@@ -194,6 +194,7 @@ func (s *Service) Resume() (int, error) {
 	if s.leases != nil {
 		s.background("sweep", s.sweep)
 	}
+	s.resumed.Store(true)
 	recent, err := s.o.Store.List("", resumeLearn)
 	if err != nil {
 		return 0, err
@@ -216,6 +217,9 @@ func (s *Service) Resume() (int, error) {
 	}
 	n := 0
 	for _, t := range tasks {
+		if _, ours := s.early.Load(t.TaskID); ours {
+			continue // a call of this run submitted it, and waits for it or follows it
+		}
 		switch {
 		case t.Status == StatusPending && now.Sub(t.SubmittedAt) < s.o.TaskTimeout:
 			s.Follow(t)

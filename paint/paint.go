@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"aipaint-mcp/client"
@@ -85,15 +86,20 @@ type Service struct {
 
 	// drain ends at the shutdown signal: waits answer at once, new paid
 	// calls are refused; submits on the wire run to their end.
-	drain       context.Context
-	startDrain  context.CancelFunc
-	bg          context.Context // background work; ends at Close
-	stopBg      context.CancelFunc
-	wg          sync.WaitGroup
-	mu          sync.Mutex
-	active      map[string]bool // background jobs by key
-	saving      chan struct{}   // background saves running (saveParallel at most)
-	leases      *leases         // nil unless the store is shared (a store.Leaser)
+	drain      context.Context
+	startDrain context.CancelFunc
+	bg         context.Context // background work; ends at Close
+	stopBg     context.CancelFunc
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	active     map[string]bool // background jobs by key
+	saving     chan struct{}   // background saves running (saveParallel at most)
+	leases     *leases         // nil unless the store is shared (a store.Leaser)
+	// early holds the tasks this run submitted before Resume ran (a stdio
+	// server resumes once its first call has been answered): Resume leaves
+	// them to their calls instead of polling and saving them a second time.
+	early       sync.Map
+	resumed     atomic.Bool
 	closeStore  sync.Once
 	closeResult error
 }

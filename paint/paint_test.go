@@ -648,3 +648,29 @@ func TestCheckLeavesAFailedSaveToTheBackground(t *testing.T) {
 	_, queries := e.up.counts()
 	assert.Zero(t, queries, "a finished task is answered from the store")
 }
+
+func TestResumeLeavesThisRunsTasksToTheirCalls(t *testing.T) {
+	release := make(chan struct{})
+	up := &upstream{queryFn: func(id string, n int) (client.Task, error) {
+		<-release // the call's wait is on the wire when Resume runs
+		return doneTask(id), nil
+	}}
+	e := newEnv(t, up)
+	_, err := e.store.Update("left-by-a-crash", func(r *store.Record) { r.Request = panda })
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Generate(t.Context(), panda, waiting())
+		done <- err
+	}()
+	require.Eventually(t, func() bool { s, _ := up.counts(); return s == 1 }, 5*time.Second, time.Millisecond)
+	n, err := e.svc.Resume() // as a stdio server does, once its first call is answered
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "only the task an earlier run left is resumed, not the one this run's call waits for")
+	close(release)
+	require.NoError(t, <-done)
+	require.Eventually(t, func() bool { return e.svc.Active() == 0 }, 5*time.Second, time.Millisecond)
+	e.dl.mu.Lock()
+	defer e.dl.mu.Unlock()
+	assert.Equal(t, 4, e.dl.tries, "each image of the two tasks is downloaded once")
+}
