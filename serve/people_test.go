@@ -291,7 +291,11 @@ func TestSessionsAreTheirOwners(t *testing.T) {
 			assert.Equal(t, http.StatusNotFound, resp.StatusCode, method)
 		}
 		// A forged or truncated seal is no better.
-		for _, id := range []string{alice[:len(alice)-1] + "0", alice[:strings.LastIndexByte(alice, '.')], alice + ".00"} {
+		flipped := "0" // the seal's last hex digit changed (to "1" when it is "0" already)
+		if strings.HasSuffix(alice, "0") {
+			flipped = "1"
+		}
+		for _, id := range []string{alice[:len(alice)-1] + flipped, alice[:strings.LastIndexByte(alice, '.')], alice + ".00"} {
 			resp := r.post(t, "/mcp", toolCall(3, "whoami", `{}`), withSession(bearerOf(aliceToken), id))
 			assert.Equal(t, http.StatusNotFound, resp.StatusCode, id)
 		}
