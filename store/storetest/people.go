@@ -484,44 +484,7 @@ func concurrentIdenticalRequestsOfTwoPeople(t *testing.T, e *env) {
 	handles := []store.Store{e.handle(t), e.handle(t), e.handle(t)}
 	people := []store.Person{alice, bob}
 	const n = 12
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		reserved = map[string]int{}
-		answers  = map[string][]string{}
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	begin := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h, who := handles[i%len(handles)], people[i%len(people)]
-			<-begin
-			r, err := h.Reserve(ctx, panda, as(who, store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}))
-			if !assert.NoError(t, err) {
-				return
-			}
-			answer := fmt.Sprintf("t-%s-%d", who.Name, i)
-			if r.Existing != nil {
-				answer = r.Existing.TaskID
-				assert.Equal(t, who.Name, r.Existing.Owner)
-			} else {
-				<-time.After(waitProbe / 4) // the submit takes a while: the others wait for it
-				_, err = h.Commit(r, store.Record{TaskID: answer, Request: panda})
-				assert.NoError(t, err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if r.Existing == nil {
-				reserved[who.Name]++
-			}
-			answers[who.Name] = append(answers[who.Name], answer)
-		}()
-	}
-	close(begin)
-	wg.Wait()
+	reserved, answers := raceIdentical(t, handles, people, n)
 	assert.Equal(t, map[string]int{"alice": 1, "bob": 1}, reserved, "one reservation per person")
 	for _, who := range people {
 		got := answers[who.Name]

@@ -624,30 +624,46 @@ func updatedSince(t *testing.T, e *env) {
 // goroutines over three handles make one reservation; the others get its task.
 func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 	handles := []store.Store{e.handle(t), e.handle(t), e.handle(t)}
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
 	const n = 12
+	reserved, answers := raceIdentical(t, handles, []store.Person{{}}, n)
+	assert.Equal(t, map[string]int{"": 1}, reserved, "identical requests reserve once")
+	require.Len(t, answers[""], n)
+	for _, a := range answers[""] {
+		assert.Equal(t, answers[""][0], a, "every caller gets the one task")
+	}
+	assert.Equal(t, 2, usage(t, handles[0], 0).Today)
+	list, err := handles[1].List("", 0)
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+}
+
+// raceIdentical has n goroutines, spread over handles and people, reserve
+// panda at once; a caller without an existing task commits one after a
+// while (the submit), as the paint service would. It returns, per person,
+// how many reservations were made and the task id each caller got.
+func raceIdentical(t *testing.T, handles []store.Store, people []store.Person, n int) (reserved map[string]int, answers map[string][]string) {
+	t.Helper()
+	reserved, answers = map[string]int{}, map[string][]string{}
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		reserved int
-		answers  []string
+		wg sync.WaitGroup
+		mu sync.Mutex
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	begin := make(chan struct{})
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h := handles[i%len(handles)]
+		wg.Go(func() {
+			h, who := handles[i%len(handles)], people[i%len(people)]
 			<-begin
+			p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100, Person: who}
 			r, err := h.Reserve(ctx, panda, p)
 			if !assert.NoError(t, err) {
 				return
 			}
-			answer := fmt.Sprintf("t-%d", i)
+			answer := fmt.Sprintf("t-%s-%d", who.Name, i)
 			if r.Existing != nil {
 				answer = r.Existing.TaskID
+				assert.Equal(t, who.Name, r.Existing.Owner)
 			} else {
 				<-time.After(waitProbe / 4) // the submit takes a while: the others wait for it
 				_, err = h.Commit(r, store.Record{TaskID: answer, Request: panda})
@@ -656,22 +672,14 @@ func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 			mu.Lock()
 			defer mu.Unlock()
 			if r.Existing == nil {
-				reserved++
+				reserved[who.Name]++
 			}
-			answers = append(answers, answer)
-		}()
+			answers[who.Name] = append(answers[who.Name], answer)
+		})
 	}
 	close(begin)
 	wg.Wait()
-	assert.Equal(t, 1, reserved, "identical requests reserve once")
-	require.Len(t, answers, n)
-	for _, a := range answers {
-		assert.Equal(t, answers[0], a, "every caller gets the one task")
-	}
-	assert.Equal(t, 2, usage(t, handles[0], 0).Today)
-	list, err := handles[1].List("", 0)
-	require.NoError(t, err)
-	assert.Len(t, list, 1)
+	return reserved, answers
 }
 
 // concurrentDistinctRequestsNeverPassTheLimit: distinct requests from many
