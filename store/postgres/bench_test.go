@@ -12,16 +12,22 @@ import (
 	"aipaint-mcp/store/postgres/pgtest"
 )
 
-// BenchmarkReserveCommit is the store's cost on every paid call, as the
-// file store's BenchmarkReserveCommit (package store) measures it: Reserve
-// (dedup and limit checked, under the account's lock), then Commit.
-func BenchmarkReserveCommit(b *testing.B) {
+// benchStore is a store of the benchmark's own schema and a policy whose
+// limit no run reaches.
+func benchStore(b *testing.B) (*postgres.Store, store.Policy) {
 	s, err := postgres.Open(context.Background(), pgtest.URL(b), postgres.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	b.Cleanup(func() { _ = s.Close() })
+	return s, store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+}
+
+// BenchmarkReserveCommit is the store's cost on every paid call, as the
+// file store's BenchmarkReserveCommit (package store) measures it: Reserve
+// (dedup and limit checked, under the account's lock), then Commit.
+func BenchmarkReserveCommit(b *testing.B) {
+	s, p := benchStore(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -38,12 +44,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 // BenchmarkReserveCommitParallel: the same from many goroutines (replicas
 // serialise on the account's lock).
 func BenchmarkReserveCommitParallel(b *testing.B) {
-	s, err := postgres.Open(context.Background(), pgtest.URL(b), postgres.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	s, p := benchStore(b)
 	ctx := context.Background()
 	var n atomicCounter
 	b.ReportAllocs()
