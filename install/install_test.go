@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tailscale/hujson"
+
+	toml "github.com/pelletier/go-toml/v2"
 )
 
 const exe = "/opt/AI 绘画/bin/aipaint-mcp"
@@ -93,18 +95,35 @@ func entry(t *testing.T, m map[string]any, key string) map[string]any {
 	return e
 }
 
+// readConfig decodes a host's file, JSON or TOML.
+func readConfig(t *testing.T, c Client, path string) map[string]any {
+	t.Helper()
+	if c.format != tomlFile {
+		return readJSONC(t, path)
+	}
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, toml.Unmarshal(b, &m), string(b))
+	return m
+}
+
 func TestNewFileForEveryClient(t *testing.T) {
 	for _, c := range Clients {
+		if c.format == deepLink {
+			continue // no file: TestCherryStudioLink
+		}
 		t.Run(c.Name, func(t *testing.T) {
 			home, p := newHome(t)
 			r := install(t, Options{Client: c.Name, Platform: p})
 			assert.True(t, strings.HasPrefix(r.Path, home), r.Path)
 			assert.True(t, r.Created)
-			assert.True(t, r.NewFolder, "a fresh home has no client folders")
+			assert.Equal(t, filepath.Dir(r.Path) != home, r.NewFolder, "a fresh home has no client folders")
 			assert.Empty(t, r.Backup, "nothing to back up")
-			e := entry(t, readJSON(t, r.Path), c.key)
+			e := entry(t, readConfig(t, c, r.Path), c.key)
 			assert.Equal(t, exe, e["command"], "the absolute path, spaces and Chinese intact")
 			envBlock := e["env"].(map[string]any)
+			assert.Equal(t, c.stdioType, stringOr(e["type"]), "the stdio type where the host wants one")
 			if !c.vscode {
 				assert.Equal(t, "<AppSecret>", envBlock["AIPAINT_APP_SECRET"])
 			} else {
@@ -122,6 +141,8 @@ func TestNewFileForEveryClient(t *testing.T) {
 		})
 	}
 }
+
+func stringOr(v any) string { s, _ := v.(string); return s }
 
 func TestMergeKeepsOtherServersAndFields(t *testing.T) {
 	_, p := newHome(t)
@@ -586,12 +607,15 @@ func TestLayoutOfTheFileIsKept(t *testing.T) {
 // --npx writes the npx form: for each client's format, on Windows through cmd /c.
 func TestNPX(t *testing.T) {
 	for _, c := range Clients {
+		if c.format == deepLink {
+			continue // Cherry runs npx itself: TestCherryStudioLink
+		}
 		for _, goos := range []string{"linux", "darwin", "windows"} {
 			t.Run(c.Name+"/"+goos, func(t *testing.T) {
 				p := Platform{GOOS: goos, Getenv: env(nil)}
 				path := filepath.Join(t.TempDir(), "config.json")
 				r := install(t, Options{Client: c.Name, ConfigPath: path, NPX: true, Executable: "not used", Platform: p})
-				e := entry(t, readJSONC(t, path), c.key)
+				e := entry(t, readConfig(t, c, path), c.key)
 				wantCmd, wantArgs := "npx", []any{"-y", "aipaint-mcp"}
 				if goos == "windows" {
 					wantCmd, wantArgs = "cmd", []any{"/c", "npx", "-y", "aipaint-mcp"}
@@ -601,20 +625,19 @@ func TestNPX(t *testing.T) {
 				assert.NotContains(t, string(r.Content), "not used", "no binary path")
 				envBlock := e["env"].(map[string]any)
 				assert.Contains(t, envBlock, "AIPAINT_SUBMIT_URL", "settings as with the binary")
+				assert.Equal(t, c.stdioType, stringOr(e["type"]))
 				if c.vscode {
-					assert.Equal(t, "stdio", e["type"])
 					assert.Equal(t, "${input:aipaint-app-secret}", envBlock["AIPAINT_APP_SECRET"])
 				} else {
-					assert.NotContains(t, e, "type")
 					assert.Equal(t, "<AppSecret>", envBlock["AIPAINT_APP_SECRET"])
 				}
 
 				// --sandbox goes after the package; a binary install replaces the npx form.
 				install(t, Options{Client: c.Name, ConfigPath: path, NPX: true, Sandbox: true, Platform: p})
-				args := entry(t, readJSONC(t, path), c.key)["args"].([]any)
+				args := entry(t, readConfig(t, c, path), c.key)["args"].([]any)
 				assert.Equal(t, append(wantArgs, "--sandbox"), args)
 				install(t, Options{Client: c.Name, ConfigPath: path, Platform: p})
-				e = entry(t, readJSONC(t, path), c.key)
+				e = entry(t, readConfig(t, c, path), c.key)
 				assert.Equal(t, exe, e["command"])
 				assert.NotContains(t, e, "args")
 			})

@@ -23,11 +23,9 @@ var cursorLink = regexp.MustCompile(`(?:https://cursor\.com/en/install-mcp|curso
 // The "Add to Cursor" links of both READMEs install what install --npx
 // writes: npx -y aipaint-mcp, with the settings a user must fill in.
 func TestREADMECursorInstallLink(t *testing.T) {
-	empty, err := parseDoc(nil)
-	require.NoError(t, err)
 	cursor, err := Find("cursor")
 	require.NoError(t, err)
-	wantCmd, wantArgs := command(empty, cursor, Options{NPX: true, Platform: Platform{GOOS: "darwin"}})
+	wantCmd, wantArgs := command(nil, cursor, Options{NPX: true, Platform: Platform{GOOS: "darwin"}})
 	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
 		t.Run(file, func(t *testing.T) {
 			raw, err := os.ReadFile(file)
