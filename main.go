@@ -37,8 +37,7 @@ Usage:
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]
   aipaint-mcp usage
-  aipaint-mcp install --client HOST [--npx] [--with-env] [--sandbox] [--print] [--config PATH] [--open]
-  aipaint-mcp install --client HOST --url https://…/mcp [--token-env NAME [--token]]
+  aipaint-mcp install --client HOST [--npx] [--with-env] [--sandbox] [--print] [--config PATH] [--open] [--url https://…/mcp [--token-env NAME [--token]]]
   aipaint-mcp --version | --help
 
 serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.

@@ -692,38 +692,63 @@ func TestOddButValidFiles(t *testing.T) {
 // Whatever the file holds, install either refuses it and changes nothing, or
 // writes a file that parses, has the entry, keeps every comment, and is
 // unchanged by installing again.
+// fuzzClients are the formats FuzzPlan drives: JSON without and with a
+// stdio "type", VS Code's inputs, Gemini/Qwen settings, and Codex's TOML.
+var fuzzClients = []string{"cursor", "vscode", "claude-code", "qwen-code", "codex"}
+
 func FuzzPlan(f *testing.F) {
 	for _, s := range []string{
 		"", "{}", `{"mcpServers": {"a": {"command": "x"}}}`, "{\n\t// c\n\t\"servers\": {\"a\": 1,},\n}",
 		`{"servers": {"aipaint": {"env": {"AIPAINT_APP_SECRET": "s"}}}, "inputs": [{"id": "aipaint-app-secret"}]}`,
 		"{\r\n  \"mcpServers\": {}\r\n}\r\n", `{"mcpServers": []}`, "/* x */ {\"a\": [1, /* y */ 2,],} // z",
+		`{"mcpServers": {"aipaint": {"type": "http", "url": "https://x/mcp", "headers": {"A": "b"}, "trust": true}}}`,
 	} {
-		f.Add(s, true)
-		f.Add(s, false)
+		for i := range fuzzClients {
+			f.Add(s, uint8(i))
+		}
+	}
+	for _, s := range []string{
+		"model = \"o3\" # mine\n\n[mcp_servers.other]\ncommand = \"x\"\n",
+		"# top\n[mcp_servers.aipaint]\ncommand = 'z' # old\nstartup_timeout_sec = 20\n\n# next\n[mcp_servers.aipaint.env]\nAIPAINT_APP_KEY = 'k'\n\n# theirs\n[profiles.x]\nmodel = 'y'\n",
+		"mcp_servers.aipaint.command = 'q'\nmcp_servers.b.command = 'r'\n",
+		"[mcp_servers]\naipaint = { command = 'x', env = { A = 'b' } }\nother = { command = 'y' }\n",
+		"[a]\r\nb = 1\r\n[mcp_servers.aipaint]\r\nurl = 'https://x/mcp'\r\n",
+		"[[mcp_servers]]\nx = 1\n", "a = [\n  1, # c\n  2,\n]\n[mcp_servers.aipaint.tools.generate_image]\napproval = 'y'\n",
+	} {
+		f.Add(s, uint8(len(fuzzClients)-1))
 	}
 	p := Platform{GOOS: "linux", Getenv: env(nil)}
-	f.Fuzz(func(t *testing.T, text string, vscode bool) {
-		client := "cursor"
-		if vscode {
-			client = "vscode"
-		}
-		path := filepath.Join(t.TempDir(), "c.json")
+	f.Fuzz(func(t *testing.T, text string, which uint8) {
+		client, err := Find(fuzzClients[int(which)%len(fuzzClients)])
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "config")
 		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
-		r, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		r, err := Plan(Options{Client: client.Name, ConfigPath: path, Executable: exe, Platform: p})
 		if err != nil {
 			assert.Contains(t, err.Error(), "left unchanged")
+			assert.NotContains(t, err.Error(), "please report this", "a valid file the merge got wrong")
 			return
 		}
-		v, err := hujson.Parse(r.Content)
-		require.NoError(t, err, "%q", r.Content)
-		assert.NotNil(t, v.Find(pointer([]string{r.Client.key, ServerName, "command"})))
-		if old, err := hujson.Parse([]byte(text)); err == nil && !strings.Contains(text, ServerName) {
-			for c := range comments(old) { // with no entry of ours, nothing is replaced or removed
-				assert.Contains(t, string(r.Content), c)
+		if client.format == tomlFile {
+			var m map[string]any
+			require.NoError(t, toml.Unmarshal(r.Content, &m), "%q", r.Content)
+			assert.Equal(t, exe, asTable(asTable(m[client.key])[ServerName])["command"])
+			if !strings.Contains(text, ServerName) {
+				assert.True(t, strings.HasPrefix(string(r.Content), text), "with no entry of ours the file is only added to:\n%q\n%q", text, r.Content)
+			}
+		} else {
+			v, err := hujson.Parse(r.Content)
+			require.NoError(t, err, "%q", r.Content)
+			assert.NotNil(t, v.Find(pointer([]string{r.Client.key, ServerName, "command"})))
+			assert.Nil(t, v.Find(pointer([]string{r.Client.key, ServerName, "url"})), "a stdio entry has no url left")
+			if old, err := hujson.Parse([]byte(text)); err == nil && !strings.Contains(text, ServerName) {
+				for c := range comments(old) { // with no entry of ours, nothing is replaced or removed
+					assert.Contains(t, string(r.Content), c)
+				}
 			}
 		}
 		require.NoError(t, os.WriteFile(path, r.Content, 0o600))
-		again, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		again, err := Plan(Options{Client: client.Name, ConfigPath: path, Executable: exe, Platform: p})
 		require.NoError(t, err)
 		assert.Equal(t, string(r.Content), string(again.Content), "a second install changes nothing")
 	})

@@ -236,7 +236,7 @@ func spliceTOML(data []byte, key string, block []byte) ([]byte, error) {
 		out.Write(block)
 		placed = true
 	}
-	prev := 0
+	prev, apart := 0, false
 	for i, e := range exprs {
 		end := len(data)
 		if i+1 < len(exprs) {
@@ -245,13 +245,16 @@ func spliceTOML(data []byte, key string, block []byte) ([]byte, error) {
 		if i == 0 {
 			out.Write(data[:e.start]) // blank lines before the first expression
 		}
-		if !ours[i] {
-			out.Write(data[e.start:end])
-		} else if e.header && !placed {
-			place()
-			if end < len(data) {
-				out.WriteString(eol)
+		switch {
+		case !ours[i]:
+			if apart && !bytes.HasSuffix(out.Bytes(), []byte(eol+eol)) {
+				out.WriteString(eol) // a blank line after the block, before what follows
 			}
+			apart = false
+			out.Write(data[e.start:end])
+		case e.header && !placed:
+			place()
+			apart = true
 		}
 		prev = end
 	}
