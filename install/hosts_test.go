@@ -15,44 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestNewHostPaths(t *testing.T) {
-	home, appData, xdg := filepath.Join("h", "张 三"), filepath.Join("w", "Roaming"), filepath.Join("/x", "cfg")
-	cases := []struct {
-		goos   string
-		env    map[string]string
-		client string
-		want   string
-	}{
-		{"darwin", map[string]string{"HOME": home}, "trae", filepath.Join(home, "Library", "Application Support", "Trae", "User", "mcp.json")},
-		{"windows", map[string]string{"USERPROFILE": home, "APPDATA": appData}, "trae", filepath.Join(appData, "Trae", "User", "mcp.json")},
-		{"linux", map[string]string{"HOME": home, "XDG_CONFIG_HOME": xdg}, "trae", filepath.Join(xdg, "Trae", "User", "mcp.json")},
-		{"darwin", map[string]string{"HOME": home}, "trae-cn", filepath.Join(home, "Library", "Application Support", "Trae CN", "User", "mcp.json")},
-		{"windows", map[string]string{"APPDATA": appData}, "trae-cn", filepath.Join(appData, "Trae CN", "User", "mcp.json")},
-		{"windows", map[string]string{"USERPROFILE": home}, "lingma", filepath.Join(home, ".lingma", "lingma_mcp.json")},
-		{"darwin", map[string]string{"HOME": home}, "lingma", filepath.Join(home, ".lingma", "lingma_mcp.json")},
-		{"linux", map[string]string{"HOME": home}, "qwen-code", filepath.Join(home, ".qwen", "settings.json")},
-		{"windows", map[string]string{"USERPROFILE": home, "HOME": "/wrong"}, "qwen-code", filepath.Join(home, ".qwen", "settings.json")},
-		{"darwin", map[string]string{"HOME": home}, "kimi", filepath.Join(home, ".kimi", "mcp.json")},
-		{"windows", map[string]string{"USERPROFILE": home}, "gemini-cli", filepath.Join(home, ".gemini", "settings.json")},
-		{"linux", map[string]string{"HOME": home}, "gemini-cli", filepath.Join(home, ".gemini", "settings.json")},
-		{"darwin", map[string]string{"HOME": home}, "claude-code", filepath.Join(home, ".claude.json")},
-		{"windows", map[string]string{"USERPROFILE": home}, "claude-code", filepath.Join(home, ".claude.json")},
-		{"linux", map[string]string{"HOME": home, "CLAUDE_CONFIG_DIR": xdg}, "claude-code", filepath.Join(xdg, ".claude.json")},
-		{"linux", map[string]string{"HOME": home}, "codex", filepath.Join(home, ".codex", "config.toml")},
-		{"windows", map[string]string{"USERPROFILE": home}, "codex", filepath.Join(home, ".codex", "config.toml")},
-		{"darwin", map[string]string{"HOME": home, "CODEX_HOME": xdg}, "codex", filepath.Join(xdg, "config.toml")},
-	}
-	for _, tc := range cases {
-		t.Run(tc.goos+"/"+tc.client, func(t *testing.T) {
-			c, err := Find(tc.client)
-			require.NoError(t, err)
-			got, err := c.path(Platform{GOOS: tc.goos, Getenv: env(tc.env)})
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
-		})
-	}
-}
-
 // A Codex config.toml as people keep it: settings, comments, profiles and
 // other servers around an older aipaint entry with a key of its own.
 const codexConfig = `# my Codex settings

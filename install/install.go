@@ -538,10 +538,7 @@ func render(d *doc, c Client, o Options, values []envValue) error {
 			return err
 		}
 	}
-	set, err := transportFields(jsonArgs(d, c), c, o)
-	if err != nil {
-		return err
-	}
+	set := transportFields(jsonArgs(d, c), c, o)
 	for _, k := range transportKeys {
 		if !slices.ContainsFunc(set, func(f field) bool { return f.key == k }) && k != "env" {
 			if err := d.remove(at(k)...); err != nil {
@@ -692,7 +689,11 @@ func hideSecrets(entry *doc, env *hujson.Object) ([]string, error) {
 // PreviewNote says what --print left out or hid.
 func PreviewNote(r *Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "(nothing written; the file is %s)\n", r.Path)
+	if r.Link != "" {
+		fmt.Fprintf(&b, "(nothing written: %s keeps its servers in the app; run without --print for its import link)\n", r.Client.Title)
+	} else {
+		fmt.Fprintf(&b, "(nothing written; the file is %s)\n", r.Path)
+	}
 	shown := fmt.Sprintf("the %q entry", ServerName)
 	if r.Client.vscode {
 		shown += " and its inputs"
@@ -891,7 +892,7 @@ func Summary(w io.Writer, r *Result) {
 // the same JSON for its "import JSON" dialog.
 func linkSummary(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "%s: open this link to import %q (or run install again with --open):\n\n%s\n\n", r.Client.Title, ServerName, r.Link)
-	fmt.Fprintf(w, "或者 Or paste this JSON under Settings > MCP > Add > Import from JSON:\n\n%s\n", r.Content)
+	fmt.Fprintf(w, "或者 Or paste this JSON under Settings > MCP > Add > Import from JSON:\n\n%s\n", bytes.TrimRight(r.Content, "\n"))
 	if len(r.EnvCopied) > 0 {
 		fmt.Fprintf(w, "  注意 Note: the link and the JSON hold the values of %s: do not share them.\n", strings.Join(r.EnvCopied, ", "))
 	}

@@ -79,7 +79,7 @@ type field struct {
 // transportFields are the members that make the entry reach the server:
 // command and args (and the stdio "type" where the host wants one), or the
 // remote form's URL, fixed members and bearer header.
-func transportFields(oldArgs []string, c Client, o Options) ([]field, error) {
+func transportFields(oldArgs []string, c Client, o Options) []field {
 	if o.URL == "" {
 		var out []field
 		if c.stdioType != "" {
@@ -90,7 +90,7 @@ func transportFields(oldArgs []string, c Client, o Options) ([]field, error) {
 		if args != nil {
 			out = append(out, field{"args", args})
 		}
-		return out, nil
+		return out
 	}
 	var out []field
 	for _, f := range c.remote.fields {
@@ -100,7 +100,7 @@ func transportFields(oldArgs []string, c Client, o Options) ([]field, error) {
 	if o.TokenEnv != "" {
 		out = append(out, field{"headers", map[string]string{"Authorization": "Bearer " + bearer(c, o)}})
 	}
-	return out, nil
+	return out
 }
 
 // bearer is the token as the file holds it: a reference the host expands,

@@ -50,6 +50,19 @@ func runInstall(t *testing.T, env []string, args ...string) {
 	}
 }
 
+// prepare runs the test in parallel with the others, finds the host's CLI,
+// and runs install --client for it with args in a fresh scratch home, which
+// the host trusts.
+func (l lister) prepare(t *testing.T, args ...string) (hostCLI, string, []string) {
+	t.Helper()
+	t.Parallel()
+	c := locate(t, l.cli)
+	home, env := scratchHome(t)
+	trust(t, home)
+	runInstall(t, env, append([]string{"--client", l.client}, args...)...)
+	return c, home, env
+}
+
 // trust marks the scratch home, where the hosts run, as a trusted folder:
 // Gemini CLI disables every MCP server in a folder it does not trust.
 func trust(t *testing.T, home string) {
@@ -168,11 +181,7 @@ func codexConnected(t *testing.T, c hostCLI, home string, env []string) (bool, s
 func TestInstallStdioConnects(t *testing.T) {
 	for _, l := range listers {
 		t.Run(l.client, func(t *testing.T) {
-			t.Parallel()
-			c := locate(t, l.cli)
-			home, env := scratchHome(t)
-			trust(t, home)
-			runInstall(t, append(env, "AIPAINT_DATA_DIR="+filepath.Join(home, "data")), "--client", l.client, "--sandbox")
+			c, home, env := l.prepare(t, "--sandbox")
 			if ok, out := l.connected(t, c, home, env); !ok {
 				t.Fatalf("%s does not report aipaint connected over stdio:\n%s", l.cli, out)
 			}
@@ -185,11 +194,7 @@ func TestInstallRemoteConnectsWithTheToken(t *testing.T) {
 	url := startTeamServer(t, token)
 	for _, l := range listers {
 		t.Run(l.client, func(t *testing.T) {
-			t.Parallel()
-			c := locate(t, l.cli)
-			home, env := scratchHome(t)
-			trust(t, home)
-			runInstall(t, env, "--client", l.client, "--url", url, "--token-env", tokenVar)
+			c, home, env := l.prepare(t, "--url", url, "--token-env", tokenVar)
 			raw, err := os.ReadFile(configFile(home, l.client))
 			if err != nil {
 				t.Fatal(err)
