@@ -134,7 +134,7 @@ func TestRemoteForms(t *testing.T) {
 		"trae":     {"url": u, "headers": map[string]any{"Authorization": "Bearer tok-value-123"}},
 		"trae-cn":  {"url": u, "headers": map[string]any{"Authorization": "Bearer tok-value-123"}},
 		"lingma":   {"url": u, "headers": map[string]any{"Authorization": "Bearer tok-value-123"}},
-		"kimi":     {"transport": "http", "url": u, "headers": map[string]any{"Authorization": "Bearer tok-value-123"}},
+		"kimi":     {"url": u, "headers": map[string]any{"Authorization": "Bearer tok-value-123"}},
 	}
 	for _, c := range Clients {
 		w, ok := want[c.Name]

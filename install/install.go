@@ -71,7 +71,8 @@ const (
 // "Add manually" dialog edits; Lingma: ~/.lingma/lingma_mcp.json, the file
 // its "configure by file" opens; Qwen Code and Gemini CLI: settings.json
 // (httpUrl is streamable HTTP, url is SSE; ${NAME} expanded in the whole
-// file); Kimi CLI: ~/.kimi/mcp.json (fastmcp's format: url + transport);
+// file); Kimi CLI: ~/.kimi/mcp.json (docs/en/customization/mcp.md: url +
+// headers, the transport told by the URL);
 // Claude Code: the top-level mcpServers of ~/.claude.json (user scope;
 // ${NAME} expanded); Codex: [mcp_servers.NAME] in ~/.codex/config.toml
 // (bearer_token_env_var); Cherry Studio: src/main/services/urlschema/
@@ -124,7 +125,7 @@ var Clients = []Client{
 			return p.join(p.home, ".qwen", "settings.json")
 		}},
 	{Name: "kimi", Title: "Kimi CLI", key: "mcpServers",
-		remote: &remoteForm{urlKey: "url", fields: [][2]string{{"transport", "http"}}},
+		remote: &remoteForm{urlKey: "url"},
 		path: func(p Platform) (string, error) {
 			return p.join(p.home, ".kimi", "mcp.json")
 		}},
