@@ -108,3 +108,18 @@ func TestREADMECherryStudioJSON(t *testing.T) {
 		})
 	}
 }
+
+// Both READMEs name every --client value, and have a Hosts section for each
+// host added since the first five.
+func TestREADMENamesEveryClient(t *testing.T) {
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		raw, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, c := range Clients {
+			assert.Contains(t, string(raw), "`"+c.Name+"`", "%s does not name --client %s", file, c.Name)
+			if c.Name != "claude-desktop" && c.Name != "cursor" && c.Name != "vscode" && c.Name != "cline" && c.Name != "windsurf" {
+				assert.Contains(t, string(raw), "install --client "+c.Name, "%s has no install line for %s", file, c.Name)
+			}
+		}
+	}
+}
