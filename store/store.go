@@ -181,12 +181,6 @@ type Spend struct {
 	Month int    // this calendar month, in the same zone
 }
 
-// StaleReservation is how long a reservation without an outcome makes an
-// identical request wait for it; after that its process is presumed gone.
-// It exceeds the longest a submit may run (paint bounds it to 2 minutes).
-// Every implementation uses this bound (storetest checks it).
-const StaleReservation = 3 * time.Minute
-
 // ErrNotFound is returned by Get for an unknown task id.
 var ErrNotFound = errors.New("task not in the store")
 
@@ -265,45 +259,6 @@ type Leaser interface {
 // /healthz).
 type Pinger interface {
 	Ping(ctx context.Context) error
-}
-
-// personUsage is p's share of today's images, or nil for the unnamed person.
-func personUsage(p Person, today int) *PersonUsage {
-	if p.Name == "" {
-		return nil
-	}
-	u := &PersonUsage{Name: p.Name, Today: today}
-	if p.Limited {
-		limit := p.Limit
-		u.Limit = &limit
-	}
-	return u
-}
-
-// CheckLimits decides a new reservation of n images against the account's
-// limit and the person's, given today's counts before it (team: everyone's;
-// mine: the person's). It returns the usage including the reservation, or
-// a *LimitError. Every store uses it, so they refuse alike: the person's
-// own limit is checked first (it is theirs to know about), and a person
-// whose limit is 0 is refused whatever they ask.
-func CheckLimits(p Policy, n, team, mine int) (Usage, error) {
-	u := Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
-	if p.Person.Limited && (p.Person.Limit <= 0 || mine+n > p.Person.Limit) {
-		return u, &LimitError{Usage: u, Requested: n, Person: true}
-	}
-	if p.DailyLimit > 0 && team+n > p.DailyLimit {
-		return u, &LimitError{Usage: u, Requested: n}
-	}
-	u.Today += n
-	if u.Person != nil {
-		u.Person.Today += n
-	}
-	return u, nil
-}
-
-// UsageOf is the Usage a store reports for p, given today's counts.
-func UsageOf(p Policy, team, mine int) Usage {
-	return Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
 }
 
 var _ Store = (*File)(nil)
