@@ -1,8 +1,10 @@
 // Package store keeps every submitted task so it can be found again after a
 // restart, and guards spending across the processes that share it: the
-// Store interface is what the paint service needs of a store; File is the
-// embedded implementation (one data folder on this machine); storetest is
-// the conformance suite every implementation passes.
+// Store interface is what the paint service needs of a store; Decide and
+// Apply (decide.go) are the rules of spending and of a record update, which
+// every implementation follows by calling them; File is the embedded
+// implementation (one data folder on this machine); storetest is the
+// conformance suite every implementation passes.
 package store
 
 import (
