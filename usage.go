@@ -17,7 +17,7 @@ import (
 // month, from the task store, for whoever runs the account.
 type UsageCommand struct{ process }
 
-func (c *UsageCommand) Run(_ context.Context, args []string) error {
+func (c *UsageCommand) Run(ctx context.Context, args []string) error {
 	if err := c.parseFlags(flag.NewFlagSet("usage", flag.ContinueOnError), args, nil); err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (c *UsageCommand) Run(_ context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	spends, err := st.Spending()
+	spends, err := st.Spending(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the task store (%s): %w", setting, err)
 	}
