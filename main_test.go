@@ -180,19 +180,20 @@ func TestInstallCommand(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 
 	var out, errOut bytes.Buffer
-	err := runInstall([]string{"--client", "cursor", "--config", path, "--with-env", "--print"}, &out, &errOut, getenv, fakeExe)
+	install := &InstallCommand{process: process{stdout: &out, stderr: &errOut, getenv: getenv}, executable: fakeExe}
+	err := install.Run(t.Context(), []string{"--client", "cursor", "--config", path, "--with-env", "--print"})
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), `"command": "/opt/AI 绘画/aipaint-mcp"`)
 	assert.NotContains(t, out.String()+errOut.String(), "lots-secret", "--print hides secrets")
 	assert.NoFileExists(t, path, "--print writes nothing")
 
 	out.Reset()
-	require.NoError(t, runInstall([]string{"--client", "cursor", "--config", path, "--with-env"}, &out, &errOut, getenv, fakeExe))
+	require.NoError(t, install.Run(t.Context(), []string{"--client", "cursor", "--config", path, "--with-env"}))
 	assert.Contains(t, out.String(), "restart Cursor")
 	assert.NotContains(t, out.String()+errOut.String(), "lots-secret")
 	assert.FileExists(t, path)
 
-	err = runInstall([]string{"--config", path}, &out, &errOut, getenv, fakeExe)
+	err = install.Run(t.Context(), []string{"--config", path})
 	assert.ErrorIs(t, err, errUsage)
 	assert.Contains(t, errOut.String(), "install needs --client")
 

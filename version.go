@@ -1,10 +1,20 @@
 package main
 
 import (
+	"context"
 	_ "embed"
+	"fmt"
 	"runtime/debug"
 	"strings"
 )
+
+// VersionCommand prints the version line; it takes no flags.
+type VersionCommand struct{ process }
+
+func (c *VersionCommand) Run(context.Context, []string) error {
+	fmt.Fprintln(c.stdout, versionLine())
+	return nil
+}
 
 // embeddedVersion is the one source of the version: dist stamps the same file
 // into every manifest, and a plain go build still knows it.

@@ -1,5 +1,6 @@
 // Package app assembles the server from the configuration: the upstream
-// client (or the embedded sandbox in its place) and the MCP tools.
+// (or the embedded sandbox in its place), the task store, the paint service
+// and the MCP tools.
 package app
 
 import (
@@ -29,6 +30,7 @@ import (
 type App struct {
 	Server  *server.MCPServer
 	Paint   *paint.Service
+	Tools   tools.Options    // what Server was built from
 	Sandbox *sandbox.Sandbox // nil unless sandbox mode
 	tempDir string           // the sandbox's task store, removed on Close
 }
@@ -68,9 +70,9 @@ func ForTerminal(timeout time.Duration) Option {
 }
 
 // Resume follows the store's pending tasks and saves the missing images of
-// recent ones, in the background. Build leaves it to the caller: it reads
-// the store, which on a desktop took longer than answering initialize, so
-// stdio resumes once the client is answered.
+// recent ones, in the background. Build leaves it to the caller, which
+// knows when: it reads the store, so a stdio server puts it off until its
+// client has its first answer (main's afterFirstAnswer).
 func (a *App) Resume() {
 	if a.Paint != nil {
 		a.Paint.ResumeInBackground()
@@ -116,13 +118,14 @@ func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Opt
 		f(&opts)
 	}
 	a.Paint = paint.New(opts)
-	a.Server = tools.NewServer(tools.Options{
+	a.Tools = tools.Options{
 		Paint:   a.Paint,
 		Limits:  schema.Limits{MaxWaitSeconds: cfg.MaxWaitSeconds, MaxNum: cfg.MaxImagesPerCall, Preview: cfg.Preview},
 		Sandbox: cfg.Sandbox,
 		Logger:  logger,
 		Version: version,
-	})
+	}
+	a.Server = tools.NewServer(a.Tools)
 	return a, nil
 }
 
@@ -146,7 +149,7 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 			"missing", strings.Join(missing, ", "))
 		return nil
 	}
-	c, err := client.New(client.Config{
+	up, err := client.New(client.Config{
 		SubmitURL:      cfg.SubmitURL,
 		QueryURL:       cfg.QueryURL,
 		AppKey:         cfg.AppKey,
@@ -161,7 +164,7 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 	if err != nil {
 		return fmt.Errorf("upstream client: %w", err)
 	}
-	logger.Info("upstream configured", "auth", c.AuthMode(), "format", cfg.Format)
+	logger.Info("upstream configured", "auth", up.AuthMode(), "format", cfg.Format)
 	st, setting, err := OpenStore(cfg, logger)
 	opts.StoreSetting = setting
 	if err != nil {
@@ -169,7 +172,7 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 		logger.Error("task store unusable; generate_image and check_task will refuse", "setting", setting, "err", err)
 		return nil
 	}
-	opts.Upstream, opts.Store, opts.Download = c, st, save.NewClient(roots)
+	opts.Upstream, opts.Store, opts.Download = up, st, save.NewClient(roots)
 	logger.Info("task store", "setting", setting, "save", cfg.Save, "output", cfg.OutputDir)
 	return nil
 }

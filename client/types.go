@@ -1,7 +1,9 @@
-// Package client talks to the 聚美智数 AI painting API behind Huawei Cloud
-// APIG: submit and query over HTTP (signed by package signer), decoding,
-// retries and typed errors. Waiting for a task is package wait's. It knows
-// nothing about MCP.
+// Package client is the upstream API's client: it talks to the 聚美智数 AI
+// painting API behind Huawei Cloud APIG, submit and query over HTTP (signed
+// by package signer), decoding, retries and typed errors. Waiting for a task
+// is package wait's. It knows nothing about MCP: the folder keeps the name
+// the project's design gives it, and everywhere else in this module
+// "upstream" means this API and "client" an MCP client.
 package client
 
 import "time"
@@ -25,7 +27,7 @@ const (
 )
 
 // SubmitRequest is one paid generation request; values are canonical
-// (the client does not validate them: the schema package does).
+// (this package does not validate them: the schema package does).
 type SubmitRequest struct {
 	Text       string
 	Style      string

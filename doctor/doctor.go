@@ -411,7 +411,7 @@ func authChecks(ctx context.Context, o Options, roots *x509.CertPool, badSetting
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	rec := &dateRecorder{base: tr}
 	defer tr.CloseIdleConnections()
-	cl, err := client.New(client.Config{
+	up, err := client.New(client.Config{
 		SubmitURL: c.SubmitURL, QueryURL: c.QueryURL,
 		AppKey: c.AppKey, AppSecret: c.AppSecret, AppCode: c.AppCode,
 		Format: client.Format(c.Format),
@@ -424,20 +424,20 @@ func authChecks(ctx context.Context, o Options, roots *x509.CertPool, badSetting
 	if err != nil {
 		return skip("not checked: " + err.Error())
 	}
-	_, qerr := cl.Query(ctx, ProbeTaskID)
+	_, qerr := up.Query(ctx, ProbeTaskID)
 	var apiErr *client.APIError
 	errors.As(qerr, &apiErr)
 
 	clock, clockBad := clockCheck(o.Now(), rec.last(), apiErr)
 	clock.Name = clockName
-	auth := authCheck(cl.AuthMode(), qerr, apiErr, clockBad)
+	auth := authCheck(up.AuthMode(), qerr, apiErr, clockBad)
 	auth.Name = authName
 	return []Check{clock, auth}
 }
 
 func clockCheck(now time.Time, date string, apiErr *client.APIError) (Check, bool) {
 	const fix = "set this computer's clock right (turn on automatic time sync: Windows 设置 > 时间和语言, macOS 系统设置 > 通用 > 日期与时间, Linux timedatectl set-ntp true); the gateway rejects requests more than 15 minutes off."
-	expired := apiErr != nil && apiErr.Expired // set by the client on the gateway's "request expired" (APIG.0303)
+	expired := apiErr != nil && apiErr.Expired // set by package client on the gateway's "request expired" (APIG.0303)
 	server, err := http.ParseTime(date)
 	if err != nil {
 		if expired {

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"aipaint-mcp/app"
+	"aipaint-mcp/config"
+	"aipaint-mcp/people"
+	"aipaint-mcp/serve"
+)
+
+// ServeCommand speaks MCP: over stdio for a desktop client, or over SSE or
+// streamable HTTP for a team.
+type ServeCommand struct{ process }
+
+func (c *ServeCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	transport := fs.String("transport", serve.TransportStdio, "stdio, sse or http (streamable HTTP)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address for sse and http")
+	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
+	if err := c.parseFlags(fs, args, nil); err != nil {
+		return err
+	}
+	// A bad setting does not stop the server: a desktop client would only
+	// show "disconnected". The tools say what to fix instead.
+	cfg, _ := c.settings(*sandbox)   // cfg.Invalid lists what is wrong
+	logger := c.logger(cfg.LogLevel) // stderr only: stdout is the protocol in stdio mode
+	switch *transport {
+	case serve.TransportStdio:
+		return c.stdio(ctx, cfg, logger)
+	case serve.TransportSSE, serve.TransportHTTP:
+		return c.http(ctx, cfg, logger, *transport, *addr)
+	}
+	fmt.Fprintf(c.stderr, "--transport %q: want stdio, sse or http\n", *transport)
+	return errUsage
+}
+
+// stdio serves one desktop client. Until it has its first answer, the
+// start is a bare mcp-go server's: see afterFirstAnswer.
+func (c *ServeCommand) stdio(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	ctx, shutdown := context.WithCancel(ctx)
+	defer shutdown()
+	a, err := app.Build(cfg, logger, versionString())
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	// At the signal, waits answer "pending" with their task ids and new
+	// paid calls are refused; Close follows once the transport has returned.
+	defer context.AfterFunc(ctx, a.Drain)()
+	stdout, end := afterFirstAnswer(c.stdout, shutdown, a.Resume)
+	defer end()
+	return serve.Stdio(ctx, a.Server, c.stdin, stdout, logger)
+}
+
+// http serves a team (or one person's browser) over SSE or streamable HTTP.
+func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog.Logger, transport, addr string) error {
+	// stdio reads neither token setting: only the HTTP transports refuse both.
+	if err := cfg.CheckTokens(); err != nil {
+		return err
+	}
+	if err := serve.CheckBind(addr, cfg.HTTPToken, cfg.TokensFile); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var team serve.People // nil: one shared token (or none)
+	if cfg.TokensFile != "" {
+		w, stop, err := watchTokensFile(ctx, cfg.TokensFile, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		team = w
+	}
+	a, err := app.Build(cfg, logger, versionString())
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	defer context.AfterFunc(ctx, a.Drain)() // as in stdio
+	a.Resume()
+	return serve.HTTP(ctx, a.Server, serve.HTTPOptions{
+		Transport:      transport,
+		Addr:           addr,
+		Token:          cfg.HTTPToken,
+		People:         team,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Logger:         logger,
+		Health:         a.Health,
+	})
+}
+
+// watchTokensFile loads the tokens file (a malformed one stops the server,
+// naming the line) and follows it until stop: re-read on SIGHUP (where
+// there is one) and when it changes.
+func watchTokensFile(ctx context.Context, path string, logger *slog.Logger) (w *people.Watcher, stop func(), err error) {
+	hangup, unwatch := hangupSignals()
+	w, err = people.NewWatcher(path, people.WatchOptions{Logger: logger, Hangup: hangup})
+	if err != nil {
+		unwatch()
+		return nil, nil, fmt.Errorf("%s: %w", config.TokensFile, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := w.Start(ctx)
+	return w, func() {
+		cancel()
+		<-done
+		unwatch()
+	}, nil
+}
