@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/config"
+	"aipaint-mcp/people"
+	"aipaint-mcp/schema"
 )
 
 // env is a fake environment for FromEnv.
@@ -562,4 +564,21 @@ func TestCheckTokens(t *testing.T) {
 		require.NoError(t, err)
 		assert.NoError(t, c.CheckTokens())
 	}
+}
+
+// The bounds config takes from other tables, and the one a table elsewhere
+// shares with it.
+func TestBoundsAgreeWithTheirTables(t *testing.T) {
+	c, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Equal(t, schema.MaxNum, c.MaxImagesPerCall, "the default is the most the schema allows")
+	assert.Equal(t, schema.DefaultMaxWaitSeconds, c.MaxWaitSeconds)
+	assert.Equal(t, config.MaxDailyImageLimit, people.MaxLimit, "a person's daily limit in the tokens file has AIPAINT_DAILY_IMAGE_LIMIT's bound")
+
+	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum + 1)}.get)
+	assert.ErrorContains(t, err, fmt.Sprintf("between %d and %d", schema.MinNum, schema.MaxNum))
+	_, err = config.FromEnv(env{config.DailyImageLimit: fmt.Sprint(config.MaxDailyImageLimit + 1)}.get)
+	assert.ErrorContains(t, err, config.DailyImageLimit)
+	_, err = config.FromEnv(env{config.DailyImageLimit: fmt.Sprint(config.MaxDailyImageLimit)}.get)
+	assert.NoError(t, err)
 }
