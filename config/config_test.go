@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/config"
-	"aipaint-mcp/people"
 	"aipaint-mcp/schema"
 )
 
@@ -566,19 +565,16 @@ func TestCheckTokens(t *testing.T) {
 	}
 }
 
-// The bounds config takes from other tables, and the one a table elsewhere
-// shares with it.
+// The bounds config takes from schema's constants (people's tests tie a
+// person's limit to AIPAINT_DAILY_IMAGE_LIMIT's).
 func TestBoundsAgreeWithTheirTables(t *testing.T) {
 	c, err := config.FromEnv(env{}.get)
 	require.NoError(t, err)
 	assert.Equal(t, schema.MaxNum, c.MaxImagesPerCall, "the default is the most the schema allows")
 	assert.Equal(t, schema.DefaultMaxWaitSeconds, c.MaxWaitSeconds)
-	assert.Equal(t, config.MaxDailyImageLimit, people.MaxLimit, "a person's daily limit in the tokens file has AIPAINT_DAILY_IMAGE_LIMIT's bound")
 
-	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum + 1)}.get)
-	assert.ErrorContains(t, err, fmt.Sprintf("between %d and %d", schema.MinNum, schema.MaxNum))
-	_, err = config.FromEnv(env{config.DailyImageLimit: fmt.Sprint(config.MaxDailyImageLimit + 1)}.get)
-	assert.ErrorContains(t, err, config.DailyImageLimit)
-	_, err = config.FromEnv(env{config.DailyImageLimit: fmt.Sprint(config.MaxDailyImageLimit)}.get)
+	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum)}.get)
 	assert.NoError(t, err)
+	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum + 1)}.get)
+	assert.ErrorContains(t, err, fmt.Sprintf("%s must be a whole number between %d and %d", config.MaxImagesPerCall, schema.MinNum, schema.MaxNum))
 }
