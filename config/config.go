@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // AIPAINT_TIMEZONE on Windows and in minimal containers
+
+	"aipaint-mcp/schema"
 )
 
 // Setting documents one environment variable.
@@ -57,6 +59,14 @@ const (
 	Timezone         = "AIPAINT_TIMEZONE"
 )
 
+// Bounds of the whole-number settings that no other table gives; the
+// number of images per call is schema's (MinNum to MaxNum).
+const (
+	MaxWaitSecondsLimit = 3600
+	MaxDailyImageLimit  = 1_000_000 // images a day; people's limits are held to it too
+	MaxConcurrencyLimit = 256
+)
+
 // Settings is the table of every AIPAINT_ setting.
 var Settings = []Setting{
 	{AppKey, "", false, "AppKey from Huawei Cloud Marketplace (我的云市场 > 已购买的服务 > 资源详情); used with AIPAINT_APP_SECRET to sign requests"},
@@ -67,7 +77,7 @@ var Settings = []Setting{
 	{RequestFormat, "form", false, "request body encoding: form or json"},
 	{Sandbox, "0", false, "1 = use the built-in sandbox upstream instead of the real API (no account, no cost)"},
 	{SandboxDelay, "3s", false, "how long a sandbox task stays queued before its images are ready"},
-	{MaxWaitSeconds, "50", false, "upper bound of wait_seconds (clients such as Claude Desktop give up on a call after 60 s)"},
+	{MaxWaitSeconds, strconv.Itoa(schema.DefaultMaxWaitSeconds), false, "upper bound of wait_seconds (clients such as Claude Desktop give up on a call after 60 s)"},
 	{RequestTimeout, "30s", false, "timeout of one HTTP request to the upstream"},
 	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE is set)"},
 	{TokensFile, "", false, "instead of AIPAINT_HTTP_TOKEN, a file of the people allowed on HTTP/SSE, one NAME TOKEN [LIMIT] a line (LIMIT: their images a day); re-read on SIGHUP and when it changes"},
@@ -79,7 +89,7 @@ var Settings = []Setting{
 	{Preview, "0", false, "1 = add downscaled inline previews to results by default (the preview argument overrides it)"},
 	{DedupWindow, "10m", false, "an identical request within this time returns the existing task instead of paying again (0 = off)"},
 	{DailyImageLimit, "100", false, "at most this many images submitted per day (of AIPAINT_TIMEZONE), counted across processes (0 = no limit)"},
-	{MaxImagesPerCall, "6", false, "upper bound of num, 1 to 6"},
+	{MaxImagesPerCall, strconv.Itoa(schema.MaxNum), false, fmt.Sprintf("upper bound of num, %d to %d", schema.MinNum, schema.MaxNum)},
 	{TaskTimeout, "10m", false, "how long a pending task keeps being polled in the background"},
 	{CAFile, "", false, "PEM file of extra CA certificates to trust (e.g. a corporate proxy's)"},
 	{MaxConcurrency, "8", false, "at most this many upstream requests at once"},
@@ -148,14 +158,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.Sandbox = parse(p, Sandbox, "must be 1 or 0", parseBool)
 	c.SandboxDelay = parse(p, SandboxDelay, "must be a duration such as 3s or 500ms", durationAtLeast(0))
 	c.RequestTimeout = parse(p, RequestTimeout, "must be a positive duration such as 30s", durationAtLeast(time.Millisecond))
-	c.MaxWaitSeconds = parse(p, MaxWaitSeconds, "must be a whole number of seconds between 1 and 3600", intBetween(1, 3600))
+	c.MaxWaitSeconds = parse(p, MaxWaitSeconds, fmt.Sprintf("must be a whole number of seconds between 1 and %d", MaxWaitSecondsLimit), intBetween(1, MaxWaitSecondsLimit))
 	c.Save = parse(p, Save, "must be 1 or 0", parseBool)
 	c.Preview = parse(p, Preview, "must be 1 or 0", parseBool)
 	c.DedupWindow = parse(p, DedupWindow, "must be a duration such as 10m, or 0 to turn it off", durationAtLeast(0))
-	c.DailyImageLimit = parse(p, DailyImageLimit, "must be a whole number, 0 for no limit", intBetween(0, 1_000_000))
-	c.MaxImagesPerCall = parse(p, MaxImagesPerCall, "must be a whole number between 1 and 6", intBetween(1, 6))
+	c.DailyImageLimit = parse(p, DailyImageLimit, "must be a whole number, 0 for no limit", intBetween(0, MaxDailyImageLimit))
+	c.MaxImagesPerCall = parse(p, MaxImagesPerCall, fmt.Sprintf("must be a whole number between %d and %d", schema.MinNum, schema.MaxNum), intBetween(schema.MinNum, schema.MaxNum))
 	c.TaskTimeout = parse(p, TaskTimeout, "must be a duration such as 10m", durationAtLeast(time.Second))
-	c.MaxConcurrency = parse(p, MaxConcurrency, "must be a whole number between 1 and 256", intBetween(1, 256))
+	c.MaxConcurrency = parse(p, MaxConcurrency, fmt.Sprintf("must be a whole number between 1 and %d", MaxConcurrencyLimit), intBetween(1, MaxConcurrencyLimit))
 	c.CAFile = get(CAFile)
 	c.TokensFile = parse(p, TokensFile, "must be a file path", filePath)
 	c.Location = parse(p, Timezone, "must be an IANA time zone such as Asia/Shanghai or UTC", location)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/config"
+	"aipaint-mcp/schema"
 )
 
 // env is a fake environment for FromEnv.
@@ -562,4 +563,18 @@ func TestCheckTokens(t *testing.T) {
 		require.NoError(t, err)
 		assert.NoError(t, c.CheckTokens())
 	}
+}
+
+// The bounds config takes from schema's constants (people's tests tie a
+// person's limit to AIPAINT_DAILY_IMAGE_LIMIT's).
+func TestBoundsAgreeWithTheirTables(t *testing.T) {
+	c, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Equal(t, schema.MaxNum, c.MaxImagesPerCall, "the default is the most the schema allows")
+	assert.Equal(t, schema.DefaultMaxWaitSeconds, c.MaxWaitSeconds)
+
+	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum)}.get)
+	assert.NoError(t, err)
+	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum + 1)}.get)
+	assert.ErrorContains(t, err, fmt.Sprintf("%s must be a whole number between %d and %d", config.MaxImagesPerCall, schema.MinNum, schema.MaxNum))
 }

@@ -45,140 +45,180 @@ func (t target) node() (platform, arch string) {
 // docs are the files from the repository root that go beside the binary.
 var docs = []string{"README.md", "README.zh-CN.md", "mcp.json.example"}
 
+// builder is one run of build: its inputs, and what the steps made so far.
+type builder struct {
+	root, out, work string
+	rel             release
+	bins            map[string][]byte // by target, and darwin_universal
+	docs            []file
+	bundleSHA256    string
+	written         []string // names under out
+}
+
 // build writes every artifact into out and returns their names.
 func build(root, out string, rel release) ([]string, error) {
-	work := filepath.Join(out, ".work") // compiled binaries, removed at the end
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	b := &builder{root: root, out: out, work: filepath.Join(out, ".work"), rel: rel}
+	if err := os.MkdirAll(b.work, 0o755); err != nil { // compiled binaries, removed at the end
 		return nil, err
 	}
-	defer os.RemoveAll(work)
+	defer os.RemoveAll(b.work)
+	for _, step := range []func() error{
+		b.binaries,
+		b.readDocs,
+		b.archives,
+		b.bundle,
+		b.npm,
+		b.registry,
+		b.checksums,
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return b.written, nil
+}
 
-	bins := map[string][]byte{}
+// binaries compiles every target and joins the two macOS ones.
+func (b *builder) binaries() error {
+	b.bins = map[string][]byte{}
 	for _, t := range targets {
 		fmt.Fprintf(os.Stderr, "dist: go build %s\n", t)
-		b, err := compile(root, work, t, rel)
+		bin, err := compile(b.root, b.work, t, b.rel)
 		if err != nil {
-			return nil, err
-		}
-		bins[t.String()] = b
-	}
-	universal, err := fatMachO([][]byte{bins["darwin_amd64"], bins["darwin_arm64"]})
-	if err != nil {
-		return nil, fmt.Errorf("macOS universal binary: %w", err)
-	}
-	bins["darwin_universal"] = universal
-
-	docFiles := make([]file, 0, len(docs))
-	for _, name := range docs {
-		b, err := os.ReadFile(filepath.Join(root, name))
-		if err != nil {
-			return nil, err
-		}
-		docFiles = append(docFiles, file{Name: name, Data: b, Mode: 0o644})
-	}
-
-	var written []string
-	write := func(name string, data []byte) error {
-		p := filepath.Join(out, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		written = append(written, name)
-		return os.WriteFile(p, data, 0o644)
+		b.bins[t.String()] = bin
 	}
+	universal, err := fatMachO([][]byte{b.bins["darwin_amd64"], b.bins["darwin_arm64"]})
+	if err != nil {
+		return fmt.Errorf("macOS universal binary: %w", err)
+	}
+	b.bins["darwin_universal"] = universal
+	return nil
+}
 
-	// Archives.
-	archiveKeys := []string{"darwin_universal"}
-	for _, t := range targets {
-		archiveKeys = append(archiveKeys, t.String())
+// readDocs reads the files that go beside the binary; the README first.
+func (b *builder) readDocs() error {
+	for _, name := range docs {
+		data, err := os.ReadFile(filepath.Join(b.root, name))
+		if err != nil {
+			return err
+		}
+		b.docs = append(b.docs, file{Name: name, Data: data, Mode: 0o644})
 	}
-	for _, key := range archiveKeys {
+	return nil
+}
+
+// write puts one artifact under out.
+func (b *builder) write(name string, data []byte) error {
+	p := filepath.Join(b.out, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	b.written = append(b.written, name)
+	return os.WriteFile(p, data, 0o644)
+}
+
+// archives writes one archive per platform, and one of the universal macOS
+// binary: a .zip for Windows, a .tar.gz for the rest.
+func (b *builder) archives() error {
+	keys := []string{"darwin_universal"}
+	for _, t := range targets {
+		keys = append(keys, t.String())
+	}
+	for _, key := range keys {
+		windows := strings.HasPrefix(key, "windows_")
 		exe := "aipaint-mcp"
-		if strings.HasPrefix(key, "windows_") {
+		if windows {
 			exe += ".exe"
 		}
-		base := fmt.Sprintf("aipaint-mcp_%s_%s", rel.Version, key)
-		files := append([]file{{Name: exe, Data: bins[key], Mode: 0o755}}, docFiles...)
+		base := fmt.Sprintf("aipaint-mcp_%s_%s", b.rel.Version, key)
+		files := append([]file{{Name: exe, Data: b.bins[key], Mode: 0o755}}, b.docs...)
 		var data []byte
-		var name string
-		if strings.HasPrefix(key, "windows_") {
+		var err error
+		name := base + ".tar.gz"
+		if windows {
 			name = base + ".zip"
-			data, err = zipFiles(base+"/", files, rel.CommitTime)
+			data, err = zipFiles(base+"/", files, b.rel.CommitTime)
 		} else {
-			name = base + ".tar.gz"
-			data, err = tarGz(base+"/", files, rel.CommitTime)
+			data, err = tarGz(base+"/", files, b.rel.CommitTime)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := write(name, data); err != nil {
-			return nil, err
+		if err := b.write(name, data); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	// The Claude Desktop bundle.
+// bundle writes the Claude Desktop bundle and keeps its hash for the
+// registry entry.
+func (b *builder) bundle() error {
 	icon, err := drawIcon()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	manifest, err := mcpbManifest(rel)
+	manifest, err := mcpbManifest(b.rel)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	bundle, err := zipFiles("", []file{
 		{Name: "manifest.json", Data: manifest, Mode: 0o644},
 		{Name: "icon.png", Data: icon, Mode: 0o644},
-		{Name: "server/" + bundleLinux, Data: bins["linux_amd64"], Mode: 0o755},
-		{Name: "server/" + bundleDarwin, Data: bins["darwin_universal"], Mode: 0o755},
-		{Name: "server/" + bundleWindows, Data: bins["windows_amd64"], Mode: 0o755},
-	}, rel.CommitTime)
+		{Name: "server/" + bundleLinux, Data: b.bins["linux_amd64"], Mode: 0o755},
+		{Name: "server/" + bundleDarwin, Data: b.bins["darwin_universal"], Mode: 0o755},
+		{Name: "server/" + bundleWindows, Data: b.bins["windows_amd64"], Mode: 0o755},
+	}, b.rel.CommitTime)
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return fmt.Errorf("bundle: %w", err)
 	}
-	bundleName := bundleFile(rel)
-	if err := write(bundleName, bundle); err != nil {
-		return nil, err
-	}
+	sum := sha256.Sum256(bundle)
+	b.bundleSHA256 = hex.EncodeToString(sum[:])
+	return b.write(bundleFile(b.rel), bundle)
+}
 
-	// npm: the folders (to look at, or to publish from) and the tarballs.
-	readme := docFiles[0].Data
-	for _, p := range npmPackages(rel, bins, readme) {
+// npm writes the npm packages: their folders (to look at, or to publish
+// from) and their tarballs.
+func (b *builder) npm() error {
+	for _, p := range npmPackages(b.rel, b.bins, b.docs[0].Data) {
 		for _, f := range p.Files {
-			dst := filepath.Join(out, "npm", p.Name, filepath.FromSlash(f.Name))
+			dst := filepath.Join(b.out, "npm", p.Name, filepath.FromSlash(f.Name))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return nil, err
+				return err
 			}
 			if err := os.WriteFile(dst, f.Data, f.Mode); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		tgz, err := tarGz("package/", p.Files, rel.CommitTime)
+		tgz, err := tarGz("package/", p.Files, b.rel.CommitTime)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := write("npm/"+p.tarball(), tgz); err != nil {
-			return nil, err
+		if err := b.write("npm/"+p.tarball(), tgz); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	// The registry entry, with the bundle's hash.
-	sum := sha256.Sum256(bundle)
-	serverJSON, err := registryEntry(rel, hex.EncodeToString(sum[:]))
+// registry writes server.json, with the bundle's hash.
+func (b *builder) registry() error {
+	serverJSON, err := registryEntry(b.rel, b.bundleSHA256)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := write("server.json", serverJSON); err != nil {
-		return nil, err
-	}
+	return b.write("server.json", serverJSON)
+}
 
-	checksums, err := checksumFile(out, written)
+// checksums writes checksums.txt of everything written before it.
+func (b *builder) checksums() error {
+	sums, err := checksumFile(b.out, b.written)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := write("checksums.txt", checksums); err != nil {
-		return nil, err
-	}
-	return written, nil
+	return b.write("checksums.txt", sums)
 }
 
 // compile builds one release binary: no cgo, no local paths, no build time,

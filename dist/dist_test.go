@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -483,4 +484,32 @@ func TestReadReleaseSaysDirty(t *testing.T) {
 	write("VERSION", "1.2\n")
 	_, err = readRelease(dir)
 	assert.ErrorContains(t, err, "not a semantic version")
+}
+
+// user_config is the one object whose key order counts (Claude Desktop shows
+// the form's fields in it): the keys come in userSettings' order.
+func TestUserConfigKeepsTheFormsOrder(t *testing.T) {
+	raw, err := mcpbManifest(testRelease(t))
+	require.NoError(t, err)
+	var m struct {
+		UserConfig json.RawMessage `json:"user_config"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &m))
+	dec := json.NewDecoder(bytes.NewReader(m.UserConfig))
+	_, err = dec.Token() // {
+	require.NoError(t, err)
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		require.NoError(t, err)
+		keys = append(keys, tok.(string))
+		var field json.RawMessage
+		require.NoError(t, dec.Decode(&field))
+	}
+	var want []string
+	for _, s := range userSettings {
+		want = append(want, s.Key)
+	}
+	assert.Equal(t, want, keys)
+	assert.NotEqual(t, slices.Sorted(slices.Values(want)), want, "the form's order is not the sorted one a map would give")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"aipaint-mcp/config"
+	"aipaint-mcp/schema"
 )
 
 // Names of the binaries inside the bundle's server/ folder.
@@ -37,14 +38,17 @@ func defaultInt(name string) int {
 
 func bundleFile(rel release) string { return "aipaint-mcp-" + rel.Version + ".mcpb" }
 
-const (
-	displayName = "AI绘画 AIPaint"
+const displayName = "AI绘画 AIPaint"
+
+// The descriptions count the styles and sizes from schema's tables.
+var (
+	nStyles, nSizes = len(schema.Styles), len(schema.Resolutions)
 	// shortDescription is also the registry's description: at most 100 characters.
-	shortDescription = "AI绘画 text-to-image (聚美智数, Huawei Cloud): 17 styles, Chinese prompts, a free sandbox"
-	longDescription  = "用一句中文或英文描述生成图片：调用华为云市场上购买的聚美智数「AI绘画」接口，支持 17 种风格（古风、赛博朋克、水彩……）和 3 种尺寸，" +
+	shortDescription = fmt.Sprintf("AI绘画 text-to-image (聚美智数, Huawei Cloud): %d styles, Chinese prompts, a free sandbox", nStyles)
+	longDescription  = fmt.Sprintf("用一句中文或英文描述生成图片：调用华为云市场上购买的聚美智数「AI绘画」接口，支持 %d 种风格（古风、赛博朋克、水彩……）和 %d 种尺寸，", nStyles, nSizes) +
 		"图片自动保存到本地文件夹，有每日张数上限和重复请求去重，避免多花钱。不填账号、打开「沙盒」即可免费试用。\n\n" +
 		"Draw pictures from a Chinese or English prompt with the 聚美智数 AI绘画 text-to-image API bought on Huawei Cloud Marketplace: " +
-		"17 painting styles and 3 sizes, images saved to a local folder, a daily image limit and de-duplication so nothing is paid twice. " +
+		fmt.Sprintf("%d painting styles and %d sizes, images saved to a local folder, a daily image limit and de-duplication so nothing is paid twice. ", nStyles, nSizes) +
 		"Every image is billed by the API; switch on the sandbox to try it free, without an account."
 )
 
@@ -66,7 +70,7 @@ type userSetting struct {
 // userSettings: nothing is required, so the form can be saved with only the
 // sandbox switched on, or with AppCode instead of AppKey + AppSecret; the
 // server's tools say what is still missing.
-var userSettings = []userSetting{
+var userSettings = userConfig{
 	{Key: "app_key", Env: config.AppKey, Type: "string", Title: "AppKey",
 		Description: "AppKey（华为云市场 > 我的云市场 > 已购买的服务 > 资源详情）。From Huawei Cloud Marketplace: My Marketplace > Purchased services > resource details. Used with AppSecret.",
 		Default:     ""},
@@ -94,37 +98,116 @@ var userSettings = []userSetting{
 }
 
 // bundleTools is what the bundle says the server offers.
-var bundleTools = []struct {
+var bundleTools = []bundleTool{
+	{"generate_image", fmt.Sprintf("根据文字描述生成图片（每张计费），等待并返回图片链接。Draw images from a text prompt in one of %d styles (every image is billed) and return them.", nStyles)},
+	{"check_task", "查询已提交任务的状态和图片，不会再次计费。Get the status and images of a task generate_image started; bills nothing."},
+	{"list_styles", fmt.Sprintf("列出 %d 种风格和 %d 种尺寸。List the %d painting styles and the %d resolutions; free, no network.", nStyles, nSizes, nStyles, nSizes)},
+}
+
+// manifest is the bundle's manifest.json (MCP Bundle manifest 0.3), its
+// fields in the order the file lists them.
+type manifest struct {
+	ManifestVersion string        `json:"manifest_version"`
+	Name            string        `json:"name"`
+	DisplayName     string        `json:"display_name"`
+	Version         string        `json:"version"`
+	Description     string        `json:"description"`
+	LongDescription string        `json:"long_description"`
+	Author          author        `json:"author"`
+	Repository      repository    `json:"repository"`
+	Homepage        string        `json:"homepage"`
+	Documentation   string        `json:"documentation"`
+	Support         string        `json:"support"`
+	Icon            string        `json:"icon"`
+	Server          bundleServer  `json:"server"`
+	Tools           []bundleTool  `json:"tools"`
+	ToolsGenerated  bool          `json:"tools_generated"`
+	Keywords        []string      `json:"keywords"`
+	Compatibility   compatibility `json:"compatibility"`
+	UserConfig      userConfig    `json:"user_config"`
+}
+
+type author struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// repository is the repository field of the manifest and of package.json.
+type repository struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+type bundleServer struct {
+	Type       string    `json:"type"`
+	EntryPoint string    `json:"entry_point"`
+	MCPConfig  mcpConfig `json:"mcp_config"`
+}
+
+type mcpConfig struct {
+	Command           string            `json:"command"`
+	Args              []string          `json:"args"`
+	Env               map[string]string `json:"env"`
+	PlatformOverrides platformOverrides `json:"platform_overrides"`
+}
+
+// platformOverrides are keyed by Node's process.platform.
+type platformOverrides struct {
+	Darwin command `json:"darwin"`
+	Win32  command `json:"win32"`
+	Linux  command `json:"linux"`
+}
+
+type command struct {
+	Command string `json:"command"`
+}
+
+type bundleTool struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
-}{
-	{"generate_image", "根据文字描述生成图片（每张计费），等待并返回图片链接。Draw images from a text prompt in one of 17 styles (every image is billed) and return them."},
-	{"check_task", "查询已提交任务的状态和图片，不会再次计费。Get the status and images of a task generate_image started; bills nothing."},
-	{"list_styles", "列出 17 种风格和 3 种尺寸。List the 17 painting styles and the 3 resolutions; free, no network."},
 }
 
-// ordered is a JSON object that keeps its keys in the order written.
-type ordered []kv
-
-type kv struct {
-	K string
-	V any
+type compatibility struct {
+	Platforms []string `json:"platforms"`
 }
 
-func (o ordered) MarshalJSON() ([]byte, error) {
+// formField is one field of user_config.
+type formField struct {
+	Type        string `json:"type"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Required    bool   `json:"required"`
+	Sensitive   bool   `json:"sensitive,omitempty"`
+	Default     any    `json:"default"`
+	Min         *int   `json:"min,omitempty"`
+}
+
+func (s userSetting) formField() formField {
+	f := formField{Type: s.Type, Title: s.Title, Description: s.Description, Required: s.Required, Sensitive: s.Sensitive, Default: s.Default}
+	if s.Type == "number" {
+		f.Min = new(int) // every number of the form is a count: none is negative
+	}
+	return f
+}
+
+// userConfig is the manifest's user_config: the one object whose key order
+// means something, since Claude Desktop shows the form's fields in it.
+type userConfig []userSetting
+
+func (u userConfig) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, e := range o {
+	for i, s := range u {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, err := json.Marshal(e.K)
+		k, err := marshal(s.Key)
 		if err != nil {
 			return nil, err
 		}
-		v, err := marshal(e.V)
+		v, err := marshal(s.formField())
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", e.K, err)
+			return nil, fmt.Errorf("%s: %w", s.Key, err)
 		}
 		b.Write(k)
 		b.WriteByte(':')
@@ -159,60 +242,44 @@ func pretty(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// mcpbManifest is the bundle's manifest.json (MCP Bundle manifest 0.3).
+// mcpbManifest is the bundle's manifest.json.
 func mcpbManifest(rel release) ([]byte, error) {
-	env := ordered{}
-	form := ordered{}
+	env := map[string]string{}
 	for _, s := range userSettings {
-		env = append(env, kv{s.Env, "${user_config." + s.Key + "}"})
-		field := ordered{
-			{"type", s.Type},
-			{"title", s.Title},
-			{"description", s.Description},
-			{"required", s.Required},
-		}
-		if s.Sensitive {
-			field = append(field, kv{"sensitive", true})
-		}
-		field = append(field, kv{"default", s.Default})
-		if s.Type == "number" {
-			field = append(field, kv{"min", 0})
-		}
-		form = append(form, kv{s.Key, field})
+		env[s.Env] = "${user_config." + s.Key + "}"
 	}
-	command := func(name string) ordered { return ordered{{"command", "${__dirname}/server/" + name}} }
-	m := ordered{
-		{"manifest_version", "0.3"},
-		{"name", "aipaint-mcp"},
-		{"display_name", displayName},
-		{"version", rel.Version},
-		{"description", shortDescription},
-		{"long_description", longDescription},
-		{"author", ordered{{"name", "aipaint-mcp"}, {"url", rel.Repository}}},
-		{"repository", ordered{{"type", "git"}, {"url", rel.Repository}}},
-		{"homepage", rel.Repository},
-		{"documentation", rel.Repository + "#readme"},
-		{"support", rel.Repository + "/issues"},
-		{"icon", "icon.png"},
-		{"server", ordered{
-			{"type", "binary"},
-			{"entry_point", "server/" + bundleLinux},
-			{"mcp_config", ordered{
-				{"command", "${__dirname}/server/" + bundleLinux},
-				{"args", []string{}},
-				{"env", env},
-				{"platform_overrides", ordered{
-					{"darwin", command(bundleDarwin)},
-					{"win32", command(bundleWindows)},
-					{"linux", command(bundleLinux)},
-				}},
-			}},
-		}},
-		{"tools", bundleTools},
-		{"tools_generated", false},
-		{"keywords", []string{"image", "text-to-image", "ai-painting", "AI绘画", "文生图", "huawei-cloud", "chinese"}},
-		{"compatibility", ordered{{"platforms", []string{"darwin", "win32", "linux"}}}},
-		{"user_config", form},
-	}
-	return pretty(m)
+	dir := func(name string) string { return "${__dirname}/server/" + name }
+	return pretty(manifest{
+		ManifestVersion: "0.3",
+		Name:            "aipaint-mcp",
+		DisplayName:     displayName,
+		Version:         rel.Version,
+		Description:     shortDescription,
+		LongDescription: longDescription,
+		Author:          author{Name: "aipaint-mcp", URL: rel.Repository},
+		Repository:      repository{Type: "git", URL: rel.Repository},
+		Homepage:        rel.Repository,
+		Documentation:   rel.Repository + "#readme",
+		Support:         rel.Repository + "/issues",
+		Icon:            "icon.png",
+		Server: bundleServer{
+			Type:       "binary",
+			EntryPoint: "server/" + bundleLinux,
+			MCPConfig: mcpConfig{
+				Command: dir(bundleLinux),
+				Args:    []string{},
+				Env:     env,
+				PlatformOverrides: platformOverrides{
+					Darwin: command{dir(bundleDarwin)},
+					Win32:  command{dir(bundleWindows)},
+					Linux:  command{dir(bundleLinux)},
+				},
+			},
+		},
+		Tools:          bundleTools,
+		ToolsGenerated: false,
+		Keywords:       []string{"image", "text-to-image", "ai-painting", "AI绘画", "文生图", "huawei-cloud", "chinese"},
+		Compatibility:  compatibility{Platforms: []string{"darwin", "win32", "linux"}},
+		UserConfig:     userSettings,
+	})
 }

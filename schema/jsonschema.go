@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -13,11 +14,14 @@ import (
 // The tools' schemas come from reflection on the argument and result types
 // (invopop), but reflecting and encoding them took 0.7 ms of every start,
 // before initialize could be answered. wire/ holds them as reflection
-// encodes them, for the default limits; the functions below serve those
-// bytes and reflect only for other limits. TestWireSchemas checks that the
-// files are what reflection gives (go test ./schema -update rewrites them).
-// After changing a schema's Go type, `go test ./schema ./tools -update`
-// needs a second run: the first rewrites wire/, which the tools' tools/list
+// encodes them for the default limits, indented: they are the golden files
+// a reviewer reads, and the bytes the server serves (the JSON encoder
+// compacts raw JSON as it writes each message, so they go out compact
+// without a step at start). The functions below serve them, and reflect
+// only for other limits. TestGoldenSchemas checks that the files are what
+// reflection gives; `go test ./schema -update` rewrites them. After
+// changing a schema's Go type, `go test ./schema ./tools -update` needs a
+// second run: the first rewrites wire/, which the tools' tools/list
 // snapshot sees only once it is embedded anew.
 //
 //go:embed wire/*.json
@@ -27,13 +31,14 @@ var wire embed.FS
 // AIPAINT_MAX_WAIT_SECONDS and AIPAINT_MAX_IMAGES_PER_CALL.
 var wireLimits = Limits{MaxWaitSeconds: DefaultMaxWaitSeconds, MaxNum: MaxNum}
 
-// fromWire is a schema from wire/: a copy, the caller may keep it.
+// fromWire is a schema from wire/, indented as the file is: a copy, the
+// caller may keep it.
 func fromWire(name string) json.RawMessage {
 	b, err := wire.ReadFile("wire/" + name)
 	if err != nil {
 		panic("schema: " + err.Error()) // only a missing file can get here, and every test would
 	}
-	return b
+	return bytes.TrimSuffix(b, []byte("\n"))
 }
 
 // wireFits reports whether lim gives the schemas of wireLimits: only the
@@ -206,6 +211,7 @@ func reflected(lim Limits) map[string]json.RawMessage {
 	return map[string]json.RawMessage{
 		"generate_input.json": reflectGenerateInput(lim),
 		"check_input.json":    reflectCheckInput(lim),
+		"gallery_input.json":  reflectGalleryInput(),
 		"none_input.json":     mustJSON(reflectSchema(&ListStylesArgs{})),
 		"task_output.json":    mustJSON(reflectSchema(&TaskResult{})),
 		"styles_output.json":  mustJSON(reflectSchema(&StylesResult{})),

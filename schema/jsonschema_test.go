@@ -16,33 +16,23 @@ import (
 )
 
 // Run `go test ./schema/ -run TestGolden -update` after a deliberate schema
-// change, and review the diff of testdata/*.json: it is what the model sees.
-var update = flag.Bool("update", false, "rewrite the golden JSON schemas in testdata/")
+// change, and review the diff of wire/*.json: it is what the model sees, and
+// what the server embeds.
+var update = flag.Bool("update", false, "rewrite the golden JSON schemas in wire/")
 
 func TestGoldenSchemas(t *testing.T) {
 	// From reflection, not from the functions, which serve wire/ as this
 	// test binary embedded it: -update must not write what a schema was
 	// before the change. TestSchemasAreReflectionsForAnyLimits checks that
 	// the functions serve the same.
-	reflected := schema.Reflected(lim50)
-	cases := []struct {
-		file string
-		raw  json.RawMessage
-	}{
-		{"generate_input.json", reflected["generate_input.json"]},
-		{"check_input.json", reflected["check_input.json"]},
-		{"none_input.json", reflected["none_input.json"]},
-		{"task_output.json", reflected["task_output.json"]},
-		{"styles_output.json", reflected["styles_output.json"]},
-	}
-	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
+	reflected := schema.Reflected(schema.WireLimits)
+	for name, raw := range reflected {
+		t.Run(name, func(t *testing.T) {
 			var pretty bytes.Buffer
-			require.NoError(t, json.Indent(&pretty, c.raw, "", "  "))
+			require.NoError(t, json.Indent(&pretty, raw, "", "  "))
 			pretty.WriteByte('\n')
-			path := filepath.Join("testdata", c.file)
+			path := filepath.Join("wire", name)
 			if *update {
-				require.NoError(t, os.MkdirAll("testdata", 0o755))
 				require.NoError(t, os.WriteFile(path, pretty.Bytes(), 0o644))
 				return
 			}
@@ -51,6 +41,13 @@ func TestGoldenSchemas(t *testing.T) {
 			assert.Equal(t, string(want), pretty.String(),
 				"%s is out of date: if the change is intended, run go test ./schema/ -update and review the diff", path)
 		})
+	}
+	// Every file in wire/ is a schema reflection gives: none left over from
+	// a renamed tool.
+	files, err := filepath.Glob(filepath.Join("wire", "*.json"))
+	require.NoError(t, err)
+	for _, f := range files {
+		assert.Contains(t, reflected, filepath.Base(f), "%s is no schema's golden file: delete it", f)
 	}
 }
 
@@ -103,6 +100,7 @@ func TestSchemasSelfContained(t *testing.T) {
 	for name, raw := range map[string]json.RawMessage{
 		"generate": schema.GenerateInputSchema(lim50),
 		"check":    schema.CheckInputSchema(lim50),
+		"gallery":  schema.GalleryInputSchema(),
 		"none":     schema.NoInputSchema(),
 		"task":     schema.TaskOutputSchema(),
 		"styles":   schema.StylesOutputSchema(),
@@ -301,7 +299,7 @@ func TestOutputSchemasMatchValues(t *testing.T) {
 	})
 
 	status := prop(t, object(t, schema.TaskOutputSchema()), "status")
-	assert.Equal(t, []string{schema.StatusPending, schema.StatusDone}, strs(status["enum"]))
+	assert.Equal(t, []string{string(schema.StatusPending), string(schema.StatusDone)}, strs(status["enum"]))
 }
 
 // A pending result has no images yet: it must still carry "images": [] (the

@@ -2,10 +2,14 @@ package schema
 
 import "encoding/json"
 
-// Task statuses in results.
+// Status is a task's status in a result: what the output schema's enum
+// lists.
+type Status string
+
+// The statuses a result reports.
 const (
-	StatusPending = "pending"
-	StatusDone    = "done"
+	StatusPending Status = "pending"
+	StatusDone    Status = "done"
 )
 
 // Image is one generated picture.
@@ -35,7 +39,7 @@ type PersonUsage struct {
 // Field names are relied on by users' scripts: add, never rename.
 type TaskResult struct {
 	TaskID        string  `json:"task_id" jsonschema_description:"Upstream task id; pass it to check_task."`
-	Status        string  `json:"status" jsonschema:"enum=pending,enum=done" jsonschema_description:"pending: still drawing; done: images ready."`
+	Status        Status  `json:"status" jsonschema:"enum=pending,enum=done" jsonschema_description:"pending: still drawing; done: images ready."`
 	Images        []Image `json:"images" jsonschema_description:"The images; empty while pending."`
 	Text          string  `json:"text,omitempty" jsonschema_description:"The prompt as sent."`
 	Style         string  `json:"style,omitempty" jsonschema_description:"The style as sent (canonical name)."`

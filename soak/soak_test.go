@@ -85,8 +85,8 @@ type record struct {
 }
 
 type taskResult struct {
-	TaskID string `json:"task_id"`
-	Status string `json:"status"`
+	TaskID string        `json:"task_id"`
+	Status schema.Status `json:"status"`
 }
 
 // TestSoak runs the soak and checks its invariants; the figures go to the log.
@@ -283,9 +283,9 @@ func callOnce(ctx context.Context, cs *mcp.ClientSession, tool string, args map[
 	r.taskID = tr.TaskID
 	switch tr.Status {
 	case schema.StatusDone, schema.StatusPending:
-		r.outcome = tr.Status
+		r.outcome = string(tr.Status)
 	default:
-		r.problem = "unknown status " + tr.Status
+		r.problem = "unknown status " + string(tr.Status)
 	}
 	return r
 }

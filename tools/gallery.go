@@ -44,14 +44,6 @@ const (
 	GalleryImageTool = "gallery_image"
 )
 
-// Image sizes the view asks for: the longest side in pixels and the JPEG
-// quality. A thumbnail fills a grid cell of about 180 CSS px at 2x; the
-// large view is as wide as a chat column gets.
-var imageSizes = map[string]struct{ side, quality int }{
-	"thumb": {384, 78},
-	"large": {1024, 85},
-}
-
 // imageReadBound limits one image read (a download when the file is not saved).
 const imageReadBound = 30 * time.Second
 
@@ -76,11 +68,24 @@ var galleryPage = sync.OnceValue(func() string {
 	return strings.Replace(galleryHTML, "{{CONFIG}}", string(b), 1) // json.Marshal escapes < > &
 })
 
+// toolUI is the _meta.ui of a tool: the view that shows its results, and
+// who may call it ("model", "app").
+type toolUI struct {
+	ResourceURI string   `json:"resourceUri"`
+	Visibility  []string `json:"visibility"`
+}
+
+// viewUI is the _meta.ui of the view: a CSP that declares no domain (the
+// pictures arrive as data: URIs) and a border from the host.
+type viewUI struct {
+	CSP           struct{} `json:"csp"`
+	PrefersBorder bool     `json:"prefersBorder"`
+}
+
 // uiMeta is the _meta of a tool that the gallery shows, or that only the
 // gallery calls.
 func uiMeta(visibility ...string) *mcp.Meta {
-	ui := map[string]any{"resourceUri": GalleryURI, "visibility": visibility}
-	m := map[string]any{"ui": ui}
+	m := map[string]any{"ui": toolUI{ResourceURI: GalleryURI, Visibility: visibility}}
 	if len(visibility) > 1 || visibility[0] != "app" {
 		// The flat key of the spec's drafts, which some hosts still read.
 		m["ui/resourceUri"] = GalleryURI
@@ -88,11 +93,7 @@ func uiMeta(visibility ...string) *mcp.Meta {
 	return mcp.NewMetaFromMap(m)
 }
 
-// viewMeta is the _meta.ui of the view: a CSP that declares no domain (the
-// pictures arrive as data: URIs) and a border from the host.
-func viewMeta() map[string]any {
-	return map[string]any{"ui": map[string]any{"csp": map[string]any{}, "prefersBorder": true}}
-}
+func viewMeta() map[string]any { return map[string]any{"ui": viewUI{PrefersBorder: true}} }
 
 func galleryResource() server.ServerResource {
 	r := mcp.NewResource(GalleryURI, "gallery",
@@ -110,7 +111,7 @@ func (h *handlers) imageTemplate() server.ServerResourceTemplate {
 	return server.ServerResourceTemplate{
 		Template: mcp.NewResourceTemplate(ImageTemplateURI, "task image",
 			mcp.WithTemplateTitle("任务图片 Task image"),
-			mcp.WithTemplateDescription("Picture n (1-based) of a finished task, downscaled to a JPEG: size thumb (384 px) or large (1024 px). For the gallery view; reading never calls the API."),
+			mcp.WithTemplateDescription("Picture n (1-based) of a finished task, downscaled to a JPEG: size "+schema.ImageSizeChoices()+". For the gallery view; reading never calls the API."),
 			mcp.WithTemplateMIMEType("image/jpeg"),
 		),
 		Handler: h.readImage,
@@ -133,14 +134,9 @@ func (h *handlers) readImage(ctx context.Context, req mcp.ReadResourceRequest) (
 // answer goes to the app only: hosts keep app-only tools and their results
 // away from the model.
 func (h *handlers) galleryImageTool() server.ServerTool {
-	in := json.RawMessage(fmt.Sprintf(`{"type":"object","properties":{`+
-		`"task_id":{"type":"string","minLength":1,"description":"The task's id."},`+
-		`"index":{"type":"integer","minimum":1,"maximum":%d,"description":"1-based number of the picture within the task."},`+
-		`"size":{"type":"string","enum":["thumb","large"],"default":"thumb","description":"thumb: 384 px; large: 1024 px (longest side)."}},`+
-		`"required":["task_id","index"],"additionalProperties":false}`, schema.MaxNum))
 	tool := newTool(GalleryImageTool, "图库图片 Gallery image",
 		"For the gallery view only (not for the model): one picture of a finished task as a downscaled JPEG. Submits nothing and bills nothing.",
-		in, nil, hints{readOnly: true, destructive: false, idempotent: true, openWorld: true})
+		schema.GalleryInputSchema(), nil, hints{readOnly: true, destructive: false, idempotent: true, openWorld: true})
 	tool.Meta = uiMeta("app")
 	return server.ServerTool{Tool: tool, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, bad := arguments(req)
@@ -163,12 +159,9 @@ func (h *handlers) galleryImageTool() server.ServerTool {
 
 // galleryImage is picture n of a task at a gallery size, as JPEG bytes.
 func (h *handlers) galleryImage(ctx context.Context, taskID string, n int, size string) ([]byte, error) {
-	if size == "" {
-		size = "thumb"
-	}
-	sz, ok := imageSizes[size]
-	if !ok {
-		return nil, fmt.Errorf("size %q: want thumb or large", size)
+	sz, err := schema.ParseImageSize(size)
+	if err != nil {
+		return nil, err
 	}
 	img, err := h.taskImage(ctx, person(ctx), taskID, n)
 	if err != nil {
@@ -180,7 +173,7 @@ func (h *handlers) galleryImage(ctx context.Context, taskID string, n int, size 
 	if err != nil {
 		return nil, fmt.Errorf("image %d of task %s: %w", n, taskID, err)
 	}
-	return save.Preview(data, sz.side, sz.quality)
+	return save.Preview(data, sz.Side, sz.Quality)
 }
 
 // taskImage finds picture n of a task through paint's read path for tasks
@@ -296,7 +289,6 @@ func appOnly(t mcp.Tool) bool {
 	if t.Meta == nil {
 		return false
 	}
-	ui, _ := t.Meta.AdditionalFields["ui"].(map[string]any)
-	vis, ok := ui["visibility"].([]string)
-	return ok && !slices.Contains(vis, "model")
+	ui, ok := t.Meta.AdditionalFields["ui"].(toolUI)
+	return ok && !slices.Contains(ui.Visibility, "model")
 }
