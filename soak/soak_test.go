@@ -116,21 +116,17 @@ func TestSoak(t *testing.T) {
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
 		Sandbox: true,
 	})
-	addrc := make(chan net.Addr, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	served := make(chan error, 1)
 	go func() {
 		served <- serve.HTTP(serverCtx, srv, serve.HTTPOptions{
-			Transport: serve.TransportHTTP, Addr: "127.0.0.1:0",
-			Logger: slog.New(slog.DiscardHandler), Ready: func(a net.Addr) { addrc <- a },
+			Transport: serve.TransportHTTP, Listener: ln, Logger: slog.New(slog.DiscardHandler),
 		})
 	}()
-	var endpoint string
-	select {
-	case a := <-addrc:
-		endpoint = "http://" + a.String() + "/mcp"
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	}
+	endpoint := "http://" + ln.Addr().String() + "/mcp"
 
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.Proxy = nil // loopback only
