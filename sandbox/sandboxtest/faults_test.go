@@ -58,12 +58,18 @@ func (r *rig) post(path string, form url.Values) response {
 	return do(r.t, r.request(path, form))
 }
 
+// do sends req and reads the whole answer.
 func do(t *testing.T, req *http.Request) response {
 	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer res.Body.Close()
+	return read(t, res)
+}
+
+func read(t *testing.T, res *http.Response) response {
+	t.Helper()
 	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
 	require.NoError(t, err)
 	return response{res.StatusCode, res.Header, body}
 }
@@ -181,12 +187,9 @@ func TestFaultKinds(t *testing.T) {
 				require.Error(t, err, "the connection is closed without an answer")
 			} else {
 				require.NoError(t, err)
-				body, err := io.ReadAll(res.Body)
-				_ = res.Body.Close()
-				require.NoError(t, err)
 				check, ok := checks[kind]
 				require.True(t, ok, "no check for kind %s", kind)
-				check(t, response{res.StatusCode, res.Header, body})
+				check(t, read(t, res))
 			}
 			want := int64(0)
 			if kind == FaultSlow {
