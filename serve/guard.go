@@ -64,7 +64,7 @@ func guard(next http.Handler, o HTTPOptions, bodyTimeout time.Duration) http.Han
 				var ne net.Error
 				switch {
 				case errors.As(err, &mbe):
-					status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)
+					status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBodyBytes)
 				case errors.As(err, &ne) && ne.Timeout():
 					status, msg = http.StatusRequestTimeout, "request body not received in time"
 				}
@@ -87,12 +87,12 @@ func bearer(h string) (string, bool) {
 	return token, true
 }
 
-// readBody reads the whole body within timeout and MaxBodyBytes, so a
+// readBody reads the whole body within timeout and maxBodyBytes, so a
 // slow or huge upload cannot hold a handler; long SSE responses stay unaffected.
 func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(timeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		// Once the handler returns, net/http drains up to 256 KiB of an
 		// unread body before it answers. Without a deadline a client that

@@ -29,7 +29,7 @@ const (
 
 // Limits of the HTTP transports.
 const (
-	MaxBodyBytes   = 1 << 20
+	maxBodyBytes   = 1 << 20
 	idleTimeout    = 2 * time.Minute
 	sessionIdleTTL = 30 * time.Minute
 	// inFlightGrace bounds the wait for tool calls at shutdown. Waits end at

@@ -354,18 +354,18 @@ func TestBodyLimit(t *testing.T) {
 	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP})
 
 	t.Run("at the limit", func(t *testing.T) {
-		body := initializeRequest + strings.Repeat(" ", MaxBodyBytes-len(initializeRequest))
+		body := initializeRequest + strings.Repeat(" ", maxBodyBytes-len(initializeRequest))
 		resp := r.post(t, "/mcp", body, nil)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, readAll(t, resp))
 	})
 	t.Run("one byte over", func(t *testing.T) {
-		body := initializeRequest + strings.Repeat(" ", MaxBodyBytes-len(initializeRequest)+1)
+		body := initializeRequest + strings.Repeat(" ", maxBodyBytes-len(initializeRequest)+1)
 		resp := r.post(t, "/mcp", body, nil)
 		assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, readAll(t, resp))
 	})
 	t.Run("chunked, no length", func(t *testing.T) {
 		// io.MultiReader hides the length, so the client sends it chunked.
-		body := io.MultiReader(strings.NewReader(strings.Repeat(" ", 2*MaxBodyBytes)))
+		body := io.MultiReader(strings.NewReader(strings.Repeat(" ", 2*maxBodyBytes)))
 		req, err := http.NewRequest(http.MethodPost, r.base+"/mcp", body)
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
