@@ -95,8 +95,10 @@ func (o *owed) post(next http.Handler) http.Handler {
 	})
 }
 
-// sseMessage counts the answer a request posted to an open SSE session owes,
-// unless the POST is refused.
+// sseMessage counts the answer a request posted to an open SSE session
+// owes. mcp-go accepts every well-formed message to an open session; one
+// refused because its session closed meanwhile is forgotten with the
+// session's stream (closed).
 func (o *owed) sseMessage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("sessionId")
@@ -111,15 +113,10 @@ func (o *owed) sseMessage(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !isRequest(body) || !o.change(id, 1) {
-			next.ServeHTTP(w, r)
-			return
+		if isRequest(body) {
+			o.change(id, 1)
 		}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.status != http.StatusAccepted {
-			o.change(id, -1) // refused: no answer will follow on the stream
-		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -175,27 +172,6 @@ func isRequest(body []byte) bool {
 }
 
 func hasID(id json.RawMessage) bool { return len(id) > 0 && string(id) != "null" }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // streamWriter sees an SSE stream's events as mcp-go writes them, one Write
 // each, each followed by a Flush.
