@@ -15,6 +15,7 @@ type Tuning struct {
 	ReadHeaderTimeout time.Duration  // bounds the wait for a request's headers
 	ReadBodyTimeout   time.Duration  // bounds the wait for a request's body
 	HealthTimeout     time.Duration  // bounds a Health check
+	ReadGrace         time.Duration  // keeps an SSE stream open at shutdown for its client to read its answer
 	Ready             func(net.Addr) // called once listening
 }
 
@@ -25,6 +26,7 @@ func HTTPTuned(ctx context.Context, s *server.MCPServer, o HTTPOptions, t Tuning
 		readHeaderTimeout: t.ReadHeaderTimeout,
 		readBodyTimeout:   t.ReadBodyTimeout,
 		healthTimeout:     t.HealthTimeout,
+		readGrace:         t.ReadGrace,
 		ready:             t.Ready,
 	})
 }

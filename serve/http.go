@@ -67,6 +67,7 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 	}
 	calls.wait(inFlightGrace)
 	answers.all.wait(flushLimit)
+	answers.settle(cmp.Or(t.readGrace, readGrace))
 	sctx, cancel := context.WithTimeout(context.Background(), flushLimit)
 	defer cancel()
 	_ = closeSessions(sctx)

@@ -40,6 +40,9 @@ const (
 	// flushLimit bounds the wait, once the tool calls have returned, for
 	// their answers to be written to the clients.
 	flushLimit = time.Second
+	// readGrace is how long an SSE stream that has just carried an answer
+	// stays open at shutdown for its client to read it (see owed.settle).
+	readGrace = 200 * time.Millisecond
 	// stdioWorkers: each waiting generate_image holds a worker for up to
 	// AIPAINT_MAX_WAIT_SECONDS, so the default pool of 5 is too small.
 	stdioWorkers = 32
@@ -87,6 +90,7 @@ type tuning struct {
 	readHeaderTimeout time.Duration // 0 = readHeaderTimeout
 	readBodyTimeout   time.Duration // 0 = readBodyTimeout
 	healthTimeout     time.Duration // 0 = healthTimeout
+	readGrace         time.Duration // 0 = readGrace
 	ready             func(net.Addr)
 }
 

@@ -18,7 +18,8 @@ import (
 // their waits on the same signal (app.Drain, paint.Service.Drain) and answer
 // "pending" with the task id. Those answers must still reach the clients, so
 // HTTP waits for the tool calls in flight, then for the answers they owe to
-// be written, and only then closes the sessions and the server.
+// be written, and then for the clients to read them (see settle), and only
+// then closes the sessions and the server.
 
 // inFlight counts what is in flight and tells when nothing is.
 type inFlight struct {
@@ -79,10 +80,19 @@ func trackCalls(s *server.MCPServer) *inFlight {
 type owed struct {
 	all *inFlight
 	mu  sync.Mutex
-	sse map[string]int // by the session id of each open SSE stream
+	sse map[string]*stream // by the session id of each open SSE stream
+	// closed is closed, and replaced, when an SSE stream ends.
+	closed chan struct{}
 }
 
-func newOwed() *owed { return &owed{all: newInFlight(), sse: map[string]int{}} }
+type stream struct {
+	owed     int
+	answered time.Time // when it last carried an answer
+}
+
+func newOwed() *owed {
+	return &owed{all: newInFlight(), sse: map[string]*stream{}, closed: make(chan struct{})}
+}
 
 // post counts the answer a streamable HTTP POST owes while it is handled.
 func (o *owed) post(next http.Handler) http.Handler {
@@ -98,7 +108,7 @@ func (o *owed) post(next http.Handler) http.Handler {
 // sseMessage counts the answer a request posted to an open SSE session
 // owes. mcp-go accepts every well-formed message to an open session; one
 // refused because its session closed meanwhile is forgotten with the
-// session's stream (closed).
+// session's stream (end).
 func (o *owed) sseMessage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("sessionId")
@@ -135,11 +145,14 @@ func (o *owed) sseStream(next http.Handler) http.Handler {
 func (o *owed) change(id string, d int) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n, open := o.sse[id]
-	if !open || n+d < 0 {
+	s := o.sse[id]
+	if s == nil || s.owed+d < 0 {
 		return false
 	}
-	o.sse[id] = n + d
+	s.owed += d
+	if d < 0 {
+		s.answered = time.Now()
+	}
 	o.all.add(d)
 	return true
 }
@@ -147,15 +160,51 @@ func (o *owed) change(id string, d int) bool {
 func (o *owed) open(id string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.sse[id] = 0
+	o.sse[id] = &stream{}
 }
 
-// closed forgets a stream and what it owed: nothing more can reach its client.
-func (o *owed) closed(id string) {
+// end forgets a stream and what it owed: nothing more can reach its client.
+func (o *owed) end(id string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.all.add(-o.sse[id])
+	if s := o.sse[id]; s != nil {
+		o.all.add(-s.owed)
+	}
 	delete(o.sse, id)
+	close(o.closed)
+	o.closed = make(chan struct{})
+}
+
+// settle waits, once the answers have been written, until every SSE stream
+// that carried one within grace has been closed by its client, or until
+// grace after that answer has passed. Some clients (the official Go SDK's
+// among them) race their reader against the end of the stream and drop a
+// message that arrives just before it: a stream that has just carried an
+// answer stays open a moment for its client to read it.
+func (o *owed) settle(grace time.Duration) {
+	limit := time.Now().Add(grace)
+	for {
+		o.mu.Lock()
+		var last time.Time
+		for _, s := range o.sse {
+			if s.answered.After(last) {
+				last = s.answered
+			}
+		}
+		closed := o.closed
+		o.mu.Unlock()
+		wait := min(time.Until(last.Add(grace)), time.Until(limit))
+		if last.IsZero() || wait <= 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-closed:
+			t.Stop()
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // message is what tells a JSON-RPC request, response and notification apart.
@@ -219,6 +268,6 @@ func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *streamWriter) end() {
 	if w.session != "" {
-		w.owed.closed(w.session)
+		w.owed.end(w.session)
 	}
 }

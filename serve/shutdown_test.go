@@ -115,3 +115,50 @@ func TestShutdownWaitsForTheAnswersOwed(t *testing.T) {
 		})
 	}
 }
+
+// An SSE stream that has just carried an answer stays open at shutdown until
+// its client hangs up (within ReadGrace): some clients drop a message that
+// arrives just before their stream ends.
+func TestShutdownLeavesAnsweredStreamsToTheirClients(t *testing.T) {
+	t.Parallel()
+	called, stopping := make(chan struct{}), make(chan struct{})
+	s := server.NewMCPServer("t", "1", server.WithToolCapabilities(false))
+	s.AddTool(mcp.Tool{Name: "wait_tool", InputSchema: mcp.ToolInputSchema{Type: "object"}},
+		func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			close(called)
+			<-stopping
+			return mcp.NewToolResultText("pending: task sbx-2"), nil
+		})
+	r := startHTTPWith(t, s, HTTPOptions{Transport: TransportSSE}, Tuning{ReadGrace: time.Minute})
+	stream := openSSE(t, r, nil)
+	path := strings.TrimPrefix(messageURL(t, r, stream.next(t, "endpoint")), r.base)
+	readAll(t, r.post(t, path, initializeRequest, nil))
+	stream.next(t, "message")
+	readAll(t, r.post(t, path, toolCall(2, "wait_tool", `{}`), nil))
+	select {
+	case <-called:
+	case <-time.After(startBound):
+		t.Fatal("the tool was not called")
+	}
+
+	r.once.Do(func() {
+		r.cancel()
+		close(stopping)
+		assert.Contains(t, stream.next(t, "message").data, "pending: task sbx-2")
+		hold := time.NewTimer(100 * time.Millisecond)
+		defer hold.Stop()
+		select {
+		case r.err = <-r.done:
+			t.Error("HTTP closed the stream right after its answer, before the client could read it")
+			return
+		case <-hold.C:
+		}
+		_ = stream.resp.Body.Close() // the client hangs up
+		select {
+		case r.err = <-r.done:
+		case <-time.After(stopBound):
+			t.Error("HTTP still waits after the client hung up")
+		}
+	})
+	assert.NoError(t, r.err)
+}
