@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 )
 
@@ -16,9 +17,9 @@ type (
 	Image   = store.Image
 	Request = store.Request
 	Usage   = store.Usage
-	// Person is who asks: their tasks, their limit. The zero Person is a
-	// desktop's single user, who sees every task.
-	Person = store.Person
+	// Person is who asks (from the tokens file): their tasks, their limit.
+	// The zero Person is a desktop's single user, who sees every task.
+	Person = people.Person
 )
 
 // Task statuses.

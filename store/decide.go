@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"aipaint-mcp/people"
 )
 
 // The spending decision and the record update, as pure functions: every
@@ -141,17 +143,16 @@ func Reserving(ctx context.Context, attempt func() (Decision, error)) (Reservati
 }
 
 // blocked reports a person whose limit lets them submit nothing.
-func blocked(p Person) bool { return p.Limited && p.Limit <= 0 }
+func blocked(p people.Person) bool { return p.Limit != nil && *p.Limit <= 0 }
 
 // personUsage is p's share of today's images, or nil for the unnamed person.
-func personUsage(p Person, today int) *PersonUsage {
+func personUsage(p people.Person, today int) *PersonUsage {
 	if p.Name == "" {
 		return nil
 	}
 	u := &PersonUsage{Name: p.Name, Today: today}
-	if p.Limited {
-		limit := p.Limit
-		u.Limit = &limit
+	if p.Limit != nil {
+		u.Limit = new(*p.Limit)
 	}
 	return u
 }
@@ -163,7 +164,7 @@ func personUsage(p Person, today int) *PersonUsage {
 // know about), and a person whose limit is 0 is refused whatever they ask.
 func checkLimits(p Policy, n, team, mine int) (Usage, error) {
 	u := UsageOf(p, team, mine)
-	if p.Person.Limited && (p.Person.Limit <= 0 || mine+n > p.Person.Limit) {
+	if l := p.Person.Limit; l != nil && (*l <= 0 || mine+n > *l) {
 		return u, &LimitError{Usage: u, Requested: n, Person: true}
 	}
 	if p.DailyLimit > 0 && team+n > p.DailyLimit {

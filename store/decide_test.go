@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/people"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,8 +17,8 @@ import (
 func TestDecide(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	req := Request{Text: "熊猫", Num: 2}
-	ann := Person{Name: "ann"}
-	annLimited := func(limit int) Person { return Person{Name: "ann", Limit: limit, Limited: true} }
+	ann := people.Person{Name: "ann"}
+	annLimited := func(limit int) people.Person { return people.Person{Name: "ann", Limit: &limit} }
 	window := 10 * time.Minute
 	pending := &Record{TaskID: "t1", Status: StatusPending}
 	done := &Record{TaskID: "t1", Status: StatusDone}

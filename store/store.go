@@ -1,8 +1,10 @@
 // Package store keeps every submitted task so it can be found again after a
 // restart, and guards spending across the processes that share it: the
-// Store interface is what the paint service needs of a store; File is the
-// embedded implementation (one data folder on this machine); storetest is
-// the conformance suite every implementation passes.
+// Store interface is what the paint service needs of a store; Decide and
+// Apply (decide.go) are the rules of spending and of a record update, which
+// every implementation follows by calling them; File is the embedded
+// implementation (one data folder on this machine); storetest is the
+// conformance suite every implementation passes.
 package store
 
 import (
@@ -12,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"aipaint-mcp/people"
 )
 
 // Status is where a task stands.
@@ -103,15 +107,6 @@ func (r *Record) SetImages(urls []string) {
 	}
 }
 
-// Person is who asks. The zero Person is the single user of a desktop (or
-// of one shared AIPAINT_HTTP_TOKEN): they see every task and have no
-// personal limit.
-type Person struct {
-	Name    string // from the tokens file; "" = the desktop's single user
-	Limit   int    // images a day, when Limited (0 = may not submit)
-	Limited bool
-}
-
 // Usage is how many images were submitted today (in the store's zone) out of
 // the account's daily limit (0 = no limit), and the asking person's share
 // when the person has a name.
@@ -135,8 +130,9 @@ type Policy struct {
 	ForceNew    bool          // skip deduplication for this request
 	// Person asks. Deduplication only matches the same person's requests
 	// (people never share tasks), and the person's own limit applies
-	// besides the account's.
-	Person Person
+	// besides the account's. The zero Person is the single user of a
+	// desktop: they see every task and have no personal limit.
+	Person people.Person
 }
 
 // Reservation is the permission to submit one request, or the task that
