@@ -35,14 +35,14 @@ var scanSecrets = []string{sandbox.AppSecret, sandbox.AppCode, scanToken, scanWr
 func faultySandbox(t *testing.T) *sandboxtest.Upstream {
 	t.Helper()
 	sb := sandboxtest.Start(t, sandboxtest.Delay(200*time.Millisecond))
-	extra := []sandbox.Fault{
+	extra := []sandboxtest.Fault{
 		{Gateway: "APIG.0303", Msg: "verify signature fail, canonicalRequest:POST|/ai/paint/submit/||content-type:x|"},
 		{Gateway: "APIG.0304"}, {Gateway: "APIG.0101"}, {Business: 400}, {Business: 201},
 	}
 	for _, op := range []sandbox.Op{sandbox.OpSubmit, sandbox.OpQuery} {
-		for _, kind := range sandbox.FaultKinds() {
-			f, _ := sandbox.FaultOf(kind)
-			if kind == sandbox.FaultSlow {
+		for _, kind := range sandboxtest.FaultKinds() {
+			f, _ := sandboxtest.FaultOf(kind)
+			if kind == sandboxtest.FaultSlow {
 				f.Delay = 100 * time.Millisecond
 			}
 			sb.FailNext(op, f)
@@ -89,7 +89,7 @@ func TestSecretScan(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), transportTimeout)
 	defer cancel()
-	nCalls := 2*len(sandbox.FaultKinds()) + 14
+	nCalls := 2*len(sandboxtest.FaultKinds()) + 14
 
 	creds := []struct {
 		name string

@@ -45,14 +45,14 @@ func verifyMessage(err error) string {
 	case ve.CanonicalRequest != "":
 		return "verify signature fail, canonicalRequest:" + ve.CanonicalRequest
 	case ve.Skew != 0:
-		return expiredMessage(ve.Skew)
+		return ExpiredMessage(ve.Skew)
 	default:
 		return authFailed + ": " + ve.Reason
 	}
 }
 
-// expiredMessage is the 0303 message for an X-Sdk-Date skew from the gateway clock.
-func expiredMessage(skew time.Duration) string {
+// ExpiredMessage is the 0303 message for an X-Sdk-Date skew from the gateway clock.
+func ExpiredMessage(skew time.Duration) string {
 	return "request expired: X-Sdk-Date is " + skew.Abs().String() +
 		" from the server clock, more than " + signer.MaxClockSkew.String()
 }

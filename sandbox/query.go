@@ -26,10 +26,10 @@ func (s *Sandbox) query(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	t, ok := s.tasks.get(id)
 	if !ok {
-		s.writeBusiness(w, http.StatusOK, 201, "", nil)
+		s.WriteBusiness(w, http.StatusOK, 201, "", nil)
 		return
 	}
-	s.writeBusiness(w, http.StatusOK, 200, "", s.queryData(t, "http://"+r.Host))
+	s.WriteBusiness(w, http.StatusOK, 200, "", s.queryData(t, "http://"+r.Host))
 }
 
 func (s *Sandbox) queryData(t *task, base string) queryData {

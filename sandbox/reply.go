@@ -11,7 +11,8 @@ import (
 	"aipaint-mcp/client"
 )
 
-const headerRequestID = "X-Request-Id"
+// HeaderRequestID carries the gateway's id of each answer.
+const HeaderRequestID = "X-Request-Id"
 
 // businessMsgs are the upstream's default messages per business code.
 var businessMsgs = map[int]string{
@@ -37,9 +38,9 @@ type businessBody struct {
 	Data   any    `json:"data,omitempty"`
 }
 
-// writeGateway answers as the APIG gateway. code may be "0308", "APIG.0308"
+// WriteGateway answers as the APIG gateway. code may be "0308", "APIG.0308"
 // or "APIGW.0308"; status 0 and msg "" take the table's values.
-func (s *Sandbox) writeGateway(w http.ResponseWriter, code string, status int, msg string) {
+func (s *Sandbox) WriteGateway(w http.ResponseWriter, code string, status int, msg string) {
 	if !strings.Contains(code, ".") {
 		code = "APIG." + code
 	}
@@ -54,25 +55,25 @@ func (s *Sandbox) writeGateway(w http.ResponseWriter, code string, status int, m
 	if msg == "" {
 		msg = defMsg
 	}
-	id := w.Header().Get(headerRequestID)
+	id := w.Header().Get(HeaderRequestID)
 	s.log.Debug("sandbox gateway error", "code", code, "status", status, "request_id", id)
 	writeJSON(w, status, gatewayBody{ErrorCode: code, ErrorMsg: msg, RequestID: id})
 }
 
-// writeBusiness answers as the backend; msg "" takes the code's default.
-func (s *Sandbox) writeBusiness(w http.ResponseWriter, status, code int, msg string, data any) {
+// WriteBusiness answers as the backend; msg "" takes the code's default.
+func (s *Sandbox) WriteBusiness(w http.ResponseWriter, status, code int, msg string, data any) {
 	if msg == "" {
 		msg = businessMsgs[code]
 	}
 	taskNo := randomDigits(24)
 	s.log.Debug("sandbox answer", "code", code, "status", status, "task_no", taskNo,
-		"request_id", w.Header().Get(headerRequestID))
+		"request_id", w.Header().Get(HeaderRequestID))
 	writeJSON(w, status, businessBody{Code: code, Msg: msg, TaskNo: taskNo, Data: data})
 }
 
 // paramError is the upstream's answer to an invalid parameter.
 func (s *Sandbox) paramError(w http.ResponseWriter, what string) {
-	s.writeBusiness(w, http.StatusOK, 400, businessMsgs[400]+": "+what, nil)
+	s.WriteBusiness(w, http.StatusOK, 400, businessMsgs[400]+": "+what, nil)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -45,7 +45,6 @@ type Sandbox struct {
 	mux    *http.ServeMux
 	tasks  *taskStore
 	images imageCache
-	faults faultQueue
 	stats  counters
 	// billable holds the submits (by submitKey) answered in a way that may
 	// have billed them, to count the ones sent again.
@@ -92,12 +91,12 @@ func (s *Sandbox) routes() *http.ServeMux {
 
 // ServeHTTP answers as the whole upstream: gateway, APIs and image host.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(headerRequestID, newRequestID())
+	w.Header().Set(HeaderRequestID, newRequestID())
 	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Sandbox) noSuchAPI(w http.ResponseWriter, r *http.Request) {
-	s.writeGateway(w, "APIG.0101", 0, "")
+	s.WriteGateway(w, "APIG.0101", 0, "")
 }
 
 // SetDelay changes the delay of tasks submitted from now on.

@@ -27,7 +27,7 @@ func (s *Sandbox) submit(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	if strings.Contains(req.text, blockedWord) {
-		s.writeBusiness(w, http.StatusOK, 202, "", nil)
+		s.WriteBusiness(w, http.StatusOK, 202, "", nil)
 		return
 	}
 	now := s.now()
@@ -45,7 +45,7 @@ func (s *Sandbox) submit(w http.ResponseWriter, r *http.Request, p params) {
 	s.stats.submits.Add(1)
 	s.stats.billed.Add(int64(t.num))
 	s.log.Info("sandbox task submitted", "task_id", t.id, "num", t.num)
-	s.writeBusiness(w, http.StatusOK, 200, "", map[string]string{"taskId": t.id})
+	s.WriteBusiness(w, http.StatusOK, 200, "", map[string]string{"taskId": t.id})
 }
 
 // validateSubmit checks the parameters exactly as the upstream does: only

@@ -157,7 +157,7 @@ func TestAbandonedSessionsAreFreed(t *testing.T) {
 	const sessions, streams = 2000, 100
 	const ttl = 300 * time.Millisecond
 	s, sb := toolsServer(t)
-	r := startHTTPWith(t, s, HTTPOptions{Transport: TransportHTTP, SessionIdleTTL: ttl})
+	r := startHTTPWith(t, s, HTTPOptions{Transport: TransportHTTP}, Tuning{SessionIdleTTL: ttl})
 	readAll(t, r.post(t, "/mcp", initializeRequest, nil)) // warm up the server's lazy state
 	goroutines, heap := runtime.NumGoroutine(), heapInUse()
 

@@ -139,10 +139,9 @@ func TestTokensFile(t *testing.T) {
 
 func TestTokensFileAndTokenRefused(t *testing.T) {
 	tm := newTeam(t, "alice "+aliceToken+"\n")
-	err := HTTP(context.Background(), newMCPServer(), HTTPOptions{
+	err := HTTPTuned(context.Background(), newMCPServer(), HTTPOptions{
 		Transport: TransportHTTP, Addr: "127.0.0.1:0", Token: "shared-token-12345", People: tm.watcher,
-		Ready: func(net.Addr) { t.Error("listened") },
-	})
+	}, Tuning{Ready: func(net.Addr) { t.Error("listened") }})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "AIPAINT_HTTP_TOKEN")
 	assert.Contains(t, err.Error(), "AIPAINT_HTTP_TOKENS_FILE")
@@ -426,7 +425,7 @@ func TestHealthzHangingCheck(t *testing.T) {
 		<-release // ignores ctx: the worst a store can do
 		return nil
 	}
-	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP, Health: check, HealthTimeout: 20 * time.Millisecond})
+	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP, Health: check}, Tuning{HealthTimeout: 20 * time.Millisecond})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

@@ -76,13 +76,13 @@ func (r *running) stop(t *testing.T) error {
 }
 
 // startHTTP serves a fresh MCP server with o on 127.0.0.1:0 and stops it when the test ends.
-func startHTTP(t *testing.T, o HTTPOptions) *running {
+func startHTTP(t *testing.T, o HTTPOptions, tune ...Tuning) *running {
 	t.Helper()
-	return startHTTPWith(t, newMCPServer(), o)
+	return startHTTPWith(t, newMCPServer(), o, tune...)
 }
 
 // startHTTPWith is startHTTP for a given MCP server.
-func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions) *running {
+func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions, tune ...Tuning) *running {
 	t.Helper()
 	logs, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
 	require.NoError(t, err)
@@ -92,8 +92,12 @@ func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions) *running {
 	o.Addr = "127.0.0.1:0"
 	o.Logger = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ready := make(chan net.Addr, 1)
-	o.Ready = func(a net.Addr) { ready <- a }
-	go func() { r.done <- HTTP(ctx, s, o) }()
+	var tn Tuning
+	if len(tune) > 0 {
+		tn = tune[0]
+	}
+	tn.Ready = func(a net.Addr) { ready <- a }
+	go func() { r.done <- HTTPTuned(ctx, s, o, tn) }()
 	select {
 	case a := <-ready:
 		r.addr = a.String()
@@ -350,18 +354,18 @@ func TestBodyLimit(t *testing.T) {
 	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP})
 
 	t.Run("at the limit", func(t *testing.T) {
-		body := initializeRequest + strings.Repeat(" ", MaxBodyBytes-len(initializeRequest))
+		body := initializeRequest + strings.Repeat(" ", maxBodyBytes-len(initializeRequest))
 		resp := r.post(t, "/mcp", body, nil)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, readAll(t, resp))
 	})
 	t.Run("one byte over", func(t *testing.T) {
-		body := initializeRequest + strings.Repeat(" ", MaxBodyBytes-len(initializeRequest)+1)
+		body := initializeRequest + strings.Repeat(" ", maxBodyBytes-len(initializeRequest)+1)
 		resp := r.post(t, "/mcp", body, nil)
 		assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, readAll(t, resp))
 	})
 	t.Run("chunked, no length", func(t *testing.T) {
 		// io.MultiReader hides the length, so the client sends it chunked.
-		body := io.MultiReader(strings.NewReader(strings.Repeat(" ", 2*MaxBodyBytes)))
+		body := io.MultiReader(strings.NewReader(strings.Repeat(" ", 2*maxBodyBytes)))
 		req, err := http.NewRequest(http.MethodPost, r.base+"/mcp", body)
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
@@ -402,7 +406,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 		{TransportSSE, "/message?sessionId=x"},
 	} {
 		t.Run(tr.transport, func(t *testing.T) {
-			r := startHTTP(t, HTTPOptions{Transport: tr.transport, ReadBodyTimeout: 200 * time.Millisecond})
+			r := startHTTP(t, HTTPOptions{Transport: tr.transport}, Tuning{ReadBodyTimeout: 200 * time.Millisecond})
 			// Headers promise 100 bytes of body; none follow.
 			raw := "POST " + tr.path + " HTTP/1.1\r\nHost: " + r.addr +
 				"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
@@ -420,7 +424,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 }
 
 func TestSlowBodyAfterSomeBytesIsCutOff(t *testing.T) {
-	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP, ReadBodyTimeout: 200 * time.Millisecond})
+	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP}, Tuning{ReadBodyTimeout: 200 * time.Millisecond})
 	raw := "POST /mcp HTTP/1.1\r\nHost: " + r.addr +
 		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":"
 	got := rawExchange(t, r.addr, raw, 5*time.Second)
@@ -429,7 +433,7 @@ func TestSlowBodyAfterSomeBytesIsCutOff(t *testing.T) {
 }
 
 func TestSlowHeadersAreCutOff(t *testing.T) {
-	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP, ReadHeaderTimeout: 200 * time.Millisecond})
+	r := startHTTP(t, HTTPOptions{Transport: TransportHTTP}, Tuning{ReadHeaderTimeout: 200 * time.Millisecond})
 	raw := "POST /mcp HTTP/1.1\r\nHost: " + r.addr + "\r\nContent-Type: appl"
 	got := rawExchange(t, r.addr, raw, 5*time.Second)
 	assert.Empty(t, got, "net/http closes a connection whose headers time out without replying")
@@ -577,13 +581,13 @@ func TestHTTPRefusals(t *testing.T) {
 
 	t.Run("unknown transport", func(t *testing.T) {
 		for _, tr := range []string{"grpc", TransportStdio, ""} {
-			err := HTTP(context.Background(), newMCPServer(), HTTPOptions{Transport: tr, Addr: "127.0.0.1:0", Logger: logger, Ready: ready})
+			err := HTTPTuned(context.Background(), newMCPServer(), HTTPOptions{Transport: tr, Addr: "127.0.0.1:0", Logger: logger}, Tuning{Ready: ready})
 			require.Error(t, err, tr)
 			assert.Contains(t, err.Error(), "unknown transport")
 		}
 	})
 	t.Run("non-loopback without token", func(t *testing.T) {
-		err := HTTP(context.Background(), newMCPServer(), HTTPOptions{Transport: TransportHTTP, Addr: "0.0.0.0:0", Logger: logger, Ready: ready})
+		err := HTTPTuned(context.Background(), newMCPServer(), HTTPOptions{Transport: TransportHTTP, Addr: "0.0.0.0:0", Logger: logger}, Tuning{Ready: ready})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "AIPAINT_HTTP_TOKEN")
 	})
@@ -592,7 +596,7 @@ func TestHTTPRefusals(t *testing.T) {
 		require.NoError(t, err)
 		defer ln.Close()
 		for _, tr := range []string{TransportHTTP, TransportSSE} {
-			err = HTTP(context.Background(), newMCPServer(), HTTPOptions{Transport: tr, Addr: ln.Addr().String(), Logger: logger, Ready: ready})
+			err = HTTPTuned(context.Background(), newMCPServer(), HTTPOptions{Transport: tr, Addr: ln.Addr().String(), Logger: logger}, Tuning{Ready: ready})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "listen")
 		}
@@ -601,7 +605,7 @@ func TestHTTPRefusals(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- HTTP(ctx, newMCPServer(), HTTPOptions{Transport: TransportHTTP, Addr: "127.0.0.1:0", Ready: func(net.Addr) { cancel() }})
+			done <- HTTPTuned(ctx, newMCPServer(), HTTPOptions{Transport: TransportHTTP, Addr: "127.0.0.1:0"}, Tuning{Ready: func(net.Addr) { cancel() }})
 		}()
 		select {
 		case err := <-done:

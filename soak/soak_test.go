@@ -38,7 +38,7 @@ var (
 )
 
 // The soak's timing. The request timeout is short so that slow answers
-// (sandbox.Chaos.SlowDelay) become timeouts.
+// (sandboxtest.Chaos.SlowDelay) become timeouts.
 const (
 	requestTimeout = time.Second
 	slowDelay      = 1500 * time.Millisecond
@@ -99,7 +99,7 @@ func TestSoak(t *testing.T) {
 	goroutinesBefore := runtime.NumGoroutine()
 
 	sb := sandboxtest.Start(t, sandboxtest.Delay(taskDelay))
-	sb.SetChaos(sandbox.Chaos{Rate: *faultRate, Seed: *seed, SlowDelay: slowDelay})
+	sb.SetChaos(sandboxtest.Chaos{Rate: *faultRate, Seed: *seed, SlowDelay: slowDelay})
 	c := sb.Client(t, func(c *client.Config) {
 		c.RequestTimeout, c.RetryBase, c.MaxConcurrency = requestTimeout, 20*time.Millisecond, maxConcurrency
 	})
@@ -116,21 +116,17 @@ func TestSoak(t *testing.T) {
 		Limits:  schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
 		Sandbox: true,
 	})
-	addrc := make(chan net.Addr, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	served := make(chan error, 1)
 	go func() {
 		served <- serve.HTTP(serverCtx, srv, serve.HTTPOptions{
-			Transport: serve.TransportHTTP, Addr: "127.0.0.1:0",
-			Logger: slog.New(slog.DiscardHandler), Ready: func(a net.Addr) { addrc <- a },
+			Transport: serve.TransportHTTP, Listener: ln, Logger: slog.New(slog.DiscardHandler),
 		})
 	}()
-	var endpoint string
-	select {
-	case a := <-addrc:
-		endpoint = "http://" + a.String() + "/mcp"
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	}
+	endpoint := "http://" + ln.Addr().String() + "/mcp"
 
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.Proxy = nil // loopback only
@@ -141,7 +137,7 @@ func TestSoak(t *testing.T) {
 
 	// Every task the sandbox accepted is known, by the results, and no call
 	// names a task the sandbox does not have. Chaos off for this audit.
-	sb.SetChaos(sandbox.Chaos{})
+	sb.SetChaos(sandboxtest.Chaos{})
 	known := map[string]bool{}
 	for _, r := range records {
 		if r.tool == "generate_image" && r.taskID != "" {
@@ -182,7 +178,7 @@ func TestSoak(t *testing.T) {
 			t.Errorf("%s: %s", r.tool, r.problem)
 		}
 	}
-	report(t, records, sb.Sandbox, stats, elapsed)
+	report(t, records, sb, stats, elapsed)
 
 	// Everything down: no goroutine or descriptor may outlive it.
 	stopServer()
@@ -308,7 +304,7 @@ func audit(t *testing.T, endpoint string, hc *http.Client, known map[string]bool
 	}
 }
 
-func report(t *testing.T, records []record, sb *sandbox.Sandbox, stats sandbox.Stats, elapsed time.Duration) {
+func report(t *testing.T, records []record, sb *sandboxtest.Upstream, stats sandbox.Stats, elapsed time.Duration) {
 	t.Helper()
 	byTool := map[string][]time.Duration{}
 	outcomes := map[string]int{}
@@ -330,7 +326,7 @@ func report(t *testing.T, records []record, sb *sandbox.Sandbox, stats sandbox.S
 	faults := sb.FaultCounts()
 	var total int64
 	var parts []string
-	for _, k := range sandbox.FaultKinds() {
+	for _, k := range sandboxtest.FaultKinds() {
 		total += faults[k]
 		parts = append(parts, fmt.Sprintf("%s=%d", k, faults[k]))
 	}

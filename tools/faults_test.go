@@ -11,12 +11,13 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 )
 
 // faultTimeout is the per-request timeout of the fault tests: a slow answer
-// (sandbox.DefaultSlowDelay) outlasts it.
+// (sandboxtest.DefaultSlowDelay) outlasts it.
 const faultTimeout = 300 * time.Millisecond
 
 // newFaultHarness is newHarness with a short request timeout, so that a slow
@@ -44,29 +45,29 @@ const (
 // call's bound (the harness's call context), the server keeps serving, and a
 // submit that may have been billed is never sent again.
 func TestEveryFaultKind(t *testing.T) {
-	expect := map[sandbox.FaultKind]struct{ submit, query string }{
-		sandbox.FaultDrop:      {outUncertain, outDone},
-		sandbox.FaultSlow:      {outUncertain, outDone},
-		sandbox.Fault502:       {outLater, outDone},
-		sandbox.Fault503:       {outLater, outDone},
-		sandbox.Fault504:       {outUncertain, outDone},
-		sandbox.Fault429:       {outDone, outDone},
-		sandbox.Fault500:       {outDone, outDone},
-		sandbox.Fault501:       {outDone, outDone},
-		sandbox.Fault999:       {outOther, outOther},
-		sandbox.Fault202:       {outBlocked, outBlocked},
-		sandbox.FaultGarbage:   {outUncertain, outDone},
-		sandbox.FaultTruncated: {outUncertain, outDone},
-		sandbox.FaultHTML:      {outLater, outDone},
-		sandbox.FaultOversized: {outUncertain, outDone},
-		sandbox.FaultSkew:      {outClock, outClock},
+	expect := map[sandboxtest.FaultKind]struct{ submit, query string }{
+		sandboxtest.FaultDrop:      {outUncertain, outDone},
+		sandboxtest.FaultSlow:      {outUncertain, outDone},
+		sandboxtest.Fault502:       {outLater, outDone},
+		sandboxtest.Fault503:       {outLater, outDone},
+		sandboxtest.Fault504:       {outUncertain, outDone},
+		sandboxtest.Fault429:       {outDone, outDone},
+		sandboxtest.Fault500:       {outDone, outDone},
+		sandboxtest.Fault501:       {outDone, outDone},
+		sandboxtest.Fault999:       {outOther, outOther},
+		sandboxtest.Fault202:       {outBlocked, outBlocked},
+		sandboxtest.FaultGarbage:   {outUncertain, outDone},
+		sandboxtest.FaultTruncated: {outUncertain, outDone},
+		sandboxtest.FaultHTML:      {outLater, outDone},
+		sandboxtest.FaultOversized: {outUncertain, outDone},
+		sandboxtest.FaultSkew:      {outClock, outClock},
 	}
-	require.Len(t, expect, len(sandbox.FaultKinds()), "every kind has an expectation")
-	for _, kind := range sandbox.FaultKinds() {
+	require.Len(t, expect, len(sandboxtest.FaultKinds()), "every kind has an expectation")
+	for _, kind := range sandboxtest.FaultKinds() {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			h := newFaultHarness(t)
-			f, _ := sandbox.FaultOf(kind)
+			f, _ := sandboxtest.FaultOf(kind)
 			want := expect[kind]
 
 			h.sb.FailNext(sandbox.OpSubmit, f)

@@ -22,6 +22,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
+	"aipaint-mcp/sandbox/sandboxtest"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
 	"aipaint-mcp/tools"
@@ -124,7 +125,7 @@ func TestNumAboveTheConfiguredCapIsRefused(t *testing.T) {
 
 func TestRejectedSubmitReleasesItsImages(t *testing.T) {
 	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = 2 }))
-	h.sb.FailNext(sandbox.OpSubmit, sandbox.Fault{Business: 202})
+	h.sb.FailNext(sandbox.OpSubmit, sandboxtest.Fault{Business: 202})
 	res := h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil)
 	require.True(t, res.IsError)
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil))

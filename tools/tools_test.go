@@ -304,17 +304,17 @@ func TestInvalidArgumentsReachNoUpstream(t *testing.T) {
 func TestUpstreamFailuresAdviseTheModel(t *testing.T) {
 	cases := []struct {
 		name  string
-		fault sandbox.Fault
+		fault sandboxtest.Fault
 		want  []string
 	}{
-		{"400", sandbox.Fault{Business: 400, Msg: "参数错误"}, []string{"Fix the arguments", "code 400", "taskNo"}},
-		{"202", sandbox.Fault{Business: 202}, []string{"Rephrase", "code 202"}},
-		{"500 mirrored", sandbox.Fault{Business: 999, MirrorStatus: true, Msg: "余额不足"}, []string{"余额不足", "code 999"}},
-		{"0303", sandbox.Fault{Gateway: "APIG.0303", Msg: "verify signature fail, canonicalRequest:POST|/x/|"}, []string{"AIPAINT_APP_SECRET", "AIPAINT_APP_CODE", "APIG.0303", "request_id"}},
-		{"0304", sandbox.Fault{Gateway: "APIGW.0304"}, []string{"purchase", "AIPAINT_SUBMIT_URL"}},
-		{"0101", sandbox.Fault{Gateway: "APIG.0101"}, []string{"AIPAINT_SUBMIT_URL", "HTTP 404"}},
-		{"0203 may bill", sandbox.Fault{Gateway: "APIG.0203"}, []string{"may have been billed", "Do not call generate_image again"}},
-		{"html page", sandbox.Fault{Raw: []byte("<html>oops</html>"), Status: 502, ContentType: "text/html"}, []string{"try again"}},
+		{"400", sandboxtest.Fault{Business: 400, Msg: "参数错误"}, []string{"Fix the arguments", "code 400", "taskNo"}},
+		{"202", sandboxtest.Fault{Business: 202}, []string{"Rephrase", "code 202"}},
+		{"500 mirrored", sandboxtest.Fault{Business: 999, MirrorStatus: true, Msg: "余额不足"}, []string{"余额不足", "code 999"}},
+		{"0303", sandboxtest.Fault{Gateway: "APIG.0303", Msg: "verify signature fail, canonicalRequest:POST|/x/|"}, []string{"AIPAINT_APP_SECRET", "AIPAINT_APP_CODE", "APIG.0303", "request_id"}},
+		{"0304", sandboxtest.Fault{Gateway: "APIGW.0304"}, []string{"purchase", "AIPAINT_SUBMIT_URL"}},
+		{"0101", sandboxtest.Fault{Gateway: "APIG.0101"}, []string{"AIPAINT_SUBMIT_URL", "HTTP 404"}},
+		{"0203 may bill", sandboxtest.Fault{Gateway: "APIG.0203"}, []string{"may have been billed", "Do not call generate_image again"}},
+		{"html page", sandboxtest.Fault{Raw: []byte("<html>oops</html>"), Status: 502, ContentType: "text/html"}, []string{"try again"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -334,7 +334,7 @@ func TestUpstreamFailuresAdviseTheModel(t *testing.T) {
 
 func TestTransientSubmitIsRetriedOnce(t *testing.T) {
 	h := newHarness(t)
-	h.sb.FailNext(sandbox.OpSubmit, sandbox.Fault{Gateway: "APIG.0308"})
+	h.sb.FailNext(sandbox.OpSubmit, sandboxtest.Fault{Gateway: "APIG.0308"})
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
 	assert.Equal(t, schema.StatusDone, r.Status)
 	assert.Equal(t, int64(1), h.sb.Stats().Submits, "a throttled submit billed nothing, so it is sent again once")
@@ -343,7 +343,7 @@ func TestTransientSubmitIsRetriedOnce(t *testing.T) {
 func TestFlakyQueryDoesNotFailTheWait(t *testing.T) {
 	h := newHarness(t, delay(100*time.Millisecond))
 	for i := 0; i < 3; i++ {
-		h.sb.FailNext(sandbox.OpQuery, sandbox.Fault{Gateway: "APIG.0202"})
+		h.sb.FailNext(sandbox.OpQuery, sandboxtest.Fault{Gateway: "APIG.0202"})
 	}
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫"}, nil))
 	assert.Equal(t, schema.StatusDone, r.Status)

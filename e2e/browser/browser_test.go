@@ -86,12 +86,14 @@ func startServer(t *testing.T) (string, *app.App) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
 	served := make(chan error, 1)
 	go func() {
-		served <- serve.HTTP(ctx, a.Server, serve.HTTPOptions{Transport: serve.TransportHTTP, Addr: "127.0.0.1:0", Logger: logger,
-			Ready: func(ad net.Addr) { addr <- ad }})
+		served <- serve.HTTP(ctx, a.Server, serve.HTTPOptions{Transport: serve.TransportHTTP, Listener: ln, Logger: logger})
 	}()
 	t.Cleanup(func() {
 		a.Drain()
@@ -101,15 +103,7 @@ func startServer(t *testing.T) (string, *app.App) {
 		}
 		a.Close()
 	})
-	select {
-	case ad := <-addr:
-		return "http://" + ad.String() + "/mcp", a
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return "", nil
+	return "http://" + ln.Addr().String() + "/mcp", a
 }
 
 // scenario is one run of run.mjs.

@@ -1,7 +1,8 @@
 // Package sandboxtest gives tests an upstream: the sandbox served on a
 // loopback port, with real signing and real HTTP, and a client configured
-// for it. One helper for every package's tests, instead of one hand-built
-// server each.
+// for it, with the fault injection (Faults) in front of it. One helper for
+// every package's tests, instead of one hand-built server each. Only tests
+// import it: the release binary holds the sandbox, not its faults.
 package sandboxtest
 
 import (
@@ -20,6 +21,7 @@ import (
 // Upstream is a sandbox serving on loopback for one test.
 type Upstream struct {
 	*sandbox.Sandbox
+	*Faults // FailNext, SetChaos, FaultCounts
 	// URL is the base URL the sandbox is served at.
 	URL string
 	srv *httptest.Server
@@ -40,8 +42,8 @@ func Delay(d time.Duration) Option { return func(c *config) { c.opts.Delay = d }
 // Clock gives the sandbox a clock of the test's.
 func Clock(now func() time.Time) Option { return func(c *config) { c.opts.Now = now } }
 
-// Front puts a handler before the sandbox (to hold or count requests);
-// it calls next to pass a request on.
+// Front puts a handler before the sandbox and its faults (to hold or count
+// requests); it calls next to pass a request on.
 func Front(f func(w http.ResponseWriter, r *http.Request, next http.Handler)) Option {
 	return func(c *config) { c.front = f }
 }
@@ -58,9 +60,11 @@ func Start(tb testing.TB, opts ...Option) *Upstream {
 		o(&c)
 	}
 	sb := sandbox.New(c.opts)
-	var h http.Handler = sb
+	faults := NewFaults(sb, c.opts.Now)
+	h := faults.Handler(sb)
 	if c.front != nil {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.front(w, r, sb) })
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.front(w, r, inner) })
 	}
 	srv := httptest.NewUnstartedServer(h)
 	if c.tls {
@@ -70,7 +74,7 @@ func Start(tb testing.TB, opts ...Option) *Upstream {
 		srv.Start()
 	}
 	tb.Cleanup(srv.Close)
-	return &Upstream{Sandbox: sb, URL: srv.URL, srv: srv}
+	return &Upstream{Sandbox: sb, Faults: faults, URL: srv.URL, srv: srv}
 }
 
 // Close stops serving before the test ends (to count what outlives the

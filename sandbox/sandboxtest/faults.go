@@ -1,23 +1,106 @@
-package sandbox
+package sandboxtest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"aipaint-mcp/sandbox"
 )
 
-// Op names one of the two APIs, for FailNext.
-type Op string
+// Faults injects upstream misbehaviour in front of a sandbox: scripted
+// faults (FailNext) and random ones (SetChaos). It is http.Handler
+// middleware (Handler), so the release binary holds the stand-in upstream
+// but none of this.
+type Faults struct {
+	sb  *sandbox.Sandbox
+	now func() time.Time
+	q   faultQueue
+}
 
-// The operations that faults can be queued for.
-const (
-	OpSubmit Op = "submit"
-	OpQuery  Op = "query"
-)
+// NewFaults makes the fault injector of sb; now is the sandbox's clock (nil: time.Now).
+func NewFaults(sb *sandbox.Sandbox, now func() time.Time) *Faults {
+	if now == nil {
+		now = time.Now
+	}
+	return &Faults{sb: sb, now: now}
+}
+
+// Handler answers in next's place (the sandbox, or what leads to it) when a
+// fault is due, in the gateway's order: an API request is faulted only once
+// it has passed authentication, before its parameters are read.
+func (fs *Faults) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op, api := apiOp(r)
+		if !api {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, sandbox.MaxBody+1))
+		// The sandbox reads the body again, all of it, and answers as it would have.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		if err != nil || len(body) > sandbox.MaxBody || !fs.sb.Authentic(r, body) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f, ok := fs.q.next(op)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if f.onlyDelay() {
+			if !wait(r, f.Delay) {
+				fs.sb.AnsweredInstead(op, r, body, true) // the caller gave up: billed or not, it cannot tell
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		fs.sb.AnsweredInstead(op, r, body, !f.definiteRejection())
+		w.Header().Set(sandbox.HeaderRequestID, randomHex(16))
+		if wait(r, f.Delay) {
+			fs.write(w, f)
+		}
+	})
+}
+
+// apiOp is the API a request is for, as the sandbox routes it.
+func apiOp(r *http.Request) (sandbox.Op, bool) {
+	if r.Method != http.MethodPost {
+		return "", false
+	}
+	switch r.URL.Path {
+	case sandbox.SubmitPath:
+		return sandbox.OpSubmit, true
+	case sandbox.QueryPath:
+		return sandbox.OpQuery, true
+	}
+	return "", false
+}
+
+// wait waits d, or until the caller gives up (then false).
+func wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // Fault is one scripted bad answer. Delay comes first; then the first field
 // set wins, in this order: Drop, Raw, Oversize, Skew, Gateway, Business. A
@@ -70,7 +153,7 @@ func (f Fault) definiteRejection() bool {
 // (an invalid request still takes it). A faulted request never bills and
 // never creates a task, except a Delay-only fault, which answers normally
 // when the delay has passed and the caller is still there.
-func (s *Sandbox) FailNext(op Op, f Fault) { s.faults.push(op, f) }
+func (fs *Faults) FailNext(op sandbox.Op, f Fault) { fs.q.push(op, f) }
 
 // FaultKind names one kind of upstream misbehaviour, for chaos mode.
 type FaultKind string
@@ -152,22 +235,22 @@ type Chaos struct {
 
 // SetChaos turns chaos mode on (Rate > 0) or off. Queued faults (FailNext)
 // still come first.
-func (s *Sandbox) SetChaos(c Chaos) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
+func (fs *Faults) SetChaos(c Chaos) {
+	fs.q.mu.Lock()
+	defer fs.q.mu.Unlock()
 	if len(c.Kinds) == 0 {
 		c.Kinds = FaultKinds()
 	}
-	s.faults.chaos = c
-	s.faults.rng = rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
+	fs.q.chaos = c
+	fs.q.rng = mrand.New(mrand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
 }
 
 // FaultCounts is how many faults chaos mode has injected, by kind.
-func (s *Sandbox) FaultCounts() map[FaultKind]int64 {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	out := make(map[FaultKind]int64, len(s.faults.counts))
-	for k, n := range s.faults.counts {
+func (fs *Faults) FaultCounts() map[FaultKind]int64 {
+	fs.q.mu.Lock()
+	defer fs.q.mu.Unlock()
+	out := make(map[FaultKind]int64, len(fs.q.counts))
+	for k, n := range fs.q.counts {
 		out[k] = n
 	}
 	return out
@@ -175,23 +258,23 @@ func (s *Sandbox) FaultCounts() map[FaultKind]int64 {
 
 type faultQueue struct {
 	mu     sync.Mutex
-	queued map[Op][]Fault
+	queued map[sandbox.Op][]Fault
 	chaos  Chaos
-	rng    *rand.Rand
+	rng    *mrand.Rand
 	counts map[FaultKind]int64
 }
 
-func (q *faultQueue) push(op Op, f Fault) {
+func (q *faultQueue) push(op sandbox.Op, f Fault) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.queued == nil {
-		q.queued = map[Op][]Fault{}
+		q.queued = map[sandbox.Op][]Fault{}
 	}
 	q.queued[op] = append(q.queued[op], f)
 }
 
 // next is the fault for this request: a queued one first, else a chaos draw.
-func (q *faultQueue) next(op Op) (Fault, bool) {
+func (q *faultQueue) next(op sandbox.Op) (Fault, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if fs := q.queued[op]; len(fs) > 0 {
@@ -216,51 +299,34 @@ func (q *faultQueue) next(op Op) (Fault, bool) {
 	return f, true
 }
 
-// writeFault answers with f. It returns true when the request should then be
-// handled normally (a Delay-only fault whose caller is still there).
-func (s *Sandbox) writeFault(w http.ResponseWriter, r *http.Request, f Fault) (proceed bool) {
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-r.Context().Done():
-			s.log.Debug("sandbox slow fault: the caller gave up", "delay", f.Delay)
-			return false
-		case <-t.C:
-		}
-		if f.onlyDelay() {
-			return true
-		}
-	}
+// write answers with f, whose delay has passed.
+func (fs *Faults) write(w http.ResponseWriter, f Fault) {
 	switch {
 	case f.Drop:
-		s.drop(w)
+		drop(w)
 	case f.Raw != nil:
-		s.writeRaw(w, f)
+		writeRaw(w, f)
 	case f.Oversize > 0:
-		s.writeOversized(w, f.Oversize)
+		writeOversized(w, f.Oversize)
 	case f.Skew != 0:
-		w.Header().Set("Date", s.now().Add(-f.Skew).UTC().Format(http.TimeFormat))
-		s.writeGateway(w, "APIG.0303", 0, expiredMessage(f.Skew))
+		w.Header().Set("Date", fs.now().Add(-f.Skew).UTC().Format(http.TimeFormat))
+		fs.sb.WriteGateway(w, "APIG.0303", 0, sandbox.ExpiredMessage(f.Skew))
 	case f.Gateway != "":
-		s.writeGateway(w, f.Gateway, f.Status, f.Msg)
+		fs.sb.WriteGateway(w, f.Gateway, f.Status, f.Msg)
 	default:
-		s.writeBusiness(w, faultStatus(f), faultCode(f), f.Msg, nil)
+		fs.sb.WriteBusiness(w, faultStatus(f), faultCode(f), f.Msg, nil)
 	}
-	return false
 }
 
 // drop closes the connection without a byte of answer.
-func (s *Sandbox) drop(w http.ResponseWriter) {
+func drop(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 cannot hijack: a reset stream is the nearest thing.
-		s.log.Debug("sandbox drop fault: cannot hijack", "err", err)
 		w.Header().Set("Connection", "close")
 		w.WriteHeader(http.StatusBadGateway)
 		return
 	}
-	s.log.Debug("sandbox drop fault")
 	_ = conn.Close()
 }
 
@@ -282,7 +348,7 @@ func faultStatus(f Fault) int {
 	}
 }
 
-func (s *Sandbox) writeRaw(w http.ResponseWriter, f Fault) {
+func writeRaw(w http.ResponseWriter, f Fault) {
 	ct := f.ContentType
 	if ct == "" {
 		ct = http.DetectContentType(f.Raw)
@@ -291,7 +357,6 @@ func (s *Sandbox) writeRaw(w http.ResponseWriter, f Fault) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	s.log.Debug("sandbox raw fault", "status", status, "bytes", len(f.Raw))
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)
 	_, _ = w.Write(f.Raw)
@@ -299,11 +364,10 @@ func (s *Sandbox) writeRaw(w http.ResponseWriter, f Fault) {
 
 // writeOversized streams a success answer with a padding field of n bytes,
 // without holding it in memory.
-func (s *Sandbox) writeOversized(w http.ResponseWriter, n int) {
-	s.log.Debug("sandbox oversized fault", "bytes", n)
+func writeOversized(w http.ResponseWriter, n int) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.WriteString(w, `{"code":200,"msg":"成功","taskNo":"`+randomDigits(24)+`","data":{"taskId":"sbx-oversized","pad":"`); err != nil {
+	if _, err := io.WriteString(w, `{"code":200,"msg":"成功","taskNo":"043439882226367117195633","data":{"taskId":"sbx-oversized","pad":"`); err != nil {
 		return
 	}
 	chunk := bytes.Repeat([]byte("x"), 32<<10)
@@ -321,4 +385,10 @@ func gatewayNumber(code string) string {
 		return num
 	}
 	return code
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails since Go 1.24
+	return hex.EncodeToString(b)
 }
