@@ -233,8 +233,8 @@ func runServe(ctx context.Context, watchSignals func(), args []string, stdin io.
 	}
 	// A bad setting does not stop the server: a desktop client would only
 	// show "disconnected". The tools say what to fix instead.
-	cfg, _ := loadConfig(getenv, *sandbox)    // cfg.Invalid lists what is wrong
-	logger := newLogger(stderr, cfg.LogLevel) // stderr only: stdout is the protocol in stdio mode
+	cfg, _ := loadConfig(getenv, *sandbox)                                             // cfg.Invalid lists what is wrong
+	logger := newLogger(stderr, cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
 	switch *transport {
 	case serve.TransportStdio:
 	case serve.TransportSSE, serve.TransportHTTP:

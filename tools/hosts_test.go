@@ -1,0 +1,231 @@
+package tools_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/schema"
+	"aipaint-mcp/tools"
+)
+
+// images are a result's image blocks.
+func images(t *testing.T, r *mcp.CallToolResult) []mcp.ImageContent {
+	t.Helper()
+	var out []mcp.ImageContent
+	for _, c := range r.Content {
+		if img, ok := c.(mcp.ImageContent); ok {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+// TestCherryStudioGetsPictureBlocks: Cherry Studio draws image blocks but
+// neither Markdown images nor links, and hands its model only content[0]:
+// the full text comes first, then one JPEG per picture, for generate_image
+// and check_task alike; preview: false still turns them off.
+func TestCherryStudioGetsPictureBlocks(t *testing.T) {
+	h := newHarness(t, named("Cherry Studio"))
+	res := h.call(t, "generate_image", map[string]any{"text": "竹林里的熊猫", "num": 2}, nil)
+	r := taskResult(t, res)
+	require.Len(t, r.Images, 2)
+
+	first, ok := res.Content[0].(mcp.TextContent)
+	require.True(t, ok, "content[0] is the text, got %T", res.Content[0])
+	for _, want := range []string{r.TaskID, "沙盒", "Billed by this call: 2", r.Images[0].URL, r.Images[1].URL, r.Images[0].Path} {
+		assert.Contains(t, first.Text, want, "content[0] holds everything the model needs")
+	}
+	blocks := images(t, res)
+	require.Len(t, blocks, 2, "one image block per picture")
+	for _, img := range blocks {
+		assert.Equal(t, "image/jpeg", img.MIMEType)
+		assert.False(t, strings.HasPrefix(img.Data, "data:"), "plain base64, no data: URL")
+		data, err := base64.StdEncoding.DecodeString(img.Data)
+		require.NoError(t, err)
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+		require.NoError(t, err)
+		assert.Equal(t, "jpeg", format)
+		assert.LessOrEqual(t, max(cfg.Width, cfg.Height), 512, "downscaled")
+	}
+	raw, err := json.Marshal(res)
+	require.NoError(t, err)
+	assert.Less(t, len(raw), 1<<20, "the whole result stays under 1 MB")
+
+	again := h.call(t, "check_task", map[string]any{"task_id": r.TaskID}, nil)
+	assert.Len(t, images(t, again), 2, "check_task draws them too")
+	_, ok = again.Content[0].(mcp.TextContent)
+	assert.True(t, ok, "content[0] is the text")
+
+	off := h.call(t, "check_task", map[string]any{"task_id": r.TaskID, "preview": false}, nil)
+	assert.Empty(t, images(t, off), "preview: false is obeyed")
+}
+
+// TestOtherHostsGetNoPictureBlocksUnasked: a host not in the table, or in
+// it without Images, keeps the links and Markdown lines only.
+func TestOtherHostsGetNoPictureBlocksUnasked(t *testing.T) {
+	for _, name := range []string{"", "Visual Studio Code", "claude-code", "cherry"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, named(name))
+			res := h.call(t, "generate_image", map[string]any{"text": "竹林里的熊猫"}, nil)
+			require.Len(t, taskResult(t, res).Images, 1)
+			assert.Empty(t, images(t, res))
+			asked := h.call(t, "check_task", map[string]any{"task_id": taskResult(t, res).TaskID, "preview": true}, nil)
+			assert.Len(t, images(t, asked), 1, "preview: true still asks")
+		})
+	}
+}
+
+// TestStructuredOnlyHostsGetTheSummary: Claude Code and Codex hand their
+// model structuredContent alone, so it carries the text; hosts that pass
+// both (or the text only) are not sent it twice.
+func TestStructuredOnlyHostsGetTheSummary(t *testing.T) {
+	for name, want := range map[string]bool{"claude-code": true, "codex-mcp-client": true, "Codex": true,
+		"gemini-cli-mcp-client": false, "Cherry Studio": false, "Visual Studio Code": false} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, named(name))
+			res := h.call(t, "generate_image", map[string]any{"text": "竹林里的熊猫"}, nil)
+			r := taskResult(t, res)
+			if !want {
+				assert.Empty(t, r.Summary)
+				return
+			}
+			assert.Equal(t, text(res)[:len(r.Summary)], r.Summary, "the summary is the text block")
+			for _, s := range []string{"](" + r.Images[0].URL + ")", "沙盒", "not the real API", "Billed by this call: 1"} {
+				assert.Contains(t, r.Summary, s)
+			}
+		})
+	}
+}
+
+// TestInjectedArgumentsAreIgnored: Gemini CLI adds wait_for_previous to
+// every tool; the call goes through, while a misspelt or made-up argument
+// is still refused with the list of allowed ones.
+func TestInjectedArgumentsAreIgnored(t *testing.T) {
+	h := newHarness(t, named("gemini-cli-mcp-client"))
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "竹林里的熊猫", "wait_for_previous": false}, nil))
+	assert.Equal(t, schema.StatusDone, r.Status)
+	c := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": r.TaskID, "wait_for_previous": true}, nil))
+	assert.Equal(t, r.TaskID, c.TaskID)
+	styles := h.call(t, "list_styles", map[string]any{"wait_for_previous": true}, nil)
+	assert.False(t, styles.IsError, text(styles))
+
+	for _, bad := range []string{"wait_secs", "waitSeconds", "size"} {
+		res := h.call(t, "generate_image", map[string]any{"text": "熊猫", bad: 5}, nil)
+		require.True(t, res.IsError, bad)
+		assert.Contains(t, text(res), `unknown argument "`+bad+`"; allowed arguments are text, style`)
+	}
+	assert.Equal(t, int64(1), h.sb.Stats().Submits, "refused calls submit nothing")
+}
+
+// TestToolSchemasSuitEveryHost: Cherry Studio's zod and Dify's flattening
+// take a top-level object schema and no unions in the input.
+func TestToolSchemasSuitEveryHost(t *testing.T) {
+	for _, name := range []string{"", "Cherry Studio"} {
+		h := newHarness(t, named(name))
+		list, err := h.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+		require.NoError(t, err)
+		raw, err := json.Marshal(list)
+		require.NoError(t, err)
+		var wire struct {
+			Tools []struct {
+				Name         string         `json:"name"`
+				InputSchema  map[string]any `json:"inputSchema"`
+				OutputSchema map[string]any `json:"outputSchema"`
+			} `json:"tools"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &wire))
+		require.NotEmpty(t, wire.Tools)
+		for _, tool := range wire.Tools {
+			assert.Regexp(t, `^[a-z][a-z0-9_]{0,63}$`, tool.Name)
+			assert.Equal(t, "object", tool.InputSchema["type"], "%s: inputSchema", tool.Name)
+			if tool.OutputSchema != nil {
+				assert.Equal(t, "object", tool.OutputSchema["type"], "%s: outputSchema", tool.Name)
+			}
+			for _, p := range unions(tool.InputSchema, "") {
+				t.Errorf("%s: inputSchema has a union at %s", tool.Name, p)
+			}
+		}
+	}
+}
+
+// unions lists where a schema uses oneOf, anyOf, allOf or a list of types.
+func unions(v any, at string) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, sub := range x {
+			switch k {
+			case "oneOf", "anyOf", "allOf":
+				out = append(out, at+"/"+k)
+			case "type":
+				if _, many := sub.([]any); many {
+					out = append(out, at+"/type")
+				}
+			}
+			out = append(out, unions(sub, at+"/"+k)...)
+		}
+	case []any:
+		for _, sub := range x {
+			out = append(out, unions(sub, at+"[]")...)
+		}
+	}
+	return out
+}
+
+// TestUnionsAreFound keeps the schema check above able to fail.
+func TestUnionsAreFound(t *testing.T) {
+	var s map[string]any
+	require.NoError(t, json.Unmarshal([]byte(`{"type":"object","properties":{"a":{"type":["integer","null"]},"b":{"anyOf":[{}]}}}`), &s))
+	assert.ElementsMatch(t, []string{"/properties/a/type", "/properties/b/anyOf"}, unions(s, ""))
+}
+
+// TestWaitStaysBelowHostTimeouts: Cherry Studio, LobeHub and the
+// TypeScript SDK give up on a call after 60 s; the longest blocking wait,
+// configured cap included, ends well before.
+func TestWaitStaysBelowHostTimeouts(t *testing.T) {
+	const hostTimeout = 60 * time.Second
+	assert.Less(t, time.Duration(schema.DefaultMaxWaitSeconds)*time.Second, hostTimeout-5*time.Second)
+	assert.LessOrEqual(t, schema.DefaultWaitSeconds, schema.DefaultMaxWaitSeconds)
+	g, err := schema.NormalizeGenerate(map[string]any{"text": "熊猫", "wait_seconds": 600}, schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds})
+	require.NoError(t, err)
+	assert.Equal(t, schema.DefaultMaxWaitSeconds, g.WaitSeconds, "a longer wait is capped, not waited")
+}
+
+// TestProgressOnlyWithAToken: notifications/progress only for a call that
+// sent a progress token.
+func TestProgressOnlyWithAToken(t *testing.T) {
+	h := newHarness(t, delay(200*time.Millisecond))
+	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "雪山日出"}, nil))
+	require.Equal(t, schema.StatusDone, r.Status)
+	taskResult(t, h.call(t, "generate_image", map[string]any{"text": "雪山日落"}, "tok-2"))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.NotEmpty(t, h.progress, "the call with a token got progress")
+	for _, n := range h.progress {
+		assert.Equal(t, "tok-2", n.Params.AdditionalFields["progressToken"], "none for the call without a token")
+	}
+}
+
+// TestREADMEShowsTheHostsTable: both READMEs have a row per host of the
+// table, with its names and whether it gets picture blocks.
+func TestREADMEShowsTheHostsTable(t *testing.T) {
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		raw, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, host := range tools.Hosts {
+			row := tools.HostRow(host)
+			assert.Contains(t, string(raw), row, "%s: the row of %s", file, host.Title)
+		}
+	}
+}
