@@ -53,13 +53,13 @@ var Hosts = []Host{
 	{Title: "5ire", Names: []string{"5ire"}, Images: true, reads: readsAll,
 		Source: "nanbingxyz/5ire src/main/services/mcp-connections-manager.ts (name: \"5ire\"); mcp-content-converter.ts turns image blocks into files shown in the chat, resource links into references"},
 	{Title: "Claude Code", Names: []string{"claude-code"}, reads: readsStructured,
-		Source: "observed: the model gets structuredContent only"},
-	{Title: "Codex CLI", Names: []string{"codex-mcp-client", "Codex"}, reads: readsStructured,
-		Source: "observed: the model gets structuredContent only, without resource links"},
-	{Title: "Gemini CLI", Names: []string{"gemini-cli-mcp-client", "gemini-cli"}, reads: readsText,
-		Source: "observed: structuredContent is dropped; every tool gets a wait_for_previous argument"},
-	{Title: "Qwen Code", Names: []string{"qwen-cli-mcp-client", "qwen-code"}, reads: readsText,
-		Source: "a Gemini CLI fork: structuredContent is dropped"},
+		Source: "@anthropic-ai/claude-code (name:\"claude-code\"); the model gets structuredContent only (e2e/hosts)"},
+	{Title: "Codex CLI", Names: []string{"codex-mcp-client"}, reads: readsStructured,
+		Source: "@openai/codex (codex-mcp-client/<version>); the model gets structuredContent only, without resource links (e2e/hosts)"},
+	{Title: "Gemini CLI", Names: []string{"gemini-cli-mcp-client"}, reads: readsText,
+		Source: "@google/gemini-cli (name: \"gemini-cli-mcp-client\"); structuredContent is dropped, every tool gets a wait_for_previous argument (e2e/hosts)"},
+	{Title: "Qwen Code", Names: []string{"qwen-code-mcp-client"}, reads: readsText,
+		Source: "@qwen-code/qwen-code (name: \"qwen-code-mcp-client\"), a Gemini CLI fork (e2e/hosts)"},
 }
 
 // hostNamed finds a host by its clientInfo.name; the zero Host (all

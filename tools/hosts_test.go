@@ -90,7 +90,7 @@ func TestOtherHostsGetNoPictureBlocksUnasked(t *testing.T) {
 // model structuredContent alone, so it carries the text; hosts that pass
 // both (or the text only) are not sent it twice.
 func TestStructuredOnlyHostsGetTheSummary(t *testing.T) {
-	for name, want := range map[string]bool{"claude-code": true, "codex-mcp-client": true, "Codex": true,
+	for name, want := range map[string]bool{"claude-code": true, "codex-mcp-client": true,
 		"gemini-cli-mcp-client": false, "Cherry Studio": false, "Visual Studio Code": false} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, named(name))
