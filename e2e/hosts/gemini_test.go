@@ -14,9 +14,6 @@ import (
 // tool's response, it records it and answers in text.
 func geminiModel(rec *recorder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec.mu.Lock()
-		rec.requests++
-		rec.mu.Unlock()
 		if strings.HasSuffix(r.URL.Path, ":countTokens") {
 			_ = json.NewEncoder(w).Encode(map[string]any{"totalTokens": 10})
 			return
@@ -43,6 +40,7 @@ func geminiModel(rec *recorder) http.Handler {
 			}
 		}
 		tool := toolNamed(names)
+		rec.note("gemini %s: %d contents, tools %v", r.URL.Path, len(req.Contents), names)
 		var part map[string]any
 		switch resp := functionResponse(req.Contents); {
 		case resp != "":

@@ -84,11 +84,11 @@ func cli(t *testing.T, name string) string {
 // recorder keeps what the host handed its model as the tool's result, and
 // the arguments the model's call had.
 type recorder struct {
-	mu       sync.Mutex
-	result   string // the tool result as the model's API request carried it
-	requests int
-	done     chan struct{}
-	once     sync.Once
+	mu     sync.Mutex
+	result string // the tool result as the model's API request carried it
+	notes  []string
+	done   chan struct{}
+	once   sync.Once
 }
 
 func newRecorder() *recorder { return &recorder{done: make(chan struct{})} }
@@ -100,6 +100,13 @@ func (r *recorder) record(result string) {
 	}
 	r.mu.Unlock()
 	r.once.Do(func() { close(r.done) })
+}
+
+// note keeps a line about a model request, shown when a session fails.
+func (r *recorder) note(format string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes = append(r.notes, fmt.Sprintf(format, a...))
 }
 
 func (r *recorder) got() string {
@@ -193,7 +200,7 @@ func run(t *testing.T, s scratch, rec *recorder, env []string, name string, args
 	select {
 	case err := <-exited:
 		if rec.got() == "" {
-			t.Fatalf("%s ended (%v) before handing its model a tool result; output:\n%s", filepath.Base(name), err, tail(out.String()))
+			t.Fatalf("%s ended (%v) before handing its model a tool result; model requests:\n%s\noutput:\n%s", filepath.Base(name), err, rec.log(), tail(out.String()))
 		}
 		t.Logf("%s ended: %v", filepath.Base(name), err)
 	case <-rec.done:
@@ -207,8 +214,14 @@ func run(t *testing.T, s scratch, rec *recorder, env []string, name string, args
 	case <-ctx.Done():
 		kill()
 		<-exited
-		t.Fatalf("%s: no tool result reached the model within %s; output:\n%s", filepath.Base(name), sessionTimeout, tail(out.String()))
+		t.Fatalf("%s: no tool result reached the model within %s; model requests:\n%s\noutput:\n%s", filepath.Base(name), sessionTimeout, rec.log(), tail(out.String()))
 	}
+}
+
+func (r *recorder) log() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.notes, "\n")
 }
 
 func tail(s string) string {
