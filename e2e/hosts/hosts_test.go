@@ -258,6 +258,11 @@ func checkResult(t *testing.T, got string) {
 	if !strings.Contains(got, "task_id") {
 		t.Errorf("no task_id in the tool result")
 	}
+	// The readable text (or, where the host drops it, the structured
+	// summary) says what was billed.
+	if !strings.Contains(got, "Billed by this call: 1") {
+		t.Errorf("the model is not told what was billed")
+	}
 }
 
 func trim(s string, n int) string {
