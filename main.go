@@ -37,7 +37,7 @@ Usage:
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]
   aipaint-mcp usage
-  aipaint-mcp install --client claude-desktop|cursor|vscode|cline|windsurf [--npx] [--with-env] [--sandbox] [--print] [--config PATH]
+  aipaint-mcp install --client HOST [--npx] [--with-env] [--sandbox] [--print] [--config PATH] [--open] [--url https://…/mcp [--token-env NAME [--token]]]
   aipaint-mcp --version | --help
 
 serve (default) speaks MCP: stdio for desktop clients; streamable HTTP at /mcp; SSE at /sse + /message.
@@ -45,7 +45,10 @@ generate draws from the terminal: progress on stderr, a summary on stdout, image
 doctor checks settings, network, clock, credentials (one free query, never a submit) and folders, and says what to fix.
 usage prints the images each person submitted today and this month, from the task store (a team server's database, or this machine's).
 install adds this binary to an MCP client's config file (a backup is written first; comments are kept);
-  with --npx the entry runs "npx -y aipaint-mcp" (on Windows "cmd /c npx -y aipaint-mcp") instead.
+  with --npx the entry runs "npx -y aipaint-mcp" (on Windows "cmd /c npx -y aipaint-mcp") instead;
+  with --url it connects to a team server, sending the token the host reads from $NAME (--token writes it in).
+  HOST: claude-desktop cursor vscode cline windsurf cherry-studio (prints its import link; --open opens it)
+  trae trae-cn lingma qwen-code kimi gemini-cli claude-code codex.
 --sandbox (or AIPAINT_SANDBOX=1) uses a built-in stand-in upstream: no account, no cost.
 
 Settings (environment):
@@ -433,6 +436,10 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 	printOnly := fs.Bool("print", false, "print the aipaint entry that would be written instead of writing it (secrets hidden, other servers left out)")
 	configPath := fs.String("config", "", "write this config file instead of the client's usual one")
 	npx := fs.Bool("npx", false, `start the server with "npx -y aipaint-mcp" (the npm package) instead of this binary's path`)
+	remote := fs.String("url", "", "connect to a team server's streamable-HTTP endpoint (https://…/mcp) instead of starting this binary")
+	tokenEnv := fs.String("token-env", "", "with --url: the environment variable the host reads the bearer token from when it connects")
+	writeToken := fs.Bool("token", false, "with --token-env: write the token itself (that variable's value now) into the file, for hosts that cannot read it")
+	open := fs.Bool("open", false, "cherry-studio: open the import link with the OS opener")
 	if err := parseFlags(fs, args, stdout, stderr, nil); err != nil {
 		return err
 	}
@@ -441,7 +448,7 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 		return errUsage
 	}
 	var exe string
-	if !*npx { // npx needs no binary here: npm brings it
+	if !*npx && *remote == "" { // npx needs no binary here (npm brings it), nor a team server
 		var err error
 		if exe, err = executable(); err != nil {
 			return fmt.Errorf("find this binary: %w", err)
@@ -452,7 +459,7 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 	}
 	opts := install.Options{
 		Client: *clientName, ConfigPath: *configPath, Executable: exe, NPX: *npx,
-		WithEnv: *withEnv, Sandbox: *sandbox,
+		WithEnv: *withEnv, Sandbox: *sandbox, URL: *remote, TokenEnv: *tokenEnv, WriteToken: *writeToken,
 		Platform: install.Platform{GOOS: runtime.GOOS, Getenv: getenv},
 	}
 	plan, err := install.Plan(opts)
@@ -468,6 +475,18 @@ func runInstall(args []string, stdout, stderr io.Writer, getenv func(string) str
 		_, _ = stdout.Write(plan.Preview)
 		fmt.Fprint(stderr, install.PreviewNote(plan))
 		return nil
+	}
+	if plan.Link != "" { // Cherry Studio: nothing to write
+		install.Summary(stdout, plan)
+		if *open {
+			if err := install.OpenCommand(runtime.GOOS, plan.Link).Run(); err != nil {
+				return fmt.Errorf("install: open the link: %w (open it by hand, or paste the JSON)", err)
+			}
+		}
+		return nil
+	}
+	if *open {
+		return fmt.Errorf("install: --open is for cherry-studio, whose servers live in the app; %s reads a file", plan.Client.Title)
 	}
 	if err := install.Write(plan, nil); err != nil {
 		return fmt.Errorf("install: %w", err)

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,39 +28,134 @@ import (
 // ServerName is the key of the entry this package writes.
 const ServerName = "aipaint"
 
-// Client is an MCP client whose config file install knows.
+// Client is an MCP client (a host) whose configuration install knows.
 type Client struct {
 	Name  string // the --client value
 	Title string
-	// key holds the servers: "mcpServers", or "servers" for VS Code.
+	// key holds the servers: "mcpServers", "servers" for VS Code,
+	// "mcp_servers" for Codex.
 	key string
-	// vscode: stdio entries carry "type", and secrets go through "inputs".
+	// vscode: secrets go through "inputs".
 	vscode bool
-	path   func(Platform) (string, error)
+	// format is how the host keeps its servers: a JSON file, Codex's TOML
+	// file, or (Cherry Studio) inside the app, reached by a deep link.
+	format format
+	// stdioType is the "type" a stdio entry carries ("" when the host reads none).
+	stdioType string
+	// remote is how the host's file names a streamable-HTTP server; nil when
+	// it reads none from its file.
+	remote *remoteForm
+	// noRemote says why remote is nil, and what to do instead.
+	noRemote string
+	// spaceInPath is a warning for hosts that cannot start a command whose
+	// path holds a space.
+	spaceInPath string
+	path        func(Platform) (string, error)
 }
 
-// Clients is the one table of supported clients and their config files.
-// Sources: each client's documentation (Claude Desktop: modelcontextprotocol.io
-// quickstart; Cursor: docs.cursor.com MCP; VS Code: code.visualstudio.com MCP
-// configuration reference; Cline: its MCP settings, stored in VS Code's
-// globalStorage; Windsurf: docs.windsurf.com Cascade MCP).
+type format int
+
+const (
+	jsonFile format = iota
+	tomlFile
+	deepLink
+)
+
+// Clients is the one table of supported hosts, their config files and the
+// shape of their entries. Sources, for the paths and keys: Claude Desktop:
+// modelcontextprotocol.io quickstart; Cursor: docs.cursor.com MCP (url,
+// headers, ${env:NAME}); VS Code: code.visualstudio.com MCP configuration
+// reference; Cline: its MCP settings in VS Code's globalStorage (type
+// "streamableHttp"); Windsurf: docs.windsurf.com Cascade MCP (serverUrl);
+// Trae / Trae CN: <user config>/Trae[ CN]/User/mcp.json, the file its
+// "Add manually" dialog edits; Lingma: ~/.lingma/lingma_mcp.json, the file
+// its "configure by file" opens; Qwen Code and Gemini CLI: settings.json
+// (httpUrl is streamable HTTP, url is SSE; ${NAME} expanded in the whole
+// file); Kimi CLI: ~/.kimi/mcp.json (fastmcp's format: url + transport);
+// Claude Code: the top-level mcpServers of ~/.claude.json (user scope;
+// ${NAME} expanded); Codex: [mcp_servers.NAME] in ~/.codex/config.toml
+// (bearer_token_env_var); Cherry Studio: src/main/services/urlschema/
+// mcp-install.ts (cherrystudio://mcp/install?servers=<base64 JSON>).
 var Clients = []Client{
-	{"claude-desktop", "Claude Desktop", "mcpServers", false, func(p Platform) (string, error) {
-		return p.join(p.userConfigDir, "Claude", "claude_desktop_config.json")
-	}},
-	{"cursor", "Cursor", "mcpServers", false, func(p Platform) (string, error) {
-		return p.join(p.home, ".cursor", "mcp.json")
-	}},
-	{"vscode", "VS Code", "servers", true, func(p Platform) (string, error) {
-		return p.join(p.userConfigDir, "Code", "User", "mcp.json")
-	}},
-	{"cline", "Cline", "mcpServers", false, func(p Platform) (string, error) {
-		return p.join(p.userConfigDir, "Code", "User", "globalStorage", "saoudrizwan.claude-dev", "settings", "cline_mcp_settings.json")
-	}},
-	{"windsurf", "Windsurf", "mcpServers", false, func(p Platform) (string, error) {
-		return p.join(p.home, ".codeium", "windsurf", "mcp_config.json")
-	}},
+	{Name: "claude-desktop", Title: "Claude Desktop", key: "mcpServers",
+		noRemote: "Claude Desktop reads only stdio servers from its file: add a remote server under Settings > Connectors",
+		path: func(p Platform) (string, error) {
+			return p.join(p.userConfigDir, "Claude", "claude_desktop_config.json")
+		}},
+	{Name: "cursor", Title: "Cursor", key: "mcpServers",
+		remote: &remoteForm{urlKey: "url", envRef: "${env:%s}"},
+		path: func(p Platform) (string, error) {
+			return p.join(p.home, ".cursor", "mcp.json")
+		}},
+	{Name: "vscode", Title: "VS Code", key: "servers", vscode: true, stdioType: "stdio",
+		remote: &remoteForm{urlKey: "url", fields: [][2]string{{"type", "http"}}, envRef: "${env:%s}"},
+		path: func(p Platform) (string, error) {
+			return p.join(p.userConfigDir, "Code", "User", "mcp.json")
+		}},
+	{Name: "cline", Title: "Cline", key: "mcpServers",
+		remote: &remoteForm{urlKey: "url", fields: [][2]string{{"type", "streamableHttp"}}},
+		path: func(p Platform) (string, error) {
+			return p.join(p.userConfigDir, "Code", "User", "globalStorage", "saoudrizwan.claude-dev", "settings", "cline_mcp_settings.json")
+		}},
+	{Name: "windsurf", Title: "Windsurf", key: "mcpServers",
+		remote: &remoteForm{urlKey: "serverUrl"},
+		path: func(p Platform) (string, error) {
+			return p.join(p.home, ".codeium", "windsurf", "mcp_config.json")
+		}},
+	{Name: "cherry-studio", Title: "Cherry Studio", key: "mcpServers", format: deepLink, stdioType: "stdio",
+		remote: &remoteForm{urlKey: "baseUrl", fields: [][2]string{{"type", "streamableHttp"}}}},
+	{Name: "trae", Title: "Trae", key: "mcpServers", remote: &remoteForm{urlKey: "url"},
+		spaceInPath: traeSpaces,
+		path: func(p Platform) (string, error) {
+			return p.join(p.userConfigDir, "Trae", "User", "mcp.json")
+		}},
+	{Name: "trae-cn", Title: "Trae CN", key: "mcpServers", remote: &remoteForm{urlKey: "url"},
+		spaceInPath: traeSpaces,
+		path: func(p Platform) (string, error) {
+			return p.join(p.userConfigDir, "Trae CN", "User", "mcp.json")
+		}},
+	{Name: "lingma", Title: "Lingma 通义灵码", key: "mcpServers", remote: &remoteForm{urlKey: "url"},
+		path: func(p Platform) (string, error) {
+			return p.join(p.home, ".lingma", "lingma_mcp.json")
+		}},
+	{Name: "qwen-code", Title: "Qwen Code", key: "mcpServers",
+		remote: &remoteForm{urlKey: "httpUrl", envRef: "${%s}"},
+		path: func(p Platform) (string, error) {
+			return p.join(p.home, ".qwen", "settings.json")
+		}},
+	{Name: "kimi", Title: "Kimi CLI", key: "mcpServers",
+		remote: &remoteForm{urlKey: "url", fields: [][2]string{{"transport", "http"}}},
+		path: func(p Platform) (string, error) {
+			return p.join(p.home, ".kimi", "mcp.json")
+		}},
+	{Name: "gemini-cli", Title: "Gemini CLI", key: "mcpServers",
+		remote: &remoteForm{urlKey: "httpUrl", envRef: "${%s}"},
+		path: func(p Platform) (string, error) {
+			return p.join(p.home, ".gemini", "settings.json")
+		}},
+	{Name: "claude-code", Title: "Claude Code", key: "mcpServers", stdioType: "stdio",
+		remote: &remoteForm{urlKey: "url", fields: [][2]string{{"type", "http"}}, envRef: "${%s}"},
+		path: func(p Platform) (string, error) {
+			if d := p.Getenv("CLAUDE_CONFIG_DIR"); filepath.IsAbs(d) {
+				return filepath.Join(d, ".claude.json"), nil
+			}
+			return p.join(p.home, ".claude.json")
+		}},
+	{Name: "codex", Title: "Codex CLI", key: "mcp_servers", format: tomlFile,
+		remote: &remoteForm{urlKey: "url"},
+		path: func(p Platform) (string, error) {
+			if d := p.Getenv("CODEX_HOME"); filepath.IsAbs(d) {
+				return filepath.Join(d, "config.toml"), nil
+			}
+			return p.join(p.home, ".codex", "config.toml")
+		}},
 }
+
+// traeSpaces is what to do about Trae-AI/TRAE#958: Trae splits the command
+// at spaces.
+const traeSpaces = "Trae is reported to fail on a command whose path holds a space (Trae-AI/TRAE#958): " +
+	"move aipaint-mcp to a folder without spaces (e.g. ~/bin or C:\\Tools) and run install again from there. " +
+	"(--npx avoids the path, but Trae started from the Dock or Start menu may not find npx or node, Trae-AI/TRAE#996.)"
 
 // ClientNames lists the --client values.
 func ClientNames() []string {
@@ -126,11 +222,19 @@ type Options struct {
 	Executable string // absolute path of the server binary; unused with NPX
 	// NPX starts the server through npx (the npm package) instead of the
 	// binary: for those who installed it that way, or whose binary moves.
-	NPX      bool
-	WithEnv  bool // copy the AIPAINT_ settings of Platform.Getenv instead of placeholders
-	Sandbox  bool // add --sandbox: no account needed
-	Platform Platform
-	Now      func() time.Time // names the backup; default time.Now
+	NPX     bool
+	WithEnv bool // copy the AIPAINT_ settings of Platform.Getenv instead of placeholders
+	Sandbox bool // add --sandbox: no account needed
+	// URL is a team server's streamable-HTTP endpoint (https://…/mcp): the
+	// entry connects to it instead of starting this binary.
+	URL string
+	// TokenEnv names the environment variable the host reads the bearer
+	// token from when it connects; WriteToken writes that variable's value
+	// (read now) into the file instead, for hosts that cannot read it.
+	TokenEnv   string
+	WriteToken bool
+	Platform   Platform
+	Now        func() time.Time // names the backup; default time.Now
 }
 
 // Result says what was (or, with Plan, would be) written.
@@ -151,6 +255,10 @@ type Result struct {
 	Placeholders []string // settings left as placeholders to fill in
 	Removed      []string // credential placeholders taken out: the entry has an AppCode
 	NewFolder    bool     // the file's folder did not exist: the client may not be installed
+	Warnings     []string // host quirks that concern this entry
+	// Link is Cherry Studio's import deep link (Content then is the JSON for
+	// its "import JSON" dialog, and there is no file).
+	Link string
 }
 
 // Find looks a client up by name.
@@ -193,16 +301,27 @@ func ExecutablePath(exe string) (string, error) {
 	return abs, CheckExecutable(abs)
 }
 
-// Plan computes the new file without writing anything.
+// Plan computes the new file (or, for Cherry Studio, the link) without
+// writing anything.
 func Plan(o Options) (*Result, error) {
 	c, err := Find(o.Client)
 	if err != nil {
 		return nil, err
 	}
-	if !o.NPX {
+	if err := checkRemote(c, o); err != nil {
+		return nil, err
+	}
+	if !o.NPX && o.URL == "" {
 		if err := CheckExecutable(o.Executable); err != nil {
 			return nil, err
 		}
+	}
+	r := &Result{Client: c}
+	if c.spaceInPath != "" && !o.NPX && o.URL == "" && strings.ContainsAny(o.Executable, " \t") {
+		r.Warnings = append(r.Warnings, c.spaceInPath)
+	}
+	if c.format == deepLink {
+		return r, planLink(c, o, r)
 	}
 	path := o.ConfigPath
 	if path == "" {
@@ -212,7 +331,7 @@ func Plan(o Options) (*Result, error) {
 	} else if path, err = filepath.Abs(path); err != nil {
 		return nil, fmt.Errorf("--config: %w", err)
 	}
-	r := &Result{Client: c, Path: path}
+	r.Path = path
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -222,6 +341,9 @@ func Plan(o Options) (*Result, error) {
 		}
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if c.format == tomlFile {
+		return r, planTOML(c, o, r, old)
 	}
 	d, err := parseDoc(old)
 	if err != nil {
@@ -301,6 +423,9 @@ func existingEnv(d *doc, c Client) (map[string]string, error) {
 
 func envValues(o Options, c Client, r *Result, existing map[string]string) ([]envValue, error) {
 	var out []envValue
+	if o.URL != "" {
+		return nil, nil // the team server has the settings
+	}
 	if o.WithEnv {
 		for _, s := range config.Settings {
 			v := config.Value(o.Platform.Getenv, s.Name) // an unfilled ${user_config.…} is not copied
@@ -355,10 +480,10 @@ func envValues(o Options, c Client, r *Result, existing map[string]string) ([]en
 const npxPackage = "aipaint-mcp"
 
 // command is how the client starts the server: the binary, or npx (through
-// cmd /c on Windows, where npx is a script that cannot be started directly).
-// A version the user pinned in the entry's npx arguments (aipaint-mcp@0.1.0)
-// is kept.
-func command(d *doc, c Client, o Options) (string, []string) {
+// cmd /c on Windows, where npx is a script that cannot be started directly;
+// Cherry Studio runs npx itself, as its bundled bun). A version the user
+// pinned in the entry's npx arguments (aipaint-mcp@0.1.0) is kept.
+func command(oldArgs []string, c Client, o Options) (string, []string) {
 	if !o.NPX {
 		var args []string
 		if o.Sandbox {
@@ -367,24 +492,33 @@ func command(d *doc, c Client, o Options) (string, []string) {
 		return o.Executable, args
 	}
 	pkg := npxPackage
-	if old, _ := d.array(c.key, ServerName, "args"); old != nil {
-		for i := range old.Elements {
-			if a := stringOf(&old.Elements[i]); strings.HasPrefix(a, npxPackage+"@") {
-				pkg = a
-			}
+	for _, a := range oldArgs {
+		if strings.HasPrefix(a, npxPackage+"@") {
+			pkg = a
 		}
 	}
 	args := []string{"-y", pkg}
 	if o.Sandbox {
 		args = append(args, "--sandbox")
 	}
-	if o.Platform.GOOS == "windows" {
+	if o.Platform.GOOS == "windows" && c.format != deepLink {
 		return "cmd", append([]string{"/c", "npx"}, args...)
 	}
 	return "npx", args
 }
 
-// render merges the entry into the file, in place.
+// jsonArgs are the string elements of the entry's "args".
+func jsonArgs(d *doc, c Client) []string {
+	old, _ := d.array(c.key, ServerName, "args")
+	var out []string
+	for i := range elements(old) {
+		out = append(out, stringOf(&old.Elements[i]))
+	}
+	return out
+}
+
+// render merges the entry into the file, in place: the transport's keys are
+// set, the other transport's removed, and every other key of the entry kept.
 func render(d *doc, c Client, o Options, values []envValue) error {
 	if _, err := d.ensureObject(c.key); err != nil {
 		return err
@@ -399,23 +533,26 @@ func render(d *doc, c Client, o Options, values []envValue) error {
 		return err
 	}
 	at := func(name ...string) []string { return append(append([]string(nil), entry...), name...) }
-	if c.vscode {
-		if err := d.set("stdio", at("type")...); err != nil {
+	if c.format == deepLink {
+		if err := d.set(ServerName, at("name")...); err != nil { // Cherry lists servers by name
 			return err
 		}
 	}
-	cmd, args := command(d, c, o)
-	if err := d.set(cmd, at("command")...); err != nil {
-		return err
+	set := transportFields(jsonArgs(d, c), c, o)
+	for _, k := range transportKeys {
+		if !slices.ContainsFunc(set, func(f field) bool { return f.key == k }) && k != "env" {
+			if err := d.remove(at(k)...); err != nil {
+				return err
+			}
+		}
 	}
-	var err error
-	if args != nil {
-		err = d.set(args, at("args")...)
-	} else {
-		err = d.remove(at("args")...)
+	for _, f := range set {
+		if err := d.set(f.value, at(f.key)...); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
+	if o.URL != "" {
+		return d.remove(at("env")...)
 	}
 	env, err := d.object(at("env")...)
 	if err != nil {
@@ -472,6 +609,18 @@ func preview(d *doc, c Client, r *Result) error {
 	if r.Hidden, err = hideSecrets(entry, env); err != nil {
 		return err
 	}
+	headers, err := entry.object("headers")
+	if err != nil {
+		return err
+	}
+	for _, k := range names(headers) {
+		if v := stringOf(member(headers, k)); !strings.Contains(v, "${") {
+			if err := entry.set("<hidden: header "+k+">", "headers", k); err != nil {
+				return err
+			}
+			r.Hidden = append(r.Hidden, "header "+k)
+		}
+	}
 	var b bytes.Buffer
 	b.WriteString("{" + quote(c.key) + ":{" + quote(ServerName) + ":")
 	b.Write(entry.bytes())
@@ -518,10 +667,7 @@ func preview(d *doc, c Client, r *Result) error {
 // variable that is not a known non-secret AIPAINT_ setting. It returns the
 // names it hid.
 func hideSecrets(entry *doc, env *hujson.Object) ([]string, error) {
-	secret := map[string]bool{}
-	for _, s := range config.Settings {
-		secret[s.Name] = s.Secret
-	}
+	secret := secretSettings()
 	var hidden []string
 	for _, k := range names(env) {
 		isSecret, known := secret[k]
@@ -543,7 +689,11 @@ func hideSecrets(entry *doc, env *hujson.Object) ([]string, error) {
 // PreviewNote says what --print left out or hid.
 func PreviewNote(r *Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "(nothing written; the file is %s)\n", r.Path)
+	if r.Link != "" {
+		fmt.Fprintf(&b, "(nothing written: %s keeps its servers in the app; run without --print for its import link)\n", r.Client.Title)
+	} else {
+		fmt.Fprintf(&b, "(nothing written; the file is %s)\n", r.Path)
+	}
 	shown := fmt.Sprintf("the %q entry", ServerName)
 	if r.Client.vscode {
 		shown += " and its inputs"
@@ -702,8 +852,13 @@ func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 	return nil
 }
 
-// Summary tells the user what was written and what to do next.
+// Summary tells the user what was written (or, for Cherry Studio, what to
+// open or paste) and what to do next.
 func Summary(w io.Writer, r *Result) {
+	if r.Link != "" {
+		linkSummary(w, r)
+		return
+	}
 	verb := "已添加 added"
 	if r.Updated {
 		verb = "已更新 updated"
@@ -724,8 +879,27 @@ func Summary(w io.Writer, r *Result) {
 	if len(r.Removed) > 0 {
 		fmt.Fprintf(w, "  已移除 Removed the placeholders of %s: the entry signs with its %s.\n", strings.Join(r.Removed, ", "), config.AppCode)
 	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "  注意 Note: %s\n", warn)
+	}
 	if len(r.Placeholders) > 0 {
 		fmt.Fprintf(w, "  下一步 Next: replace the <…> placeholders of %s in that file (or run install again with --with-env from a shell where they are set).\n", strings.Join(r.Placeholders, ", "))
 	}
 	fmt.Fprintf(w, "  然后 Then: restart %s, and run aipaint-mcp doctor to check the setup.\n", r.Client.Title)
+}
+
+// linkSummary is what install prints for Cherry Studio: the deep link, and
+// the same JSON for its "import JSON" dialog.
+func linkSummary(w io.Writer, r *Result) {
+	fmt.Fprintf(w, "%s: open this link to import %q (or run install again with --open):\n\n%s\n\n", r.Client.Title, ServerName, r.Link)
+	fmt.Fprintf(w, "或者 Or paste this JSON under Settings > MCP > Add > Import from JSON:\n\n%s\n", bytes.TrimRight(r.Content, "\n"))
+	if len(r.EnvCopied) > 0 {
+		fmt.Fprintf(w, "  注意 Note: the link and the JSON hold the values of %s: do not share them.\n", strings.Join(r.EnvCopied, ", "))
+	}
+	if len(r.Placeholders) > 0 {
+		fmt.Fprintf(w, "  下一步 Next: in Cherry Studio, edit the server and replace the <…> placeholders of %s.\n", strings.Join(r.Placeholders, ", "))
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "  注意 Note: %s\n", warn)
+	}
 }

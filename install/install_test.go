@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tailscale/hujson"
+
+	toml "github.com/pelletier/go-toml/v2"
 )
 
 const exe = "/opt/AI 绘画/bin/aipaint-mcp"
@@ -41,6 +43,24 @@ func TestConfigPaths(t *testing.T) {
 		{"windows", map[string]string{"APPDATA": appData}, "cline", filepath.Join(appData, "Code", "User", "globalStorage", "saoudrizwan.claude-dev", "settings", "cline_mcp_settings.json")},
 		{"linux", map[string]string{"HOME": home}, "windsurf", filepath.Join(home, ".codeium", "windsurf", "mcp_config.json")},
 		{"windows", map[string]string{"USERPROFILE": home}, "windsurf", filepath.Join(home, ".codeium", "windsurf", "mcp_config.json")},
+		{"darwin", map[string]string{"HOME": home}, "trae", filepath.Join(home, "Library", "Application Support", "Trae", "User", "mcp.json")},
+		{"windows", map[string]string{"USERPROFILE": home, "APPDATA": appData}, "trae", filepath.Join(appData, "Trae", "User", "mcp.json")},
+		{"linux", map[string]string{"HOME": home, "XDG_CONFIG_HOME": xdg}, "trae", filepath.Join(xdg, "Trae", "User", "mcp.json")},
+		{"darwin", map[string]string{"HOME": home}, "trae-cn", filepath.Join(home, "Library", "Application Support", "Trae CN", "User", "mcp.json")},
+		{"windows", map[string]string{"APPDATA": appData}, "trae-cn", filepath.Join(appData, "Trae CN", "User", "mcp.json")},
+		{"windows", map[string]string{"USERPROFILE": home}, "lingma", filepath.Join(home, ".lingma", "lingma_mcp.json")},
+		{"darwin", map[string]string{"HOME": home}, "lingma", filepath.Join(home, ".lingma", "lingma_mcp.json")},
+		{"linux", map[string]string{"HOME": home}, "qwen-code", filepath.Join(home, ".qwen", "settings.json")},
+		{"windows", map[string]string{"USERPROFILE": home, "HOME": "/wrong"}, "qwen-code", filepath.Join(home, ".qwen", "settings.json")},
+		{"darwin", map[string]string{"HOME": home}, "kimi", filepath.Join(home, ".kimi", "mcp.json")},
+		{"windows", map[string]string{"USERPROFILE": home}, "gemini-cli", filepath.Join(home, ".gemini", "settings.json")},
+		{"linux", map[string]string{"HOME": home}, "gemini-cli", filepath.Join(home, ".gemini", "settings.json")},
+		{"darwin", map[string]string{"HOME": home}, "claude-code", filepath.Join(home, ".claude.json")},
+		{"windows", map[string]string{"USERPROFILE": home}, "claude-code", filepath.Join(home, ".claude.json")},
+		{"linux", map[string]string{"HOME": home, "CLAUDE_CONFIG_DIR": xdg}, "claude-code", filepath.Join(xdg, ".claude.json")},
+		{"linux", map[string]string{"HOME": home}, "codex", filepath.Join(home, ".codex", "config.toml")},
+		{"windows", map[string]string{"USERPROFILE": home}, "codex", filepath.Join(home, ".codex", "config.toml")},
+		{"darwin", map[string]string{"HOME": home, "CODEX_HOME": xdg}, "codex", filepath.Join(xdg, "config.toml")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.goos+"/"+tc.client, func(t *testing.T) {
@@ -93,18 +113,35 @@ func entry(t *testing.T, m map[string]any, key string) map[string]any {
 	return e
 }
 
+// readConfig decodes a host's file, JSON or TOML.
+func readConfig(t *testing.T, c Client, path string) map[string]any {
+	t.Helper()
+	if c.format != tomlFile {
+		return readJSONC(t, path)
+	}
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, toml.Unmarshal(b, &m), string(b))
+	return m
+}
+
 func TestNewFileForEveryClient(t *testing.T) {
 	for _, c := range Clients {
+		if c.format == deepLink {
+			continue // no file: TestCherryStudioLink
+		}
 		t.Run(c.Name, func(t *testing.T) {
 			home, p := newHome(t)
 			r := install(t, Options{Client: c.Name, Platform: p})
 			assert.True(t, strings.HasPrefix(r.Path, home), r.Path)
 			assert.True(t, r.Created)
-			assert.True(t, r.NewFolder, "a fresh home has no client folders")
+			assert.Equal(t, filepath.Dir(r.Path) != home, r.NewFolder, "a fresh home has no client folders")
 			assert.Empty(t, r.Backup, "nothing to back up")
-			e := entry(t, readJSON(t, r.Path), c.key)
+			e := entry(t, readConfig(t, c, r.Path), c.key)
 			assert.Equal(t, exe, e["command"], "the absolute path, spaces and Chinese intact")
 			envBlock := e["env"].(map[string]any)
+			assert.Equal(t, c.stdioType, stringOr(e["type"]), "the stdio type where the host wants one")
 			if !c.vscode {
 				assert.Equal(t, "<AppSecret>", envBlock["AIPAINT_APP_SECRET"])
 			} else {
@@ -122,6 +159,8 @@ func TestNewFileForEveryClient(t *testing.T) {
 		})
 	}
 }
+
+func stringOr(v any) string { s, _ := v.(string); return s }
 
 func TestMergeKeepsOtherServersAndFields(t *testing.T) {
 	_, p := newHome(t)
@@ -586,12 +625,15 @@ func TestLayoutOfTheFileIsKept(t *testing.T) {
 // --npx writes the npx form: for each client's format, on Windows through cmd /c.
 func TestNPX(t *testing.T) {
 	for _, c := range Clients {
+		if c.format == deepLink {
+			continue // Cherry runs npx itself: TestCherryStudioLink
+		}
 		for _, goos := range []string{"linux", "darwin", "windows"} {
 			t.Run(c.Name+"/"+goos, func(t *testing.T) {
 				p := Platform{GOOS: goos, Getenv: env(nil)}
 				path := filepath.Join(t.TempDir(), "config.json")
 				r := install(t, Options{Client: c.Name, ConfigPath: path, NPX: true, Executable: "not used", Platform: p})
-				e := entry(t, readJSONC(t, path), c.key)
+				e := entry(t, readConfig(t, c, path), c.key)
 				wantCmd, wantArgs := "npx", []any{"-y", "aipaint-mcp"}
 				if goos == "windows" {
 					wantCmd, wantArgs = "cmd", []any{"/c", "npx", "-y", "aipaint-mcp"}
@@ -601,20 +643,19 @@ func TestNPX(t *testing.T) {
 				assert.NotContains(t, string(r.Content), "not used", "no binary path")
 				envBlock := e["env"].(map[string]any)
 				assert.Contains(t, envBlock, "AIPAINT_SUBMIT_URL", "settings as with the binary")
+				assert.Equal(t, c.stdioType, stringOr(e["type"]))
 				if c.vscode {
-					assert.Equal(t, "stdio", e["type"])
 					assert.Equal(t, "${input:aipaint-app-secret}", envBlock["AIPAINT_APP_SECRET"])
 				} else {
-					assert.NotContains(t, e, "type")
 					assert.Equal(t, "<AppSecret>", envBlock["AIPAINT_APP_SECRET"])
 				}
 
 				// --sandbox goes after the package; a binary install replaces the npx form.
 				install(t, Options{Client: c.Name, ConfigPath: path, NPX: true, Sandbox: true, Platform: p})
-				args := entry(t, readJSONC(t, path), c.key)["args"].([]any)
+				args := entry(t, readConfig(t, c, path), c.key)["args"].([]any)
 				assert.Equal(t, append(wantArgs, "--sandbox"), args)
 				install(t, Options{Client: c.Name, ConfigPath: path, Platform: p})
-				e = entry(t, readJSONC(t, path), c.key)
+				e = entry(t, readConfig(t, c, path), c.key)
 				assert.Equal(t, exe, e["command"])
 				assert.NotContains(t, e, "args")
 			})
@@ -669,38 +710,63 @@ func TestOddButValidFiles(t *testing.T) {
 // Whatever the file holds, install either refuses it and changes nothing, or
 // writes a file that parses, has the entry, keeps every comment, and is
 // unchanged by installing again.
+// fuzzClients are the formats FuzzPlan drives: JSON without and with a
+// stdio "type", VS Code's inputs, Gemini/Qwen settings, and Codex's TOML.
+var fuzzClients = []string{"cursor", "vscode", "claude-code", "qwen-code", "codex"}
+
 func FuzzPlan(f *testing.F) {
 	for _, s := range []string{
 		"", "{}", `{"mcpServers": {"a": {"command": "x"}}}`, "{\n\t// c\n\t\"servers\": {\"a\": 1,},\n}",
 		`{"servers": {"aipaint": {"env": {"AIPAINT_APP_SECRET": "s"}}}, "inputs": [{"id": "aipaint-app-secret"}]}`,
 		"{\r\n  \"mcpServers\": {}\r\n}\r\n", `{"mcpServers": []}`, "/* x */ {\"a\": [1, /* y */ 2,],} // z",
+		`{"mcpServers": {"aipaint": {"type": "http", "url": "https://x/mcp", "headers": {"A": "b"}, "trust": true}}}`,
 	} {
-		f.Add(s, true)
-		f.Add(s, false)
+		for i := range fuzzClients {
+			f.Add(s, uint8(i))
+		}
+	}
+	for _, s := range []string{
+		"model = \"o3\" # mine\n\n[mcp_servers.other]\ncommand = \"x\"\n",
+		"# top\n[mcp_servers.aipaint]\ncommand = 'z' # old\nstartup_timeout_sec = 20\n\n# next\n[mcp_servers.aipaint.env]\nAIPAINT_APP_KEY = 'k'\n\n# theirs\n[profiles.x]\nmodel = 'y'\n",
+		"mcp_servers.aipaint.command = 'q'\nmcp_servers.b.command = 'r'\n",
+		"[mcp_servers]\naipaint = { command = 'x', env = { A = 'b' } }\nother = { command = 'y' }\n",
+		"[a]\r\nb = 1\r\n[mcp_servers.aipaint]\r\nurl = 'https://x/mcp'\r\n",
+		"[[mcp_servers]]\nx = 1\n", "a = [\n  1, # c\n  2,\n]\n[mcp_servers.aipaint.tools.generate_image]\napproval = 'y'\n",
+	} {
+		f.Add(s, uint8(len(fuzzClients)-1))
 	}
 	p := Platform{GOOS: "linux", Getenv: env(nil)}
-	f.Fuzz(func(t *testing.T, text string, vscode bool) {
-		client := "cursor"
-		if vscode {
-			client = "vscode"
-		}
-		path := filepath.Join(t.TempDir(), "c.json")
+	f.Fuzz(func(t *testing.T, text string, which uint8) {
+		client, err := Find(fuzzClients[int(which)%len(fuzzClients)])
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "config")
 		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
-		r, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		r, err := Plan(Options{Client: client.Name, ConfigPath: path, Executable: exe, Platform: p})
 		if err != nil {
 			assert.Contains(t, err.Error(), "left unchanged")
+			assert.NotContains(t, err.Error(), "please report this", "a valid file the merge got wrong")
 			return
 		}
-		v, err := hujson.Parse(r.Content)
-		require.NoError(t, err, "%q", r.Content)
-		assert.NotNil(t, v.Find(pointer([]string{r.Client.key, ServerName, "command"})))
-		if old, err := hujson.Parse([]byte(text)); err == nil && !strings.Contains(text, ServerName) {
-			for c := range comments(old) { // with no entry of ours, nothing is replaced or removed
-				assert.Contains(t, string(r.Content), c)
+		if client.format == tomlFile {
+			var m map[string]any
+			require.NoError(t, toml.Unmarshal(r.Content, &m), "%q", r.Content)
+			assert.Equal(t, exe, asTable(asTable(m[client.key])[ServerName])["command"])
+			if !strings.Contains(text, ServerName) {
+				assert.True(t, strings.HasPrefix(string(r.Content), text), "with no entry of ours the file is only added to:\n%q\n%q", text, r.Content)
+			}
+		} else {
+			v, err := hujson.Parse(r.Content)
+			require.NoError(t, err, "%q", r.Content)
+			assert.NotNil(t, v.Find(pointer([]string{r.Client.key, ServerName, "command"})))
+			assert.Nil(t, v.Find(pointer([]string{r.Client.key, ServerName, "url"})), "a stdio entry has no url left")
+			if old, err := hujson.Parse([]byte(text)); err == nil && !strings.Contains(text, ServerName) {
+				for c := range comments(old) { // with no entry of ours, nothing is replaced or removed
+					assert.Contains(t, string(r.Content), c)
+				}
 			}
 		}
 		require.NoError(t, os.WriteFile(path, r.Content, 0o600))
-		again, err := Plan(Options{Client: client, ConfigPath: path, Executable: exe, Platform: p})
+		again, err := Plan(Options{Client: client.Name, ConfigPath: path, Executable: exe, Platform: p})
 		require.NoError(t, err)
 		assert.Equal(t, string(r.Content), string(again.Content), "a second install changes nothing")
 	})

@@ -23,11 +23,9 @@ var cursorLink = regexp.MustCompile(`(?:https://cursor\.com/en/install-mcp|curso
 // The "Add to Cursor" links of both READMEs install what install --npx
 // writes: npx -y aipaint-mcp, with the settings a user must fill in.
 func TestREADMECursorInstallLink(t *testing.T) {
-	empty, err := parseDoc(nil)
-	require.NoError(t, err)
 	cursor, err := Find("cursor")
 	require.NoError(t, err)
-	wantCmd, wantArgs := command(empty, cursor, Options{NPX: true, Platform: Platform{GOOS: "darwin"}})
+	wantCmd, wantArgs := command(nil, cursor, Options{NPX: true, Platform: Platform{GOOS: "darwin"}})
 	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
 		t.Run(file, func(t *testing.T) {
 			raw, err := os.ReadFile(file)
@@ -71,6 +69,41 @@ func TestREADMECursorInstallLink(t *testing.T) {
 					assert.True(t, ok, "env has %s", k)
 					assert.Empty(t, config.Value(func(string) string { return v }, k), "left for the user to fill in: %s", k)
 				}
+			}
+		})
+	}
+}
+
+// The Cherry Studio JSON of both READMEs' Hosts section is what
+// install --client cherry-studio --npx prints, and what Cherry's importer reads.
+func TestREADMECherryStudioJSON(t *testing.T) {
+	r, err := Plan(Options{Client: "cherry-studio", NPX: true, Platform: Platform{GOOS: "linux", Getenv: func(string) string { return "" }}})
+	require.NoError(t, err)
+	var want struct {
+		MCPServers map[string]cherryServer `json:"mcpServers"`
+	}
+	require.NoError(t, json.Unmarshal(r.Content, &want))
+	block := regexp.MustCompile("(?s)```json\n(\\{\n  \"mcpServers\": \\{\n    \"aipaint\": \\{\n      \"name\".*?)```")
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			m := block.FindSubmatch(raw)
+			require.NotNil(t, m, "no Cherry Studio JSON in the Hosts section")
+			var got struct {
+				MCPServers map[string]cherryServer `json:"mcpServers"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(m[1]))
+			dec.DisallowUnknownFields()
+			require.NoError(t, dec.Decode(&got), string(m[1]))
+			g, w := got.MCPServers[ServerName], want.MCPServers[ServerName]
+			assert.Equal(t, w.Name, g.Name)
+			assert.Equal(t, w.Type, g.Type)
+			assert.Equal(t, w.Command, g.Command)
+			assert.Equal(t, w.Args, g.Args)
+			assert.Equal(t, len(w.Env), len(g.Env))
+			for k := range w.Env {
+				assert.Contains(t, g.Env, k)
 			}
 		})
 	}
