@@ -1,4 +1,4 @@
-// Package hosts runs the real command-line hosts (Gemini CLI, Qwen Code,
+// The headless sessions: the real command-line hosts (Gemini CLI, Qwen Code,
 // Claude Code, Codex CLI, pinned in package.json here) headless against the
 // built server over stdio with --sandbox, each with a stub model server on
 // loopback that speaks that host's model API. The stub asks for
@@ -9,6 +9,7 @@
 // machine's own configuration is read or written. The hosts' MCP
 // configuration is written here by hand. Without the hosts (npm ci in this
 // folder) the tests skip; with CI=true they fail.
+
 package hosts
 
 import (
@@ -29,30 +30,6 @@ import (
 	"time"
 )
 
-// binPath is the server binary that TestMain builds.
-var binPath string
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "aipaint-hosts-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hosts: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "aipaint-mcp")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", binPath, ".")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "hosts: FAILED to build the server: %v\n%s\n", err, out)
-		return 1
-	}
-	return m.Run()
-}
-
 // sessionTimeout bounds one headless session, start to end.
 const sessionTimeout = 3 * time.Minute
 
@@ -62,23 +39,13 @@ const prompt = "Draw a panda in a bamboo forest with the aipaint generate_image 
 // drawText is the text the stub model puts in its generate_image call.
 const drawText = "竹林里的熊猫"
 
-// cli finds a host's command in node_modules/.bin, or skips (fails on CI).
+// cli finds a host's pinned command (see locate).
 func cli(t *testing.T, name string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("headless host sessions: not in -short")
 	}
-	path, err := filepath.Abs(filepath.Join("node_modules", ".bin", name))
-	if err == nil {
-		if _, err = os.Stat(path); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed in e2e/hosts/node_modules (CI=true: .ci/run runs npm ci there): %v", name, err)
-	}
-	t.Skipf("%s not installed: run npm ci in e2e/hosts (CI=true makes this a failure)", name)
-	return ""
+	return locate(t, name).Bin
 }
 
 // recorder keeps what the host handed its model as the tool's result, and
@@ -128,20 +95,22 @@ func serveModel(t *testing.T, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-// scratch is a session's folders and the server's environment.
+// scratch is a session's folders, the host's environment (scratchHome's)
+// and the server's.
 type scratch struct {
 	home, work string
+	env        []string
 	serverEnv  map[string]string
 }
 
 func newScratch(t *testing.T) scratch {
 	t.Helper()
+	var s scratch
+	s.home, s.env = scratchHome(t)
 	root := t.TempDir()
-	s := scratch{home: filepath.Join(root, "home"), work: filepath.Join(root, "work")}
-	for _, d := range []string{s.home, s.work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	s.work = filepath.Join(root, "work")
+	if err := os.MkdirAll(s.work, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	s.serverEnv = map[string]string{
 		"AIPAINT_DATA_DIR":      filepath.Join(root, "data"),
@@ -178,14 +147,7 @@ func run(t *testing.T, s scratch, rec *recorder, env []string, name string, args
 	defer cancel()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = s.work
-	cmd.Env = append([]string{
-		"HOME=" + s.home,
-		"PATH=" + os.Getenv("PATH"),
-		"TERM=dumb",
-		"NO_COLOR=1",
-		"CI=true", // hosts keep to non-interactive output
-		"TMPDIR=" + s.home,
-	}, env...)
+	cmd.Env = append(append([]string{}, s.env...), env...) // later entries win
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
