@@ -2,7 +2,7 @@ package store
 
 import (
 	"aipaint-mcp/atomicfile"
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -99,7 +98,7 @@ func (s *File) locked(f func() error) error {
 
 // Get reads one record. Reads hold the lock too: on Windows a file open for
 // reading cannot be replaced, so a writer must never meet a reader.
-func (s *File) Get(taskID string) (Record, error) {
+func (s *File) Get(_ context.Context, taskID string) (Record, error) {
 	var r Record
 	err := s.locked(func() (err error) {
 		r, err = s.read(s.recordPath(taskID))
@@ -126,7 +125,7 @@ func (s *File) read(path string) (Record, error) {
 // Put records a task, merged with what is already stored (another process
 // may have saved images meanwhile): a done task never goes back to pending,
 // and saved paths are kept.
-func (s *File) Put(r Record) (Record, error) {
+func (s *File) Put(_ context.Context, r Record) (Record, error) {
 	var out Record
 	err := s.locked(func() (err error) {
 		out, err = s.putLocked(r)
@@ -141,7 +140,7 @@ func (s *File) putLocked(r Record) (Record, error) {
 
 // Update changes one record under the lock; f sees a Record with only the
 // task id set when there is none yet.
-func (s *File) Update(taskID string, f func(*Record)) (Record, error) {
+func (s *File) Update(_ context.Context, taskID string, f func(*Record)) (Record, error) {
 	var out Record
 	err := s.locked(func() (err error) {
 		out, err = s.updateLocked(taskID, f)
@@ -155,31 +154,17 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 		return Record{}, errors.New("task store: empty task id")
 	}
 	path := s.recordPath(taskID)
-	r, err := s.read(path)
-	stored := err == nil
+	old, err := s.read(path)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		r = Record{TaskID: taskID}
+		old = Record{TaskID: taskID}
 	case err != nil:
 		return Record{}, err
 	}
-	before := r
-	before.Images = slices.Clone(r.Images)
-	f(&r)
-	r.TaskID = taskID
-	if r.SubmittedAt.IsZero() {
-		r.SubmittedAt = s.now()
+	r, changed := Apply(old, s.now(), f)
+	if !changed {
+		return r, nil // no write
 	}
-	if r.Status == "" {
-		r.Status = StatusPending
-	}
-	for i := range r.Images {
-		r.Images[i].ExpiresAt = r.ImagesExpireAt()
-	}
-	if stored && sameJSON(before, r) {
-		return r, nil // nothing new: no write (a pending task looked at again)
-	}
-	r.UpdatedAt = s.now()
 	if err := writeJSON(path, r); err != nil {
 		return Record{}, err
 	}
@@ -191,23 +176,6 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 	// differs by no more than the write took.
 	_ = os.Chtimes(path, time.Time{}, r.UpdatedAt)
 	return r, nil
-}
-
-// sameJSON compares records as stored, with every time in UTC: the same
-// instant in another zone is no change.
-func sameJSON(a, b Record) bool {
-	ja, erra := json.Marshal(a.inUTC())
-	jb, errb := json.Marshal(b.inUTC())
-	return erra == nil && errb == nil && bytes.Equal(ja, jb)
-}
-
-func (r Record) inUTC() Record {
-	r.SubmittedAt, r.CreatedAt, r.DoneAt, r.UpdatedAt = r.SubmittedAt.UTC(), r.CreatedAt.UTC(), r.DoneAt.UTC(), r.UpdatedAt.UTC()
-	r.Images = slices.Clone(r.Images)
-	for i := range r.Images {
-		r.Images[i].ExpiresAt = r.Images[i].ExpiresAt.UTC()
-	}
-	return r
 }
 
 // Committed is what Commit makes of the stored old (zero when none) and the
@@ -269,12 +237,14 @@ func Merge(old, n Record) Record {
 // List returns owner's records newest first (by submit time), at most
 // limit of them (0 = all); owner "" = everyone's. Damaged files are
 // skipped: one bad record must not hide the others.
-func (s *File) List(owner string, limit int) ([]Record, error) {
+func (s *File) List(_ context.Context, owner string, limit int) ([]Record, error) {
 	return s.list(owner, limit, time.Time{})
 }
 
 // UpdatedSince returns the records written at or after since, newest first.
-func (s *File) UpdatedSince(since time.Time) ([]Record, error) { return s.list("", 0, since) }
+func (s *File) UpdatedSince(_ context.Context, since time.Time) ([]Record, error) {
+	return s.list("", 0, since)
+}
 
 // list reads only what it needs: a record's file is written whenever the
 // record changes, so its modification time is at or after its submit time.
@@ -390,6 +360,3 @@ func writeJSON(path string, v any) error {
 	}
 	return nil
 }
-
-// waitTick is how often a call waiting for another process's submit looks again.
-const waitTick = 200 * time.Millisecond

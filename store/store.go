@@ -181,12 +181,6 @@ type Spend struct {
 	Month int    // this calendar month, in the same zone
 }
 
-// StaleReservation is how long a reservation without an outcome makes an
-// identical request wait for it; after that its process is presumed gone.
-// It exceeds the longest a submit may run (paint bounds it to 2 minutes).
-// Every implementation uses this bound (storetest checks it).
-const StaleReservation = 3 * time.Minute
-
 // ErrNotFound is returned by Get for an unknown task id.
 var ErrNotFound = errors.New("task not in the store")
 
@@ -200,31 +194,38 @@ var ErrNotFound = errors.New("task not in the store")
 // or Abandon (it may have been billed, but no task id came back: its images
 // keep counting). "Today" and "this month" are in the store's zone
 // (WithLocation; the local zone by default).
+//
+// Every method but Close takes the caller's ctx first, as database/sql's
+// ...Context methods do: a call whose caller gave up stops its work on a
+// store over the network. The file store's work is local and short: it
+// heeds ctx only where it waits (Reserve).
 type Store interface {
 	Reserve(ctx context.Context, req Request, p Policy) (Reservation, error)
-	Commit(res Reservation, r Record) (Record, error)
-	Release(res Reservation) error
-	Abandon(res Reservation) error
+	Commit(ctx context.Context, res Reservation, r Record) (Record, error)
+	Release(ctx context.Context, res Reservation) error
+	Abandon(ctx context.Context, res Reservation) error
 
 	// Get reads one task, whoever owns it (the paint service checks
 	// owners); ErrNotFound when it is not stored.
-	Get(taskID string) (Record, error)
+	Get(ctx context.Context, taskID string) (Record, error)
 	// Update changes one task atomically; f sees a Record with only the
 	// task id set when there is none yet.
-	Update(taskID string, f func(*Record)) (Record, error)
+	Update(ctx context.Context, taskID string, f func(*Record)) (Record, error)
 	// List returns owner's newest tasks first (by submit time), at most
 	// limit (0 = all); owner "" lists every owner's.
-	List(owner string, limit int) ([]Record, error)
+	List(ctx context.Context, owner string, limit int) ([]Record, error)
 	// UpdatedSince returns every owner's tasks written at or after since,
 	// newest first.
-	UpdatedSince(since time.Time) ([]Record, error)
+	UpdatedSince(ctx context.Context, since time.Time) ([]Record, error)
 	// Usage reports today's images of the whole account against
 	// p.DailyLimit, and p.Person's own when the person has a name.
-	Usage(p Policy) (Usage, error)
+	Usage(ctx context.Context, p Policy) (Usage, error)
 	// Spending reports each owner's images today and this month, sorted by
 	// owner; owners with none this month are left out.
-	Spending() ([]Spend, error)
+	Spending(ctx context.Context) ([]Spend, error)
 
+	// Close takes no ctx, as io.Closer and sql.DB.Close: closing is not
+	// a request anyone cancels.
 	Close() error
 }
 
@@ -236,67 +237,28 @@ type Leaser interface {
 	// now+ttl, unless another holder's lease is live (live: now <
 	// its end). ok=false when someone else holds it; ErrNotFound when the
 	// task is not stored.
-	Claim(taskID, holder string, ttl time.Duration) (ok bool, err error)
+	Claim(ctx context.Context, taskID, holder string, ttl time.Duration) (ok bool, err error)
 	// ClaimPending takes up to max pending tasks submitted at or after
 	// since whose lease is free or expired, for holder until now+ttl, and
 	// returns them. Tasks holder already holds live are not returned (it
 	// follows them already); no task is returned to two callers.
-	ClaimPending(holder string, since time.Time, ttl time.Duration, max int) ([]Record, error)
+	ClaimPending(ctx context.Context, holder string, since time.Time, ttl time.Duration, max int) ([]Record, error)
 	// Renew extends holder's leases on taskIDs (an expired one too, when
 	// nobody else took it meanwhile); it returns the ids holder no longer
 	// holds: taken by another, let go, or never held.
-	Renew(holder string, taskIDs []string, ttl time.Duration) (lost []string, err error)
+	Renew(ctx context.Context, holder string, taskIDs []string, ttl time.Duration) (lost []string, err error)
 	// Unclaim lets go of holder's lease (the task finished, or the server
 	// stops).
-	Unclaim(taskID, holder string) error
+	Unclaim(ctx context.Context, taskID, holder string) error
 	// Holders counts the holders of live leases: the servers polling the
 	// upstream for this account now, which share its poll rate.
-	Holders() (int, error)
+	Holders(ctx context.Context) (int, error)
 }
 
 // Pinger is a store on a network: it answers whether it is reachable (for
 // /healthz).
 type Pinger interface {
 	Ping(ctx context.Context) error
-}
-
-// personUsage is p's share of today's images, or nil for the unnamed person.
-func personUsage(p Person, today int) *PersonUsage {
-	if p.Name == "" {
-		return nil
-	}
-	u := &PersonUsage{Name: p.Name, Today: today}
-	if p.Limited {
-		limit := p.Limit
-		u.Limit = &limit
-	}
-	return u
-}
-
-// CheckLimits decides a new reservation of n images against the account's
-// limit and the person's, given today's counts before it (team: everyone's;
-// mine: the person's). It returns the usage including the reservation, or
-// a *LimitError. Every store uses it, so they refuse alike: the person's
-// own limit is checked first (it is theirs to know about), and a person
-// whose limit is 0 is refused whatever they ask.
-func CheckLimits(p Policy, n, team, mine int) (Usage, error) {
-	u := Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
-	if p.Person.Limited && (p.Person.Limit <= 0 || mine+n > p.Person.Limit) {
-		return u, &LimitError{Usage: u, Requested: n, Person: true}
-	}
-	if p.DailyLimit > 0 && team+n > p.DailyLimit {
-		return u, &LimitError{Usage: u, Requested: n}
-	}
-	u.Today += n
-	if u.Person != nil {
-		u.Person.Today += n
-	}
-	return u, nil
-}
-
-// UsageOf is the Usage a store reports for p, given today's counts.
-func UsageOf(p Policy, team, mine int) Usage {
-	return Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
 }
 
 var _ Store = (*File)(nil)

@@ -62,7 +62,7 @@ func TestUnreachableServerHidesThePassword(t *testing.T) {
 		Options{Logger: slog.New(slog.DiscardHandler), Timeout: 2 * time.Second})
 	require.NoError(t, err, "Open does not need the server")
 	defer s.Close()
-	_, err = s.Get("t1")
+	_, err = s.Get(t.Context(), "t1")
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, store.ErrNotFound)
 	assert.NotContains(t, err.Error(), pw)
@@ -82,20 +82,20 @@ func TestTaskIDsPostgreSQLCannotHold(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	for _, id := range []string{"a\x00b", "\xff\xfe"} {
-		_, err := s.Get(id)
+		_, err := s.Get(t.Context(), id)
 		require.ErrorIs(t, err, ErrTaskID, "%q", id)
-		_, err = s.Update(id, func(*store.Record) {})
+		_, err = s.Update(t.Context(), id, func(*store.Record) {})
 		require.ErrorIs(t, err, ErrTaskID)
-		_, err = s.Commit(store.Reservation{ID: "1"}, store.Record{TaskID: id})
+		_, err = s.Commit(t.Context(), store.Reservation{ID: "1"}, store.Record{TaskID: id})
 		require.ErrorIs(t, err, ErrTaskID)
-		_, err = s.Claim(id, "A", time.Minute)
+		_, err = s.Claim(t.Context(), id, "A", time.Minute)
 		require.ErrorIs(t, err, ErrTaskID)
-		require.NoError(t, s.Unclaim(id, "A"), "nobody holds what cannot be stored")
+		require.NoError(t, s.Unclaim(t.Context(), id, "A"), "nobody holds what cannot be stored")
 		assert.Contains(t, ErrTaskID.Error(), "NUL")
 	}
-	_, err = s.Update("", func(*store.Record) {})
+	_, err = s.Update(t.Context(), "", func(*store.Record) {})
 	require.Error(t, err)
-	_, err = s.Commit(store.Reservation{ID: "not a number"}, store.Record{TaskID: "t"})
+	_, err = s.Commit(t.Context(), store.Reservation{ID: "not a number"}, store.Record{TaskID: "t"})
 	require.Error(t, err, "a reservation of another store")
 }
 
@@ -140,7 +140,7 @@ func TestCallsAreBounded(t *testing.T) {
 	s, err := Open(context.Background(), url, Options{Logger: slog.New(slog.DiscardHandler), Timeout: 300 * time.Millisecond})
 	require.NoError(t, err)
 	defer s.Close()
-	_, err = s.Update("t1", func(*store.Record) {})
+	_, err = s.Update(t.Context(), "t1", func(*store.Record) {})
 	require.NoError(t, err)
 
 	conn, err := pgx.Connect(context.Background(), url)
@@ -154,13 +154,13 @@ func TestCallsAreBounded(t *testing.T) {
 	_, err = tx.Exec(context.Background(), lockSQL(reserveLock))
 	require.NoError(t, err)
 
-	_, err = s.Update("t1", func(r *store.Record) { r.TaskNo = "x" })
+	_, err = s.Update(t.Context(), "t1", func(r *store.Record) { r.TaskNo = "x" })
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout"), "%v", err)
 	_, err = s.Reserve(context.Background(), store.Request{Text: "x", Num: 1}, store.Policy{})
 	require.Error(t, err, "the account's lock is held")
 	require.NoError(t, tx.Rollback(context.Background()))
-	got, err := s.Update("t1", func(r *store.Record) { r.TaskNo = "y" })
+	got, err := s.Update(t.Context(), "t1", func(r *store.Record) { r.TaskNo = "y" })
 	require.NoError(t, err, "free again")
 	assert.Equal(t, "y", got.TaskNo)
 }
@@ -173,7 +173,7 @@ func TestColumnsFollowTheRecord(t *testing.T) {
 	s, err := Open(context.Background(), url, Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
 	require.NoError(t, err)
 	defer s.Close()
-	r, err := s.Update("t1", func(r *store.Record) { r.Owner, r.Status = "bob", store.StatusDone })
+	r, err := s.Update(t.Context(), "t1", func(r *store.Record) { r.Owner, r.Status = "bob", store.StatusDone })
 	require.NoError(t, err)
 	assert.Equal(t, now.Truncate(time.Microsecond), r.SubmittedAt, "microseconds, as PostgreSQL keeps them")
 	conn, err := pgx.Connect(context.Background(), url)
@@ -189,7 +189,15 @@ func TestColumnsFollowTheRecord(t *testing.T) {
 	assert.Equal(t, "done", status)
 	assert.True(t, r.SubmittedAt.Equal(submitted))
 	assert.True(t, r.UpdatedAt.Equal(updated))
-	got, err := s.Get("t1")
+	got, err := s.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, r, got)
+}
+
+// The schema's outcomes are store's: the migration that made the column
+// allows exactly them.
+func TestSchemaAllowsTheOutcomes(t *testing.T) {
+	raw, err := migrations.ReadFile("migrations/001_init.sql")
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "outcome IN ('"+string(store.OutcomeTask)+"', '"+string(store.OutcomeReleased)+"', '"+string(store.OutcomeUnknown)+"')")
 }
