@@ -229,3 +229,55 @@ func TestREADMEShowsTheHostsTable(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundsHoldWithoutTheSchema: Codex strips minLength, maxLength,
+// minimum, maximum and default from the schemas its model sees, so the
+// model may send anything; each bound the input schemas declare is enforced
+// by the server itself (wait_seconds above its maximum is lowered to it, by
+// design, not refused).
+func TestBoundsHoldWithoutTheSchema(t *testing.T) {
+	h := newHarness(t)
+	list, err := h.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	require.NoError(t, err)
+	base := map[string]map[string]any{"generate_image": {"text": "熊猫"}, "check_task": {"task_id": "sbx1"}}
+	checked := 0
+	for _, tool := range list.Tools {
+		if base[tool.Name] == nil {
+			continue
+		}
+		var in struct {
+			Properties map[string]map[string]any `json:"properties"`
+		}
+		raw, err := json.Marshal(tool.InputSchema)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(raw, &in))
+		for prop, s := range in.Properties {
+			var bad []any
+			if v, ok := s["minLength"].(float64); ok && v > 0 {
+				bad = append(bad, "")
+			}
+			if v, ok := s["maxLength"].(float64); ok {
+				bad = append(bad, strings.Repeat("熊", int(v)+1))
+			}
+			if v, ok := s["minimum"].(float64); ok {
+				bad = append(bad, v-1)
+			}
+			if v, ok := s["maximum"].(float64); ok && prop != "wait_seconds" {
+				bad = append(bad, v+1)
+			}
+			for _, v := range bad {
+				args := map[string]any{}
+				for k, x := range base[tool.Name] {
+					args[k] = x
+				}
+				args[prop] = v
+				res := h.call(t, tool.Name, args, nil)
+				assert.True(t, res.IsError, "%s %s=%v is out of the schema's bounds: refused", tool.Name, prop, v)
+				assert.Contains(t, text(res), prop, "the refusal names the argument")
+				checked++
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, checked, 5, "text's two lengths, num's two bounds, wait_seconds' minimum at least")
+	assert.Zero(t, h.sb.Stats().Submits, "nothing out of bounds was sent")
+}
