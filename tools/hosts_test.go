@@ -19,14 +19,25 @@ import (
 	"aipaint-mcp/tools"
 )
 
-// images are a result's image blocks.
+// images are a result's image blocks, each checked to be a preview: a
+// JPEG of at most 512 px in plain base64 (no data: URL).
 func images(t *testing.T, r *mcp.CallToolResult) []mcp.ImageContent {
 	t.Helper()
 	var out []mcp.ImageContent
 	for _, c := range r.Content {
-		if img, ok := c.(mcp.ImageContent); ok {
-			out = append(out, img)
+		img, ok := c.(mcp.ImageContent)
+		if !ok {
+			continue
 		}
+		out = append(out, img)
+		assert.Equal(t, "image/jpeg", img.MIMEType)
+		assert.False(t, strings.HasPrefix(img.Data, "data:"), "plain base64, no data: URL")
+		data, err := base64.StdEncoding.DecodeString(img.Data)
+		require.NoError(t, err)
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+		require.NoError(t, err)
+		assert.Equal(t, "jpeg", format)
+		assert.LessOrEqual(t, max(cfg.Width, cfg.Height), 512, "downscaled, never the full-size image")
 	}
 	return out
 }
@@ -46,18 +57,7 @@ func TestCherryStudioGetsPictureBlocks(t *testing.T) {
 	for _, want := range []string{r.TaskID, "沙盒", "Billed by this call: 2", r.Images[0].URL, r.Images[1].URL, r.Images[0].Path} {
 		assert.Contains(t, first.Text, want, "content[0] holds everything the model needs")
 	}
-	blocks := images(t, res)
-	require.Len(t, blocks, 2, "one image block per picture")
-	for _, img := range blocks {
-		assert.Equal(t, "image/jpeg", img.MIMEType)
-		assert.False(t, strings.HasPrefix(img.Data, "data:"), "plain base64, no data: URL")
-		data, err := base64.StdEncoding.DecodeString(img.Data)
-		require.NoError(t, err)
-		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-		require.NoError(t, err)
-		assert.Equal(t, "jpeg", format)
-		assert.LessOrEqual(t, max(cfg.Width, cfg.Height), 512, "downscaled")
-	}
+	require.Len(t, images(t, res), 2, "one image block per picture")
 	raw, err := json.Marshal(res)
 	require.NoError(t, err)
 	assert.Less(t, len(raw), 1<<20, "the whole result stays under 1 MB")

@@ -32,18 +32,14 @@ func messagesModel(rec *recorder) http.Handler {
 				Name string `json:"name"`
 			} `json:"tools"`
 		}
-		if err := decode(r, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		if !readJSON(w, r, &req) {
 			return
 		}
 		var names []string
 		for _, tl := range req.Tools {
 			names = append(names, tl.Name)
 		}
-		tool := toolNamed(names)
-		rec.note("messages: %d messages, tools %v", len(req.Messages), names)
-		var toolResult string
-		searched := false
+		results := map[string]string{}
 		for _, m := range req.Messages {
 			var blocks []struct {
 				Type      string          `json:"type"`
@@ -54,28 +50,17 @@ func messagesModel(rec *recorder) http.Handler {
 				continue // a plain string
 			}
 			for _, b := range blocks {
-				switch {
-				case b.Type == "tool_result" && b.ToolUseID == "toolu_draw":
-					toolResult = string(b.Content)
-				case b.Type == "tool_result" && b.ToolUseID == "toolu_search":
-					searched = true
+				if b.Type == "tool_result" {
+					results[b.ToolUseID] = string(b.Content)
 				}
 			}
 		}
-		block := map[string]any{"type": "text", "text": "ok"}
+		next := rec.next("messages", names, results, "ToolSearch")
+		block := map[string]any{"type": "text", "text": next.text}
 		stop := "end_turn"
-		use := func(id, name string, input map[string]any) {
-			block = map[string]any{"type": "tool_use", "id": id, "name": name, "input": input}
+		if next.call != "" {
+			block = map[string]any{"type": "tool_use", "id": next.id, "name": next.call, "input": next.args}
 			stop = "tool_use"
-		}
-		switch {
-		case toolResult != "":
-			rec.record(toolResult)
-			block["text"] = "Here is your panda."
-		case tool != "":
-			use("toolu_draw", tool, map[string]any{"text": drawText})
-		case !searched && contains(names, "ToolSearch"):
-			use("toolu_search", "ToolSearch", map[string]any{"query": "generate_image"})
 		}
 		usage := map[string]any{"input_tokens": 10, "output_tokens": 5}
 		message := map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": req.Model,
@@ -111,9 +96,7 @@ func messagesModel(rec *recorder) http.Handler {
 
 func TestClaudeCode(t *testing.T) {
 	bin := cli(t, "claude")
-	s := newScratch(t)
-	rec := newRecorder()
-	model := serveModel(t, messagesModel(rec))
+	s, rec, model := newSession(t, messagesModel)
 	config := filepath.Join(s.home, "mcp.json")
 	writeFile(t, config, mustJSON(t, map[string]any{"mcpServers": map[string]any{"aipaint": map[string]any{
 		"type": "stdio", "command": binPath, "args": serverArgs(), "env": s.serverEnv,

@@ -29,8 +29,7 @@ func geminiModel(rec *recorder) http.Handler {
 				} `json:"functionDeclarations"`
 			} `json:"tools"`
 		}
-		if err := decode(r, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		if !readJSON(w, r, &req) {
 			return
 		}
 		var names []string
@@ -39,18 +38,11 @@ func geminiModel(rec *recorder) http.Handler {
 				names = append(names, d.Name)
 			}
 		}
-		tool := toolNamed(names)
-		rec.note("gemini %s: %d contents, tools %v", r.URL.Path, len(req.Contents), names)
-		var part map[string]any
-		switch resp := functionResponse(req.Contents); {
-		case resp != "":
-			rec.record(resp)
-			part = map[string]any{"text": "Here is your panda."}
-		case tool != "":
-			part = map[string]any{"functionCall": map[string]any{"name": tool,
-				"args": map[string]any{"text": drawText, "wait_for_previous": true}}}
-		default:
-			part = map[string]any{"text": "ok"} // the host's own side requests
+		next := rec.next("gemini "+r.URL.Path, names, functionResponses(req.Contents), "")
+		part := map[string]any{"text": next.text}
+		if next.call != "" {
+			next.args["wait_for_previous"] = true // as Gemini CLI's system prompt asks of dependent calls
+			part = map[string]any{"functionCall": map[string]any{"id": next.id, "name": next.call, "args": next.args}}
 		}
 		body := map[string]any{
 			"candidates": []any{map[string]any{
@@ -69,21 +61,28 @@ func geminiModel(rec *recorder) http.Handler {
 	})
 }
 
-// functionResponse is the last functionResponse part sent to the model, as
-// JSON; "" when there is none.
-func functionResponse(contents []struct {
+// functionResponses are the functionResponse parts sent to the model, as
+// JSON, by the call they answer: our generate_image's under drawID.
+func functionResponses(contents []struct {
 	Role  string           `json:"role"`
 	Parts []map[string]any `json:"parts"`
-}) string {
-	for i := len(contents) - 1; i >= 0; i-- {
-		for _, p := range contents[i].Parts {
-			if fr, ok := p["functionResponse"]; ok {
-				b, _ := json.Marshal(fr)
-				return string(b)
+}) map[string]string {
+	out := map[string]string{}
+	for _, c := range contents {
+		for _, p := range c.Parts {
+			fr, ok := p["functionResponse"].(map[string]any)
+			if !ok {
+				continue
 			}
+			b, _ := json.Marshal(fr)
+			id, _ := fr["id"].(string)
+			if name, _ := fr["name"].(string); strings.HasSuffix(name, "generate_image") {
+				id = drawID // Gemini CLI names the call itself
+			}
+			out[id] = string(b)
 		}
 	}
-	return ""
+	return out
 }
 
 // geminiSettings is a Gemini CLI (or Qwen Code) settings file with our
@@ -105,9 +104,7 @@ func geminiSettings(s scratch, extra map[string]any) map[string]any {
 
 func TestGeminiCLI(t *testing.T) {
 	bin := cli(t, "gemini")
-	s := newScratch(t)
-	rec := newRecorder()
-	model := serveModel(t, geminiModel(rec))
+	s, rec, model := newSession(t, geminiModel)
 	writeFile(t, filepath.Join(s.home, ".gemini", "settings.json"), mustJSON(t, geminiSettings(s, nil)))
 	run(t, s, rec, []string{"GEMINI_API_KEY=dummy-key", "GOOGLE_GEMINI_BASE_URL=" + model},
 		bin, "-p", prompt, "-m", "gemini-2.5-flash", "--approval-mode", "yolo", "--allowed-mcp-server-names", "aipaint")

@@ -236,10 +236,22 @@ func trim(s string, n int) string {
 
 func serverArgs() []string { return []string{"--sandbox"} }
 
-// decode reads a JSON request body.
-func decode(r *http.Request, v any) error {
+// readJSON reads a JSON request body, or answers 400.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	defer r.Body.Close()
-	return json.NewDecoder(r.Body).Decode(v)
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// newSession makes a session's folders, its recorder and its stub model
+// (returning the model's URL).
+func newSession(t *testing.T, model func(*recorder) http.Handler) (scratch, *recorder, string) {
+	t.Helper()
+	rec := newRecorder()
+	return newScratch(t), rec, serveModel(t, model(rec))
 }
 
 // sse writes one server-sent event (named when event is not "").
@@ -258,6 +270,47 @@ func sseHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+}
+
+// The call ids the stub model gives its calls.
+const (
+	drawID   = "call_draw"
+	searchID = "call_search"
+)
+
+// move is the stub model's answer: a text, or a call of one tool.
+type move struct {
+	text     string // when call is ""
+	call, id string
+	args     map[string]any
+}
+
+// next decides the stub model's move from what the host sent: the tools
+// it declared, the results it returned by call id, and the name of its
+// tool-search tool ("" for none: hosts that defer MCP tools make the model
+// load them by searching). The result of our call is recorded.
+func (r *recorder) next(api string, names []string, results map[string]string, search string) move {
+	r.note("%s: tools %v, %d results", api, names, len(results))
+	tool := toolNamed(names)
+	switch {
+	case results[drawID] != "":
+		r.record(results[drawID])
+		return move{text: "Here is your panda."}
+	case tool != "":
+		return move{call: tool, id: drawID, args: map[string]any{"text": drawText}}
+	case search != "" && contains(names, search) && results[searchID] == "":
+		return move{call: search, id: searchID, args: map[string]any{"query": "generate_image"}}
+	}
+	return move{text: "ok"} // the host's own side requests
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // toolNamed finds the host's name for our generate_image among the tool

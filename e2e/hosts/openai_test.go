@@ -31,44 +31,28 @@ func chatModel(rec *recorder) http.Handler {
 				} `json:"function"`
 			} `json:"tools"`
 		}
-		if err := decode(r, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		if !readJSON(w, r, &req) {
 			return
 		}
 		var names []string
 		for _, tl := range req.Tools {
 			names = append(names, tl.Function.Name)
 		}
-		tool := toolNamed(names)
-		rec.note("chat: %d messages, tools %v", len(req.Messages), names)
-		msg := map[string]any{"role": "assistant", "content": "ok"}
-		finish := "stop"
-		var toolResult string
-		searched := false
+		results := map[string]string{}
 		for _, m := range req.Messages {
-			switch {
-			case m.Role == "tool" && m.ToolCallID == "call_draw":
-				toolResult = string(m.Content)
-			case m.Role == "tool" && m.ToolCallID == "call_search":
-				searched = true
+			if m.Role == "tool" {
+				results[m.ToolCallID] = string(m.Content)
 			}
 		}
-		call := func(id, name string, args map[string]any) {
-			b, _ := json.Marshal(args)
+		next := rec.next("chat", names, results, "tool_search")
+		msg := map[string]any{"role": "assistant", "content": next.text}
+		finish := "stop"
+		if next.call != "" {
+			args, _ := json.Marshal(next.args)
 			msg = map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{
-				"index": 0, "id": id, "type": "function",
-				"function": map[string]any{"name": name, "arguments": string(b)}}}}
+				"index": 0, "id": next.id, "type": "function",
+				"function": map[string]any{"name": next.call, "arguments": string(args)}}}}
 			finish = "tool_calls"
-		}
-		switch {
-		case toolResult != "":
-			rec.record(toolResult)
-			msg["content"] = "Here is your panda."
-		case tool != "":
-			call("call_draw", tool, map[string]any{"text": drawText})
-		case !searched && contains(names, "tool_search"):
-			// Qwen Code defers MCP tools: the model loads them by search.
-			call("call_search", "tool_search", map[string]any{"query": "generate_image"})
 		}
 		usage := map[string]any{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
 		if !req.Stream {
@@ -89,20 +73,9 @@ func chatModel(rec *recorder) http.Handler {
 	})
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestQwenCode(t *testing.T) {
 	bin := cli(t, "qwen")
-	s := newScratch(t)
-	rec := newRecorder()
-	model := serveModel(t, chatModel(rec))
+	s, rec, model := newSession(t, chatModel)
 	writeFile(t, filepath.Join(s.home, ".qwen", "settings.json"), mustJSON(t, map[string]any{
 		"mcpServers": map[string]any{"aipaint": map[string]any{
 			"command": binPath, "args": serverArgs(), "env": s.serverEnv, "trust": true, "timeout": 60000,
@@ -133,33 +106,27 @@ func responsesModel(rec *recorder) http.Handler {
 			} `json:"input"`
 			Tools []map[string]any `json:"tools"`
 		}
-		if err := decode(r, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		if !readJSON(w, r, &req) {
 			return
 		}
 		var names []string
 		for _, tl := range req.Tools {
 			names = append(names, toolNames(tl)...)
 		}
-		tool := toolNamed(names)
-		rec.note("responses: %d items, tools %v", len(req.Input), names)
-		var toolResult string
+		results := map[string]string{}
 		for _, it := range req.Input {
-			if it.Type == "function_call_output" && it.CallID == "call_draw" {
-				toolResult = string(it.Output)
+			if it.Type == "function_call_output" {
+				results[it.CallID] = string(it.Output)
 			}
 		}
+		next := rec.next("responses", names, results, "")
 		item := map[string]any{"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
-			"content": []any{map[string]any{"type": "output_text", "text": "ok", "annotations": []any{}}}}
-		switch {
-		case toolResult != "":
-			rec.record(toolResult)
-			item["content"] = []any{map[string]any{"type": "output_text", "text": "Here is your panda.", "annotations": []any{}}}
-		case tool != "":
-			args, _ := json.Marshal(map[string]any{"text": drawText})
-			item = map[string]any{"type": "function_call", "id": "fc_1", "call_id": "call_draw", "name": tool,
+			"content": []any{map[string]any{"type": "output_text", "text": next.text, "annotations": []any{}}}}
+		if next.call != "" {
+			args, _ := json.Marshal(next.args)
+			item = map[string]any{"type": "function_call", "id": "fc_1", "call_id": next.id, "name": next.call,
 				"arguments": string(args), "status": "completed"}
-			if ns, short, ok := strings.Cut(tool, "/"); ok { // a namespaced tool
+			if ns, short, ok := strings.Cut(next.call, "/"); ok { // a namespaced tool
 				item["namespace"], item["name"] = ns, short
 			}
 		}
@@ -193,9 +160,7 @@ func toolNames(tl map[string]any) []string {
 
 func TestCodexCLI(t *testing.T) {
 	bin := cli(t, "codex")
-	s := newScratch(t)
-	rec := newRecorder()
-	model := serveModel(t, responsesModel(rec))
+	s, rec, model := newSession(t, responsesModel)
 	var env strings.Builder
 	for k, v := range s.serverEnv {
 		fmt.Fprintf(&env, "%s = %q\n", k, v)
