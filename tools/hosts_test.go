@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"image"
+	"image/png"
+	"math/rand/v2"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -280,4 +283,45 @@ func TestBoundsHoldWithoutTheSchema(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, checked, 5, "text's two lengths, num's two bounds, wait_seconds' minimum at least")
 	assert.Zero(t, h.sb.Stats().Submits, "nothing out of bounds was sent")
+}
+
+// TestWorstPicturesStayUnderOneMegabyte: six pictures of noise, whose
+// previews compress worst, still give a result under 1 MB (hosts refuse
+// larger ones), the text first and whole; every picture is attached or, if
+// it did not fit the budget, named as left out.
+func TestWorstPicturesStayUnderOneMegabyte(t *testing.T) {
+	noise := noisePNG(t, 1024)
+	h := newHarness(t, named("Cherry Studio"), front(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasPrefix(r.URL.Path, "/images/") {
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write(noise) // previews of noise compress badly
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+	res := h.call(t, "generate_image", map[string]any{"text": "熊猫", "num": 6}, nil)
+	r := taskResult(t, res)
+	require.Len(t, r.Images, 6)
+	raw, err := json.Marshal(res)
+	require.NoError(t, err)
+	t.Logf("6 noisy pictures: %d bytes, %d image blocks", len(raw), len(images(t, res)))
+	assert.Less(t, len(raw), 1<<20, "under 1 MB")
+	n := len(images(t, res))
+	assert.Positive(t, n, "what fits is attached")
+	assert.Equal(t, 6-n, strings.Count(text(res), "result size limit"), "what does not fit is named")
+	_, ok := res.Content[0].(mcp.TextContent)
+	assert.True(t, ok, "the text stays first")
+}
+
+// noisePNG is a side×side PNG of random pixels.
+func noisePNG(t *testing.T, side int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, side, side))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = byte(rng.Uint32())
+	}
+	var buf bytes.Buffer
+	require.NoError(t, (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&buf, img))
+	return buf.Bytes()
 }
