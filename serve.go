@@ -29,8 +29,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	// A bad setting does not stop the server: a desktop client would only
 	// show "disconnected". The tools say what to fix instead.
-	cfg, _ := c.settings(*sandbox)   // cfg.Invalid lists what is wrong
-	logger := c.logger(cfg.LogLevel) // stderr only: stdout is the protocol in stdio mode
+	cfg, _ := c.settings(*sandbox)                                            // cfg.Invalid lists what is wrong
+	logger := c.logger(cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
 	switch *transport {
 	case serve.TransportStdio:
 		return c.stdio(ctx, cfg, logger)

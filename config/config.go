@@ -82,7 +82,7 @@ var Settings = []Setting{
 	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE is set)"},
 	{TokensFile, "", false, "instead of AIPAINT_HTTP_TOKEN, a file of the people allowed on HTTP/SSE, one NAME TOKEN [LIMIT] a line (LIMIT: their images a day); re-read on SIGHUP and when it changes"},
 	{AllowedOrigins, "", false, "comma-separated browser origins allowed besides loopback ones, e.g. https://app.example.com"},
-	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error"},
+	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error (a stdio server logs at warn unless this is set: hosts such as Continue show its stderr as warnings)"},
 	{DataDir, "", false, "folder of the task store (default: aipaint-mcp under the user's config folder, e.g. ~/.config, ~/Library/Application Support, %AppData%)"},
 	{OutputDir, "", false, "folder images are saved to (default: aipaint-mcp under the user's Pictures folder, or the home folder)"},
 	{Save, "1", false, "1 = save every image to AIPAINT_OUTPUT_DIR; 0 = only return the URLs (when AIPAINT_STORE_URL is set and this is not, 0)"},
@@ -110,6 +110,7 @@ type Config struct {
 	TokensFile                 string // absolute path; "" = none
 	AllowedOrigins             []string
 	LogLevel                   slog.Level
+	logLevelSet                bool // AIPAINT_LOG_LEVEL was given (validly)
 
 	DataDir, OutputDir string
 	Save, Preview      bool
@@ -128,6 +129,18 @@ type Config struct {
 	// Invalid lists the settings FromEnv found invalid (it returns them
 	// too): the server starts anyway, and the paid tools report them.
 	Invalid error
+}
+
+// ServeLogLevel is the level of a server's log: AIPAINT_LOG_LEVEL when it
+// is set, else warn for stdio and info for the HTTP transports. A stdio
+// server's stderr is shown to the user by some hosts (Continue shows every
+// line as a warning), and there is no operator watching it; an HTTP
+// server's log is its operator's.
+func (c Config) ServeLogLevel(stdio bool) slog.Level {
+	if stdio && !c.logLevelSet {
+		return slog.LevelWarn
+	}
+	return c.LogLevel
 }
 
 // FromEnv parses the settings. Errors name the setting, never its value. An
@@ -184,10 +197,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.DataDir = parse(p, DataDir, "must be an absolute folder path", folderOr(defaultDataDir))
 	c.OutputDir = parse(p, OutputDir, "must be an absolute folder path", folderOr(defaultOutputDir))
+	before := len(errs)
 	c.LogLevel = parse(p, LogLevel, "must be debug, info, warn or error", func(s string) (slog.Level, error) {
 		var l slog.Level
 		return l, l.UnmarshalText([]byte(s))
 	})
+	c.logLevelSet = Value(getenv, LogLevel) != "" && len(errs) == before
 	for _, o := range strings.Split(get(AllowedOrigins), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.ToLower(o))

@@ -578,3 +578,28 @@ func TestBoundsAgreeWithTheirTables(t *testing.T) {
 	_, err = config.FromEnv(env{config.MaxImagesPerCall: fmt.Sprint(schema.MaxNum + 1)}.get)
 	assert.ErrorContains(t, err, fmt.Sprintf("%s must be a whole number between %d and %d", config.MaxImagesPerCall, schema.MinNum, schema.MaxNum))
 }
+
+// TestServeLogLevel: a stdio server logs at warn unless AIPAINT_LOG_LEVEL
+// says otherwise (Continue shows its INFO lines as warnings); HTTP keeps
+// info; an invalid value counts as unset.
+func TestServeLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		env         string
+		stdio, http slog.Level
+	}{
+		{"", slog.LevelWarn, slog.LevelInfo},
+		{"info", slog.LevelInfo, slog.LevelInfo},
+		{"debug", slog.LevelDebug, slog.LevelDebug},
+		{"error", slog.LevelError, slog.LevelError},
+		{"loud", slog.LevelWarn, slog.LevelInfo},
+	} {
+		c, _ := config.FromEnv(func(name string) string {
+			if name == config.LogLevel {
+				return tc.env
+			}
+			return ""
+		})
+		assert.Equal(t, tc.stdio, c.ServeLogLevel(true), "stdio, AIPAINT_LOG_LEVEL=%q", tc.env)
+		assert.Equal(t, tc.http, c.ServeLogLevel(false), "http, AIPAINT_LOG_LEVEL=%q", tc.env)
+	}
+}

@@ -79,6 +79,7 @@ type Generate struct {
 	WaitSeconds int
 	ForceNew    bool
 	Preview     bool
+	Ignored     []string // arguments a host injected (InjectedArgs), not the model's
 }
 
 // Check is a validated check_task request.
@@ -86,6 +87,7 @@ type Check struct {
 	TaskID      string
 	WaitSeconds int
 	Preview     bool
+	Ignored     []string // arguments a host injected (InjectedArgs), not the model's
 }
 
 // ArgError lists every problem found in one call's arguments, each written
@@ -94,9 +96,21 @@ type ArgError struct{ Problems []string }
 
 func (e *ArgError) Error() string { return "invalid arguments: " + strings.Join(e.Problems, "; ") }
 
+// InjectedArgs are the arguments that hosts add to every tool call on
+// their own, by name, with the host that adds them. They are ignored (the
+// tools log them at debug level); any other unknown argument is still
+// refused with the list of allowed ones, so that a misspelt real argument
+// (waitseconds, task-id) or one the model made up (size, negative_prompt)
+// is never silently dropped. A table rather than a guess by edit distance:
+// a guess would also swallow made-up arguments that a model believes work.
+var InjectedArgs = map[string]string{
+	"wait_for_previous": "Gemini CLI adds this boolean to every MCP tool and tells the model to set it on dependent calls",
+}
+
 type argReader struct {
 	args     map[string]any
 	problems []string
+	ignored  []string // injected arguments, in name order
 }
 
 func (r *argReader) fail(format string, a ...any) {
@@ -112,6 +126,10 @@ func (r *argReader) unknown(allowed ...string) {
 	}
 	sort.Strings(extra)
 	for _, k := range extra {
+		if _, injected := InjectedArgs[k]; injected {
+			r.ignored = append(r.ignored, k)
+			continue
+		}
 		if len(allowed) == 0 {
 			r.fail("unknown argument %q; this tool takes no arguments", k)
 			continue
@@ -315,6 +333,7 @@ func NormalizeGenerate(args map[string]any, lim Limits) (Generate, error) {
 		g.Preview = p
 	}
 	g.WaitSeconds = r.waitSeconds(DefaultWaitSeconds, lim)
+	g.Ignored = r.ignored
 	return g, r.err()
 }
 
@@ -340,6 +359,7 @@ func NormalizeCheck(args map[string]any, lim Limits) (Check, error) {
 		c.Preview = p
 	}
 	c.WaitSeconds = r.waitSeconds(DefaultCheckWaitSeconds, lim)
+	c.Ignored = r.ignored
 	return c, r.err()
 }
 

@@ -414,3 +414,22 @@ func BenchmarkNormalizeGenerate(b *testing.B) {
 		}
 	}
 }
+
+// TestInjectedArgumentsAreSetAside: an argument of InjectedArgs is not the
+// model's: it is ignored and reported in Ignored; a near miss of it, or of
+// a real argument, is refused.
+func TestInjectedArgumentsAreSetAside(t *testing.T) {
+	g, err := schema.NormalizeGenerate(map[string]any{"text": "熊猫", "wait_for_previous": true}, schema.Limits{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"wait_for_previous"}, g.Ignored)
+	c, err := schema.NormalizeCheck(map[string]any{"task_id": "sbx1", "wait_for_previous": "yes"}, schema.Limits{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"wait_for_previous"}, c.Ignored)
+	assert.NoError(t, schema.NormalizeNone(map[string]any{"wait_for_previous": false}))
+
+	for _, bad := range []string{"wait_for_previouss", "wait_second", "Text"} {
+		_, err := schema.NormalizeGenerate(map[string]any{"text": "熊猫", bad: 1}, schema.Limits{})
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), `unknown argument "`+bad+`"`)
+	}
+}

@@ -54,6 +54,7 @@ type TaskResult struct {
 	BilledImages  int     `json:"billed_images" jsonschema_description:"Images this call submitted and paid for (0 when deduplicated or for check_task)."`
 	Usage         *Usage  `json:"usage,omitempty" jsonschema_description:"Today's submitted images and the daily limit."`
 	TaskExpiresAt string  `json:"task_expires_at,omitempty" jsonschema_description:"When the upstream forgets the task id (RFC 3339): one month after creation."`
+	Summary       string  `json:"summary,omitempty" jsonschema_description:"The readable answer (the result's text block: the Markdown image lines to show the user, what was billed, whether the images are sandbox stand-ins), given only to hosts that hand their model structured content alone."`
 }
 
 // MarshalJSON writes images as [] rather than null when there are none: the

@@ -21,10 +21,11 @@ func (h *handlers) checkTask() server.ServerTool {
 	tool.Meta = uiMeta("model", "app") // the gallery shows the result, and polls with it
 	return server.ServerTool{Tool: tool, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		started := time.Now()
-		c, refused := parse(h, req, schema.NormalizeCheck)
+		c, refused := parse(h.forHost(ctx), req, schema.NormalizeCheck)
 		if refused != nil {
 			return refused, nil
 		}
+		h.ignored(ctx, req, c.Ignored)
 		out, err := h.Paint.Check(ctx, c.TaskID, paint.CallOptions{Started: started, WaitSeconds: c.WaitSeconds,
 			OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {

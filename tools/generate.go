@@ -25,10 +25,11 @@ func (h *handlers) generateImage() server.ServerTool {
 	tool.Meta = uiMeta("model", "app") // the gallery shows the result, and calls it on a click
 	return server.ServerTool{Tool: tool, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		started := time.Now()
-		g, refused := parse(h, req, schema.NormalizeGenerate)
+		g, refused := parse(h.forHost(ctx), req, schema.NormalizeGenerate)
 		if refused != nil {
 			return refused, nil
 		}
+		h.ignored(ctx, req, g.Ignored)
 		out, err := h.Paint.Generate(ctx,
 			paint.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num},
 			paint.CallOptions{Started: started, Wait: g.Wait, WaitSeconds: g.WaitSeconds, ForceNew: g.ForceNew,

@@ -28,7 +28,11 @@ func (h *handlers) show(ctx context.Context, out paint.Outcome, started time.Tim
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
 			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, h.Limits.CapWait(schema.DefaultWaitSeconds))
 	}
-	result := mcp.NewToolResultStructured(res, summary(res, out.WaitErr))
+	text := summary(res, out.WaitErr)
+	if hostOf(ctx).reads == readsStructured {
+		res.Summary = text // its model never sees the text block
+	}
+	result := mcp.NewToolResultStructured(res, text)
 	for _, img := range res.Images {
 		name := fmt.Sprintf("%s_%d", res.TaskID, img.Index)
 		result.Content = append(result.Content, mcp.NewResourceLink(img.URL, name, "图片 image "+fmt.Sprint(img.Index)+" (URL, valid until "+img.ExpiresAt+")", mimeOf(img.URL)))

@@ -48,6 +48,7 @@ type setup struct {
 	paint        paint.Options
 	limits       schema.Limits
 	client       []func(*client.Config)
+	clientName   string // clientInfo.name at initialize
 }
 
 type option func(*setup)
@@ -80,6 +81,9 @@ func withLimits(f func(*schema.Limits)) option { return func(s *setup) { f(&s.li
 func withClient(f func(*client.Config)) option {
 	return func(s *setup) { s.client = append(s.client, f) }
 }
+
+// named is the clientInfo.name the harness's client gives at initialize.
+func named(name string) option { return func(s *setup) { s.clientName = name } }
 
 // newHarness connects an in-process MCP client to the tools, backed by the
 // sandbox over real loopback HTTP with real signing, with a task store and
@@ -130,7 +134,9 @@ func newHarness(t testing.TB, opts ...option) *harness {
 			h.mu.Unlock()
 		}
 	})
-	_, err = c.Initialize(ctx, mcp.InitializeRequest{})
+	init := mcp.InitializeRequest{}
+	init.Params.ClientInfo.Name = s.clientName
+	_, err = c.Initialize(ctx, init)
 	require.NoError(t, err)
 	return h
 }
