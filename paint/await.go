@@ -13,15 +13,22 @@ import (
 // answers with the recorded task. A task still pending is followed in the
 // background; one whose images are not all saved is saved there.
 func (s *Service) await(ctx context.Context, task Task, o CallOptions, started time.Time, out Outcome) (Outcome, error) {
+	poller := s.upstream
 	if task.Status == StatusPending {
-		lctx, release, ok := s.acquire(ctx, task.TaskID)
+		lctx, release, ours := s.acquire(ctx, task.TaskID)
 		defer release()
-		if !ok {
-			return s.awaitOther(ctx, task, o, started, out)
+		if !ours {
+			// Another server polls it and records what it sees: this call
+			// reads the store, and never asks the upstream.
+			poller = s.stored
 		}
 		ctx = lctx
 	}
-	seen, took, err := s.look(ctx, task, o, started)
+	seen, took, err := s.look(ctx, poller, task, o, started)
+	var failed *TaskFailedError
+	if errors.As(err, &failed) {
+		return Outcome{}, failed
+	}
 	var apiErr *APIError
 	switch {
 	case err == nil || errors.Is(err, wait.ErrStillPending) ||
@@ -59,13 +66,15 @@ func (s *Service) await(ctx context.Context, task Task, o CallOptions, started t
 	return Outcome{}, ue
 }
 
-// look gets a task's state within the call's budget: one query when
-// WaitSeconds is 0, else a wait that also ends at the drain. took is how
-// long the task took when the wait saw it finish (0 otherwise).
-func (s *Service) look(ctx context.Context, task Task, o CallOptions, started time.Time) (_ client.Task, took time.Duration, _ error) {
+// look gets a task's state within the call's budget from poller: one query
+// when WaitSeconds is 0 (retried when it asks the upstream), else a wait
+// that also ends at the drain. took is how long the task took when the
+// upstream's wait saw it finish (0 otherwise: a read of the store sees
+// another server's record, not the finish).
+func (s *Service) look(ctx context.Context, poller *wait.Poller, task Task, o CallOptions, started time.Time) (_ client.Task, took time.Duration, _ error) {
 	ctx, stop := s.bounded(ctx)
 	defer stop()
-	if o.WaitSeconds == 0 {
+	if o.WaitSeconds == 0 && poller == s.upstream {
 		ctx, cancel := context.WithTimeout(ctx, oneLookBound)
 		defer cancel()
 		seen, err := s.o.Upstream.Query(ctx, task.TaskID)
@@ -75,7 +84,7 @@ func (s *Service) look(ctx context.Context, task Task, o CallOptions, started ti
 		return seen, 0, err
 	}
 	var watch wait.FinishWatch
-	seen, err := s.poller.Wait(ctx, task.TaskID, wait.Options{
+	seen, err := poller.Wait(ctx, task.TaskID, wait.Options{
 		Timeout: max(time.Duration(o.WaitSeconds)*time.Second-time.Since(started), 0),
 		Backoff: s.o.Backoff,
 		Expect:  s.expect(task),
@@ -86,8 +95,30 @@ func (s *Service) look(ctx context.Context, task Task, o CallOptions, started ti
 			}
 		},
 	})
-	took, _ = watch.Took(seen)
+	if poller == s.upstream {
+		took, _ = watch.Took(seen)
+	}
 	return seen, took, err
+}
+
+// storeReader is the Querier of the waits for a task another server polls:
+// that server records what the upstream says, and the store tells.
+type storeReader struct{ s *Service }
+
+func (r storeReader) QueryOnce(_ context.Context, taskID string) (client.Task, error) {
+	t, err := r.s.o.Store.Get(taskID)
+	if err != nil {
+		r.s.o.Logger.Warn("task store: read failed", "task_id", taskID, "err", err)
+		return client.Task{}, err // polled again, as a failed query is
+	}
+	if t.Status == StatusFailed {
+		return client.Task{}, wait.Final(&TaskFailedError{Task: t})
+	}
+	seen := client.Task{TaskID: t.TaskID, TaskNo: t.TaskNo, Done: t.Status == StatusDone, CreatedAt: t.CreatedAt}
+	for _, img := range t.Images {
+		seen.Images = append(seen.Images, img.URL)
+	}
+	return seen, nil
 }
 
 // expect is how long a task like this one usually takes; 0 when unknown.

@@ -123,10 +123,11 @@ func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 	a, b := f.submit(t, "a"), f.submit(t, "b")
 	_, err := f.store.Put(store.Record{TaskID: "done-one", Status: store.StatusDone})
 	require.NoError(t, err)
-	n, err := f.svc.Resume()
+	next := f.service(t) // the next start resumes what this one left
+	n, err := next.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return next.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	for _, id := range []string{a.TaskID, b.TaskID} {
 		got, err := f.store.Get(id)
 		require.NoError(t, err)

@@ -117,9 +117,6 @@ func (s *Service) Generate(ctx context.Context, req Request, o CallOptions) (Out
 	s.o.Logger.Info("task submitted", "task_id", sub.TaskID, "taskNo", sub.TaskNo, "num", req.Num,
 		"style", req.Style, "resolution", req.Resolution)
 	pending := Task{TaskID: sub.TaskID, TaskNo: sub.TaskNo, Request: req, Status: StatusPending}
-	if !s.resumed.Load() {
-		s.early.Store(sub.TaskID, true)
-	}
 	task, err := s.o.Store.Commit(res, pending)
 	out := Outcome{Usage: res.Usage, Billed: req.Num, Submitted: true}
 	if err != nil {

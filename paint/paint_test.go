@@ -98,6 +98,15 @@ type env struct {
 	store store.Store
 	svc   *paint.Service
 	open  func() store.Store // another handle on the same folder
+	opts  paint.Options
+}
+
+// restart replaces the service with the next start's, on the same store:
+// what the first one left is now an earlier run's.
+func (e *env) restart(t *testing.T) {
+	svc := paint.New(e.opts)
+	t.Cleanup(func() { _ = svc.Close() })
+	e.svc = svc
 }
 
 type option func(*paint.Options)
@@ -125,8 +134,8 @@ func newEnv(t *testing.T, up *upstream, opts ...option) *env {
 	for _, f := range opts {
 		f(&o)
 	}
-	e.svc = paint.New(o)
-	t.Cleanup(func() { _ = e.svc.Close() })
+	e.opts = o
+	e.restart(t)
 	return e
 }
 
@@ -488,6 +497,7 @@ func TestResume(t *testing.T) {
 	})
 	require.NoError(t, err)
 
+	e.restart(t)
 	n, err := e.svc.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "the pending task is followed and the unsaved one saved; the expired one is left")
@@ -534,6 +544,7 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 		})
 		require.NoError(t, err)
 	}
+	e.restart(t)
 	n, err := e.svc.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, tasks, n)
@@ -658,6 +669,7 @@ func TestResumeLeavesThisRunsTasksToTheirCalls(t *testing.T) {
 	e := newEnv(t, up)
 	_, err := e.store.Update("left-by-a-crash", func(r *store.Record) { r.Request = panda })
 	require.NoError(t, err)
+	e.restart(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.svc.Generate(t.Context(), panda, waiting())

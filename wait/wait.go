@@ -35,6 +35,15 @@ type Poll struct {
 	Err     error         // this poll's transient failure, if any
 }
 
+// Final marks a query failure that no later poll can mend (a Querier's own
+// verdict, such as a task recorded as failed): Wait returns it at once.
+// Other failures than the upstream's permanent ones are polled through.
+func Final(err error) error { return finalError{err} }
+
+type finalError struct{ error }
+
+func (e finalError) Unwrap() error { return e.error }
+
 // Options bound and report a Wait.
 type Options struct {
 	Timeout time.Duration // total bound; 0 = a single query
@@ -47,7 +56,9 @@ type Options struct {
 }
 
 // Querier reads a task's state with one request: a wait does its own
-// retrying, so a retry inside the query would only delay the next poll.
+// retrying, so a retry inside the query would only delay the next poll. The
+// upstream's client is one; a store that another server records into is
+// another.
 type Querier interface {
 	QueryOnce(ctx context.Context, taskID string) (client.Task, error)
 }
@@ -121,7 +132,8 @@ func (p *Poller) Wait(ctx context.Context, taskID string, o Options) (client.Tas
 				// between the clocks cancels out.
 				born = t.CreatedAt
 			}
-		case errors.As(err, &apiErr) && !apiErr.Retryable && apiErr.Category != client.CategoryNotRunning:
+		case errors.As(err, &apiErr) && !apiErr.Retryable && apiErr.Category != client.CategoryNotRunning,
+			errors.As(err, new(finalError)):
 			return last, err
 		default:
 			lastErr = err
