@@ -29,7 +29,6 @@ func (s *Service) await(ctx context.Context, task Task, o CallOptions, started t
 	if errors.As(err, &failed) {
 		return Outcome{}, failed
 	}
-	var apiErr *APIError
 	switch {
 	case err == nil || errors.Is(err, wait.ErrStillPending) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -54,7 +53,7 @@ func (s *Service) await(ctx context.Context, task Task, o CallOptions, started t
 		}
 		out.Task, out.WaitErr = recorded, err
 		return out, nil
-	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound && task.Status == StatusPending:
+	case taskUnknown(err) && task.Status == StatusPending:
 		if _, ferr := s.fail(task.TaskID, err); ferr != nil {
 			s.o.Logger.Error("task store: recording a failed task failed", "task_id", task.TaskID, "err", ferr)
 		}

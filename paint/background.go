@@ -2,11 +2,9 @@ package paint
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/wait"
 )
 
@@ -31,7 +29,6 @@ func (s *Service) follow(task Task, left time.Duration) {
 	}
 	var watch wait.FinishWatch
 	seen, err := s.upstream.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(task), OnPoll: watch.Poll})
-	var apiErr *APIError
 	switch {
 	case err == nil:
 		took, _ := watch.Took(seen)
@@ -44,7 +41,7 @@ func (s *Service) follow(task Task, left time.Duration) {
 		if unsaved(recorded) {
 			s.SaveLater(recorded)
 		}
-	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound:
+	case taskUnknown(err):
 		_, _ = s.fail(task.TaskID, err)
 		s.o.Logger.Warn("background: the upstream does not know the task", "task_id", task.TaskID)
 	case ctx.Err() != nil:

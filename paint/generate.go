@@ -166,10 +166,16 @@ func (s *Service) commitLater(res store.Reservation, task Task) {
 	})
 }
 
-// mayHaveBilled reads the client's verdict on a failed submit.
+// mayHaveBilled reads the upstream client's verdict on a failed submit.
 func mayHaveBilled(err error) bool {
-	var apiErr *APIError
+	var apiErr *client.APIError
 	return errors.As(err, &apiErr) && apiErr.MaybeBilled
+}
+
+// taskUnknown is the upstream saying it does not know a task (201).
+func taskUnknown(err error) bool {
+	var apiErr *client.APIError
+	return errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound
 }
 
 // reserve is Store.Reserve bounded by the call's budget and the drain: a

@@ -263,9 +263,9 @@ func TestGenerate(t *testing.T) {
 				var ue *paint.UpstreamError
 				require.ErrorAs(t, err, &ue)
 				assert.Empty(t, ue.SubmittedTask)
-				var ae *paint.APIError
+				var ae *client.APIError
 				require.ErrorAs(t, err, &ae)
-				assert.Equal(t, paint.CategoryContent, ae.Category)
+				assert.Equal(t, client.CategoryContent, ae.Category)
 			},
 			submits: 1, usageNow: 0,
 		},
