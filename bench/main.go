@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/config"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/store"
@@ -312,7 +313,7 @@ func seedStore(dir string, n int) error {
 		at := now.Add(-time.Duration(i+1) * 7 * time.Hour)
 		rec := store.Record{
 			TaskID:      fmt.Sprintf("bench%06d", i),
-			Request:     store.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 1 + i%2},
+			Request:     client.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 1 + i%2},
 			Status:      store.StatusDone,
 			SubmittedAt: at, CreatedAt: at, DoneAt: at.Add(20 * time.Second), TookSeconds: 18 + float64(i%5),
 		}

@@ -11,10 +11,9 @@ import (
 // (Task) with two encodings, the task file (its JSON) and the tool result
 // (tools renders it).
 type (
-	Task    = store.Record
-	Image   = store.Image
-	Request = store.Request
-	Usage   = store.Usage
+	Task  = store.Record
+	Image = store.Image
+	Usage = store.Usage
 	// Person is who asks: their tasks, their limit. The zero Person is a
 	// desktop's single user, who sees every task.
 	Person = store.Person

@@ -70,7 +70,7 @@ type Outcome struct {
 // returns its task instead, the daily limit refuses), submitted once,
 // recorded, and waited for when asked. Errors: *UnavailableError,
 // ErrShuttingDown, *LimitError, ErrInFlight, *StoreError, *UpstreamError.
-func (s *Service) Generate(ctx context.Context, req Request, o CallOptions) (Outcome, error) {
+func (s *Service) Generate(ctx context.Context, req client.Request, o CallOptions) (Outcome, error) {
 	started := o.started()
 	if err := s.Unavailable(); err != nil {
 		return Outcome{}, err
@@ -100,9 +100,7 @@ func (s *Service) Generate(ctx context.Context, req Request, o CallOptions) (Out
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitBound)
-	sub, err := s.o.Upstream.Submit(sctx, client.SubmitRequest{
-		Text: req.Text, Style: req.Style, Resolution: req.Resolution, Num: req.Num,
-	})
+	sub, err := s.o.Upstream.Submit(sctx, req)
 	cancel()
 	if err != nil {
 		s.o.Logger.Warn("submit failed", "err", err)
@@ -181,7 +179,7 @@ func taskUnknown(err error) bool {
 // reserve is Store.Reserve bounded by the call's budget and the drain: a
 // call waiting behind an identical in-flight submit must still answer
 // before the client gives up.
-func (s *Service) reserve(ctx context.Context, req Request, p store.Policy, started time.Time) (store.Reservation, error) {
+func (s *Service) reserve(ctx context.Context, req client.Request, p store.Policy, started time.Time) (store.Reservation, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(callBudget-time.Since(started), minSave))
 	defer cancel()
 	ctx, stop := s.bounded(ctx)

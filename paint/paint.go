@@ -25,7 +25,7 @@ import (
 // Upstream is the paid API: the client, or anything that speaks like it.
 type Upstream interface {
 	wait.Querier
-	Submit(ctx context.Context, req client.SubmitRequest) (client.SubmitResult, error)
+	Submit(ctx context.Context, req client.Request) (client.SubmitResult, error)
 	// Query asks once for a task's state (with the client's own retries).
 	Query(ctx context.Context, taskID string) (client.Task, error)
 }

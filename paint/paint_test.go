@@ -31,7 +31,7 @@ type upstream struct {
 	release  chan struct{}                               // when set, submits wait for it
 }
 
-func (u *upstream) Submit(ctx context.Context, req client.SubmitRequest) (client.SubmitResult, error) {
+func (u *upstream) Submit(ctx context.Context, req client.Request) (client.SubmitResult, error) {
 	if u.release != nil {
 		<-u.release
 	}
@@ -139,7 +139,7 @@ func newEnv(t *testing.T, up *upstream, opts ...option) *env {
 	return e
 }
 
-var panda = paint.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
+var panda = client.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
 
 func waiting() paint.CallOptions { return paint.CallOptions{Wait: true, WaitSeconds: 5} }
 
@@ -600,7 +600,7 @@ type brokenStore struct {
 	reserveErr, commitErr error
 }
 
-func (b brokenStore) Reserve(ctx context.Context, req store.Request, p store.Policy) (store.Reservation, error) {
+func (b brokenStore) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
 	if b.reserveErr != nil {
 		return store.Reservation{}, b.reserveErr
 	}

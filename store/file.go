@@ -2,6 +2,7 @@ package store
 
 import (
 	"aipaint-mcp/atomicfile"
+	"aipaint-mcp/client"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -233,7 +234,7 @@ func Merge(old, n Record) Record {
 	if n.TaskNo != "" {
 		out.TaskNo = n.TaskNo
 	}
-	if n.Request != (Request{}) {
+	if n.Request != (client.Request{}) {
 		out.Request = n.Request
 	}
 	if out.Owner == "" { // a task's owner never changes once known

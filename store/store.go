@@ -7,11 +7,11 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
+
+	"aipaint-mcp/client"
 )
 
 // Status is where a task stands.
@@ -31,20 +31,6 @@ const (
 	imageMonths  = 3
 )
 
-// Request is the normalised request behind a task.
-type Request struct {
-	Text       string `json:"text,omitempty"`
-	Style      string `json:"style,omitempty"`
-	Resolution string `json:"resolution,omitempty"`
-	Num        int    `json:"num,omitempty"`
-}
-
-// Key identifies identical requests for deduplication.
-func (r Request) Key() string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%q|%q|%q|%d", r.Text, r.Style, r.Resolution, r.Num)))
-	return hex.EncodeToString(sum[:16])
-}
-
 // Image is one picture of a task.
 type Image struct {
 	Index     int       `json:"index"`
@@ -58,7 +44,7 @@ type Image struct {
 type Record struct {
 	TaskID string `json:"task_id"`
 	TaskNo string `json:"task_no,omitempty"`
-	Request
+	client.Request
 	Owner       string    `json:"owner,omitempty"` // the person's Name; "" on a desktop
 	Status      Status    `json:"status"`
 	Error       string    `json:"error,omitempty"` // why a task failed
@@ -201,7 +187,7 @@ var ErrNotFound = errors.New("task not in the store")
 // keep counting). "Today" and "this month" are in the store's zone
 // (WithLocation; the local zone by default).
 type Store interface {
-	Reserve(ctx context.Context, req Request, p Policy) (Reservation, error)
+	Reserve(ctx context.Context, req client.Request, p Policy) (Reservation, error)
 	Commit(res Reservation, r Record) (Record, error)
 	Release(res Reservation) error
 	Abandon(res Reservation) error

@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
 )
@@ -30,7 +31,7 @@ func (h *handlers) generateImage() server.ServerTool {
 			return refused, nil
 		}
 		out, err := h.Paint.Generate(ctx,
-			paint.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num},
+			client.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num},
 			paint.CallOptions{Started: started, Wait: g.Wait, WaitSeconds: g.WaitSeconds, ForceNew: g.ForceNew,
 				OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {

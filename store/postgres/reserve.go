@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/store"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,7 @@ const waitTick = 75 * time.Millisecond
 // the window), the account's daily limit and the person's, and records the
 // reservation. An identical request still in flight is waited for, until
 // its outcome, store.StaleReservation, or the end of ctx.
-func (s *Store) Reserve(ctx context.Context, req store.Request, p store.Policy) (store.Reservation, error) {
+func (s *Store) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
 	for {
 		var (
 			res  store.Reservation
@@ -46,7 +47,7 @@ func (s *Store) Reserve(ctx context.Context, req store.Request, p store.Policy) 
 	}
 }
 
-func (s *Store) reserve(ctx context.Context, tx pgx.Tx, req store.Request, p store.Policy) (res store.Reservation, wait bool, err error) {
+func (s *Store) reserve(ctx context.Context, tx pgx.Tx, req client.Request, p store.Policy) (res store.Reservation, wait bool, err error) {
 	if _, err := tx.Exec(ctx, lockSQL(reserveLock)); err != nil {
 		return res, false, err
 	}
