@@ -94,7 +94,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	case "doctor":
 		err = runDoctor(ctx, args, stdout, stderr, getenv)
 	case "usage":
-		err = runUsage(args, stdout, stderr, getenv)
+		err = runUsage(ctx, args, stdout, stderr, getenv)
 	case "install":
 		err = runInstall(args, stdout, stderr, getenv, os.Executable)
 	case "help":
@@ -392,7 +392,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	return nil
 }
 
-func runUsage(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if err := parseFlags(flag.NewFlagSet("usage", flag.ContinueOnError), args, stdout, stderr, nil); err != nil {
 		return err
 	}
@@ -405,7 +405,7 @@ func runUsage(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		return err
 	}
 	defer st.Close()
-	spends, err := st.Spending()
+	spends, err := st.Spending(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the task store (%s): %w", setting, err)
 	}

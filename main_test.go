@@ -278,7 +278,7 @@ func TestUsageCommandCountsEachPerson(t *testing.T) {
 		p := store.Policy{Person: store.Person{Name: name}}
 		res, err := st.Reserve(t.Context(), client.Request{Text: id, Num: num}, p)
 		require.NoError(t, err)
-		_, err = st.Commit(res, store.Record{TaskID: id})
+		_, err = st.Commit(t.Context(), res, store.Record{TaskID: id})
 		require.NoError(t, err)
 	}
 	spend("alice", 2, "a1")

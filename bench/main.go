@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -318,7 +319,7 @@ func seedStore(dir string, n int) error {
 			SubmittedAt: at, CreatedAt: at, DoneAt: at.Add(20 * time.Second), TookSeconds: 18 + float64(i%5),
 		}
 		rec.SetImages([]string{fmt.Sprintf("https://images.invalid/%d.png", i)})
-		if _, err := st.Put(rec); err != nil {
+		if _, err := st.Put(context.Background(), rec); err != nil {
 			return err
 		}
 		done := rec.DoneAt

@@ -487,7 +487,7 @@ func TestTeamReplicas(t *testing.T) {
 	t.Run("takeover", func(t *testing.T) {
 		for _, k := range killed {
 			for {
-				rec, err := st.Get(k.TaskID)
+				rec, err := st.Get(t.Context(), k.TaskID)
 				if err == nil && rec.Status == "done" {
 					if len(rec.Images) != 1 || rec.Images[0].URL == "" {
 						t.Errorf("task %s recorded with images %+v", k.TaskID, rec.Images)

@@ -54,7 +54,7 @@ func (s *Service) await(ctx context.Context, task Task, o CallOptions, started t
 		out.Task, out.WaitErr = recorded, err
 		return out, nil
 	case taskUnknown(err) && task.Status == StatusPending:
-		if _, ferr := s.fail(task.TaskID, err); ferr != nil {
+		if _, ferr := s.fail(ctx, task.TaskID, err); ferr != nil {
 			s.o.Logger.Error("task store: recording a failed task failed", "task_id", task.TaskID, "err", ferr)
 		}
 	}
@@ -104,8 +104,8 @@ func (s *Service) look(ctx context.Context, poller *wait.Poller, task Task, o Ca
 // that server records what the upstream says, and the store tells.
 type storeReader struct{ s *Service }
 
-func (r storeReader) QueryOnce(_ context.Context, taskID string) (client.Task, error) {
-	t, err := r.s.o.Store.Get(taskID)
+func (r storeReader) QueryOnce(ctx context.Context, taskID string) (client.Task, error) {
+	t, err := r.s.o.Store.Get(ctx, taskID)
 	if err != nil {
 		r.s.o.Logger.Warn("task store: read failed", "task_id", taskID, "err", err)
 		return client.Task{}, err // polled again, as a failed query is
@@ -141,7 +141,7 @@ func (s *Service) record(ctx context.Context, seen client.Task, took time.Durati
 	if err := s.Unavailable(); err != nil {
 		return Task{}, err
 	}
-	task, err := s.o.Store.Update(seen.TaskID, func(t *Task) {
+	task, err := s.o.Store.Update(ctx, seen.TaskID, func(t *Task) {
 		if t.Status == "" && t.Owner == "" {
 			t.Owner = owner
 		}
@@ -176,8 +176,8 @@ const notFoundGrace = 2 * time.Minute
 
 // fail marks a task the upstream no longer knows, unless it was submitted
 // within notFoundGrace.
-func (s *Service) fail(taskID string, why error) (Task, error) {
-	return s.o.Store.Update(taskID, func(t *Task) {
+func (s *Service) fail(ctx context.Context, taskID string, why error) (Task, error) {
+	return s.o.Store.Update(ctx, taskID, func(t *Task) {
 		if t.Status != StatusDone && s.o.Now().Sub(t.SubmittedAt) >= notFoundGrace {
 			t.Status, t.Error = StatusFailed, why.Error()
 		}

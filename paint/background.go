@@ -42,7 +42,7 @@ func (s *Service) follow(task Task, left time.Duration) {
 			s.SaveLater(recorded)
 		}
 	case taskUnknown(err):
-		_, _ = s.fail(task.TaskID, err)
+		_, _ = s.fail(s.bg, task.TaskID, err)
 		s.o.Logger.Warn("background: the upstream does not know the task", "task_id", task.TaskID)
 	case ctx.Err() != nil:
 		// Shutting down, or another server took the task over: it stays
@@ -91,7 +91,7 @@ func (s *Service) SaveImages(ctx context.Context, task Task) (Task, error) {
 	if len(results) == 0 {
 		return task, nil
 	}
-	return s.o.Store.Update(task.TaskID, func(t *Task) {
+	return s.o.Store.Update(ctx, task.TaskID, func(t *Task) {
 		for i, img := range t.Images {
 			if r, ok := results[img.Index]; ok && img.Path == "" {
 				t.Images[i].Path, t.Images[i].SaveError = r.path, r.err
@@ -131,7 +131,7 @@ func (s *Service) SaveLater(task Task) {
 				}
 				// A call, or another process on the same store, may have
 				// saved some of them meanwhile: fetch only what is missing.
-				if stored, err := s.o.Store.Get(task.TaskID); err == nil {
+				if stored, err := s.o.Store.Get(s.bg, task.TaskID); err == nil {
 					task = stored
 				}
 			}
@@ -191,7 +191,7 @@ func (s *Service) Resume() (int, error) {
 	if s.leases != nil {
 		s.background("sweep", s.sweep)
 	}
-	recent, err := s.o.Store.List("", resumeLearn)
+	recent, err := s.o.Store.List(s.bg, "", resumeLearn)
 	if err != nil {
 		return 0, err
 	}
@@ -207,7 +207,7 @@ func (s *Service) Resume() (int, error) {
 		since = now.Add(-resumeSave)
 	}
 	// A pending task within the timeout was written within it too.
-	tasks, err := s.o.Store.UpdatedSince(since)
+	tasks, err := s.o.Store.UpdatedSince(s.bg, since)
 	if err != nil {
 		return 0, err
 	}

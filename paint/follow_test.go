@@ -59,7 +59,7 @@ func (f *fixture) submit(t *testing.T, text string) store.Record {
 	t.Helper()
 	sub, err := f.client.Submit(context.Background(), client.Request{Text: text, Style: "古风", Resolution: "1024*1024", Num: 2})
 	require.NoError(t, err)
-	rec, err := f.store.Put(store.Record{TaskID: sub.TaskID, Request: client.Request{Text: text, Num: 2}})
+	rec, err := f.store.Put(t.Context(), store.Record{TaskID: sub.TaskID, Request: client.Request{Text: text, Num: 2}})
 	require.NoError(t, err)
 	return rec
 }
@@ -71,7 +71,7 @@ func TestFollowFinishesAndSaves(t *testing.T) {
 	f.svc.Follow(rec) // a second Follow of the same task is a no-op
 	assert.Equal(t, 1, f.svc.Active())
 	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
-	got, err := f.store.Get(rec.TaskID)
+	got, err := f.store.Get(t.Context(), rec.TaskID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusDone, got.Status)
 	require.Len(t, got.Images, 2)
@@ -89,7 +89,7 @@ func TestFollowGivesUpAfterTheTaskTimeout(t *testing.T) {
 	rec := f.submit(t, "熊猫")
 	f.svc.Follow(rec)
 	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
-	got, err := f.store.Get(rec.TaskID)
+	got, err := f.store.Get(t.Context(), rec.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, got.Status, "a task past the timeout stays pending, for check_task")
 
@@ -113,7 +113,7 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 	}
 	f.svc.Follow(rec)
 	assert.Zero(t, f.svc.Active(), "nothing starts after Close")
-	got, err := f.store.Get(rec.TaskID)
+	got, err := f.store.Get(t.Context(), rec.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, got.Status, "left pending, to be resumed")
 }
@@ -121,7 +121,7 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 	f := newFixture(t, 100*time.Millisecond, time.Minute)
 	a, b := f.submit(t, "a"), f.submit(t, "b")
-	_, err := f.store.Put(store.Record{TaskID: "done-one", Status: store.StatusDone})
+	_, err := f.store.Put(t.Context(), store.Record{TaskID: "done-one", Status: store.StatusDone})
 	require.NoError(t, err)
 	next := f.service(t) // the next start resumes what this one left
 	n, err := next.Resume()
@@ -129,7 +129,7 @@ func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 	assert.Equal(t, 2, n)
 	require.Eventually(t, func() bool { return next.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	for _, id := range []string{a.TaskID, b.TaskID} {
-		got, err := f.store.Get(id)
+		got, err := f.store.Get(t.Context(), id)
 		require.NoError(t, err)
 		assert.Equal(t, store.StatusDone, got.Status)
 		assert.NotEmpty(t, got.Images[0].Path)
@@ -138,18 +138,18 @@ func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 
 func TestUnknownTaskIsMarkedFailed(t *testing.T) {
 	f := newFixture(t, 0, 10*time.Minute)
-	old, err := f.store.Put(store.Record{TaskID: "sbx-unknown-old", SubmittedAt: time.Now().Add(-3 * time.Minute)})
+	old, err := f.store.Put(t.Context(), store.Record{TaskID: "sbx-unknown-old", SubmittedAt: time.Now().Add(-3 * time.Minute)})
 	require.NoError(t, err)
-	fresh, err := f.store.Put(store.Record{TaskID: "sbx-unknown-new"})
+	fresh, err := f.store.Put(t.Context(), store.Record{TaskID: "sbx-unknown-new"})
 	require.NoError(t, err)
 	f.svc.Follow(old)
 	f.svc.Follow(fresh)
 	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
-	got, err := f.store.Get(old.TaskID)
+	got, err := f.store.Get(t.Context(), old.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusFailed, got.Status)
 	assert.Contains(t, got.Error, "201")
-	got, err = f.store.Get(fresh.TaskID)
+	got, err = f.store.Get(t.Context(), fresh.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, got.Status, "a task just submitted may not be queryable yet: not failed, so identical requests still find it")
 }
@@ -177,7 +177,7 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 	rec, err = f.svc.SaveImages(context.Background(), rec)
 	require.NoError(t, err)
 	assert.NotEmpty(t, rec.Images[0].Path)
-	stored, err := f.store.Get("t1")
+	stored, err := f.store.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, rec.Images[0].Path, stored.Images[0].Path)
 }
@@ -202,11 +202,11 @@ func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
 	est := wait.NewEstimator()
 	tr := f.service(t, func(o *paint.Options) { o.Estimator = est })
 	for i, took := range []float64{6, 7, 8} {
-		_, err := f.store.Put(store.Record{TaskID: "done-" + string(rune('a'+i)), Status: store.StatusDone, TookSeconds: took,
+		_, err := f.store.Put(t.Context(), store.Record{TaskID: "done-" + string(rune('a'+i)), Status: store.StatusDone, TookSeconds: took,
 			Request: client.Request{Text: "x", Resolution: "1024*1536", Num: 2}})
 		require.NoError(t, err)
 	}
-	_, err := f.store.Put(store.Record{TaskID: "no-duration", Status: store.StatusDone,
+	_, err := f.store.Put(t.Context(), store.Record{TaskID: "no-duration", Status: store.StatusDone,
 		Request: client.Request{Text: "y", Resolution: "1024*1024", Num: 1}})
 	require.NoError(t, err)
 	_, err = tr.Resume()
@@ -224,11 +224,11 @@ func TestBackgroundFollowLearnsHowLongTasksTake(t *testing.T) {
 	tr := f.service(t, func(o *paint.Options) { o.Estimator = est })
 	defer tr.Close()
 	rec := f.submit(t, "熊猫")
-	rec, err := f.store.Update(rec.TaskID, func(r *store.Record) { r.Resolution = "1024*1024" })
+	rec, err := f.store.Update(t.Context(), rec.TaskID, func(r *store.Record) { r.Resolution = "1024*1024" })
 	require.NoError(t, err)
 	tr.Follow(rec)
 	require.Eventually(t, func() bool { return tr.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
-	got, err := f.store.Get(rec.TaskID)
+	got, err := f.store.Get(t.Context(), rec.TaskID)
 	require.NoError(t, err)
 	assert.Positive(t, got.TookSeconds, "a finish seen by the background poll is recorded")
 }

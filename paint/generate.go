@@ -105,9 +105,9 @@ func (s *Service) Generate(ctx context.Context, req client.Request, o CallOption
 	if err != nil {
 		s.o.Logger.Warn("submit failed", "err", err)
 		if mayHaveBilled(err) {
-			err = errors.Join(err, s.o.Store.Abandon(res))
+			err = errors.Join(err, s.o.Store.Abandon(ctx, res))
 		} else {
-			err = errors.Join(err, s.o.Store.Release(res))
+			err = errors.Join(err, s.o.Store.Release(ctx, res))
 		}
 		return Outcome{}, &UpstreamError{Err: err}
 	}
@@ -115,7 +115,7 @@ func (s *Service) Generate(ctx context.Context, req client.Request, o CallOption
 	s.o.Logger.Info("task submitted", "task_id", sub.TaskID, "taskNo", sub.TaskNo, "num", req.Num,
 		"style", req.Style, "resolution", req.Resolution)
 	pending := Task{TaskID: sub.TaskID, TaskNo: sub.TaskNo, Request: req, Status: StatusPending}
-	task, err := s.o.Store.Commit(res, pending)
+	task, err := s.o.Store.Commit(ctx, res, pending)
 	out := Outcome{Usage: res.Usage, Billed: req.Num, Submitted: true}
 	if err != nil {
 		// The id reaches the caller at once; recording it is retried until
@@ -145,7 +145,7 @@ func (s *Service) commitLater(res store.Reservation, task Task) {
 	s.background("commit:"+task.TaskID, func() {
 		for n := 0; ; n++ {
 			if !s.pause(commitRetry.Delay(n)) {
-				if _, err := s.o.Store.Commit(res, task); err != nil {
+				if _, err := s.o.Store.Commit(s.bg, res, task); err != nil {
 					s.o.Logger.Error("task store: a submitted task was never recorded; check_task with its id recovers it",
 						"task_id", task.TaskID, "err", err)
 				} else {
@@ -153,7 +153,7 @@ func (s *Service) commitLater(res store.Reservation, task Task) {
 				}
 				return // the next start, or another server, follows it
 			}
-			committed, err := s.o.Store.Commit(res, task)
+			committed, err := s.o.Store.Commit(s.bg, res, task)
 			if err == nil {
 				s.o.Logger.Info("task store: recorded a submitted task after a failure", "task_id", task.TaskID)
 				s.Follow(committed)
@@ -198,10 +198,10 @@ func (s *Service) Check(ctx context.Context, taskID string, o CallOptions) (Outc
 		return Outcome{}, err
 	}
 	var out Outcome
-	if u, err := s.o.Store.Usage(s.policy(o.Person)); err == nil {
+	if u, err := s.o.Store.Usage(ctx, s.policy(o.Person)); err == nil {
 		out.Usage = u
 	}
-	task, err := s.o.Store.Get(taskID)
+	task, err := s.o.Store.Get(ctx, taskID)
 	switch {
 	case err == nil && !visible(task, o.Person):
 		return Outcome{}, ErrNotFound // someone else's: as if it did not exist

@@ -26,6 +26,9 @@ const (
 	sweepEvery = 5 * time.Second
 	// sweepMax bounds the tasks one sweep takes over.
 	sweepMax = 100
+	// unclaimTimeout bounds letting go of a lease as the server stops:
+	// the store may not answer, and the lease expires anyway.
+	unclaimTimeout = 5 * time.Second
 )
 
 // leases are the leases this server holds, counted per task (a call's
@@ -66,7 +69,7 @@ func (s *Service) acquire(ctx context.Context, taskID string) (_ context.Context
 	h := l.held[taskID]
 	l.mu.Unlock()
 	if h == nil {
-		got, err := l.store.Claim(taskID, l.holder, leaseTTL)
+		got, err := l.store.Claim(ctx, taskID, l.holder, leaseTTL)
 		if err != nil {
 			s.o.Logger.Warn("task store: claiming a task's lease failed; polling it anyway", "task_id", taskID, "err", err)
 		} else if !got {
@@ -96,7 +99,12 @@ func (s *Service) acquire(ctx context.Context, taskID string) (_ context.Context
 				if s.bg.Err() != nil {
 					// Stopping with the task still pending: another server
 					// takes it over now rather than when the lease expires.
-					if err := l.store.Unclaim(taskID, l.holder); err != nil {
+					// The service's context has ended: letting go must
+					// outlive it, for a bounded time.
+					uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), unclaimTimeout)
+					err := l.store.Unclaim(uctx, taskID, l.holder)
+					ucancel()
+					if err != nil {
 						s.o.Logger.Warn("task store: letting go of a task's lease failed", "task_id", taskID, "err", err)
 					}
 				}
@@ -129,7 +137,7 @@ func (s *Service) renewLeases() {
 		if len(ids) == 0 {
 			continue
 		}
-		lost, err := l.store.Renew(l.holder, ids, leaseTTL)
+		lost, err := l.store.Renew(s.bg, l.holder, ids, leaseTTL)
 		if err != nil {
 			if !renewFailing {
 				s.o.Logger.Warn("task store: renewing task leases failed; another server may take the tasks over", "tasks", len(ids), "err", err)
@@ -156,7 +164,7 @@ func (s *Service) renewLeases() {
 // shareRate divides the account's poll rate among the servers polling it:
 // the upstream is one account, however many servers ask it.
 func (s *Service) shareRate() {
-	n, err := s.leases.store.Holders()
+	n, err := s.leases.store.Holders(s.bg)
 	if err != nil {
 		return // keep the last share
 	}
@@ -170,7 +178,7 @@ func (s *Service) sweep() {
 	defer t.Stop()
 	failing := false // logged when it starts and when it ends, not every sweep
 	for {
-		tasks, err := s.leases.store.ClaimPending(s.leases.holder, s.o.Now().Add(-s.o.TaskTimeout), leaseTTL, sweepMax)
+		tasks, err := s.leases.store.ClaimPending(s.bg, s.leases.holder, s.o.Now().Add(-s.o.TaskTimeout), leaseTTL, sweepMax)
 		switch {
 		case err != nil && !failing:
 			s.o.Logger.Warn("task store: looking for unfollowed tasks failed; trying again every "+sweepEvery.String(), "err", err)

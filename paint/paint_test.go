@@ -144,7 +144,7 @@ var panda = client.Request{Text: "竹林里的熊猫", Style: "古风", Resoluti
 func waiting() paint.CallOptions { return paint.CallOptions{Wait: true, WaitSeconds: 5} }
 
 func usage(t *testing.T, e *env) int {
-	u, err := e.svc.Usage(paint.Person{})
+	u, err := e.svc.Usage(t.Context(), paint.Person{})
 	require.NoError(t, err)
 	return u.Today
 }
@@ -202,7 +202,7 @@ func TestGenerate(t *testing.T) {
 				assert.Equal(t, paint.StatusDone, out.Task.Status)
 				require.Len(t, out.Task.Images, 2)
 				assert.Equal(t, filepath.Join("/out", "t1_1.png"), out.Task.Images[0].Path)
-				stored, err := e.svc.Get(paint.Person{}, "t1")
+				stored, err := e.svc.Get(t.Context(), paint.Person{}, "t1")
 				require.NoError(t, err)
 				assert.Equal(t, paint.StatusDone, stored.Status)
 				assert.Equal(t, panda, stored.Request)
@@ -218,7 +218,7 @@ func TestGenerate(t *testing.T) {
 				assert.Equal(t, paint.StatusPending, out.Task.Status)
 				assert.Equal(t, 2, out.Billed)
 				require.Eventually(t, func() bool {
-					got, err := e.svc.Get(paint.Person{}, "t1")
+					got, err := e.svc.Get(t.Context(), paint.Person{}, "t1")
 					return err == nil && got.Status == paint.StatusDone
 				}, 5*time.Second, 5*time.Millisecond, "the background follower records the finish")
 			},
@@ -303,7 +303,7 @@ func TestGenerate(t *testing.T) {
 				assert.ErrorIs(t, out.WaitErr, wait.ErrStillPending)
 				assert.True(t, out.Submitted)
 				require.Eventually(t, func() bool {
-					got, err := e.svc.Get(paint.Person{}, out.Task.TaskID)
+					got, err := e.svc.Get(t.Context(), paint.Person{}, out.Task.TaskID)
 					return err == nil && got.Status == paint.StatusDone
 				}, 10*time.Second, 10*time.Millisecond)
 			},
@@ -319,7 +319,7 @@ func TestGenerate(t *testing.T) {
 				var ue *paint.UpstreamError
 				require.ErrorAs(t, err, &ue)
 				assert.Equal(t, "t1", ue.SubmittedTask)
-				got, gerr := e.svc.Get(paint.Person{}, "t1")
+				got, gerr := e.svc.Get(t.Context(), paint.Person{}, "t1")
 				require.NoError(t, gerr, "the billed task is recorded whatever the wait did")
 				assert.Equal(t, paint.StatusPending, got.Status)
 			},
@@ -437,14 +437,14 @@ func TestCheck(t *testing.T) {
 		assert.Equal(t, paint.StatusDone, out.Task.Status)
 		_, queries := e.up.counts()
 		assert.Equal(t, 1, queries)
-		stored, err := e.svc.Get(paint.Person{}, "elsewhere")
+		stored, err := e.svc.Get(t.Context(), paint.Person{}, "elsewhere")
 		require.NoError(t, err)
 		assert.Len(t, stored.Images, 2)
 	})
 	t.Run("a task the API forgot is failed after the grace, and answered so", func(t *testing.T) {
 		notFound := &client.APIError{Op: client.OpQuery, Category: client.CategoryNotFound, Code: 201}
 		e := newEnv(t, &upstream{queryFn: func(string, int) (client.Task, error) { return client.Task{}, notFound }})
-		_, err := e.store.Update("old", func(r *store.Record) { r.SubmittedAt = time.Now().Add(-time.Hour) })
+		_, err := e.store.Update(t.Context(), "old", func(r *store.Record) { r.SubmittedAt = time.Now().Add(-time.Hour) })
 		require.NoError(t, err)
 		_, err = e.svc.Check(t.Context(), "old", paint.CallOptions{})
 		require.ErrorAs(t, err, new(*paint.UpstreamError))
@@ -453,11 +453,11 @@ func TestCheck(t *testing.T) {
 		require.ErrorAs(t, err, &failed)
 		assert.Equal(t, "old", failed.Task.TaskID)
 
-		_, err = e.store.Update("young", func(r *store.Record) {})
+		_, err = e.store.Update(t.Context(), "young", func(r *store.Record) {})
 		require.NoError(t, err)
 		_, err = e.svc.Check(t.Context(), "young", paint.CallOptions{})
 		require.ErrorAs(t, err, new(*paint.UpstreamError))
-		young, err := e.svc.Get(paint.Person{}, "young")
+		young, err := e.svc.Get(t.Context(), paint.Person{}, "young")
 		require.NoError(t, err)
 		assert.Equal(t, paint.StatusPending, young.Status, "within the grace a 201 leaves the task pending")
 	})
@@ -475,7 +475,7 @@ func TestFailedDownloadsAreRetriedInTheBackground(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, out.Task.Images[0].SaveError, "the call says the download failed")
 	require.Eventually(t, func() bool {
-		got, err := e.svc.Get(paint.Person{}, "t1")
+		got, err := e.svc.Get(t.Context(), paint.Person{}, "t1")
 		return err == nil && got.Images[0].Path != "" && got.Images[1].Path != ""
 	}, 5*time.Second, 5*time.Millisecond, "retried until saved, without any call")
 }
@@ -484,14 +484,14 @@ func TestResume(t *testing.T) {
 	up := &upstream{}
 	e := newEnv(t, up)
 	// As a killed process leaves them: one pending task, one done without its files.
-	_, err := e.store.Update("pending", func(r *store.Record) { r.Request = panda })
+	_, err := e.store.Update(t.Context(), "pending", func(r *store.Record) { r.Request = panda })
 	require.NoError(t, err)
-	_, err = e.store.Update("unsaved", func(r *store.Record) {
+	_, err = e.store.Update(t.Context(), "unsaved", func(r *store.Record) {
 		r.Request, r.Status = panda, store.StatusDone
 		r.SetImages([]string{"http://img/unsaved/1.png"})
 	})
 	require.NoError(t, err)
-	_, err = e.store.Update("expired", func(r *store.Record) {
+	_, err = e.store.Update(t.Context(), "expired", func(r *store.Record) {
 		r.Request, r.Status, r.SubmittedAt = panda, store.StatusDone, time.Now().AddDate(-1, 0, 0)
 		r.SetImages([]string{"http://img/expired/1.png"})
 	})
@@ -502,11 +502,11 @@ func TestResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "the pending task is followed and the unsaved one saved; the expired one is left")
 	require.Eventually(t, func() bool {
-		p, err1 := e.svc.Get(paint.Person{}, "pending")
-		u, err2 := e.svc.Get(paint.Person{}, "unsaved")
+		p, err1 := e.svc.Get(t.Context(), paint.Person{}, "pending")
+		u, err2 := e.svc.Get(t.Context(), paint.Person{}, "unsaved")
 		return err1 == nil && err2 == nil && p.Status == paint.StatusDone && p.Images[0].Path != "" && u.Images[0].Path != ""
 	}, 5*time.Second, 5*time.Millisecond)
-	expired, err := e.svc.Get(paint.Person{}, "expired")
+	expired, err := e.svc.Get(t.Context(), paint.Person{}, "expired")
 	require.NoError(t, err)
 	assert.Empty(t, expired.Images[0].Path)
 }
@@ -538,7 +538,7 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 	// A week of tasks whose files were never saved (say, a full disk).
 	const tasks = 12
 	for i := range tasks {
-		_, err := e.store.Update(fmt.Sprintf("u%d", i), func(r *store.Record) {
+		_, err := e.store.Update(t.Context(), fmt.Sprintf("u%d", i), func(r *store.Record) {
 			r.Request, r.Status = panda, store.StatusDone
 			r.SetImages([]string{fmt.Sprintf("http://img/u%d/1.png", i), fmt.Sprintf("http://img/u%d/2.png", i)})
 		})
@@ -549,7 +549,7 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tasks, n)
 	require.Eventually(t, func() bool {
-		list, err := e.svc.List(paint.Person{}, tasks)
+		list, err := e.svc.List(t.Context(), paint.Person{}, tasks)
 		if err != nil || len(list) != tasks {
 			return false
 		}
@@ -589,7 +589,7 @@ func TestCloseStopsTheBackgroundThenTheStore(t *testing.T) {
 	require.Eventually(t, func() bool { return e.svc.Active() == 1 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, e.svc.Close())
 	assert.Zero(t, e.svc.Active())
-	got, err := e.open().Get("t1")
+	got, err := e.open().Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, paint.StatusPending, got.Status, "still pending, for the next start to resume")
 }
@@ -607,11 +607,11 @@ func (b brokenStore) Reserve(ctx context.Context, req client.Request, p store.Po
 	return b.Store.Reserve(ctx, req, p)
 }
 
-func (b brokenStore) Commit(res store.Reservation, r store.Record) (store.Record, error) {
+func (b brokenStore) Commit(ctx context.Context, res store.Reservation, r store.Record) (store.Record, error) {
 	if b.commitErr != nil {
 		return store.Record{}, b.commitErr
 	}
-	return b.Store.Commit(res, r)
+	return b.Store.Commit(ctx, res, r)
 }
 
 func TestStoreFailures(t *testing.T) {
@@ -643,7 +643,7 @@ func TestStoreFailures(t *testing.T) {
 
 func TestCheckLeavesAFailedSaveToTheBackground(t *testing.T) {
 	e := newEnv(t, &upstream{})
-	_, err := e.store.Update("done-unsaved", func(r *store.Record) {
+	_, err := e.store.Update(t.Context(), "done-unsaved", func(r *store.Record) {
 		r.Request, r.Status = panda, store.StatusDone
 		r.SetImages([]string{"http://img/done-unsaved/1.png", "http://img/done-unsaved/2.png"})
 	})
@@ -653,7 +653,7 @@ func TestCheckLeavesAFailedSaveToTheBackground(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, out.Task.Images[0].SaveError, "the call says the download failed")
 	require.Eventually(t, func() bool {
-		got, err := e.svc.Get(paint.Person{}, "done-unsaved")
+		got, err := e.svc.Get(t.Context(), paint.Person{}, "done-unsaved")
 		return err == nil && got.Images[0].Path != "" && got.Images[1].Path != ""
 	}, 5*time.Second, 5*time.Millisecond, "retried in the background, without another call")
 	_, queries := e.up.counts()
@@ -667,7 +667,7 @@ func TestResumeLeavesThisRunsTasksToTheirCalls(t *testing.T) {
 		return doneTask(id), nil
 	}}
 	e := newEnv(t, up)
-	_, err := e.store.Update("left-by-a-crash", func(r *store.Record) { r.Request = panda })
+	_, err := e.store.Update(t.Context(), "left-by-a-crash", func(r *store.Record) { r.Request = panda })
 	require.NoError(t, err)
 	e.restart(t)
 	done := make(chan error, 1)

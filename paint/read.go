@@ -28,11 +28,11 @@ func (s *Service) policy(who Person) store.Policy {
 
 // Get reads one of who's tasks from the store; ErrNotFound for an unknown
 // task and for someone else's.
-func (s *Service) Get(who Person, taskID string) (Task, error) {
+func (s *Service) Get(ctx context.Context, who Person, taskID string) (Task, error) {
 	if s.o.Store == nil {
 		return Task{}, s.Unavailable()
 	}
-	t, err := s.o.Store.Get(taskID)
+	t, err := s.o.Store.Get(ctx, taskID)
 	if err == nil && !visible(t, who) {
 		return Task{}, ErrNotFound
 	}
@@ -40,26 +40,26 @@ func (s *Service) Get(who Person, taskID string) (Task, error) {
 }
 
 // List returns who's n newest tasks.
-func (s *Service) List(who Person, n int) ([]Task, error) {
+func (s *Service) List(ctx context.Context, who Person, n int) ([]Task, error) {
 	if s.o.Store == nil {
 		return nil, s.Unavailable()
 	}
-	return s.o.Store.List(who.Name, n)
+	return s.o.Store.List(ctx, who.Name, n)
 }
 
 // Usage is today's images against the daily limit, and who's against
 // theirs.
-func (s *Service) Usage(who Person) (Usage, error) {
+func (s *Service) Usage(ctx context.Context, who Person) (Usage, error) {
 	if s.o.Store == nil {
 		return Usage{}, s.Unavailable()
 	}
-	return s.o.Store.Usage(s.policy(who))
+	return s.o.Store.Usage(ctx, s.policy(who))
 }
 
 // RecentIDs are the ids of who's n newest tasks, newest first (for
 // completions); none when the store is not usable.
-func (s *Service) RecentIDs(who Person, n int) []string {
-	tasks, err := s.List(who, n)
+func (s *Service) RecentIDs(ctx context.Context, who Person, n int) []string {
+	tasks, err := s.List(ctx, who, n)
 	if err != nil {
 		return nil
 	}

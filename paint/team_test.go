@@ -41,22 +41,22 @@ func TestPeopleSeeOnlyTheirOwnTasks(t *testing.T) {
 	require.ErrorIs(t, err, paint.ErrNotFound, "bob is told alice's task does not exist")
 	_, after := e.up.counts()
 	assert.Equal(t, queries, after, "and the upstream is not asked about it")
-	_, err = e.svc.Get(bob, id)
+	_, err = e.svc.Get(t.Context(), bob, id)
 	require.ErrorIs(t, err, paint.ErrNotFound)
-	listed, err := e.svc.List(bob, 10)
+	listed, err := e.svc.List(t.Context(), bob, 10)
 	require.NoError(t, err)
 	assert.Empty(t, listed)
-	assert.Empty(t, e.svc.RecentIDs(bob, 10))
+	assert.Empty(t, e.svc.RecentIDs(t.Context(), bob, 10))
 
 	got, err := e.svc.Check(t.Context(), id, as(alice))
 	require.NoError(t, err)
 	assert.Equal(t, paint.StatusDone, got.Task.Status)
-	assert.Equal(t, []string{id}, e.svc.RecentIDs(alice, 10))
-	mine, err := e.svc.Get(paint.Person{}, id)
+	assert.Equal(t, []string{id}, e.svc.RecentIDs(t.Context(), alice, 10))
+	mine, err := e.svc.Get(t.Context(), paint.Person{}, id)
 	require.NoError(t, err, "a desktop's single user (no tokens file) sees every task")
 	assert.Equal(t, id, mine.TaskID)
 
-	u, err := e.svc.Usage(bob)
+	u, err := e.svc.Usage(t.Context(), bob)
 	require.NoError(t, err)
 	assert.Equal(t, 2, u.Today, "the team's count includes alice's images")
 	require.NotNil(t, u.Person)
@@ -110,11 +110,11 @@ type flakyCommits struct {
 	fails atomic.Int32
 }
 
-func (f *flakyCommits) Commit(res store.Reservation, r store.Record) (store.Record, error) {
+func (f *flakyCommits) Commit(ctx context.Context, res store.Reservation, r store.Record) (store.Record, error) {
 	if f.fails.Add(-1) >= 0 {
 		return store.Record{}, errors.New("connection refused")
 	}
-	return f.Store.Commit(res, r)
+	return f.Store.Commit(ctx, res, r)
 }
 
 func TestACommitThatFailedIsRetriedThenFollowed(t *testing.T) {
@@ -128,13 +128,13 @@ func TestACommitThatFailedIsRetriedThenFollowed(t *testing.T) {
 	require.NoError(t, err, "the task was paid for: its id reaches the caller")
 	assert.Equal(t, paint.StatusPending, out.Task.Status)
 	require.Eventually(t, func() bool {
-		got, err := e.store.Get(out.Task.TaskID)
+		got, err := e.store.Get(t.Context(), out.Task.TaskID)
 		return err == nil && got.Status == paint.StatusDone
 	}, 15*time.Second, 10*time.Millisecond, "recorded once the store is back, then followed to the end")
-	got, err := e.store.Get(out.Task.TaskID)
+	got, err := e.store.Get(t.Context(), out.Task.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, "alice", got.Owner)
-	u, err := e.svc.Usage(alice)
+	u, err := e.svc.Usage(t.Context(), alice)
 	require.NoError(t, err)
 	assert.Equal(t, 2, u.Today, "counted once")
 	submits, _ := e.up.counts()
@@ -227,7 +227,7 @@ func TestReplicasFollowEachPendingTaskOnce(t *testing.T) {
 	require.NoError(t, a.Close())
 	g.set(true)
 	require.Eventually(t, func() bool {
-		got, err := b.Get(bob, out.Task.TaskID)
+		got, err := b.Get(t.Context(), bob, out.Task.TaskID)
 		return err == nil && got.Status == paint.StatusDone
 	}, 15*time.Second, 20*time.Millisecond, "b takes over a's pending task within a sweep")
 	assert.Positive(t, upB.queries.Load())
@@ -240,11 +240,11 @@ type staleGets struct {
 	hide atomic.Bool
 }
 
-func (s *staleGets) Get(id string) (store.Record, error) {
+func (s *staleGets) Get(ctx context.Context, id string) (store.Record, error) {
 	if s.hide.Load() {
 		return store.Record{}, store.ErrNotFound
 	}
-	return s.Store.Get(id)
+	return s.Store.Get(ctx, id)
 }
 
 func TestCheckNeverAnswersWithSomeoneElsesTaskRecordedMeanwhile(t *testing.T) {
@@ -261,7 +261,7 @@ func TestCheckNeverAnswersWithSomeoneElsesTaskRecordedMeanwhile(t *testing.T) {
 	got, err := e.svc.Check(t.Context(), out.Task.TaskID, as(bob))
 	require.ErrorIs(t, err, paint.ErrNotFound, "bob must not get alice's task: %+v", got.Task)
 	stale.hide.Store(false)
-	rec, err := e.store.Get(out.Task.TaskID)
+	rec, err := e.store.Get(t.Context(), out.Task.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, "alice", rec.Owner, "and it stays hers")
 }
@@ -276,7 +276,7 @@ func TestACommitThatFailedIsTriedOnceMoreAtClose(t *testing.T) {
 	out, err := e.svc.Generate(t.Context(), panda, paint.CallOptions{Person: alice})
 	require.NoError(t, err)
 	require.NoError(t, e.svc.Close(), "closing before the first retry is due")
-	got, err := e.open().Get(out.Task.TaskID)
+	got, err := e.open().Get(t.Context(), out.Task.TaskID)
 	require.NoError(t, err, "a paid task is recorded before the store closes, not only logged")
 	assert.Equal(t, "alice", got.Owner)
 }

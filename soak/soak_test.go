@@ -157,7 +157,7 @@ func TestSoak(t *testing.T) {
 	}
 	audit(t, endpoint, hc, known)
 	// ...and recorded in the task store, which holds nothing else.
-	recorded, err := st.List("", 0)
+	recorded, err := st.List(t.Context(), "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"aipaint-mcp/atomicfile"
 	"aipaint-mcp/client"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -100,7 +101,7 @@ func (s *File) locked(f func() error) error {
 
 // Get reads one record. Reads hold the lock too: on Windows a file open for
 // reading cannot be replaced, so a writer must never meet a reader.
-func (s *File) Get(taskID string) (Record, error) {
+func (s *File) Get(_ context.Context, taskID string) (Record, error) {
 	var r Record
 	err := s.locked(func() (err error) {
 		r, err = s.read(s.recordPath(taskID))
@@ -127,7 +128,7 @@ func (s *File) read(path string) (Record, error) {
 // Put records a task, merged with what is already stored (another process
 // may have saved images meanwhile): a done task never goes back to pending,
 // and saved paths are kept.
-func (s *File) Put(r Record) (Record, error) {
+func (s *File) Put(_ context.Context, r Record) (Record, error) {
 	var out Record
 	err := s.locked(func() (err error) {
 		out, err = s.putLocked(r)
@@ -142,7 +143,7 @@ func (s *File) putLocked(r Record) (Record, error) {
 
 // Update changes one record under the lock; f sees a Record with only the
 // task id set when there is none yet.
-func (s *File) Update(taskID string, f func(*Record)) (Record, error) {
+func (s *File) Update(_ context.Context, taskID string, f func(*Record)) (Record, error) {
 	var out Record
 	err := s.locked(func() (err error) {
 		out, err = s.updateLocked(taskID, f)
@@ -270,12 +271,14 @@ func Merge(old, n Record) Record {
 // List returns owner's records newest first (by submit time), at most
 // limit of them (0 = all); owner "" = everyone's. Damaged files are
 // skipped: one bad record must not hide the others.
-func (s *File) List(owner string, limit int) ([]Record, error) {
+func (s *File) List(_ context.Context, owner string, limit int) ([]Record, error) {
 	return s.list(owner, limit, time.Time{})
 }
 
 // UpdatedSince returns the records written at or after since, newest first.
-func (s *File) UpdatedSince(since time.Time) ([]Record, error) { return s.list("", 0, since) }
+func (s *File) UpdatedSince(_ context.Context, since time.Time) ([]Record, error) {
+	return s.list("", 0, since)
+}
 
 // list reads only what it needs: a record's file is written whenever the
 // record changes, so its modification time is at or after its submit time.

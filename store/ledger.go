@@ -128,7 +128,7 @@ func blocked(p Policy) bool { return p.Person.Limited && p.Person.Limit <= 0 }
 
 // Commit records the task a reservation's submit created, together with its
 // record, in one step: no process ever sees the one without the other.
-func (s *File) Commit(res Reservation, r Record) (Record, error) {
+func (s *File) Commit(_ context.Context, res Reservation, r Record) (Record, error) {
 	var out Record
 	err := s.locked(func() error {
 		if err := s.appendLedger(res.Day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
@@ -143,18 +143,18 @@ func (s *File) Commit(res Reservation, r Record) (Record, error) {
 }
 
 // Release gives back a reservation whose submit billed nothing.
-func (s *File) Release(res Reservation) error {
+func (s *File) Release(_ context.Context, res Reservation) error {
 	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outReleased}) })
 }
 
 // Abandon ends a reservation whose submit may have been billed but gave no
 // task id: its images keep counting, and nobody waits for it.
-func (s *File) Abandon(res Reservation) error {
+func (s *File) Abandon(_ context.Context, res Reservation) error {
 	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outUnknown}) })
 }
 
 // Usage reports today's images: the account's, and p.Person's when named.
-func (s *File) Usage(p Policy) (Usage, error) {
+func (s *File) Usage(_ context.Context, p Policy) (Usage, error) {
 	var u Usage
 	err := s.locked(func() error {
 		now := s.now()
@@ -178,7 +178,7 @@ func (s *File) Usage(p Policy) (Usage, error) {
 }
 
 // Spending reports each owner's images today and this calendar month.
-func (s *File) Spending() ([]Spend, error) {
+func (s *File) Spending(_ context.Context) ([]Spend, error) {
 	var out []Spend
 	err := s.locked(func() error {
 		now := s.now().In(s.loc)

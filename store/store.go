@@ -186,31 +186,38 @@ var ErrNotFound = errors.New("task not in the store")
 // or Abandon (it may have been billed, but no task id came back: its images
 // keep counting). "Today" and "this month" are in the store's zone
 // (WithLocation; the local zone by default).
+//
+// Every method but Close takes the caller's ctx first, as database/sql's
+// ...Context methods do: a call whose caller gave up stops its work on a
+// store over the network. The file store's work is local and short: it
+// heeds ctx only where it waits (Reserve).
 type Store interface {
 	Reserve(ctx context.Context, req client.Request, p Policy) (Reservation, error)
-	Commit(res Reservation, r Record) (Record, error)
-	Release(res Reservation) error
-	Abandon(res Reservation) error
+	Commit(ctx context.Context, res Reservation, r Record) (Record, error)
+	Release(ctx context.Context, res Reservation) error
+	Abandon(ctx context.Context, res Reservation) error
 
 	// Get reads one task, whoever owns it (the paint service checks
 	// owners); ErrNotFound when it is not stored.
-	Get(taskID string) (Record, error)
+	Get(ctx context.Context, taskID string) (Record, error)
 	// Update changes one task atomically; f sees a Record with only the
 	// task id set when there is none yet.
-	Update(taskID string, f func(*Record)) (Record, error)
+	Update(ctx context.Context, taskID string, f func(*Record)) (Record, error)
 	// List returns owner's newest tasks first (by submit time), at most
 	// limit (0 = all); owner "" lists every owner's.
-	List(owner string, limit int) ([]Record, error)
+	List(ctx context.Context, owner string, limit int) ([]Record, error)
 	// UpdatedSince returns every owner's tasks written at or after since,
 	// newest first.
-	UpdatedSince(since time.Time) ([]Record, error)
+	UpdatedSince(ctx context.Context, since time.Time) ([]Record, error)
 	// Usage reports today's images of the whole account against
 	// p.DailyLimit, and p.Person's own when the person has a name.
-	Usage(p Policy) (Usage, error)
+	Usage(ctx context.Context, p Policy) (Usage, error)
 	// Spending reports each owner's images today and this month, sorted by
 	// owner; owners with none this month are left out.
-	Spending() ([]Spend, error)
+	Spending(ctx context.Context) ([]Spend, error)
 
+	// Close takes no ctx, as io.Closer and sql.DB.Close: closing is not
+	// a request anyone cancels.
 	Close() error
 }
 
@@ -222,22 +229,22 @@ type Leaser interface {
 	// now+ttl, unless another holder's lease is live (live: now <
 	// its end). ok=false when someone else holds it; ErrNotFound when the
 	// task is not stored.
-	Claim(taskID, holder string, ttl time.Duration) (ok bool, err error)
+	Claim(ctx context.Context, taskID, holder string, ttl time.Duration) (ok bool, err error)
 	// ClaimPending takes up to max pending tasks submitted at or after
 	// since whose lease is free or expired, for holder until now+ttl, and
 	// returns them. Tasks holder already holds live are not returned (it
 	// follows them already); no task is returned to two callers.
-	ClaimPending(holder string, since time.Time, ttl time.Duration, max int) ([]Record, error)
+	ClaimPending(ctx context.Context, holder string, since time.Time, ttl time.Duration, max int) ([]Record, error)
 	// Renew extends holder's leases on taskIDs (an expired one too, when
 	// nobody else took it meanwhile); it returns the ids holder no longer
 	// holds: taken by another, let go, or never held.
-	Renew(holder string, taskIDs []string, ttl time.Duration) (lost []string, err error)
+	Renew(ctx context.Context, holder string, taskIDs []string, ttl time.Duration) (lost []string, err error)
 	// Unclaim lets go of holder's lease (the task finished, or the server
 	// stops).
-	Unclaim(taskID, holder string) error
+	Unclaim(ctx context.Context, taskID, holder string) error
 	// Holders counts the holders of live leases: the servers polling the
 	// upstream for this account now, which share its poll rate.
-	Holders() (int, error)
+	Holders(ctx context.Context) (int, error)
 }
 
 // Pinger is a store on a network: it answers whether it is reachable (for

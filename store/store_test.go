@@ -48,11 +48,11 @@ var panda = client.Request{Text: "竹林里的熊猫", Style: "古风", Resoluti
 
 func TestRecordRoundTripAndMerge(t *testing.T) {
 	s, c := newTestStore(t)
-	_, err := s.Get("t1")
+	_, err := s.Get(t.Context(), "t1")
 	require.ErrorIs(t, err, ErrNotFound)
 
 	created := time.Date(2026, 11, 27, 19, 59, 0, 0, time.FixedZone("CST", 8*3600))
-	r, err := s.Put(Record{TaskID: "t1", TaskNo: "no1", Request: panda, CreatedAt: created})
+	r, err := s.Put(t.Context(), Record{TaskID: "t1", TaskNo: "no1", Request: panda, CreatedAt: created})
 	require.NoError(t, err)
 	assert.Equal(t, StatusPending, r.Status)
 	assert.Equal(t, c.now(), r.SubmittedAt)
@@ -61,14 +61,14 @@ func TestRecordRoundTripAndMerge(t *testing.T) {
 	r.Status, r.DoneAt = StatusDone, c.now()
 	r.SetImages([]string{"https://img/1.png", "https://img/2.png"})
 	r.Images[0].Path = "/pics/t1_1.png"
-	_, err = s.Put(r)
+	_, err = s.Put(t.Context(), r)
 	require.NoError(t, err)
 
 	// Another process that noticed the task later, without the saved path,
 	// must not erase it or turn the task back to pending.
 	late := Record{TaskID: "t1", Status: StatusPending}
 	late.SetImages([]string{"https://img/1.png", "https://img/2.png"})
-	got, err := s.Put(late)
+	got, err := s.Put(t.Context(), late)
 	require.NoError(t, err)
 	assert.Equal(t, StatusDone, got.Status)
 	assert.Equal(t, "/pics/t1_1.png", got.Images[0].Path)
@@ -76,7 +76,7 @@ func TestRecordRoundTripAndMerge(t *testing.T) {
 	assert.Equal(t, "no1", got.TaskNo)
 	assert.True(t, created.AddDate(0, 3, 0).Equal(got.Images[1].ExpiresAt), "%v", got.Images[1].ExpiresAt)
 
-	again, err := s.Get("t1")
+	again, err := s.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, got.Images, again.Images)
 	assert.True(t, again.CreatedAt.Equal(created))
@@ -85,9 +85,9 @@ func TestRecordRoundTripAndMerge(t *testing.T) {
 func TestHostileTaskIDsStayInsideTheStore(t *testing.T) {
 	s, _ := newTestStore(t)
 	for _, id := range []string{"../../etc/passwd", `..\..\win.ini`, "a/b", "..", ".", "CON", "Abc", "x\x00y", "任务", "/abs"} {
-		_, err := s.Put(Record{TaskID: id, Request: panda})
+		_, err := s.Put(t.Context(), Record{TaskID: id, Request: panda})
 		require.NoError(t, err, id)
-		got, err := s.Get(id)
+		got, err := s.Get(t.Context(), id)
 		require.NoError(t, err, id)
 		assert.Equal(t, id, got.TaskID)
 		rel, err := filepath.Rel(filepath.Join(s.Dir(), "tasks"), s.recordPath(id))
@@ -100,32 +100,32 @@ func TestHostileTaskIDsStayInsideTheStore(t *testing.T) {
 	assert.Equal(t, "console.json", filepath.Base(s.recordPath("console")))
 	// Two ids that differ only in case must not share a file (case-insensitive file systems).
 	assert.NotEqual(t, s.recordPath("abc"), s.recordPath("Abc"))
-	_, err := s.Put(Record{TaskID: ""})
+	_, err := s.Put(t.Context(), Record{TaskID: ""})
 	require.Error(t, err)
 }
 
 func TestListNewestFirstSkipsDamagedFiles(t *testing.T) {
 	s, c := newTestStore(t)
 	for i := range 3 {
-		_, err := s.Put(Record{TaskID: "t" + strconv.Itoa(i)})
+		_, err := s.Put(t.Context(), Record{TaskID: "t" + strconv.Itoa(i)})
 		require.NoError(t, err)
 		c.add(time.Second)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), "tasks", "bad.json"), []byte("{not json"), 0o600))
-	list, err := s.List("", 0)
+	list, err := s.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	assert.Equal(t, []string{"t2", "t1", "t0"}, []string{list[0].TaskID, list[1].TaskID, list[2].TaskID})
-	list, err = s.List("", 2)
+	list, err = s.List(t.Context(), "", 2)
 	require.NoError(t, err)
 	assert.Len(t, list, 2)
-	_, err = s.Get("bad")
+	_, err = s.Get(t.Context(), "bad")
 	assert.ErrorContains(t, err, "damaged")
 }
 
 // commitID commits a bare record.
 func commitID(s *File, res Reservation, taskID string) error {
-	_, err := s.Commit(res, Record{TaskID: taskID})
+	_, err := s.Commit(context.Background(), res, Record{TaskID: taskID})
 	return err
 }
 
@@ -137,7 +137,7 @@ func TestTornLedgerLineIsSkipped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, r.Usage.Today)
 	require.NoError(t, commitID(s, r, "t1"))
-	u, err := s.Usage(Policy{DailyLimit: 10})
+	u, err := s.Usage(t.Context(), Policy{DailyLimit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, 2, u.Today)
 }
@@ -169,7 +169,7 @@ func TestTwoProcesses(t *testing.T) {
 	s, err := Open(dir)
 	require.NoError(t, err)
 	defer s.Close()
-	list, err := s.List("", 0)
+	list, err := s.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	ids := map[string]bool{}
 	for _, r := range list {
@@ -194,7 +194,7 @@ func TestTwoProcesses(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(dir, "tasks", "*.json"))
 	require.NoError(t, err)
 	assert.Len(t, files, len(list), "no damaged or stray record files")
-	u, err := s.Usage(Policy{DailyLimit: 0})
+	u, err := s.Usage(t.Context(), Policy{DailyLimit: 0})
 	require.NoError(t, err)
 	assert.Equal(t, 2*perProcess+perProcess/4, u.Today)
 	leftovers, _ := filepath.Glob(filepath.Join(dir, "tasks", ".*"))
@@ -232,13 +232,13 @@ func TestChildProcess(t *testing.T) {
 				}
 				rec := Record{TaskID: req.Text, Request: req, Status: StatusDone}
 				rec.SetImages([]string{"https://img/" + req.Text + ".png"})
-				_, err = s.Commit(r, rec)
+				_, err = s.Commit(t.Context(), r, rec)
 				assert.NoError(t, err)
 			}
 		}()
 	}
 	wg.Wait()
-	_, err = s.Get("nope")
+	_, err = s.Get(t.Context(), "nope")
 	assert.True(t, errors.Is(err, ErrNotFound))
 }
 
@@ -255,7 +255,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.Commit(r, Record{TaskID: "t" + strconv.Itoa(i)}); err != nil {
+		if _, err := s.Commit(b.Context(), r, Record{TaskID: "t" + strconv.Itoa(i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -279,14 +279,14 @@ func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	_, err = f.WriteString(`{"r":"torn","k":"x","n":50`) // cut short
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	u, err := s.Usage(Policy{DailyLimit: 0})
+	u, err := s.Usage(t.Context(), Policy{DailyLimit: 0})
 	require.NoError(t, err)
 	assert.Equal(t, 1, u.Today)
 
 	r, err = other.Reserve(ctx, client.Request{Text: "b", Num: 2}, Policy{})
 	require.NoError(t, err)
 	require.NoError(t, commitID(other, r, "tb"))
-	u, err = s.Usage(Policy{DailyLimit: 0})
+	u, err = s.Usage(t.Context(), Policy{DailyLimit: 0})
 	require.NoError(t, err)
 	assert.Equal(t, 3, u.Today, "the other process's images count; the torn line does not")
 }
@@ -299,21 +299,21 @@ func TestListLimitMatchesAFullSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 40 {
 		submitted := base.Add(time.Duration(rng.IntN(3600)) * time.Second)
-		_, err := s.Put(Record{TaskID: fmt.Sprintf("t%02d", i), SubmittedAt: submitted})
+		_, err := s.Put(t.Context(), Record{TaskID: fmt.Sprintf("t%02d", i), SubmittedAt: submitted})
 		require.NoError(t, err)
 		// Updated some time after its submit (a task finishing later).
 		mtime := submitted.Add(time.Duration(rng.IntN(7200)) * time.Second)
 		require.NoError(t, os.Chtimes(s.recordPath(fmt.Sprintf("t%02d", i)), mtime, mtime))
 	}
-	all, err := s.List("", 0)
+	all, err := s.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	require.Len(t, all, 40)
 	for _, limit := range []int{1, 5, 17, 40, 50} {
-		got, err := s.List("", limit)
+		got, err := s.List(t.Context(), "", limit)
 		require.NoError(t, err)
 		assert.Equal(t, all[:min(limit, 40)], got, "limit %d", limit)
 	}
-	recent, err := s.UpdatedSince(base.Add(2 * time.Hour))
+	recent, err := s.UpdatedSince(t.Context(), base.Add(2*time.Hour))
 	require.NoError(t, err)
 	for _, r := range recent {
 		info, err := os.Stat(s.recordPath(r.TaskID))
@@ -328,19 +328,19 @@ func TestListLimitMatchesAFullSort(t *testing.T) {
 // again costs no disk write.
 func TestUpdateWithoutChangeDoesNotWrite(t *testing.T) {
 	s, c := newTestStore(t)
-	rec, err := s.Put(Record{TaskID: "t1", Request: panda})
+	rec, err := s.Put(t.Context(), Record{TaskID: "t1", Request: panda})
 	require.NoError(t, err)
 	info, err := os.Stat(s.recordPath("t1"))
 	require.NoError(t, err)
 	c.add(time.Minute)
-	same, err := s.Update("t1", func(*Record) {})
+	same, err := s.Update(t.Context(), "t1", func(*Record) {})
 	require.NoError(t, err)
 	assert.True(t, rec.UpdatedAt.Equal(same.UpdatedAt))
 	again, err := os.Stat(s.recordPath("t1"))
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(info, again), "the file was not replaced")
 
-	changed, err := s.Update("t1", func(r *Record) { r.TaskNo = "no2" })
+	changed, err := s.Update(t.Context(), "t1", func(r *Record) { r.TaskNo = "no2" })
 	require.NoError(t, err)
 	assert.True(t, c.now().Equal(changed.UpdatedAt), "a change is written")
 }
@@ -348,17 +348,17 @@ func TestUpdateWithoutChangeDoesNotWrite(t *testing.T) {
 func TestUpdateSameTimeInAnotherZoneDoesNotWrite(t *testing.T) {
 	s, c := newTestStore(t)
 	created := time.Date(2026, 11, 27, 20, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	_, err := s.Put(Record{TaskID: "t1", CreatedAt: created})
+	_, err := s.Put(t.Context(), Record{TaskID: "t1", CreatedAt: created})
 	require.NoError(t, err)
 	info, err := os.Stat(s.recordPath("t1"))
 	require.NoError(t, err)
 	c.add(time.Minute)
-	_, err = s.Update("t1", func(r *Record) { r.CreatedAt = created.UTC() })
+	_, err = s.Update(t.Context(), "t1", func(r *Record) { r.CreatedAt = created.UTC() })
 	require.NoError(t, err)
 	again, err := os.Stat(s.recordPath("t1"))
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(info, again), "the same instant is no change: the file was not replaced")
-	_, err = s.Update("t1", func(r *Record) { r.CreatedAt = created.Add(time.Second) })
+	_, err = s.Update(t.Context(), "t1", func(r *Record) { r.CreatedAt = created.Add(time.Second) })
 	require.NoError(t, err)
 	replaced, err := os.Stat(s.recordPath("t1"))
 	require.NoError(t, err)

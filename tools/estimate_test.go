@@ -45,7 +45,7 @@ func TestWaitTeachesTheEstimator(t *testing.T) {
 	assert.False(t, ok, "done at the first look: when it finished is unknown")
 
 	// What was learnt is kept in the store, for the next start.
-	recs, err := h.store.List("", 0)
+	recs, err := h.store.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	learnt := 0
 	for _, r := range recs {

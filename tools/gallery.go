@@ -170,7 +170,7 @@ func (h *handlers) galleryImage(ctx context.Context, taskID string, n int, size 
 	if !ok {
 		return nil, fmt.Errorf("size %q: want thumb or large", size)
 	}
-	img, err := h.taskImage(person(ctx), taskID, n)
+	img, err := h.taskImage(ctx, person(ctx), taskID, n)
 	if err != nil {
 		return nil, err
 	}
@@ -187,14 +187,14 @@ func (h *handlers) galleryImage(ctx context.Context, taskID string, n int, size 
 // (Service.Get, as the task resource does; check_task reads the same
 // store): every image read, by resource or by tool, comes through here, so
 // whose task it is gets checked in this one place.
-func (h *handlers) taskImage(who paint.Person, taskID string, n int) (paint.Image, error) {
+func (h *handlers) taskImage(ctx context.Context, who paint.Person, taskID string, n int) (paint.Image, error) {
 	if err := h.Paint.Unavailable(); err != nil {
 		return paint.Image{}, noStore(err)
 	}
 	if _, err := schema.NormalizeCheck(map[string]any{"task_id": taskID}, h.Limits); err != nil {
 		return paint.Image{}, err
 	}
-	rec, err := h.Paint.Get(who, taskID)
+	rec, err := h.Paint.Get(ctx, who, taskID)
 	if errors.Is(err, paint.ErrNotFound) {
 		return paint.Image{}, fmt.Errorf("task %q is not in the task store", taskID)
 	}

@@ -172,7 +172,7 @@ func TestImagesAreSavedWithExpiryAndLinks(t *testing.T) {
 	assert.Equal(t, []string{r.Images[0].URL, "file:" + filepath.ToSlash(r.Images[0].Path), r.Images[1].URL, "file:" + filepath.ToSlash(r.Images[1].Path)}, links)
 	assert.Contains(t, text(res), "已保存 saved: "+r.Images[0].Path)
 
-	rec, err := h.store.Get(r.TaskID)
+	rec, err := h.store.Get(t.Context(), r.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusDone, rec.Status)
 	assert.Equal(t, r.Images[1].Path, rec.Images[1].Path)
@@ -194,12 +194,12 @@ func TestPendingTaskIsFollowedInTheBackground(t *testing.T) {
 	h := newHarness(t, delay(300*time.Millisecond))
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "熊猫", "wait": false}, nil))
 	assert.Equal(t, schema.StatusPending, r.Status)
-	rec, err := h.store.Get(r.TaskID)
+	rec, err := h.store.Get(t.Context(), r.TaskID)
 	require.NoError(t, err, "recorded before the tool returned")
 	assert.Equal(t, store.StatusPending, rec.Status)
 
 	require.Eventually(t, func() bool {
-		rec, err := h.store.Get(r.TaskID)
+		rec, err := h.store.Get(t.Context(), r.TaskID)
 		return err == nil && rec.Status == store.StatusDone && rec.Images[0].Path != ""
 	}, 10*time.Second, 10*time.Millisecond, "the background poller finishes and saves the task")
 	queries := h.sb.Stats().Queries
@@ -216,7 +216,7 @@ func TestCheckRecordsATaskItDidNotSubmit(t *testing.T) {
 	require.NoError(t, err)
 	c := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": sub.TaskID, "wait_seconds": 10}, nil))
 	assert.Equal(t, schema.StatusDone, c.Status)
-	rec, err := h.store.Get(sub.TaskID)
+	rec, err := h.store.Get(t.Context(), sub.TaskID)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusDone, rec.Status)
 	assert.NotEmpty(t, rec.Images[0].Path)
@@ -228,7 +228,7 @@ func TestHostileTaskIDsNeverBecomePaths(t *testing.T) {
 		res := h.call(t, "check_task", map[string]any{"task_id": id}, nil)
 		require.True(t, res.IsError, id)
 		assert.Contains(t, text(res), "does not look like a task id")
-		_, err := h.store.Get(id)
+		_, err := h.store.Get(t.Context(), id)
 		assert.ErrorIs(t, err, store.ErrNotFound, "nothing is recorded")
 	}
 	assert.Zero(t, h.sb.Stats().Queries, "refused before the upstream")
@@ -337,7 +337,7 @@ func TestCheckSavesWhatAFailedDownloadLeft(t *testing.T) {
 	require.NotEmpty(t, r.Images[0].Path)
 	// As if the download had failed: no file, an error noted.
 	require.NoError(t, os.Remove(r.Images[0].Path))
-	_, err := h.store.Update(r.TaskID, func(rec *store.Record) {
+	_, err := h.store.Update(t.Context(), r.TaskID, func(rec *store.Record) {
 		rec.Images[0].Path, rec.Images[0].SaveError = "", "HTTP 502"
 	})
 	require.NoError(t, err)

@@ -134,7 +134,7 @@ func TestCompletions(t *testing.T) {
 	st := openStore(t)
 	recent := []string{"t-aaa1", "t-aab2", "x-123"} // newest first
 	for i, id := range recent {
-		_, err := st.Put(store.Record{TaskID: id, SubmittedAt: time.Now().Add(-time.Duration(i) * time.Minute)})
+		_, err := st.Put(t.Context(), store.Record{TaskID: id, SubmittedAt: time.Now().Add(-time.Duration(i) * time.Minute)})
 		require.NoError(t, err)
 	}
 	c := surfaceClient(t, tools.Options{Paint: paint.New(paint.Options{Store: st, Unusable: &paint.UnavailableError{Missing: []string{"AIPAINT_APP_KEY"}}})})

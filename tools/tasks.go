@@ -50,7 +50,7 @@ func (h *handlers) taskResources() ([]server.ServerResource, []server.ServerReso
 
 func (h *handlers) readTasks(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	who := person(ctx)
-	recs, err := h.Paint.List(who, recentTasks)
+	recs, err := h.Paint.List(ctx, who, recentTasks)
 	if err != nil {
 		return nil, noStore(err)
 	}
@@ -58,7 +58,7 @@ func (h *handlers) readTasks(ctx context.Context, req mcp.ReadResourceRequest) (
 	for _, rec := range recs {
 		out.Tasks = append(out.Tasks, h.taskResult(paint.Outcome{Task: rec}))
 	}
-	if u, err := h.Paint.Usage(who); err == nil {
+	if u, err := h.Paint.Usage(ctx, who); err == nil {
 		out.Usage = *usage(u)
 	}
 	return jsonContents(req.Params.URI, out)
@@ -82,7 +82,7 @@ func (h *handlers) readTask(ctx context.Context, req mcp.ReadResourceRequest) ([
 	if _, err := schema.NormalizeCheck(map[string]any{"task_id": id}, h.Limits); err != nil {
 		return nil, err
 	}
-	rec, err := h.Paint.Get(person(ctx), id)
+	rec, err := h.Paint.Get(ctx, person(ctx), id)
 	if errors.Is(err, paint.ErrNotFound) {
 		return nil, fmt.Errorf("task %q is not in the task store; check_task looks it up upstream", id)
 	}
@@ -102,7 +102,7 @@ func jsonContents(uri string, v any) ([]mcp.ResourceContents, error) {
 
 // recentTaskIDs completes the task template from the store.
 func (h *handlers) recentTaskIDs(ctx context.Context) []string {
-	return h.Paint.RecentIDs(person(ctx), recentTasks)
+	return h.Paint.RecentIDs(ctx, person(ctx), recentTasks)
 }
 
 // person is who calls: the person of the bearer token on a team server

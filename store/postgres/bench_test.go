@@ -36,7 +36,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.Commit(res, store.Record{TaskID: fmt.Sprint("t", i)}); err != nil {
+		if _, err := s.Commit(ctx, res, store.Record{TaskID: fmt.Sprint("t", i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -58,7 +58,7 @@ func BenchmarkReserveCommitParallel(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if _, err := s.Commit(res, store.Record{TaskID: fmt.Sprint("t", i)}); err != nil {
+			if _, err := s.Commit(ctx, res, store.Record{TaskID: fmt.Sprint("t", i)}); err != nil {
 				b.Error(err)
 				return
 			}

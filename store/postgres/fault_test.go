@@ -93,7 +93,7 @@ func TestFaultConnectionKilledMidTransaction(t *testing.T) {
 
 	res0, err := s.Reserve(ctx, request("t0"), p)
 	require.NoError(t, err)
-	_, err = s.Commit(res0, store.Record{TaskID: "t0", Request: request("t0")})
+	_, err = s.Commit(t.Context(), res0, store.Record{TaskID: "t0", Request: request("t0")})
 	require.NoError(t, err)
 
 	// Reserve: killed while it waits for the account's lock.
@@ -129,25 +129,25 @@ func TestFaultConnectionKilledMidTransaction(t *testing.T) {
 	require.NoError(t, err)
 	committed := make(chan error, 1)
 	go func() {
-		_, err := s.Commit(r.res, store.Record{TaskID: "t1", Request: request("t1")})
+		_, err := s.Commit(t.Context(), r.res, store.Record{TaskID: "t1", Request: request("t1")})
 		committed <- err
 	}()
 	terminate(t, monitor, waitingBackend(t, monitor))
 	require.NoError(t, tx.Rollback(ctx))
 	if err := <-committed; err != nil {
 		// The paint service retries a failed Commit: it is idempotent.
-		_, err = s.Commit(r.res, store.Record{TaskID: "t1", Request: request("t1")})
+		_, err = s.Commit(t.Context(), r.res, store.Record{TaskID: "t1", Request: request("t1")})
 		require.NoError(t, err)
 	}
 	for _, id := range []string{"t0", "t1"} {
-		got, err := s.Get(id)
+		got, err := s.Get(t.Context(), id)
 		require.NoError(t, err, "nothing committed is lost")
 		assert.Equal(t, request(id), got.Request)
 	}
 	var outcome string
 	require.NoError(t, monitor.QueryRow(ctx, "SELECT outcome FROM aipaint_reservations WHERE id = $1", r.res.ID).Scan(&outcome))
 	assert.Equal(t, "task", outcome)
-	u, err := s.Usage(store.Policy{})
+	u, err := s.Usage(t.Context(), store.Policy{})
 	require.NoError(t, err)
 	assert.Equal(t, 2, u.Today, "each reservation counted once")
 }
@@ -169,7 +169,7 @@ func TestFaultIdleConnectionsKilled(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := s.Usage(store.Policy{})
+				_, err := s.Usage(t.Context(), store.Policy{})
 				assert.NoError(t, err)
 			}()
 		}
@@ -181,21 +181,21 @@ func TestFaultIdleConnectionsKilled(t *testing.T) {
 	res, err := s.Reserve(ctx, request("a"), store.Policy{DedupWindow: time.Hour})
 	require.NoError(t, err, "Reserve")
 	killAll()
-	_, err = s.Commit(res, store.Record{TaskID: "a"})
+	_, err = s.Commit(t.Context(), res, store.Record{TaskID: "a"})
 	require.NoError(t, err, "Commit")
 	killAll()
-	_, err = s.Update("a", func(r *store.Record) { r.Status = store.StatusDone })
+	_, err = s.Update(t.Context(), "a", func(r *store.Record) { r.Status = store.StatusDone })
 	require.NoError(t, err, "Update")
 	killAll()
-	_, err = s.Get("a")
+	_, err = s.Get(t.Context(), "a")
 	require.NoError(t, err, "Get")
 	killAll()
-	_, err = s.List("", 0)
+	_, err = s.List(t.Context(), "", 0)
 	require.NoError(t, err, "List")
 	killAll()
 	require.NoError(t, s.Ping(ctx), "Ping")
 	killAll()
-	_, err = s.Claim("a", "A", time.Minute)
+	_, err = s.Claim(t.Context(), "a", "A", time.Minute)
 	require.NoError(t, err, "Claim")
 	assert.Equal(t, 1, rowsOf(t, monitor, "a"))
 }
@@ -273,9 +273,9 @@ func TestFaultServerRestarts(t *testing.T) {
 	for _, s := range stores {
 		res, err := s.Reserve(ctx, request(fmt.Sprintf("after %p", s)), store.Policy{DedupWindow: time.Hour})
 		require.NoError(t, err)
-		_, err = s.Commit(res, store.Record{TaskID: fmt.Sprintf("after-%p", s)})
+		_, err = s.Commit(t.Context(), res, store.Record{TaskID: fmt.Sprintf("after-%p", s)})
 		require.NoError(t, err)
-		_, err = s.List("", 10)
+		_, err = s.List(t.Context(), "", 10)
 		require.NoError(t, err)
 	}
 	w.check(t, c.connect(t, url))
@@ -334,7 +334,7 @@ func (w *workload) start(n int) {
 				// until it goes through: the task exists upstream.
 				for {
 					w.calls.Add(1)
-					_, err := s.Commit(res, store.Record{TaskID: "task-" + text, Request: request(text)})
+					_, err := s.Commit(context.Background(), res, store.Record{TaskID: "task-" + text, Request: request(text)})
 					if err == nil {
 						break
 					}
@@ -400,7 +400,7 @@ func (w *workload) check(t *testing.T, conn *pgx.Conn) {
 	require.NoError(t, err)
 	defer fresh.Close()
 	for id := range w.committed {
-		got, err := fresh.Get(id)
+		got, err := fresh.Get(t.Context(), id)
 		if assert.NoError(t, err, "committed %s is lost", id) {
 			assert.Equal(t, request(strings.TrimPrefix(id, "task-")), got.Request)
 		}
@@ -428,7 +428,7 @@ func TestFaultOpenWhileTheServerIsDown(t *testing.T) {
 		t.Fatalf("Open must not need the server: %v", err)
 	}
 	defer s.Close()
-	_, getErr := s.Get("t1")
+	_, getErr := s.Get(t.Context(), "t1")
 	pingErr := s.Ping(context.Background())
 	_, reserveErr := s.Reserve(context.Background(), request("x"), store.Policy{})
 	require.NoError(t, c.start())
@@ -438,10 +438,10 @@ func TestFaultOpenWhileTheServerIsDown(t *testing.T) {
 		assert.NotContains(t, err.Error(), password)
 	}
 	require.NoError(t, s.Ping(context.Background()), "the store answers once the server does")
-	_, err = s.Get("t1")
+	_, err = s.Get(t.Context(), "t1")
 	require.ErrorIs(t, err, store.ErrNotFound, "the schema was made on first use")
 	res, err := s.Reserve(context.Background(), request("x"), store.Policy{})
 	require.NoError(t, err)
-	_, err = s.Commit(res, store.Record{TaskID: "t1"})
+	_, err = s.Commit(t.Context(), res, store.Record{TaskID: "t1"})
 	require.NoError(t, err)
 }

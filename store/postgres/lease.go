@@ -15,12 +15,12 @@ import (
 
 // Claim takes (or renews) the lease of one task for holder, unless another
 // holder's lease is live. ErrNotFound for a task not stored.
-func (s *Store) Claim(taskID, holder string, ttl time.Duration) (bool, error) {
+func (s *Store) Claim(ctx context.Context, taskID, holder string, ttl time.Duration) (bool, error) {
 	if err := checkID(taskID); err != nil {
 		return false, err
 	}
 	var ok bool
-	err := s.call(context.Background(), "store: claim", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: claim", func(ctx context.Context) (bool, error) {
 		now := s.clock()
 		var claimed, exists bool
 		// One statement: the update decides, and the second part tells an
@@ -44,12 +44,12 @@ func (s *Store) Claim(taskID, holder string, ttl time.Duration) (bool, error) {
 // ClaimPending takes up to max pending tasks submitted at or after since
 // whose lease is free or expired, skipping rows another replica is
 // claiming at this moment (SKIP LOCKED): no task goes to two holders.
-func (s *Store) ClaimPending(holder string, since time.Time, ttl time.Duration, max int) ([]store.Record, error) {
+func (s *Store) ClaimPending(ctx context.Context, holder string, since time.Time, ttl time.Duration, max int) ([]store.Record, error) {
 	if max <= 0 {
 		return nil, nil
 	}
 	var out []store.Record
-	err := s.call(context.Background(), "store: claim pending", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: claim pending", func(ctx context.Context) (bool, error) {
 		now := s.clock()
 		rows, err := s.pool.Query(ctx, `
 			UPDATE aipaint_tasks SET lease_holder = $1, lease_until = $2
@@ -80,12 +80,12 @@ func (s *Store) ClaimPending(holder string, since time.Time, ttl time.Duration, 
 // Renew extends holder's leases on taskIDs: live ones, and expired ones
 // nobody else took (holder was their only follower all along). It returns
 // the ids holder no longer holds.
-func (s *Store) Renew(holder string, taskIDs []string, ttl time.Duration) ([]string, error) {
+func (s *Store) Renew(ctx context.Context, holder string, taskIDs []string, ttl time.Duration) ([]string, error) {
 	if len(taskIDs) == 0 {
 		return nil, nil
 	}
 	var lost []string
-	err := s.call(context.Background(), "store: renew", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: renew", func(ctx context.Context) (bool, error) {
 		rows, err := s.pool.Query(ctx, `
 			UPDATE aipaint_tasks SET lease_until = $3
 			WHERE lease_holder = $1 AND task_id = ANY($2) RETURNING task_id`,
@@ -125,9 +125,9 @@ func storable(ids []string) []string {
 }
 
 // Holders counts the holders of live leases.
-func (s *Store) Holders() (int, error) {
+func (s *Store) Holders(ctx context.Context) (int, error) {
 	var n int
-	err := s.call(context.Background(), "store: holders", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: holders", func(ctx context.Context) (bool, error) {
 		return true, s.pool.QueryRow(ctx, `
 			SELECT count(DISTINCT lease_holder) FROM aipaint_tasks
 			WHERE status = 'pending' AND lease_until > $1`, s.clock()).Scan(&n)
@@ -136,14 +136,14 @@ func (s *Store) Holders() (int, error) {
 }
 
 // Unclaim lets go of holder's lease; another holder's is left alone.
-func (s *Store) Unclaim(taskID, holder string) error {
+func (s *Store) Unclaim(ctx context.Context, taskID, holder string) error {
 	if err := checkID(taskID); err != nil {
 		if errors.Is(err, ErrTaskID) {
 			return nil // such a task cannot be stored, so nobody holds it
 		}
 		return err
 	}
-	return s.call(context.Background(), "store: unclaim", func(ctx context.Context) (bool, error) {
+	return s.call(ctx, "store: unclaim", func(ctx context.Context) (bool, error) {
 		_, err := s.pool.Exec(ctx, `
 			UPDATE aipaint_tasks SET lease_holder = NULL, lease_until = NULL
 			WHERE task_id = $1 AND lease_holder = $2`, taskID, holder)

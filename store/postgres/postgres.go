@@ -213,6 +213,14 @@ func (s *Store) call(ctx context.Context, op string, f func(ctx context.Context)
 
 var errRetry = errors.New("retry")
 
+// outlive is ctx without its cancellation, for the end of a reservation
+// (Commit, Release, Abandon): the upstream has answered (or billed) by
+// then, and a caller that gives up must not leave the reservation without
+// its outcome (a committed task unrecorded, released images counted until
+// StaleReservation). call still bounds each attempt by the store's
+// timeout, so the work cannot outlive the request by more than that.
+func outlive(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // tx runs f in a transaction through call. A failure before the commit is
 // retried (the transaction did nothing); a failure of the commit itself
 // only when idempotent (it may have committed).

@@ -139,7 +139,7 @@ func reservationID(res store.Reservation) (int64, error) {
 // Commit records the task a reservation's submit created, and the task
 // itself, in one transaction: no replica sees the one without the other.
 // It may be repeated (a retry after an error whose commit went through).
-func (s *Store) Commit(res store.Reservation, r store.Record) (store.Record, error) {
+func (s *Store) Commit(ctx context.Context, res store.Reservation, r store.Record) (store.Record, error) {
 	id, err := reservationID(res)
 	if err != nil {
 		return store.Record{}, err
@@ -149,7 +149,7 @@ func (s *Store) Commit(res store.Reservation, r store.Record) (store.Record, err
 	}
 	r.Owner = res.Owner
 	var out store.Record
-	err = s.tx(context.Background(), "store: commit", true, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.tx(outlive(ctx), "store: commit", true, func(ctx context.Context, tx pgx.Tx) error {
 		now := s.clock()
 		if _, err := tx.Exec(ctx, `
 			UPDATE aipaint_reservations SET outcome = 'task', task_id = $2, ended_at = $3 WHERE id = $1`,
@@ -165,18 +165,22 @@ func (s *Store) Commit(res store.Reservation, r store.Record) (store.Record, err
 
 // Release gives back a reservation whose submit billed nothing. An outcome
 // is final: a reservation already ended is left as it is.
-func (s *Store) Release(res store.Reservation) error { return s.end(res, "released") }
+func (s *Store) Release(ctx context.Context, res store.Reservation) error {
+	return s.end(ctx, res, "released")
+}
 
 // Abandon ends a reservation whose submit may have been billed but gave no
 // task id: its images keep counting, and nobody waits for it.
-func (s *Store) Abandon(res store.Reservation) error { return s.end(res, "unknown") }
+func (s *Store) Abandon(ctx context.Context, res store.Reservation) error {
+	return s.end(ctx, res, "unknown")
+}
 
-func (s *Store) end(res store.Reservation, outcome string) error {
+func (s *Store) end(ctx context.Context, res store.Reservation, outcome string) error {
 	id, err := reservationID(res)
 	if err != nil {
 		return err
 	}
-	return s.call(context.Background(), "store: "+outcome, func(ctx context.Context) (bool, error) {
+	return s.call(outlive(ctx), "store: "+outcome, func(ctx context.Context) (bool, error) {
 		_, err := s.pool.Exec(ctx, `
 			UPDATE aipaint_reservations SET outcome = $2, ended_at = $3 WHERE id = $1 AND outcome IS NULL`,
 			id, outcome, s.clock())
@@ -185,9 +189,9 @@ func (s *Store) end(res store.Reservation, outcome string) error {
 }
 
 // Usage reports today's images: the account's, and p.Person's when named.
-func (s *Store) Usage(p store.Policy) (store.Usage, error) {
+func (s *Store) Usage(ctx context.Context, p store.Policy) (store.Usage, error) {
 	var u store.Usage
-	err := s.call(context.Background(), "store: usage", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: usage", func(ctx context.Context) (bool, error) {
 		team, mine, err := s.today(ctx, s.pool, s.clock(), p.Person.Name)
 		u = store.UsageOf(p, team, mine)
 		return true, err
@@ -196,9 +200,9 @@ func (s *Store) Usage(p store.Policy) (store.Usage, error) {
 }
 
 // Spending reports each owner's images today and this calendar month.
-func (s *Store) Spending() ([]store.Spend, error) {
+func (s *Store) Spending(ctx context.Context) ([]store.Spend, error) {
 	var out []store.Spend
-	err := s.call(context.Background(), "store: spending", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: spending", func(ctx context.Context) (bool, error) {
 		now := s.clock().In(s.loc)
 		first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, s.loc)
 		from, to := s.day(now)

@@ -23,12 +23,12 @@ type querier interface {
 }
 
 // Get reads one task, whoever owns it.
-func (s *Store) Get(taskID string) (store.Record, error) {
+func (s *Store) Get(ctx context.Context, taskID string) (store.Record, error) {
 	if err := checkID(taskID); err != nil {
 		return store.Record{}, err
 	}
 	var r store.Record
-	err := s.call(context.Background(), "store: get", func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, "store: get", func(ctx context.Context) (bool, error) {
 		var err error
 		r, err = get(ctx, s.pool, taskID, "")
 		return true, err
@@ -57,14 +57,14 @@ func decode(raw []byte) (store.Record, error) {
 }
 
 // Update changes one task in a transaction, the row locked meanwhile.
-func (s *Store) Update(taskID string, f func(*store.Record)) (store.Record, error) {
+func (s *Store) Update(ctx context.Context, taskID string, f func(*store.Record)) (store.Record, error) {
 	if err := checkID(taskID); err != nil {
 		return store.Record{}, err
 	}
 	var out store.Record
 	// Not idempotent: were the commit to fail ambiguously, f would run
 	// twice.
-	err := s.tx(context.Background(), "store: update", false, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.tx(ctx, "store: update", false, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		out, err = s.update(ctx, tx, taskID, s.clock(), f)
 		return err
@@ -155,27 +155,27 @@ func same(a, b store.Record) bool {
 
 // List returns owner's tasks newest first (owner "" = everyone's), at most
 // limit (0 = all).
-func (s *Store) List(owner string, limit int) ([]store.Record, error) {
+func (s *Store) List(ctx context.Context, owner string, limit int) ([]store.Record, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit
 	}
-	return s.list("store: list", `
+	return s.list(ctx, "store: list", `
 		SELECT record FROM aipaint_tasks WHERE ($1 = '' OR owner = $1)
 		ORDER BY submitted_at DESC, task_id DESC LIMIT $2`, owner, lim)
 }
 
 // UpdatedSince returns every owner's tasks written at or after since,
 // newest first.
-func (s *Store) UpdatedSince(since time.Time) ([]store.Record, error) {
-	return s.list("store: updated since", `
+func (s *Store) UpdatedSince(ctx context.Context, since time.Time) ([]store.Record, error) {
+	return s.list(ctx, "store: updated since", `
 		SELECT record FROM aipaint_tasks WHERE updated_at >= $1
 		ORDER BY submitted_at DESC, task_id DESC`, since.Truncate(time.Microsecond))
 }
 
-func (s *Store) list(op, sql string, args ...any) ([]store.Record, error) {
+func (s *Store) list(ctx context.Context, op, sql string, args ...any) ([]store.Record, error) {
 	var out []store.Record
-	err := s.call(context.Background(), op, func(ctx context.Context) (bool, error) {
+	err := s.call(ctx, op, func(ctx context.Context) (bool, error) {
 		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
 			return true, err

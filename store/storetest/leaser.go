@@ -37,7 +37,7 @@ var leaserCases = []testCase{
 
 func holders(t *testing.T, l store.Leaser) int {
 	t.Helper()
-	n, err := l.Holders()
+	n, err := l.Holders(t.Context())
 	require.NoError(t, err)
 	return n
 }
@@ -52,11 +52,11 @@ func holdersCountsLiveLeases(t *testing.T, e *env) {
 	e.clock.add(ttl / 2)
 	require.True(t, claim(t, b, "t3", "B"))
 	assert.Equal(t, 2, holders(t, a))
-	require.NoError(t, a.Unclaim("t1", "A"))
+	require.NoError(t, a.Unclaim(t.Context(), "t1", "A"))
 	assert.Equal(t, 2, holders(t, a), "A still holds t2")
 	e.clock.add(ttl/2 + time.Second)
 	assert.Equal(t, 1, holders(t, a), "A's leases expired; B's is live")
-	_, err := e.handle(t).Update("t3", func(r *store.Record) { r.Status = store.StatusDone })
+	_, err := e.handle(t).Update(t.Context(), "t3", func(r *store.Record) { r.Status = store.StatusDone })
 	require.NoError(t, err)
 	assert.Zero(t, holders(t, a), "a finished task's lease polls nothing")
 }
@@ -77,7 +77,7 @@ func pending(t *testing.T, e *env, ids ...string) {
 	s := e.handle(t)
 	for _, id := range ids {
 		at := e.clock.now()
-		_, err := s.Update(id, func(r *store.Record) { r.SubmittedAt, r.Request = at, panda })
+		_, err := s.Update(t.Context(), id, func(r *store.Record) { r.SubmittedAt, r.Request = at, panda })
 		require.NoError(t, err)
 		e.clock.add(time.Second)
 	}
@@ -85,7 +85,7 @@ func pending(t *testing.T, e *env, ids ...string) {
 
 func claim(t *testing.T, l store.Leaser, taskID, holder string) bool {
 	t.Helper()
-	ok, err := l.Claim(taskID, holder, ttl)
+	ok, err := l.Claim(t.Context(), taskID, holder, ttl)
 	require.NoError(t, err)
 	return ok
 }
@@ -99,7 +99,7 @@ func claimIsExclusiveAcrossHandles(t *testing.T, e *env) {
 	assert.True(t, claim(t, b, "t1", "A"), "the holder may claim again (renewing), through any handle")
 	assert.True(t, claim(t, b, "t2", "B"), "leases are per task")
 
-	_, err := a.Claim("unknown", "A", ttl)
+	_, err := a.Claim(t.Context(), "unknown", "A", ttl)
 	require.ErrorIs(t, err, store.ErrNotFound, "only stored tasks are leased")
 }
 
@@ -123,30 +123,30 @@ func renewReportsLostLeases(t *testing.T, e *env) {
 	for _, id := range []string{"t1", "t2", "t3"} {
 		require.True(t, claim(t, a, id, "A"))
 	}
-	lost, err := a.Renew("A", []string{"t1", "t2", "t3"}, ttl)
+	lost, err := a.Renew(t.Context(), "A", []string{"t1", "t2", "t3"}, ttl)
 	require.NoError(t, err)
 	assert.Empty(t, lost)
 
 	e.clock.add(ttl / 2)
-	lost, err = b.Renew("A", []string{"t1", "t3"}, ttl) // t2 is not renewed
+	lost, err = b.Renew(t.Context(), "A", []string{"t1", "t3"}, ttl) // t2 is not renewed
 	require.NoError(t, err)
 	assert.Empty(t, lost)
 	e.clock.add(ttl/2 + time.Second)
 	require.True(t, claim(t, b, "t2", "B"), "t2's lease ran out")
 	assert.False(t, claim(t, b, "t1", "B"), "t1's was renewed")
 
-	require.NoError(t, a.Unclaim("t3", "A"))
-	lost, err = a.Renew("A", []string{"t1", "t2", "t3", "unknown"}, ttl)
+	require.NoError(t, a.Unclaim(t.Context(), "t3", "A"))
+	lost, err = a.Renew(t.Context(), "A", []string{"t1", "t2", "t3", "unknown"}, ttl)
 	require.NoError(t, err)
 	sort.Strings(lost)
 	assert.Equal(t, []string{"t2", "t3", "unknown"}, lost, "taken by B, let go, never held")
-	lost, err = a.Renew("A", nil, ttl)
+	lost, err = a.Renew(t.Context(), "A", nil, ttl)
 	require.NoError(t, err)
 	assert.Empty(t, lost)
 
 	// A lease that ran out but that nobody took is still its holder's to renew.
 	e.clock.add(2 * ttl)
-	lost, err = a.Renew("A", []string{"t1"}, ttl)
+	lost, err = a.Renew(t.Context(), "A", []string{"t1"}, ttl)
 	require.NoError(t, err)
 	assert.Empty(t, lost)
 	assert.False(t, claim(t, b, "t1", "B"), "renewed")
@@ -156,14 +156,14 @@ func unclaimFrees(t *testing.T, e *env) {
 	a, b := leaser(t, e), leaser(t, e)
 	pending(t, e, "t1")
 	require.True(t, claim(t, a, "t1", "A"))
-	require.NoError(t, b.Unclaim("t1", "B"), "letting go of what one does not hold is no error")
+	require.NoError(t, b.Unclaim(t.Context(), "t1", "B"), "letting go of what one does not hold is no error")
 	assert.False(t, claim(t, b, "t1", "B"), "and changes nothing")
-	require.NoError(t, a.Unclaim("t1", "A"))
+	require.NoError(t, a.Unclaim(t.Context(), "t1", "A"))
 	assert.True(t, claim(t, b, "t1", "B"), "free once its holder lets go")
-	require.NoError(t, a.Unclaim("unknown", "A"))
+	require.NoError(t, a.Unclaim(t.Context(), "unknown", "A"))
 
 	// A lease does not change the task.
-	got, err := e.handle(t).Get("t1")
+	got, err := e.handle(t).Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, got.Status)
 	assert.Equal(t, panda, got.Request)
@@ -176,15 +176,15 @@ func claimPendingSkipsLiveLeases(t *testing.T, e *env) {
 	since := e.clock.now()
 	pending(t, e, "p1", "p2", "p3", "p4", "done", "failed")
 	for id, st := range map[string]store.Status{"done": store.StatusDone, "failed": store.StatusFailed} {
-		_, err := s.Update(id, func(r *store.Record) { r.Status = st })
+		_, err := s.Update(t.Context(), id, func(r *store.Record) { r.Status = st })
 		require.NoError(t, err)
 	}
 	require.True(t, claim(t, b, "p2", "X"))
 
-	got, err := a.ClaimPending("A", since, ttl, 2)
+	got, err := a.ClaimPending(t.Context(), "A", since, ttl, 2)
 	require.NoError(t, err)
 	require.Len(t, got, 2, "at most max")
-	rest, err := a.ClaimPending("A", since, ttl, 10)
+	rest, err := a.ClaimPending(t.Context(), "A", since, ttl, 10)
 	require.NoError(t, err)
 	claimed := append(ids(got), ids(rest)...)
 	assert.ElementsMatch(t, []string{"p1", "p3", "p4"}, claimed,
@@ -196,18 +196,18 @@ func claimPendingSkipsLiveLeases(t *testing.T, e *env) {
 	for _, id := range claimed {
 		assert.False(t, claim(t, b, id, "B"), "%s is A's now", id)
 	}
-	none, err := b.ClaimPending("B", since, ttl, 10)
+	none, err := b.ClaimPending(t.Context(), "B", since, ttl, 10)
 	require.NoError(t, err)
 	assert.Empty(t, none, "every pending task has a live lease")
 
 	e.clock.add(ttl + time.Second)
-	lost, err := a.Renew("A", []string{"p1"}, ttl)
+	lost, err := a.Renew(t.Context(), "A", []string{"p1"}, ttl)
 	require.NoError(t, err)
 	assert.Empty(t, lost)
-	later, err := b.ClaimPending("B", since, ttl, 10)
+	later, err := b.ClaimPending(t.Context(), "B", since, ttl, 10)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"p2", "p3", "p4"}, ids(later), "expired leases are free again; p1's was renewed")
-	all, err := b.ClaimPending("B", time.Time{}, ttl, 10)
+	all, err := b.ClaimPending(t.Context(), "B", time.Time{}, ttl, 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"old"}, ids(all), "a zero since reaches every pending task")
 }
@@ -234,7 +234,7 @@ func concurrentClaimPendingNeverSharesATask(t *testing.T, e *env) {
 			h, holder := handles[i%len(handles)], fmt.Sprint("holder-", i)
 			<-begin
 			for {
-				rs, err := h.ClaimPending(holder, time.Time{}, ttl, 3)
+				rs, err := h.ClaimPending(t.Context(), holder, time.Time{}, ttl, 3)
 				if !assert.NoError(t, err) || len(rs) == 0 {
 					return
 				}

@@ -39,27 +39,27 @@ func ownerIsRecorded(t *testing.T, e *env) {
 	res, err := s.Reserve(noWait(t), panda, as(bob, store.Policy{DedupWindow: time.Hour}))
 	require.NoError(t, err)
 	assert.Equal(t, "bob", res.Owner, "the reservation carries the person")
-	out, err := s.Commit(res, store.Record{TaskID: "t1", Request: panda})
+	out, err := s.Commit(t.Context(), res, store.Record{TaskID: "t1", Request: panda})
 	require.NoError(t, err)
 	assert.Equal(t, "bob", out.Owner, "Commit records the reservation's owner")
-	got, err := other.Get("t1")
+	got, err := other.Get(t.Context(), "t1")
 	require.NoError(t, err, "Get is not filtered by owner")
 	assert.Equal(t, "bob", got.Owner)
 
-	_, err = other.Update("t1", func(r *store.Record) { r.Status = store.StatusDone })
+	_, err = other.Update(t.Context(), "t1", func(r *store.Record) { r.Status = store.StatusDone })
 	require.NoError(t, err)
-	got, err = s.Get("t1")
+	got, err = s.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, "bob", got.Owner, "an update keeps the owner")
 
 	res, err = s.Reserve(noWait(t), client.Request{Text: "mine", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	assert.Empty(t, res.Owner, "the unnamed person owns nothing by name")
-	out, err = s.Commit(res, store.Record{TaskID: "t2"})
+	out, err = s.Commit(t.Context(), res, store.Record{TaskID: "t2"})
 	require.NoError(t, err)
 	assert.Empty(t, out.Owner)
 
-	since, err := other.UpdatedSince(start.Add(-time.Hour))
+	since, err := other.UpdatedSince(t.Context(), start.Add(-time.Hour))
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"t1", "t2"}, ids(since), "UpdatedSince is every owner's")
 }
@@ -71,21 +71,21 @@ func commitOwnsTheTask(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	res, err := s.Reserve(noWait(t), panda, as(alice, store.Policy{DedupWindow: time.Hour}))
 	require.NoError(t, err)
-	_, err = other.Update("t1", func(r *store.Record) {
+	_, err = other.Update(t.Context(), "t1", func(r *store.Record) {
 		if r.Status == "" && r.Owner == "" {
 			r.Owner = "bob"
 		}
 		r.Status = store.StatusDone
 	})
 	require.NoError(t, err)
-	out, err := s.Commit(res, store.Record{TaskID: "t1", Request: panda, Status: store.StatusPending})
+	out, err := s.Commit(t.Context(), res, store.Record{TaskID: "t1", Request: panda, Status: store.StatusPending})
 	require.NoError(t, err)
 	assert.Equal(t, "alice", out.Owner, "the commit's owner wins over a look-up's")
 	assert.Equal(t, store.StatusDone, out.Status, "and what the look-up saw is kept")
-	got, err := other.Get("t1")
+	got, err := other.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, "alice", got.Owner)
-	mine, err := other.List("bob", 0)
+	mine, err := other.List(t.Context(), "bob", 0)
 	require.NoError(t, err)
 	assert.Empty(t, mine)
 }
@@ -105,11 +105,11 @@ func deduplicationStaysWithinOneOwner(t *testing.T, e *env) {
 	assert.Nil(t, u.Existing)
 	assert.Equal(t, 6, u.Usage.Today, "three people, three reservations")
 
-	_, err = s.Commit(a, store.Record{TaskID: "t-alice", Request: panda})
+	_, err = s.Commit(t.Context(), a, store.Record{TaskID: "t-alice", Request: panda})
 	require.NoError(t, err)
-	_, err = other.Commit(b, store.Record{TaskID: "t-bob", Request: panda})
+	_, err = other.Commit(t.Context(), b, store.Record{TaskID: "t-bob", Request: panda})
 	require.NoError(t, err)
-	_, err = other.Commit(u, store.Record{TaskID: "t-desk", Request: panda})
+	_, err = other.Commit(t.Context(), u, store.Record{TaskID: "t-desk", Request: panda})
 	require.NoError(t, err)
 
 	e.clock.add(time.Minute)
@@ -142,10 +142,10 @@ func listFiltersByOwner(t *testing.T, e *env) {
 		if i%3 == 0 { // some through a reservation, some written directly
 			res, err := h.Reserve(noWait(t), client.Request{Text: id, Num: 1}, store.Policy{Person: store.Person{Name: owner}})
 			require.NoError(t, err)
-			_, err = h.Commit(res, store.Record{TaskID: id})
+			_, err = h.Commit(t.Context(), res, store.Record{TaskID: id})
 			require.NoError(t, err)
 		} else {
-			_, err := h.Update(id, func(r *store.Record) { r.Owner = owner })
+			_, err := h.Update(t.Context(), id, func(r *store.Record) { r.Owner = owner })
 			require.NoError(t, err)
 		}
 		e.clock.add(time.Second)
@@ -164,7 +164,7 @@ func listFiltersByOwner(t *testing.T, e *env) {
 			{"", 0, []string{"t6", "t5", "t4", "t3", "t2", "t1", "t0"}},
 			{"", 3, []string{"t6", "t5", "t4"}},
 		} {
-			list, err := h.List(c.owner, c.limit)
+			list, err := h.List(t.Context(), c.owner, c.limit)
 			require.NoError(t, err)
 			assert.Equal(t, c.want, nilIfEmpty(ids(list)), "List(%q, %d)", c.owner, c.limit)
 			for _, r := range list {
@@ -215,10 +215,10 @@ func personLimit(t *testing.T, e *env) {
 	assert.Equal(t, "t-a", dup.Existing.TaskID)
 
 	// Released images are given back to the person; abandoned ones still count.
-	require.NoError(t, other.Release(r2))
+	require.NoError(t, other.Release(t.Context(), r2))
 	r3, err := s.Reserve(noWait(t), client.Request{Text: "d", Num: 1}, p)
 	require.NoError(t, err)
-	require.NoError(t, s.Abandon(r3))
+	require.NoError(t, s.Abandon(t.Context(), r3))
 	_, err = s.Reserve(noWait(t), client.Request{Text: "e", Num: 1}, p)
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.Person)
@@ -282,7 +282,7 @@ func teamAndPersonLimitsTogether(t *testing.T, e *env) {
 	assert.True(t, le.Person)
 
 	// alice's limit left room, the team's did not.
-	require.NoError(t, s.Release(ra))
+	require.NoError(t, s.Release(t.Context(), ra))
 	rb2, err := s.Reserve(noWait(t), client.Request{Text: "d", Num: 2}, as(bob, team))
 	require.NoError(t, err)
 	assert.Equal(t, 4, rb2.Usage.Today)
@@ -326,14 +326,14 @@ func spendingPerOwnerTodayAndMonth(t *testing.T, e *env) {
 		case "commit":
 			commitID(t, s, r, fmt.Sprint("t-", owner, "-", at.Unix()))
 		case "release":
-			require.NoError(t, s.Release(r))
+			require.NoError(t, s.Release(t.Context(), r))
 		case "abandon":
-			require.NoError(t, s.Abandon(r))
+			require.NoError(t, s.Abandon(t.Context(), r))
 		}
 	}
 	spending := func() []store.Spend {
 		t.Helper()
-		sp, err := other.Spending()
+		sp, err := other.Spending(t.Context())
 		require.NoError(t, err)
 		return sp
 	}
@@ -401,7 +401,7 @@ func zoneFollowsTheLocation(t *testing.T, e *env) {
 	r, err = s.Reserve(noWait(t), client.Request{Text: "new month", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	commitID(t, s, r, "t-nm")
-	sp, err := other.Spending()
+	sp, err := other.Spending(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []store.Spend{{Owner: "", Today: 1, Month: 1}}, sp)
 }
@@ -447,7 +447,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 			if !assert.NoError(t, err) {
 				return
 			}
-			_, err = h.Commit(r, store.Record{TaskID: fmt.Sprintf("t-%d", i)})
+			_, err = h.Commit(t.Context(), r, store.Record{TaskID: fmt.Sprintf("t-%d", i)})
 			assert.NoError(t, err)
 			mu.Lock()
 			defer mu.Unlock()
@@ -468,7 +468,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 		if who.Limited {
 			assert.LessOrEqual(t, len(got), who.Limit, "%s stays within her limit", who.Name)
 		}
-		list, err := handles[0].List(who.Name, 0)
+		list, err := handles[0].List(t.Context(), who.Name, 0)
 		require.NoError(t, err)
 		assert.Len(t, list, len(got))
 	}

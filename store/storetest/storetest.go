@@ -161,20 +161,20 @@ func noWait(t *testing.T) context.Context {
 
 func commitID(t *testing.T, s store.Store, res store.Reservation, taskID string) {
 	t.Helper()
-	_, err := s.Commit(res, store.Record{TaskID: taskID})
+	_, err := s.Commit(t.Context(), res, store.Record{TaskID: taskID})
 	require.NoError(t, err)
 }
 
 func usage(t *testing.T, s store.Store, limit int) store.Usage {
 	t.Helper()
-	u, err := s.Usage(store.Policy{DailyLimit: limit})
+	u, err := s.Usage(t.Context(), store.Policy{DailyLimit: limit})
 	require.NoError(t, err)
 	return u
 }
 
 func usageOf(t *testing.T, s store.Store, p store.Policy) store.Usage {
 	t.Helper()
-	u, err := s.Usage(p)
+	u, err := s.Usage(t.Context(), p)
 	require.NoError(t, err)
 	return u
 }
@@ -220,7 +220,7 @@ func reserveDeduplicatesWithinTheWindow(t *testing.T, e *env) {
 	require.NoError(t, err)
 	assert.Nil(t, first.Existing)
 	assert.Equal(t, store.Usage{Today: 2, Limit: 100}, first.Usage)
-	_, err = s.Commit(first, store.Record{TaskID: "t1", Request: panda})
+	_, err = s.Commit(t.Context(), first, store.Record{TaskID: "t1", Request: panda})
 	require.NoError(t, err)
 
 	e.clock.add(9 * time.Minute)
@@ -239,14 +239,14 @@ func reserveDeduplicatesWithinTheWindow(t *testing.T, e *env) {
 	forced, err := s.Reserve(ctx, panda, store.Policy{DedupWindow: 10 * time.Minute, ForceNew: true})
 	require.NoError(t, err)
 	assert.Nil(t, forced.Existing)
-	require.NoError(t, s.Release(forced))
+	require.NoError(t, s.Release(t.Context(), forced))
 
 	diff := panda
 	diff.Num = 1
 	d, err := s.Reserve(ctx, diff, p)
 	require.NoError(t, err)
 	assert.Nil(t, d.Existing, "num is part of the request")
-	require.NoError(t, s.Release(d))
+	require.NoError(t, s.Release(t.Context(), d))
 
 	e.clock.add(2 * time.Minute) // 11 minutes after the first: outside the window
 	late, err := s.Reserve(ctx, panda, p)
@@ -267,16 +267,16 @@ func reserveIgnoresFailedTasksAndReleasedReservations(t *testing.T, e *env) {
 	p := store.Policy{DedupWindow: time.Hour}
 	r1, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
-	require.NoError(t, s.Release(r1))
+	require.NoError(t, s.Release(t.Context(), r1))
 	r2, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
 	assert.Nil(t, r2.Existing)
-	_, err = s.Commit(r2, store.Record{TaskID: "t2", Status: store.StatusFailed})
+	_, err = s.Commit(t.Context(), r2, store.Record{TaskID: "t2", Status: store.StatusFailed})
 	require.NoError(t, err)
 	r3, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
 	assert.Nil(t, r3.Existing, "a failed task is not an answer")
-	require.NoError(t, s.Abandon(r3))
+	require.NoError(t, s.Abandon(t.Context(), r3))
 	r4, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
 	assert.Nil(t, r4.Existing, "an abandoned submit has no task to return")
@@ -288,7 +288,7 @@ func reserveIgnoresFailedTasksAndReleasedReservations(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.NotNil(t, dup.Existing)
 	assert.Equal(t, "t4", dup.Existing.TaskID)
-	_, err = s.Update("t4", func(r *store.Record) { r.Status, r.Error = store.StatusFailed, "refused" })
+	_, err = s.Update(t.Context(), "t4", func(r *store.Record) { r.Status, r.Error = store.StatusFailed, "refused" })
 	require.NoError(t, err)
 	r5, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
@@ -301,7 +301,7 @@ func releaseGivesTheImagesBack(t *testing.T, e *env) {
 	res, err := s.Reserve(noWait(t), panda, p)
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 2, Limit: 3}, res.Usage)
-	require.NoError(t, s.Release(res))
+	require.NoError(t, s.Release(t.Context(), res))
 	assert.Equal(t, store.Usage{Today: 0, Limit: 3}, usage(t, other, 3))
 
 	// Nothing waits for a released reservation; its images are free again.
@@ -316,14 +316,14 @@ func abandonKeepsCountingWithoutMakingOthersWait(t *testing.T, e *env) {
 	p := store.Policy{DedupWindow: time.Hour, DailyLimit: 4}
 	res, err := s.Reserve(noWait(t), panda, p)
 	require.NoError(t, err)
-	require.NoError(t, s.Abandon(res))
+	require.NoError(t, s.Abandon(t.Context(), res))
 	assert.Equal(t, store.Usage{Today: 2, Limit: 4}, usage(t, other, 4), "it may have been billed")
 
 	again, err := other.Reserve(noWait(t), panda, p)
 	require.NoError(t, err, "nobody waits for an abandoned submit")
 	assert.Nil(t, again.Existing)
 	assert.Equal(t, store.Usage{Today: 4, Limit: 4}, again.Usage)
-	require.NoError(t, other.Release(again))
+	require.NoError(t, other.Release(t.Context(), again))
 
 	_, err = other.Reserve(noWait(t), client.Request{Text: "more", Num: 3}, p)
 	var le *store.LimitError
@@ -349,7 +349,7 @@ func dailyLimit(t *testing.T, e *env) {
 	r, err := other.Reserve(ctx, client.Request{Text: "c", Num: 1}, p)
 	require.NoError(t, err, "exactly reaching the limit is allowed")
 	assert.Equal(t, store.Usage{Today: 5, Limit: 5}, r.Usage)
-	require.NoError(t, other.Release(r))
+	require.NoError(t, other.Release(t.Context(), r))
 
 	// An identical request is answered by its task even at the limit: it costs nothing.
 	dup, err := s.Reserve(ctx, client.Request{Text: "a", Num: 2}, store.Policy{DailyLimit: 4, DedupWindow: time.Hour})
@@ -385,11 +385,11 @@ func identicalRequestWaitsForTheOutcome(t *testing.T, e *env) {
 	forced, err := other.Reserve(noWait(t), panda, store.Policy{DedupWindow: 10 * time.Minute, ForceNew: true})
 	require.NoError(t, err)
 	assert.Nil(t, forced.Existing)
-	require.NoError(t, other.Release(forced))
+	require.NoError(t, other.Release(t.Context(), forced))
 	off, err := other.Reserve(noWait(t), panda, store.Policy{})
 	require.NoError(t, err)
 	assert.Nil(t, off.Existing)
-	require.NoError(t, other.Release(off))
+	require.NoError(t, other.Release(t.Context(), off))
 
 	// A waiter gets the task once it is committed elsewhere.
 	got := make(chan store.Reservation, 1)
@@ -403,7 +403,7 @@ func identicalRequestWaitsForTheOutcome(t *testing.T, e *env) {
 		t.Fatalf("an identical request must wait while the first is being submitted, got %+v", r)
 	case <-time.After(waitProbe / 4):
 	}
-	_, err = s.Commit(first, store.Record{TaskID: "t1", Request: panda})
+	_, err = s.Commit(t.Context(), first, store.Record{TaskID: "t1", Request: panda})
 	require.NoError(t, err)
 	r := <-got
 	require.NotNil(t, r.Existing)
@@ -460,15 +460,15 @@ func usageCountsOnlyToday(t *testing.T, e *env) {
 
 func getUnknownIsNotFound(t *testing.T, e *env) {
 	s := e.handle(t)
-	_, err := s.Get("nope")
+	_, err := s.Get(t.Context(), "nope")
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = s.Update("known", func(*store.Record) {})
+	_, err = s.Update(t.Context(), "known", func(*store.Record) {})
 	require.NoError(t, err)
-	_, err = e.handle(t).Get("Known")
+	_, err = e.handle(t).Get(t.Context(), "Known")
 	require.ErrorIs(t, err, store.ErrNotFound, "task ids are case-sensitive")
-	_, err = s.Update("", func(*store.Record) {})
+	_, err = s.Update(t.Context(), "", func(*store.Record) {})
 	require.Error(t, err, "a task needs an id")
-	list, err := s.List("", 0)
+	list, err := s.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"known"}, ids(list))
 }
@@ -476,7 +476,7 @@ func getUnknownIsNotFound(t *testing.T, e *env) {
 func updateCreatesAndChanges(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	created := e.clock.now()
-	r, err := s.Update("t1", func(r *store.Record) {
+	r, err := s.Update(t.Context(), "t1", func(r *store.Record) {
 		assert.Equal(t, store.Record{TaskID: "t1"}, *r, "a new task: only its id is set")
 		r.TaskNo, r.Request = "no1", panda
 	})
@@ -485,14 +485,14 @@ func updateCreatesAndChanges(t *testing.T, e *env) {
 	assert.Equal(t, store.StatusPending, r.Status, "status defaults to pending")
 	assert.True(t, created.Equal(r.SubmittedAt), "submit time defaults to now: %v", r.SubmittedAt)
 	assert.True(t, created.Equal(r.UpdatedAt), "%v", r.UpdatedAt)
-	got, err := other.Get("t1")
+	got, err := other.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, utc(r), utc(got))
 
 	e.clock.add(time.Minute)
 	done := e.clock.now()
 	upstreamCreated := time.Date(2026, 11, 27, 19, 59, 0, 0, time.FixedZone("CST", 8*3600))
-	r, err = other.Update("t1", func(r *store.Record) {
+	r, err = other.Update(t.Context(), "t1", func(r *store.Record) {
 		assert.Equal(t, "no1", r.TaskNo, "f sees the stored task")
 		assert.Equal(t, panda, r.Request)
 		r.TaskID = "ignored" // the id is the one asked for
@@ -504,7 +504,7 @@ func updateCreatesAndChanges(t *testing.T, e *env) {
 	assert.Equal(t, "t1", r.TaskID)
 	assert.True(t, created.Equal(r.SubmittedAt), "the submit time stays")
 	assert.True(t, done.Equal(r.UpdatedAt))
-	got, err = s.Get("t1")
+	got, err = s.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, utc(r), utc(got))
 	assert.Equal(t, store.StatusDone, got.Status)
@@ -512,12 +512,12 @@ func updateCreatesAndChanges(t *testing.T, e *env) {
 	require.Len(t, got.Images, 2)
 	assert.Equal(t, "/pics/t1_1.png", got.Images[0].Path)
 	assert.True(t, upstreamCreated.AddDate(0, 3, 0).Equal(got.Images[1].ExpiresAt), "%v", got.Images[1].ExpiresAt)
-	_, err = s.Get("ignored")
+	_, err = s.Get(t.Context(), "ignored")
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// A task's own submit time is kept when given.
 	at := start.Add(-time.Hour)
-	r, err = s.Update("t2", func(r *store.Record) { r.SubmittedAt, r.Status = at, store.StatusFailed })
+	r, err = s.Update(t.Context(), "t2", func(r *store.Record) { r.SubmittedAt, r.Status = at, store.StatusFailed })
 	require.NoError(t, err)
 	assert.True(t, at.Equal(r.SubmittedAt))
 	assert.Equal(t, store.StatusFailed, r.Status)
@@ -528,11 +528,11 @@ func commitIsVisibleToOtherHandles(t *testing.T, e *env) {
 	res, err := s.Reserve(context.Background(), panda, store.Policy{DedupWindow: time.Minute})
 	require.NoError(t, err)
 	rec := store.Record{TaskID: "t1", TaskNo: "no1", Request: panda}
-	out, err := s.Commit(res, rec)
+	out, err := s.Commit(t.Context(), res, rec)
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusPending, out.Status)
 	assert.True(t, e.clock.now().Equal(out.SubmittedAt), "%v", out.SubmittedAt)
-	got, err := other.Get("t1")
+	got, err := other.Get(t.Context(), "t1")
 	require.NoError(t, err)
 	assert.Equal(t, utc(out), utc(got))
 	assert.Equal(t, "no1", got.TaskNo)
@@ -543,47 +543,47 @@ func taskIDsOfAnyShape(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	all := []string{"../../etc/passwd", `..\..\win.ini`, "a/b", "..", ".", "CON", "nul", "Abc", "abc", "任务", "/abs", "t 1"}
 	for i, id := range all {
-		_, err := s.Update(id, func(r *store.Record) { r.TaskNo = fmt.Sprint(i) })
+		_, err := s.Update(t.Context(), id, func(r *store.Record) { r.TaskNo = fmt.Sprint(i) })
 		require.NoError(t, err, "%q", id)
 	}
 	for i, id := range all {
-		got, err := other.Get(id)
+		got, err := other.Get(t.Context(), id)
 		require.NoError(t, err, "%q", id)
 		assert.Equal(t, id, got.TaskID)
 		assert.Equal(t, fmt.Sprint(i), got.TaskNo, "%q is a task of its own", id)
 	}
-	list, err := other.List("", 0)
+	list, err := other.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, all, ids(list))
 }
 
 func listNewestFirst(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	list, err := s.List("", 0)
+	list, err := s.List(t.Context(), "", 0)
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	// Written in an order that is not the submit order, from two handles.
 	for i, id := range []string{"t2", "t0", "t4", "t1", "t3"} {
 		h := []store.Store{s, other}[i%2]
 		at := start.Add(-time.Duration('9'-id[1]) * time.Minute) // t4 newest, all before they are written
-		_, err := h.Update(id, func(r *store.Record) { r.SubmittedAt = at })
+		_, err := h.Update(t.Context(), id, func(r *store.Record) { r.SubmittedAt = at })
 		require.NoError(t, err)
 		e.clock.add(time.Second)
 	}
 	e.clock.add(10 * time.Minute)
-	_, err = s.Update("t0", func(r *store.Record) { r.Status = store.StatusDone }) // updated last, submitted first
+	_, err = s.Update(t.Context(), "t0", func(r *store.Record) { r.Status = store.StatusDone }) // updated last, submitted first
 	require.NoError(t, err)
 	for _, h := range []store.Store{s, other} {
-		list, err := h.List("", 0)
+		list, err := h.List(t.Context(), "", 0)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3", "t2", "t1", "t0"}, ids(list))
-		list, err = h.List("", 2)
+		list, err = h.List(t.Context(), "", 2)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3"}, ids(list))
-		list, err = h.List("", 1)
+		list, err = h.List(t.Context(), "", 1)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4"}, ids(list))
-		list, err = h.List("", 10)
+		list, err = h.List(t.Context(), "", 10)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t4", "t3", "t2", "t1", "t0"}, ids(list))
 	}
@@ -592,30 +592,30 @@ func listNewestFirst(t *testing.T, e *env) {
 func updatedSince(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	t0 := e.clock.now()
-	_, err := s.Update("a", func(*store.Record) {})
+	_, err := s.Update(t.Context(), "a", func(*store.Record) {})
 	require.NoError(t, err)
 	e.clock.add(time.Minute)
-	_, err = other.Update("b", func(*store.Record) {})
+	_, err = other.Update(t.Context(), "b", func(*store.Record) {})
 	require.NoError(t, err)
 	e.clock.add(time.Minute)
 	t2 := e.clock.now()
-	_, err = other.Update("a", func(r *store.Record) { r.TaskNo = "changed" })
+	_, err = other.Update(t.Context(), "a", func(r *store.Record) { r.TaskNo = "changed" })
 	require.NoError(t, err)
 	e.clock.add(time.Minute)
 
 	for _, h := range []store.Store{s, other} {
-		got, err := h.UpdatedSince(t0)
+		got, err := h.UpdatedSince(t.Context(), t0)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"b", "a"}, ids(got), "newest submitted first")
-		got, err = h.UpdatedSince(t0.Add(30 * time.Second))
+		got, err = h.UpdatedSince(t.Context(), t0.Add(30*time.Second))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"b", "a"}, ids(got), "a was written again at t2")
-		got, err = h.UpdatedSince(t2)
+		got, err = h.UpdatedSince(t.Context(), t2)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"a"}, ids(got), "written at since counts")
 		require.Len(t, got, 1)
 		assert.Equal(t, "changed", got[0].TaskNo)
-		got, err = h.UpdatedSince(t2.Add(time.Second))
+		got, err = h.UpdatedSince(t.Context(), t2.Add(time.Second))
 		require.NoError(t, err)
 		assert.Empty(t, got)
 	}
@@ -633,7 +633,7 @@ func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 		assert.Equal(t, answers[""][0], a, "every caller gets the one task")
 	}
 	assert.Equal(t, 2, usage(t, handles[0], 0).Today)
-	list, err := handles[1].List("", 0)
+	list, err := handles[1].List(t.Context(), "", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
 }
@@ -667,7 +667,7 @@ func raceIdentical(t *testing.T, handles []store.Store, people []store.Person, n
 				assert.Equal(t, who.Name, r.Existing.Owner)
 			} else {
 				<-time.After(waitProbe / 4) // the submit takes a while: the others wait for it
-				_, err = h.Commit(r, store.Record{TaskID: answer, Request: panda})
+				_, err = h.Commit(t.Context(), r, store.Record{TaskID: answer, Request: panda})
 				assert.NoError(t, err)
 			}
 			mu.Lock()
@@ -717,7 +717,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 				return
 			}
 			assert.Nil(t, r.Existing)
-			_, err = h.Commit(r, store.Record{TaskID: fmt.Sprintf("t-%d", i)})
+			_, err = h.Commit(t.Context(), r, store.Record{TaskID: fmt.Sprintf("t-%d", i)})
 			assert.NoError(t, err)
 			mu.Lock()
 			counts = append(counts, r.Usage.Today)
@@ -732,7 +732,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 	for _, h := range handles {
 		assert.Equal(t, store.Usage{Today: limit, Limit: limit}, usage(t, h, limit))
 	}
-	list, err := handles[0].List("", 0)
+	list, err := handles[0].List(t.Context(), "", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, limit)
 }
