@@ -28,7 +28,7 @@ func (s *Service) follow(task Task, left time.Duration) {
 		return // another server follows it
 	}
 	var watch wait.FinishWatch
-	seen, err := s.upstream.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(task), OnPoll: watch.Poll})
+	seen, err := s.upstream.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(&task), OnPoll: watch.Poll})
 	switch {
 	case err == nil:
 		took, _ := watch.Took(seen)

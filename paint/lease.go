@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"aipaint-mcp/store"
+	"aipaint-mcp/wait"
 )
 
 // On a store shared by several servers (a store.Leaser: the team server's
@@ -69,7 +70,10 @@ func (s *Service) acquire(ctx context.Context, taskID string) (_ context.Context
 	h := l.held[taskID]
 	l.mu.Unlock()
 	if h == nil {
-		got, err := l.store.Claim(ctx, taskID, l.holder, leaseTTL)
+		var got bool
+		var err error
+		wait.OnOwnStack(func() { got, err = l.store.Claim(ctx, taskID, l.holder, leaseTTL) }) // before a parked wait
+
 		if err != nil {
 			s.o.Logger.Warn("task store: claiming a task's lease failed; polling it anyway", "task_id", taskID, "err", err)
 		} else if !got {
