@@ -72,11 +72,27 @@ type Outcome struct {
 // ErrShuttingDown, *LimitError, ErrInFlight, *StoreError, *UpstreamError.
 func (s *Service) Generate(ctx context.Context, req client.Request, o CallOptions) (Outcome, error) {
 	c := &call{o: o, started: o.started()}
-	if err := s.answer(ctx, c, func() (bool, error) { return s.pay(ctx, req, c) }); err != nil {
+	select {
+	case s.paying <- struct{}{}:
+	case <-ctx.Done():
+		return Outcome{}, ErrInFlight // the caller gave up in the queue: nothing reserved or submitted
+	}
+	err := s.answer(ctx, c, func() (bool, error) {
+		defer func() { <-s.paying }()
+		return s.pay(ctx, req, c)
+	})
+	if err != nil {
 		return Outcome{}, err
 	}
 	return c.out, nil
 }
+
+// payParallel bounds the calls reserving, submitting and committing at
+// once (the upstream takes 8 requests at a time by default, and the file
+// store one reservation): a burst of calls queues before that work rather
+// than inside it, where each would hold a stack grown by the store and the
+// HTTP client (profiled: 1,000 calls at once peaked 13–20 MB higher).
+const payParallel = 16
 
 // answer runs prepare (the store and upstream work of a call) on a stack of
 // its own, then waits for c's task when prepare says so.

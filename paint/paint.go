@@ -112,6 +112,7 @@ type Service struct {
 	mu         sync.Mutex
 	active     map[string]bool // background jobs by key
 	saving     chan struct{}   // background saves running (saveParallel at most)
+	paying     chan struct{}   // calls paying (payParallel at most)
 
 	closeStore  sync.Once
 	closeResult error
@@ -139,7 +140,8 @@ func New(o Options) *Service {
 	case o.Store == nil:
 		o.Unusable = &UnavailableError{StoreProblem: "no task store"}
 	}
-	s := &Service{o: o, started: o.Now(), active: map[string]bool{}, saving: make(chan struct{}, saveParallel)}
+	s := &Service{o: o, started: o.Now(), active: map[string]bool{}, saving: make(chan struct{}, saveParallel),
+		paying: make(chan struct{}, payParallel)}
 	if o.Upstream != nil {
 		s.upstream = wait.NewPoller(o.Upstream, o.Poller)
 	}

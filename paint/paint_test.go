@@ -29,9 +29,11 @@ type upstream struct {
 	submitFn func(n int) (client.SubmitResult, error)    // nil: accept
 	queryFn  func(id string, n int) (client.Task, error) // nil: done at once
 	release  chan struct{}                               // when set, submits wait for it
+	entered  atomic.Int32                                // submits begun
 }
 
 func (u *upstream) Submit(ctx context.Context, req client.Request) (client.SubmitResult, error) {
+	u.entered.Add(1)
 	if u.release != nil {
 		<-u.release
 	}
@@ -685,4 +687,31 @@ func TestResumeLeavesThisRunsTasksToTheirCalls(t *testing.T) {
 	e.dl.mu.Lock()
 	defer e.dl.mu.Unlock()
 	assert.Equal(t, 4, e.dl.tries, "each image of the two tasks is downloaded once")
+}
+
+func TestABurstOfCallsQueuesBeforePaying(t *testing.T) {
+	up := &upstream{release: make(chan struct{})}
+	e := newEnv(t, up)
+	const calls = 20
+	errs := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			req := panda
+			req.Text = fmt.Sprint("request ", i)
+			_, err := e.svc.Generate(t.Context(), req, paint.CallOptions{})
+			errs <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return up.entered.Load() == 16 }, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := e.svc.Generate(ctx, panda, paint.CallOptions{})
+	require.ErrorIs(t, err, paint.ErrInFlight, "a caller that gave up in the queue")
+	assert.Equal(t, int32(16), up.entered.Load(), "16 calls pay at once, the others wait their turn")
+	close(up.release)
+	for range calls {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(calls), up.entered.Load())
+	assert.Equal(t, 2*calls, usage(t, e), "every queued call was paid for in turn")
 }
