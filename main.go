@@ -416,8 +416,8 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return fmt.Errorf("%s: %w", config.TokensFile, err)
 		}
 		for _, p := range set.People() {
-			if p.Limited {
-				limits[p.Name] = p.Limit
+			if p.Limit != nil {
+				limits[p.Name] = *p.Limit
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 )
 
@@ -275,7 +276,7 @@ func TestUsageCommandCountsEachPerson(t *testing.T) {
 	st, err := store.Open(dir)
 	require.NoError(t, err)
 	spend := func(name string, num int, id string) {
-		p := store.Policy{Person: store.Person{Name: name}}
+		p := store.Policy{Person: people.Person{Name: name}}
 		res, err := st.Reserve(t.Context(), client.Request{Text: id, Num: num}, p)
 		require.NoError(t, err)
 		_, err = st.Commit(t.Context(), res, store.Record{TaskID: id})

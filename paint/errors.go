@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 )
 
@@ -14,9 +15,9 @@ type (
 	Task  = store.Record
 	Image = store.Image
 	Usage = store.Usage
-	// Person is who asks: their tasks, their limit. The zero Person is a
-	// desktop's single user, who sees every task.
-	Person = store.Person
+	// Person is who asks (from the tokens file): their tasks, their limit.
+	// The zero Person is a desktop's single user, who sees every task.
+	Person = people.Person
 )
 
 // Task statuses.

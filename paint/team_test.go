@@ -80,7 +80,7 @@ func TestIdenticalRequestsOfTwoPeopleAreTwoTasks(t *testing.T) {
 
 func TestAPersonsOwnLimit(t *testing.T) {
 	e := newEnv(t, &upstream{})
-	capped := paint.Person{Name: "intern", Limit: 3, Limited: true}
+	capped := paint.Person{Name: "intern", Limit: new(3)}
 	_, err := e.svc.Generate(t.Context(), panda, as(capped)) // 2 of 3
 	require.NoError(t, err)
 	other := panda
@@ -99,7 +99,7 @@ func TestAPersonsOwnLimit(t *testing.T) {
 	_, err = e.svc.Generate(t.Context(), other, as(alice))
 	require.NoError(t, err, "another person is not bound by the intern's limit")
 
-	_, err = e.svc.Generate(t.Context(), other, as(paint.Person{Name: "guest", Limited: true}))
+	_, err = e.svc.Generate(t.Context(), other, as(paint.Person{Name: "guest", Limit: new(0)}))
 	require.ErrorAs(t, err, &limit, "limit 0: may not submit")
 	assert.True(t, limit.Person)
 }

@@ -37,10 +37,21 @@ import (
 
 // Person is who asks. The zero Person is the single user of a desktop, or of
 // one shared AIPAINT_HTTP_TOKEN: no name, no personal limit.
+//
+// The store enforces the limit (store.Policy.Person), and reports it in the
+// same encoding: a null limit is no limit.
 type Person struct {
-	Name    string // from the tokens file; "" = the single user
-	Limit   int    // images a day, when Limited (0 = may not submit)
-	Limited bool
+	Name  string // from the tokens file; "" = the single user
+	Limit *int   // images a day; nil = no personal limit (0 = may not submit)
+}
+
+// own is p with a Limit of its own: a Set stays as read, whatever its
+// callers do with the people it returns.
+func (p Person) own() Person {
+	if p.Limit != nil {
+		p.Limit = new(*p.Limit)
+	}
+	return p
 }
 
 // Rules of the file.
@@ -53,6 +64,7 @@ const (
 	MaxFileBytes = 4 << 20
 
 	hashPrefix = "sha256:"
+	hashDigits = 2 * sha256.Size // lowercase hex digits after hashPrefix
 )
 
 // Set is the people of one version of the tokens file. It is immutable.
@@ -132,7 +144,7 @@ func parseLine(fields []string) (entry, error) {
 		if err != nil {
 			return e, err
 		}
-		e.person.Limit, e.person.Limited = limit, true
+		e.person.Limit = &limit
 	}
 	return e, nil
 }
@@ -153,12 +165,13 @@ func checkName(name string) error {
 func tokenHash(token string) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	if len(token) >= len(hashPrefix) && strings.EqualFold(token[:len(hashPrefix)], hashPrefix) {
+		bad := fmt.Errorf("a hashed token (second field) is %s and %d lowercase hex digits", hashPrefix, hashDigits)
 		digits := token[len(hashPrefix):]
-		if token[:len(hashPrefix)] != hashPrefix || len(digits) != 2*sha256.Size || strings.ToLower(digits) != digits {
-			return sum, errors.New("a hashed token (second field) is sha256: and 64 lowercase hex digits")
+		if token[:len(hashPrefix)] != hashPrefix || len(digits) != hashDigits || strings.ToLower(digits) != digits {
+			return sum, bad
 		}
 		if _, err := hex.Decode(sum[:], []byte(digits)); err != nil {
-			return sum, errors.New("a hashed token (second field) is sha256: and 64 lowercase hex digits")
+			return sum, bad
 		}
 		return sum, nil
 	}
@@ -258,7 +271,7 @@ func (s *Set) Lookup(token string) (Person, bool) {
 	if found < 0 {
 		return Person{}, false
 	}
-	return s.entries[found].person, true
+	return s.entries[found].person.own(), true
 }
 
 // People lists everyone in the file's order (without their tokens).
@@ -268,7 +281,7 @@ func (s *Set) People() []Person {
 	}
 	out := make([]Person, len(s.entries))
 	for i, e := range s.entries {
-		out[i] = e.person
+		out[i] = e.person.own()
 	}
 	return out
 }

@@ -38,23 +38,23 @@ func TestParseAccepts(t *testing.T) {
 		{"no final newline", "alice " + tokAlice,
 			map[string]Person{tokAlice: {Name: "alice"}}, 1},
 		{"limit", "alice " + tokAlice + " 20\n",
-			map[string]Person{tokAlice: {Name: "alice", Limit: 20, Limited: true}}, 1},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(20)}}, 1},
 		{"limit 0: may not submit", "alice " + tokAlice + " 0",
-			map[string]Person{tokAlice: {Name: "alice", Limit: 0, Limited: true}}, 1},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(0)}}, 1},
 		{"limit with leading zeros", "alice " + tokAlice + " 007",
-			map[string]Person{tokAlice: {Name: "alice", Limit: 7, Limited: true}}, 1},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(7)}}, 1},
 		{"limit at the maximum", "alice " + tokAlice + " 1000000",
-			map[string]Person{tokAlice: {Name: "alice", Limit: MaxLimit, Limited: true}}, 1},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(MaxLimit)}}, 1},
 		{"BOM", "\ufeffalice " + tokAlice + "\n",
 			map[string]Person{tokAlice: {Name: "alice"}}, 1},
 		{"CRLF", "# team\r\nalice " + tokAlice + " 5\r\nbob " + tokBob + "\r\n\r\n",
-			map[string]Person{tokAlice: {Name: "alice", Limit: 5, Limited: true}, tokBob: {Name: "bob"}}, 2},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(5)}, tokBob: {Name: "bob"}}, 2},
 		{"comments and blank lines", "# who may draw\n\n   # indented comment\n\t#tabbed comment\n  \t \nalice " + tokAlice + "\n#bob " + tokBob + "\n",
 			map[string]Person{tokAlice: {Name: "alice"}, tokBob: {}}, 1},
 		{"tabs and several spaces", "\talice\t\t" + tokAlice + " \t 3 \t\nbob   " + tokBob + "\t\n",
-			map[string]Person{tokAlice: {Name: "alice", Limit: 3, Limited: true}, tokBob: {Name: "bob"}}, 2},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(3)}, tokBob: {Name: "bob"}}, 2},
 		{"hash form", "alice " + hashOf(tokAlice) + " 2\nbob " + tokBob,
-			map[string]Person{tokAlice: {Name: "alice", Limit: 2, Limited: true}, tokBob: {Name: "bob"}}, 2},
+			map[string]Person{tokAlice: {Name: "alice", Limit: new(2)}, tokBob: {Name: "bob"}}, 2},
 		{"name characters", "Ann.Lee_2-b " + tokAlice + "\n张三 " + tokBob,
 			map[string]Person{tokAlice: {Name: "Ann.Lee_2-b"}, tokBob: {Name: "张三"}}, 2},
 		{"name of 64 characters", strings.Repeat("n", 64) + " " + tokAlice,
@@ -159,7 +159,7 @@ func TestLookup(t *testing.T) {
 		want  Person
 		ok    bool
 	}{
-		{tokAlice, Person{Name: "alice", Limit: 3, Limited: true}, true},
+		{tokAlice, Person{Name: "alice", Limit: new(3)}, true},
 		{tokBob, Person{Name: "bob"}, true},
 		{"", Person{}, false},
 		{tokCarol, Person{}, false},
@@ -180,7 +180,7 @@ func TestLookup(t *testing.T) {
 	_, ok := none.Lookup(tokAlice)
 	assert.False(t, ok, "a nil Set knows nobody")
 	assert.Zero(t, none.Len())
-	assert.Equal(t, []Person{{Name: "alice", Limit: 3, Limited: true}, {Name: "bob"}}, s.People())
+	assert.Equal(t, []Person{{Name: "alice", Limit: new(3)}, {Name: "bob"}}, s.People())
 }
 
 // A short token listed by its hash never matches: the hash form hides the
@@ -198,7 +198,7 @@ func TestContext(t *testing.T) {
 	p, ok := FromContext(context.Background())
 	assert.False(t, ok)
 	assert.Zero(t, p)
-	want := Person{Name: "alice", Limit: 2, Limited: true}
+	want := Person{Name: "alice", Limit: new(2)}
 	p, ok = FromContext(NewContext(context.Background(), want))
 	assert.True(t, ok)
 	assert.Equal(t, want, p)
@@ -265,7 +265,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, p := range s.People() {
 			assert.NotEmpty(t, p.Name)
-			assert.True(t, p.Limited || p.Limit == 0)
+			assert.True(t, p.Limit == nil || (*p.Limit >= 0 && *p.Limit <= MaxLimit), "a limit is from 0 to MaxLimit, or none")
 		}
 	})
 }
@@ -286,9 +286,22 @@ func TestREADMEExample(t *testing.T) {
 		require.True(t, ok, file)
 		s, err := Parse([]byte(example))
 		require.NoError(t, err, file)
-		assert.Equal(t, []Person{{Name: "alice"}, {Name: "bob", Limit: 20, Limited: true}, {Name: "intern", Limit: 0, Limited: true}}, s.People(), file)
+		assert.Equal(t, []Person{{Name: "alice"}, {Name: "bob", Limit: new(20)}, {Name: "intern", Limit: new(0)}}, s.People(), file)
 		p, ok := s.Lookup("Rc4uF7jD2sG9kH1mJ5nV")
 		assert.True(t, ok, "%s: bob's hash is of his token", file)
 		assert.Equal(t, "bob", p.Name)
 	}
+}
+
+// A Set stays as read whatever its callers do with the limits it returns.
+func TestSetKeepsItsLimits(t *testing.T) {
+	s, err := Parse([]byte("alice " + tokAlice + " 3\n"))
+	require.NoError(t, err)
+	p, ok := s.Lookup(tokAlice)
+	require.True(t, ok)
+	*p.Limit = 1000
+	*s.People()[0].Limit = 2000
+	again, _ := s.Lookup(tokAlice)
+	assert.Equal(t, 3, *again.Limit)
+	assert.Equal(t, 3, *s.People()[0].Limit)
 }

@@ -110,7 +110,7 @@ func TestWatcherHangup(t *testing.T) {
 	assert.False(t, f.knows(tokBob), "revoked")
 	p, ok := f.w.Lookup(tokCarol)
 	assert.True(t, ok)
-	assert.Equal(t, Person{Name: "carol", Limit: 0, Limited: true}, p)
+	assert.Equal(t, Person{Name: "carol", Limit: new(0)}, p)
 
 	// A malformed version: the previous set stays, the error is logged with its line.
 	f.replace(t, "alice "+tokAlice+"\nbob "+tokBob+" many\n")

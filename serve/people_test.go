@@ -159,7 +159,11 @@ func whoServer() *server.MCPServer {
 		InputSchema: mcp.ToolInputSchema{Type: "object", Properties: map[string]any{}},
 	}, func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p, ok := people.FromContext(ctx)
-		return mcp.NewToolResultText(fmt.Sprintf("name=%q limit=%d limited=%v found=%v", p.Name, p.Limit, p.Limited, ok)), nil
+		limit := "none"
+		if p.Limit != nil {
+			limit = fmt.Sprint(*p.Limit)
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("name=%q limit=%s found=%v", p.Name, limit, ok)), nil
 	})
 	return s
 }
@@ -216,8 +220,8 @@ func TestPersonReachesToolsStreamableHTTP(t *testing.T) {
 	r := startHTTPWith(t, whoServer(), HTTPOptions{Transport: TransportHTTP, People: tm.watcher})
 	r.secrets = append(r.secrets, aliceToken, bobToken)
 	for token, want := range map[string]string{
-		aliceToken: `name="alice" limit=3 limited=true found=true`,
-		bobToken:   `name="bob" limit=0 limited=false found=true`,
+		aliceToken: `name="alice" limit=3 found=true`,
+		bobToken:   `name="bob" limit=none found=true`,
 	} {
 		id := streamableSession(t, r, bearerOf(token))
 		resp := r.post(t, "/mcp", toolCall(2, "whoami", `{}`), withSession(bearerOf(token), id))
@@ -233,7 +237,7 @@ func TestPersonReachesToolsStreamableHTTP(t *testing.T) {
 		resp := r.post(t, "/mcp", toolCall(2, "whoami", `{}`), withSession(h, id))
 		body := readAll(t, resp)
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)
-		assert.Equal(t, `name="" limit=0 limited=false found=false`, textOf(t, body), "the single user, as today")
+		assert.Equal(t, `name="" limit=none found=false`, textOf(t, body), "the single user, as today")
 	}
 }
 
@@ -243,8 +247,8 @@ func TestPersonReachesToolsSSE(t *testing.T) {
 	r := startHTTPWith(t, whoServer(), HTTPOptions{Transport: TransportSSE, People: tm.watcher})
 	r.secrets = append(r.secrets, aliceToken, bobToken)
 	for token, want := range map[string]string{
-		aliceToken: `name="alice" limit=3 limited=true found=true`,
-		bobToken:   `name="bob" limit=0 limited=false found=true`,
+		aliceToken: `name="alice" limit=3 found=true`,
+		bobToken:   `name="bob" limit=none found=true`,
 	} {
 		auth := bearerOf(token)
 		stream := openSSE(t, r, auth)
@@ -266,7 +270,7 @@ func TestPersonReachesToolsSSE(t *testing.T) {
 	readAll(t, r.post(t, path, initializeRequest, auth))
 	stream.next(t, "message")
 	readAll(t, r.post(t, path, toolCall(2, "whoami", `{}`), auth))
-	assert.Equal(t, `name="" limit=0 limited=false found=false`, textOf(t, stream.next(t, "message").data))
+	assert.Equal(t, `name="" limit=none found=false`, textOf(t, stream.next(t, "message").data))
 }
 
 // A session belongs to the token that opened it: another person of the

@@ -3,7 +3,6 @@ package store
 import (
 	"aipaint-mcp/atomicfile"
 	"aipaint-mcp/client"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -157,31 +155,17 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 		return Record{}, errors.New("task store: empty task id")
 	}
 	path := s.recordPath(taskID)
-	r, err := s.read(path)
-	stored := err == nil
+	old, err := s.read(path)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		r = Record{TaskID: taskID}
+		old = Record{TaskID: taskID}
 	case err != nil:
 		return Record{}, err
 	}
-	before := r
-	before.Images = slices.Clone(r.Images)
-	f(&r)
-	r.TaskID = taskID
-	if r.SubmittedAt.IsZero() {
-		r.SubmittedAt = s.now()
+	r, changed := Apply(old, s.now(), f)
+	if !changed {
+		return r, nil // no write
 	}
-	if r.Status == "" {
-		r.Status = StatusPending
-	}
-	for i := range r.Images {
-		r.Images[i].ExpiresAt = r.ImagesExpireAt()
-	}
-	if stored && sameJSON(before, r) {
-		return r, nil // nothing new: no write (a pending task looked at again)
-	}
-	r.UpdatedAt = s.now()
 	if err := writeJSON(path, r); err != nil {
 		return Record{}, err
 	}
@@ -193,23 +177,6 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 	// differs by no more than the write took.
 	_ = os.Chtimes(path, time.Time{}, r.UpdatedAt)
 	return r, nil
-}
-
-// sameJSON compares records as stored, with every time in UTC: the same
-// instant in another zone is no change.
-func sameJSON(a, b Record) bool {
-	ja, erra := json.Marshal(a.inUTC())
-	jb, errb := json.Marshal(b.inUTC())
-	return erra == nil && errb == nil && bytes.Equal(ja, jb)
-}
-
-func (r Record) inUTC() Record {
-	r.SubmittedAt, r.CreatedAt, r.DoneAt, r.UpdatedAt = r.SubmittedAt.UTC(), r.CreatedAt.UTC(), r.DoneAt.UTC(), r.UpdatedAt.UTC()
-	r.Images = slices.Clone(r.Images)
-	for i := range r.Images {
-		r.Images[i].ExpiresAt = r.Images[i].ExpiresAt.UTC()
-	}
-	return r
 }
 
 // Committed is what Commit makes of the stored old (zero when none) and the
@@ -394,6 +361,3 @@ func writeJSON(path string, v any) error {
 	}
 	return nil
 }
-
-// waitTick is how often a call waiting for another process's submit looks again.
-const waitTick = 200 * time.Millisecond

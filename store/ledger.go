@@ -24,13 +24,6 @@ import (
 // released, so a crash between reservation and outcome errs on the side of
 // "maybe billed".
 
-// Outcomes of a reservation.
-const (
-	outTask     = "task"     // submitted; the entry names the task
-	outReleased = "released" // nothing was billed: the images do not count
-	outUnknown  = "unknown"  // the submit may have been billed without a task id
-)
-
 // maxLedgerDays bounds how far back a long dedup window looks.
 const maxLedgerDays = 31
 
@@ -40,7 +33,7 @@ type entry struct {
 	N    int       `json:"n,omitempty"`
 	At   time.Time `json:"at,omitzero"`
 	Task string    `json:"t,omitempty"`
-	Out  string    `json:"o,omitempty"`
+	Out  Outcome   `json:"o,omitempty"`
 	// Who is the person who reserved (the Policy's Person.Name); "" for
 	// the desktop's single user and for entries from before owners.
 	Who string `json:"w,omitempty"`
@@ -51,56 +44,44 @@ type entry struct {
 // images. Concurrent identical requests of one person, in this process or
 // another, get one reservation; the others wait for its task.
 func (s *File) Reserve(ctx context.Context, req client.Request, p Policy) (Reservation, error) {
-	owner := p.Person.Name
-	for {
-		var (
-			res  Reservation
-			wait bool
-		)
-		err := s.locked(func() error {
+	return Reserving(ctx, func() (d Decision, err error) {
+		err = s.locked(func() error {
 			now := s.now()
 			entries, err := s.readLedger(now, p.DedupWindow)
 			if err != nil {
 				return err
 			}
 			today := s.dayOf(now)
-			team, mine := 0, 0
-			key := req.Key()
-			var same *reservation
+			owner, key := p.Person.Name, req.Key()
+			var (
+				f    Facts
+				same *reservation
+			)
 			for _, r := range fold(entries) {
-				if r.out == outReleased {
+				if r.out == OutcomeReleased {
 					continue
 				}
 				if s.dayOf(r.at) == today {
-					team += r.n
+					f.Team += r.n
 					if r.who == owner {
-						mine += r.n
+						f.Mine += r.n
 					}
 				}
-				if r.who == owner && r.key == key && now.Sub(r.at) < p.DedupWindow && (same == nil || r.later(same)) {
+				if p.Dedups() && r.who == owner && r.key == key && (same == nil || r.later(same)) {
 					same = r
 				}
 			}
-			if blocked(p) { // may not submit: not even a duplicate is answered
-				_, err := CheckLimits(p, req.Num, team, mine)
-				return err
-			}
-			if same != nil && !p.ForceNew {
-				switch {
-				case same.task != "":
-					rec, err := s.read(s.recordPath(same.task))
-					if err == nil && rec.Status != StatusFailed {
-						res = Reservation{Owner: owner, Existing: &rec, Usage: UsageOf(p, team, mine)}
-						return nil
+			if same != nil {
+				f.Latest = &Prior{At: same.at, Outcome: same.out}
+				if same.out == OutcomeTask {
+					if rec, err := s.read(s.recordPath(same.task)); err == nil {
+						f.Latest.Task = &rec
 					}
-				case same.out == "" && now.Sub(same.at) < StaleReservation:
-					wait = true
-					return nil
 				}
 			}
-			usage, err := CheckLimits(p, req.Num, team, mine)
-			if err != nil {
-				return err
+			d = Decide(p, req, now, f)
+			if d.Verdict != Reserve {
+				return nil
 			}
 			id, err := newID()
 			if err != nil {
@@ -109,29 +90,19 @@ func (s *File) Reserve(ctx context.Context, req client.Request, p Policy) (Reser
 			if err := s.appendLedger(today, entry{R: id, Key: key, N: req.Num, At: now, Who: owner}); err != nil {
 				return err
 			}
-			res = Reservation{ID: id, Day: today, Owner: owner, Usage: usage}
+			d.Reservation.ID, d.Reservation.Day = id, today
 			return nil
 		})
-		if err != nil || !wait {
-			return res, err
-		}
-		select {
-		case <-ctx.Done():
-			return Reservation{}, fmt.Errorf("waiting for an identical request in progress: %w", ctx.Err())
-		case <-time.After(waitTick):
-		}
-	}
+		return d, err
+	})
 }
-
-// blocked reports a person whose limit lets them submit nothing.
-func blocked(p Policy) bool { return p.Person.Limited && p.Person.Limit <= 0 }
 
 // Commit records the task a reservation's submit created, together with its
 // record, in one step: no process ever sees the one without the other.
 func (s *File) Commit(_ context.Context, res Reservation, r Record) (Record, error) {
 	var out Record
 	err := s.locked(func() error {
-		if err := s.appendLedger(res.Day, entry{R: res.ID, Task: r.TaskID, Out: outTask}); err != nil {
+		if err := s.appendLedger(res.Day, entry{R: res.ID, Task: r.TaskID, Out: OutcomeTask}); err != nil {
 			return err
 		}
 		r.Owner = res.Owner
@@ -144,13 +115,13 @@ func (s *File) Commit(_ context.Context, res Reservation, r Record) (Record, err
 
 // Release gives back a reservation whose submit billed nothing.
 func (s *File) Release(_ context.Context, res Reservation) error {
-	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outReleased}) })
+	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: OutcomeReleased}) })
 }
 
 // Abandon ends a reservation whose submit may have been billed but gave no
 // task id: its images keep counting, and nobody waits for it.
 func (s *File) Abandon(_ context.Context, res Reservation) error {
-	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: outUnknown}) })
+	return s.locked(func() error { return s.appendLedger(res.Day, entry{R: res.ID, Out: OutcomeUnknown}) })
 }
 
 // Usage reports today's images: the account's, and p.Person's when named.
@@ -164,7 +135,7 @@ func (s *File) Usage(_ context.Context, p Policy) (Usage, error) {
 		}
 		team, mine := 0, 0
 		for _, r := range fold(entries) {
-			if r.out != outReleased && s.dayOf(r.at) == s.dayOf(now) {
+			if r.out != OutcomeReleased && s.dayOf(r.at) == s.dayOf(now) {
 				team += r.n
 				if r.who == p.Person.Name {
 					mine += r.n
@@ -190,7 +161,7 @@ func (s *File) Spending(_ context.Context) ([]Spend, error) {
 		month, today := now.Format("2006-01"), s.dayOf(now)
 		byOwner := map[string]*Spend{}
 		for _, r := range fold(entries) {
-			if r.out == outReleased || r.at.In(s.loc).Format("2006-01") != month {
+			if r.out == OutcomeReleased || r.at.In(s.loc).Format("2006-01") != month {
 				continue
 			}
 			sp := byOwner[r.who]
@@ -213,9 +184,10 @@ func (s *File) Spending(_ context.Context) ([]Spend, error) {
 }
 
 type reservation struct {
-	key, task, out, who string
-	n                   int
-	at                  time.Time
+	key, task, who string
+	out            Outcome
+	n              int
+	at             time.Time
 	// seq is the position of the reservation among the entries read: two
 	// with the same time are in one day's file, in the order they were made.
 	seq int

@@ -1,8 +1,10 @@
 // Package store keeps every submitted task so it can be found again after a
 // restart, and guards spending across the processes that share it: the
-// Store interface is what the paint service needs of a store; File is the
-// embedded implementation (one data folder on this machine); storetest is
-// the conformance suite every implementation passes.
+// Store interface is what the paint service needs of a store; Decide and
+// Apply (decide.go) are the rules of spending and of a record update, which
+// every implementation follows by calling them; File is the embedded
+// implementation (one data folder on this machine); storetest is the
+// conformance suite every implementation passes.
 package store
 
 import (
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/people"
 )
 
 // Status is where a task stands.
@@ -89,15 +92,6 @@ func (r *Record) SetImages(urls []string) {
 	}
 }
 
-// Person is who asks. The zero Person is the single user of a desktop (or
-// of one shared AIPAINT_HTTP_TOKEN): they see every task and have no
-// personal limit.
-type Person struct {
-	Name    string // from the tokens file; "" = the desktop's single user
-	Limit   int    // images a day, when Limited (0 = may not submit)
-	Limited bool
-}
-
 // Usage is how many images were submitted today (in the store's zone) out of
 // the account's daily limit (0 = no limit), and the asking person's share
 // when the person has a name.
@@ -121,8 +115,9 @@ type Policy struct {
 	ForceNew    bool          // skip deduplication for this request
 	// Person asks. Deduplication only matches the same person's requests
 	// (people never share tasks), and the person's own limit applies
-	// besides the account's.
-	Person Person
+	// besides the account's. The zero Person is the single user of a
+	// desktop: they see every task and have no personal limit.
+	Person people.Person
 }
 
 // Reservation is the permission to submit one request, or the task that
@@ -166,12 +161,6 @@ type Spend struct {
 	Today int    // images counted today (the day of the daily limit)
 	Month int    // this calendar month, in the same zone
 }
-
-// StaleReservation is how long a reservation without an outcome makes an
-// identical request wait for it; after that its process is presumed gone.
-// It exceeds the longest a submit may run (paint bounds it to 2 minutes).
-// Every implementation uses this bound (storetest checks it).
-const StaleReservation = 3 * time.Minute
 
 // ErrNotFound is returned by Get for an unknown task id.
 var ErrNotFound = errors.New("task not in the store")
@@ -251,45 +240,6 @@ type Leaser interface {
 // /healthz).
 type Pinger interface {
 	Ping(ctx context.Context) error
-}
-
-// personUsage is p's share of today's images, or nil for the unnamed person.
-func personUsage(p Person, today int) *PersonUsage {
-	if p.Name == "" {
-		return nil
-	}
-	u := &PersonUsage{Name: p.Name, Today: today}
-	if p.Limited {
-		limit := p.Limit
-		u.Limit = &limit
-	}
-	return u
-}
-
-// CheckLimits decides a new reservation of n images against the account's
-// limit and the person's, given today's counts before it (team: everyone's;
-// mine: the person's). It returns the usage including the reservation, or
-// a *LimitError. Every store uses it, so they refuse alike: the person's
-// own limit is checked first (it is theirs to know about), and a person
-// whose limit is 0 is refused whatever they ask.
-func CheckLimits(p Policy, n, team, mine int) (Usage, error) {
-	u := Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
-	if p.Person.Limited && (p.Person.Limit <= 0 || mine+n > p.Person.Limit) {
-		return u, &LimitError{Usage: u, Requested: n, Person: true}
-	}
-	if p.DailyLimit > 0 && team+n > p.DailyLimit {
-		return u, &LimitError{Usage: u, Requested: n}
-	}
-	u.Today += n
-	if u.Person != nil {
-		u.Person.Today += n
-	}
-	return u, nil
-}
-
-// UsageOf is the Usage a store reports for p, given today's counts.
-func UsageOf(p Policy, team, mine int) Usage {
-	return Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
 }
 
 var _ Store = (*File)(nil)

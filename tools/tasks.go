@@ -108,11 +108,8 @@ func (h *handlers) recentTaskIDs(ctx context.Context) []string {
 // person is who calls: the person of the bearer token on a team server
 // (AIPAINT_HTTP_TOKENS_FILE), else the single user, who sees every task.
 func person(ctx context.Context) paint.Person {
-	p, ok := people.FromContext(ctx)
-	if !ok {
-		return paint.Person{}
-	}
-	return paint.Person{Name: p.Name, Limit: p.Limit, Limited: p.Limited}
+	p, _ := people.FromContext(ctx) // the zero Person when there is none
+	return p
 }
 
 // noStore is the error of a task resource read while the paid paths are

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,99 +13,90 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// waitTick is how often a Reserve waiting for an identical in-flight
-// request looks again (it holds no lock while it waits).
-const waitTick = 75 * time.Millisecond
-
-// Reserve decides, in one transaction serialised across every replica by
-// an advisory lock, deduplication (the same person's identical request in
-// the window), the account's daily limit and the person's, and records the
-// reservation. An identical request still in flight is waited for, until
-// its outcome, store.StaleReservation, or the end of ctx.
+// Reserve decides (store.Decide), in one transaction serialised across
+// every replica by an advisory lock, deduplication (the same person's
+// identical request in the window), the account's daily limit and the
+// person's, and records the reservation. An identical request still in
+// flight is waited for, until its outcome, store.StaleReservation, or the
+// end of ctx.
 func (s *Store) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
-	for {
-		var (
-			res  store.Reservation
-			wait bool
-		)
-		err := s.tx(ctx, "store: reserve", false, func(ctx context.Context, tx pgx.Tx) error {
+	return store.Reserving(ctx, func() (d store.Decision, err error) {
+		err = s.tx(ctx, "store: reserve", false, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
-			res, wait, err = s.reserve(ctx, tx, req, p)
+			d, err = s.reserve(ctx, tx, req, p)
 			return err
 		})
-		if err != nil || !wait {
-			return res, err
-		}
-		t := time.NewTimer(waitTick)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return store.Reservation{}, fmt.Errorf("waiting for an identical request in progress: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
+		return d, err
+	})
 }
 
-func (s *Store) reserve(ctx context.Context, tx pgx.Tx, req client.Request, p store.Policy) (res store.Reservation, wait bool, err error) {
+func (s *Store) reserve(ctx context.Context, tx pgx.Tx, req client.Request, p store.Policy) (store.Decision, error) {
 	if _, err := tx.Exec(ctx, lockSQL(reserveLock)); err != nil {
-		return res, false, err
+		return store.Decision{}, err
 	}
 	now := s.clock()
-	owner := p.Person.Name
-	team, mine, err := s.today(ctx, tx, now, owner)
+	owner, key := p.Person.Name, req.Key()
+	var (
+		f   store.Facts
+		err error
+	)
+	f.Team, f.Mine, err = s.today(ctx, tx, now, owner)
 	if err != nil {
-		return res, false, err
+		return store.Decision{}, err
 	}
-	if p.Person.Limited && p.Person.Limit <= 0 { // may not submit: not even a duplicate is answered
-		_, err := store.CheckLimits(p, req.Num, team, mine)
-		return res, false, err
-	}
-	key := req.Key()
-	if p.DedupWindow > 0 && !p.ForceNew {
-		var (
-			at      time.Time
-			outcome *string
-			status  *string
-			raw     []byte
-		)
-		// The latest identical request of this person in the window, and
-		// its task if it has one.
-		err := tx.QueryRow(ctx, `
-			SELECT r.reserved_at, r.outcome, t.status, t.record
-			FROM aipaint_reservations r LEFT JOIN aipaint_tasks t ON t.task_id = r.task_id
-			WHERE r.owner = $1 AND r.request_key = $2 AND r.reserved_at > $3
-			  AND r.outcome IS DISTINCT FROM 'released'
-			ORDER BY r.reserved_at DESC, r.id DESC LIMIT 1`,
-			owner, key, now.Add(-p.DedupWindow)).Scan(&at, &outcome, &status, &raw)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return res, false, err
-		case outcome != nil && *outcome == "task" && raw != nil && *status != string(store.StatusFailed):
-			var rec store.Record
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return res, false, fmt.Errorf("task %s is damaged: %w", rec.TaskID, err)
-			}
-			return store.Reservation{Owner: owner, Existing: &rec, Usage: store.UsageOf(p, team, mine)}, false, nil
-		case outcome == nil && now.Sub(at) < store.StaleReservation:
-			return res, true, nil
+	if p.Dedups() {
+		if f.Latest, err = latest(ctx, tx, owner, key, now.Add(-p.DedupWindow)); err != nil {
+			return store.Decision{}, err
 		}
 	}
-	usage, err := store.CheckLimits(p, req.Num, team, mine)
-	if err != nil {
-		return res, false, err
+	d := store.Decide(p, req, now, f)
+	if d.Verdict != store.Reserve {
+		return d, nil
 	}
 	var id int64
 	err = tx.QueryRow(ctx, `
 		INSERT INTO aipaint_reservations (owner, request_key, images, reserved_at)
 		VALUES ($1, $2, $3, $4) RETURNING id`, owner, key, req.Num, now).Scan(&id)
 	if err != nil {
-		return res, false, err
+		return store.Decision{}, err
 	}
-	return store.Reservation{
-		ID: strconv.FormatInt(id, 10), Day: now.In(s.loc).Format(time.DateOnly),
-		Owner: owner, Usage: usage,
-	}, false, nil
+	d.Reservation.ID, d.Reservation.Day = strconv.FormatInt(id, 10), now.In(s.loc).Format(time.DateOnly)
+	return d, nil
+}
+
+// latest is owner's latest reservation of the request key after since
+// that was not released, and its task when it has one; nil when none.
+func latest(ctx context.Context, tx pgx.Tx, owner, key string, since time.Time) (*store.Prior, error) {
+	var (
+		at      time.Time
+		outcome *string
+		raw     []byte
+	)
+	err := tx.QueryRow(ctx, `
+		SELECT r.reserved_at, r.outcome, t.record
+		FROM aipaint_reservations r LEFT JOIN aipaint_tasks t ON t.task_id = r.task_id
+		WHERE r.owner = $1 AND r.request_key = $2 AND r.reserved_at > $3
+		  AND r.outcome IS DISTINCT FROM $4
+		ORDER BY r.reserved_at DESC, r.id DESC LIMIT 1`,
+		owner, key, since, store.OutcomeReleased).Scan(&at, &outcome, &raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := &store.Prior{At: at}
+	if outcome != nil {
+		l.Outcome = store.Outcome(*outcome)
+	}
+	if raw != nil {
+		rec, err := decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		l.Task = &rec
+	}
+	return l, nil
 }
 
 // day is the span of the day t is in, in the store's zone.
@@ -123,8 +113,8 @@ func (s *Store) today(ctx context.Context, q querier, now time.Time, owner strin
 	err = q.QueryRow(ctx, `
 		SELECT coalesce(sum(images), 0), coalesce(sum(images) FILTER (WHERE owner = $3), 0)
 		FROM aipaint_reservations
-		WHERE reserved_at >= $1 AND reserved_at < $2 AND outcome IS DISTINCT FROM 'released'`,
-		from, to, owner).Scan(&team, &mine)
+		WHERE reserved_at >= $1 AND reserved_at < $2 AND outcome IS DISTINCT FROM $4`,
+		from, to, owner, store.OutcomeReleased).Scan(&team, &mine)
 	return team, mine, err
 }
 
@@ -152,8 +142,8 @@ func (s *Store) Commit(ctx context.Context, res store.Reservation, r store.Recor
 	err = s.tx(outlive(ctx), "store: commit", true, func(ctx context.Context, tx pgx.Tx) error {
 		now := s.clock()
 		if _, err := tx.Exec(ctx, `
-			UPDATE aipaint_reservations SET outcome = 'task', task_id = $2, ended_at = $3 WHERE id = $1`,
-			id, r.TaskID, now); err != nil {
+			UPDATE aipaint_reservations SET outcome = $4, task_id = $2, ended_at = $3 WHERE id = $1`,
+			id, r.TaskID, now, store.OutcomeTask); err != nil {
 			return err
 		}
 		var err error
@@ -166,21 +156,21 @@ func (s *Store) Commit(ctx context.Context, res store.Reservation, r store.Recor
 // Release gives back a reservation whose submit billed nothing. An outcome
 // is final: a reservation already ended is left as it is.
 func (s *Store) Release(ctx context.Context, res store.Reservation) error {
-	return s.end(ctx, res, "released")
+	return s.end(ctx, res, store.OutcomeReleased)
 }
 
 // Abandon ends a reservation whose submit may have been billed but gave no
 // task id: its images keep counting, and nobody waits for it.
 func (s *Store) Abandon(ctx context.Context, res store.Reservation) error {
-	return s.end(ctx, res, "unknown")
+	return s.end(ctx, res, store.OutcomeUnknown)
 }
 
-func (s *Store) end(ctx context.Context, res store.Reservation, outcome string) error {
+func (s *Store) end(ctx context.Context, res store.Reservation, outcome store.Outcome) error {
 	id, err := reservationID(res)
 	if err != nil {
 		return err
 	}
-	return s.call(outlive(ctx), "store: "+outcome, func(ctx context.Context) (bool, error) {
+	return s.call(outlive(ctx), "store: "+string(outcome), func(ctx context.Context) (bool, error) {
 		_, err := s.pool.Exec(ctx, `
 			UPDATE aipaint_reservations SET outcome = $2, ended_at = $3 WHERE id = $1 AND outcome IS NULL`,
 			id, outcome, s.clock())
@@ -209,9 +199,9 @@ func (s *Store) Spending(ctx context.Context) ([]store.Spend, error) {
 		rows, err := s.pool.Query(ctx, `
 			SELECT owner, coalesce(sum(images) FILTER (WHERE reserved_at >= $3 AND reserved_at < $4), 0), sum(images)
 			FROM aipaint_reservations
-			WHERE reserved_at >= $1 AND reserved_at < $2 AND outcome IS DISTINCT FROM 'released'
+			WHERE reserved_at >= $1 AND reserved_at < $2 AND outcome IS DISTINCT FROM $5
 			GROUP BY owner ORDER BY owner`,
-			first, first.AddDate(0, 1, 0), from, to)
+			first, first.AddDate(0, 1, 0), from, to, store.OutcomeReleased)
 		if err != nil {
 			return true, err
 		}

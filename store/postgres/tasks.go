@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,40 +71,28 @@ func (s *Store) Update(ctx context.Context, taskID string, f func(*store.Record)
 	return out, err
 }
 
-// update is Update within tx, as the file store does it: defaults for a
-// new task, image expiry from the creation time, and no write when nothing
-// changed.
+// update is Update within tx: store.Apply (defaults for a new task, image
+// expiry from the creation time, and no write when nothing changed), then
+// the row written.
 func (s *Store) update(ctx context.Context, tx pgx.Tx, taskID string, now time.Time, f func(*store.Record)) (store.Record, error) {
 	// Two replicas may create the same task at once: the one whose insert
 	// finds the row already there reads it (now committed) and applies f
 	// to it instead.
 	for range 3 {
-		r, err := get(ctx, tx, taskID, " FOR UPDATE")
+		old, err := get(ctx, tx, taskID, " FOR UPDATE")
 		stored := err == nil
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			r = store.Record{TaskID: taskID}
+			old = store.Record{TaskID: taskID}
 		case err != nil:
 			return store.Record{}, err
 		}
-		before := normal(r)
-		r.Images = slices.Clone(r.Images)
-		f(&r)
-		r.TaskID = taskID
-		if r.SubmittedAt.IsZero() {
-			r.SubmittedAt = now
-		}
-		if r.Status == "" {
-			r.Status = store.StatusPending
-		}
-		for i := range r.Images {
-			r.Images[i].ExpiresAt = r.ImagesExpireAt()
-		}
+		// Compared, returned and stored as PostgreSQL keeps it (normal).
+		r, changed := store.Apply(normal(old), now, func(r *store.Record) { f(r); *r = normal(*r) })
 		r = normal(r)
-		if stored && same(before, r) {
+		if !changed {
 			return r, nil // nothing new: no write
 		}
-		r.UpdatedAt = now
 		raw, err := json.Marshal(r)
 		if err != nil {
 			return store.Record{}, fmt.Errorf("task %s: %w", taskID, err)
@@ -145,12 +132,6 @@ func normal(r store.Record) store.Record {
 		r.Images[i].ExpiresAt = t(r.Images[i].ExpiresAt)
 	}
 	return r
-}
-
-func same(a, b store.Record) bool {
-	ja, erra := json.Marshal(a)
-	jb, errb := json.Marshal(b)
-	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
 // List returns owner's tasks newest first (owner "" = everyone's), at most

@@ -194,3 +194,11 @@ func TestColumnsFollowTheRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, r, got)
 }
+
+// The schema's outcomes are store's: the migration that made the column
+// allows exactly them.
+func TestSchemaAllowsTheOutcomes(t *testing.T) {
+	raw, err := migrations.ReadFile("migrations/001_init.sql")
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "outcome IN ('"+string(store.OutcomeTask)+"', '"+string(store.OutcomeReleased)+"', '"+string(store.OutcomeUnknown)+"')")
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 
 	"github.com/stretchr/testify/assert"
@@ -19,16 +20,14 @@ import (
 // The people of a team: alice and bob have their own limits (or none);
 // the unnamed person is a desktop's single user.
 var (
-	alice = store.Person{Name: "alice", Limit: 3, Limited: true}
-	bob   = store.Person{Name: "bob"}
+	alice = people.Person{Name: "alice", Limit: new(3)}
+	bob   = people.Person{Name: "bob"}
 )
 
-func as(p store.Person, policy store.Policy) store.Policy {
+func as(p people.Person, policy store.Policy) store.Policy {
 	policy.Person = p
 	return policy
 }
-
-func intp(n int) *int { return &n }
 
 func personUsage(name string, today int, limit *int) *store.PersonUsage {
 	return &store.PersonUsage{Name: name, Today: today, Limit: limit}
@@ -114,9 +113,9 @@ func deduplicationStaysWithinOneOwner(t *testing.T, e *env) {
 
 	e.clock.add(time.Minute)
 	for _, c := range []struct {
-		p    store.Person
+		p    people.Person
 		want string
-	}{{alice, "t-alice"}, {bob, "t-bob"}, {store.Person{}, "t-desk"}} {
+	}{{alice, "t-alice"}, {bob, "t-bob"}, {people.Person{}, "t-desk"}} {
 		for _, h := range []store.Store{s, other} {
 			dup, err := h.Reserve(noWait(t), panda, as(c.p, p))
 			require.NoError(t, err)
@@ -125,7 +124,7 @@ func deduplicationStaysWithinOneOwner(t *testing.T, e *env) {
 			assert.Equal(t, c.p.Name, dup.Existing.Owner)
 		}
 	}
-	carol, err := s.Reserve(noWait(t), panda, as(store.Person{Name: "carol"}, p))
+	carol, err := s.Reserve(noWait(t), panda, as(people.Person{Name: "carol"}, p))
 	require.NoError(t, err)
 	assert.Nil(t, carol.Existing, "nobody else's task answers carol")
 	assert.Equal(t, 8, usage(t, other, 0).Today)
@@ -140,7 +139,7 @@ func listFiltersByOwner(t *testing.T, e *env) {
 		h := []store.Store{s, other}[i%2]
 		id := fmt.Sprintf("t%d", i)
 		if i%3 == 0 { // some through a reservation, some written directly
-			res, err := h.Reserve(noWait(t), client.Request{Text: id, Num: 1}, store.Policy{Person: store.Person{Name: owner}})
+			res, err := h.Reserve(noWait(t), client.Request{Text: id, Num: 1}, store.Policy{Person: people.Person{Name: owner}})
 			require.NoError(t, err)
 			_, err = h.Commit(t.Context(), res, store.Record{TaskID: id})
 			require.NoError(t, err)
@@ -188,18 +187,18 @@ func personLimit(t *testing.T, e *env) {
 	p := as(alice, store.Policy{DedupWindow: time.Hour})
 	r1, err := s.Reserve(noWait(t), client.Request{Text: "a", Num: 2}, p)
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 2, Person: personUsage("alice", 2, intp(3))}, r1.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Person: personUsage("alice", 2, new(3))}, r1.Usage)
 	commitID(t, s, r1, "t-a")
 	r2, err := other.Reserve(noWait(t), client.Request{Text: "b", Num: 1}, p)
 	require.NoError(t, err, "exactly reaching one's limit is allowed")
-	assert.Equal(t, store.Usage{Today: 3, Person: personUsage("alice", 3, intp(3))}, r2.Usage)
+	assert.Equal(t, store.Usage{Today: 3, Person: personUsage("alice", 3, new(3))}, r2.Usage)
 
 	_, err = s.Reserve(noWait(t), client.Request{Text: "c", Num: 1}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.Person, "the person's own limit refused it")
 	assert.Equal(t, 1, le.Requested)
-	assert.Equal(t, store.Usage{Today: 3, Person: personUsage("alice", 3, intp(3))}, le.Usage)
+	assert.Equal(t, store.Usage{Today: 3, Person: personUsage("alice", 3, new(3))}, le.Usage)
 	assert.Contains(t, le.Error(), "alice")
 
 	// Others are not bound by alice's limit, and their images are not hers.
@@ -232,27 +231,27 @@ func personLimit(t *testing.T, e *env) {
 
 func personLimitZeroRefusesEverything(t *testing.T, e *env) {
 	s := e.handle(t)
-	free := store.Person{Name: "dave"}
+	free := people.Person{Name: "dave"}
 	res, err := s.Reserve(noWait(t), panda, as(free, store.Policy{DedupWindow: time.Hour}))
 	require.NoError(t, err)
 	commitID(t, s, res, "t-dave")
 
 	// dave's limit is now 0: he may not submit, not even what he asked before.
-	blocked := store.Person{Name: "dave", Limit: 0, Limited: true}
+	blocked := people.Person{Name: "dave", Limit: new(0)}
 	for _, req := range []client.Request{panda, {Text: "new", Num: 1}} {
 		_, err := s.Reserve(noWait(t), req, as(blocked, store.Policy{DedupWindow: time.Hour, DailyLimit: 100}))
 		var le *store.LimitError
 		require.ErrorAs(t, err, &le, "%+v", req)
 		assert.True(t, le.Person)
-		assert.Equal(t, store.Usage{Today: 2, Limit: 100, Person: personUsage("dave", 2, intp(0))}, le.Usage)
+		assert.Equal(t, store.Usage{Today: 2, Limit: 100, Person: personUsage("dave", 2, new(0))}, le.Usage)
 	}
 	assert.Equal(t, 2, usage(t, s, 0).Today, "refusals reserve nothing")
 }
 
 func unlimitedPersonHasNoOwnLimit(t *testing.T, e *env) {
 	s := e.handle(t)
-	// Limit without Limited means nothing: no personal limit.
-	p := store.Policy{Person: store.Person{Name: "erin", Limit: 0}}
+	// No Limit (nil) is no personal limit.
+	p := store.Policy{Person: people.Person{Name: "erin"}}
 	for i := range 3 {
 		r, err := s.Reserve(noWait(t), client.Request{Text: fmt.Sprint(i), Num: 5}, p)
 		require.NoError(t, err)
@@ -265,7 +264,7 @@ func teamAndPersonLimitsTogether(t *testing.T, e *env) {
 	team := store.Policy{DailyLimit: 5}
 	ra, err := s.Reserve(noWait(t), client.Request{Text: "a", Num: 3}, as(alice, team))
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 3, Limit: 5, Person: personUsage("alice", 3, intp(3))}, ra.Usage)
+	assert.Equal(t, store.Usage{Today: 3, Limit: 5, Person: personUsage("alice", 3, new(3))}, ra.Usage)
 	rb, err := other.Reserve(noWait(t), client.Request{Text: "b", Num: 2}, as(bob, team))
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("bob", 2, nil)}, rb.Usage)
@@ -289,28 +288,28 @@ func teamAndPersonLimitsTogether(t *testing.T, e *env) {
 	_, err = other.Reserve(noWait(t), client.Request{Text: "e", Num: 2}, as(alice, team))
 	require.ErrorAs(t, err, &le)
 	assert.False(t, le.Person, "alice may still ask for 3 herself, but the team has 1 left")
-	assert.Equal(t, store.Usage{Today: 4, Limit: 5, Person: personUsage("alice", 0, intp(3))}, le.Usage)
+	assert.Equal(t, store.Usage{Today: 4, Limit: 5, Person: personUsage("alice", 0, new(3))}, le.Usage)
 	r, err := other.Reserve(noWait(t), client.Request{Text: "e", Num: 1}, as(alice, team))
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("alice", 1, intp(3))}, r.Usage)
+	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("alice", 1, new(3))}, r.Usage)
 }
 
 func usageWithAPerson(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	for _, c := range []struct {
-		p   store.Person
+		p   people.Person
 		req client.Request
-	}{{alice, client.Request{Text: "a", Num: 2}}, {bob, client.Request{Text: "b", Num: 1}}, {store.Person{}, client.Request{Text: "c", Num: 4}}} {
+	}{{alice, client.Request{Text: "a", Num: 2}}, {bob, client.Request{Text: "b", Num: 1}}, {people.Person{}, client.Request{Text: "c", Num: 4}}} {
 		r, err := s.Reserve(noWait(t), c.req, as(c.p, store.Policy{}))
 		require.NoError(t, err)
 		commitID(t, s, r, "t-"+c.req.Text)
 	}
-	assert.Equal(t, store.Usage{Today: 7, Limit: 10, Person: personUsage("alice", 2, intp(3))},
+	assert.Equal(t, store.Usage{Today: 7, Limit: 10, Person: personUsage("alice", 2, new(3))},
 		usageOf(t, other, as(alice, store.Policy{DailyLimit: 10})))
 	assert.Equal(t, store.Usage{Today: 7, Person: personUsage("bob", 1, nil)},
 		usageOf(t, other, as(bob, store.Policy{})))
-	assert.Equal(t, store.Usage{Today: 7, Person: personUsage("carol", 0, intp(5))},
-		usageOf(t, s, as(store.Person{Name: "carol", Limit: 5, Limited: true}, store.Policy{})))
+	assert.Equal(t, store.Usage{Today: 7, Person: personUsage("carol", 0, new(5))},
+		usageOf(t, s, as(people.Person{Name: "carol", Limit: new(5)}, store.Policy{})))
 	assert.Equal(t, store.Usage{Today: 7, Limit: 10}, usageOf(t, s, store.Policy{DailyLimit: 10}),
 		"the unnamed person has no share of their own")
 }
@@ -320,7 +319,7 @@ func spendingPerOwnerTodayAndMonth(t *testing.T, e *env) {
 	spend := func(owner string, n int, at time.Time, end string) {
 		t.Helper()
 		e.clock.set(at)
-		r, err := s.Reserve(noWait(t), client.Request{Text: fmt.Sprint(owner, at), Num: n}, store.Policy{Person: store.Person{Name: owner}})
+		r, err := s.Reserve(noWait(t), client.Request{Text: fmt.Sprint(owner, at), Num: n}, store.Policy{Person: people.Person{Name: owner}})
 		require.NoError(t, err)
 		switch end {
 		case "commit":
@@ -412,9 +411,9 @@ func zoneFollowsTheLocation(t *testing.T, e *env) {
 func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 	handles := []store.Store{e.handle(t), e.handle(t), e.handle(t)}
 	const team, n = 9, 30
-	people := []store.Person{
-		{Name: "alice", Limit: 3, Limited: true},
-		{Name: "bob", Limit: 4, Limited: true},
+	persons := []people.Person{
+		{Name: "alice", Limit: new(3)},
+		{Name: "bob", Limit: new(4)},
 		{Name: "carol"},
 	}
 	var (
@@ -428,7 +427,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, who := handles[i%len(handles)], people[i%len(people)]
+			h, who := handles[i%len(handles)], persons[i%len(persons)]
 			<-begin
 			r, err := h.Reserve(context.Background(), client.Request{Text: fmt.Sprint("request ", i), Num: 1},
 				as(who, store.Policy{DedupWindow: time.Hour, DailyLimit: team}))
@@ -438,7 +437,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 					return
 				}
 				if le.Person {
-					assert.Equal(t, who.Limit, le.Usage.Person.Today, "refused by %s's limit", who.Name)
+					assert.Equal(t, *who.Limit, le.Usage.Person.Today, "refused by %s's limit", who.Name)
 				} else {
 					assert.Equal(t, team, le.Usage.Today)
 				}
@@ -459,14 +458,14 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 	wg.Wait()
 	sort.Ints(counts)
 	assert.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, counts, "the team's limit is reached exactly, one at a time")
-	for _, who := range people {
+	for _, who := range persons {
 		got := mine[who.Name]
 		sort.Ints(got)
 		for i, c := range got {
 			assert.Equal(t, i+1, c, "%s's images are counted one at a time", who.Name)
 		}
-		if who.Limited {
-			assert.LessOrEqual(t, len(got), who.Limit, "%s stays within her limit", who.Name)
+		if who.Limit != nil {
+			assert.LessOrEqual(t, len(got), *who.Limit, "%s stays within her limit", who.Name)
 		}
 		list, err := handles[0].List(t.Context(), who.Name, 0)
 		require.NoError(t, err)
@@ -483,11 +482,11 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 // person's callers get that person's task.
 func concurrentIdenticalRequestsOfTwoPeople(t *testing.T, e *env) {
 	handles := []store.Store{e.handle(t), e.handle(t), e.handle(t)}
-	people := []store.Person{alice, bob}
+	persons := []people.Person{alice, bob}
 	const n = 12
-	reserved, answers := raceIdentical(t, handles, people, n)
+	reserved, answers := raceIdentical(t, handles, persons, n)
 	assert.Equal(t, map[string]int{"alice": 1, "bob": 1}, reserved, "one reservation per person")
-	for _, who := range people {
+	for _, who := range persons {
 		got := answers[who.Name]
 		require.Len(t, got, n/2)
 		for _, a := range got {

@@ -31,6 +31,7 @@ import (
 	_ "time/tzdata" // the zone tests' zones, on machines without a zone database
 
 	"aipaint-mcp/client"
+	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 
 	"github.com/stretchr/testify/assert"
@@ -626,7 +627,7 @@ func updatedSince(t *testing.T, e *env) {
 func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 	handles := []store.Store{e.handle(t), e.handle(t), e.handle(t)}
 	const n = 12
-	reserved, answers := raceIdentical(t, handles, []store.Person{{}}, n)
+	reserved, answers := raceIdentical(t, handles, []people.Person{{}}, n)
 	assert.Equal(t, map[string]int{"": 1}, reserved, "identical requests reserve once")
 	require.Len(t, answers[""], n)
 	for _, a := range answers[""] {
@@ -642,7 +643,7 @@ func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 // panda at once; a caller without an existing task commits one after a
 // while (the submit), as the paint service would. It returns, per person,
 // how many reservations were made and the task id each caller got.
-func raceIdentical(t *testing.T, handles []store.Store, people []store.Person, n int) (reserved map[string]int, answers map[string][]string) {
+func raceIdentical(t *testing.T, handles []store.Store, people []people.Person, n int) (reserved map[string]int, answers map[string][]string) {
 	t.Helper()
 	reserved, answers = map[string]int{}, map[string][]string{}
 	var (
