@@ -125,8 +125,7 @@ func (c *GenerateCommand) generate(ctx context.Context, a *app.App, args map[str
 	if err != nil {
 		return paint.Outcome{}, c.failed(a, err)
 	}
-	out, err := a.Paint.Generate(ctx,
-		paint.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num},
+	out, err := a.Paint.Generate(ctx, tools.Request(g),
 		paint.CallOptions{Started: started, Wait: g.Wait, WaitSeconds: g.WaitSeconds, ForceNew: g.ForceNew,
 			OnPoll: c.progress(started)})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 )
@@ -277,7 +278,7 @@ func TestUsageCommandCountsEachPerson(t *testing.T) {
 	require.NoError(t, err)
 	spend := func(name string, num int, id string) {
 		p := store.Policy{Person: people.Person{Name: name}}
-		res, err := st.Reserve(t.Context(), store.Request{Text: id, Num: num}, p)
+		res, err := st.Reserve(t.Context(), client.Request{Text: id, Num: num}, p)
 		require.NoError(t, err)
 		_, err = st.Commit(t.Context(), res, store.Record{TaskID: id})
 		require.NoError(t, err)

@@ -197,6 +197,28 @@ func goroutines(pprofAddr string) (int, error) {
 	return strconv.Atoi(n)
 }
 
+// goroutinesIn counts the goroutines whose stack holds fn (a function's
+// full name), from a pprof endpoint.
+func goroutinesIn(pprofAddr, fn string) (int, error) {
+	data, err := fetch(pprofAddr, "goroutine?debug=1")
+	if err != nil {
+		return 0, err
+	}
+	_, body, _ := strings.Cut(string(data), "\n") // "goroutine profile: total N"
+	n := 0
+	for _, block := range strings.Split(body, "\n\n") {
+		if !strings.Contains(block, "\t"+fn+"+") {
+			continue
+		}
+		var count int
+		if _, err := fmt.Sscanf(block, "%d @", &count); err != nil {
+			return 0, fmt.Errorf("unexpected goroutine profile block: %q", block)
+		}
+		n += count
+	}
+	return n, nil
+}
+
 // memStats reads runtime.MemStats fields from a pprof endpoint's heap
 // profile in text form ("# HeapInuse = 123" lines).
 func memStats(pprofAddr string, names ...string) (map[string]int64, error) {

@@ -184,7 +184,7 @@ func scalarText(raw json.RawMessage) string {
 
 // Submit sends one paid request. It is resent only when the first attempt
 // provably billed nothing (never after a timeout or a dropped connection).
-func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+func (c *Client) Submit(ctx context.Context, req Request) (SubmitResult, error) {
 	params := [][2]string{
 		{"text", req.Text},
 		{"resolution", req.Resolution},

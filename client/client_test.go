@@ -98,7 +98,7 @@ func okSubmit(taskID string) string {
 const htmlPage = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>" +
 	bodyMarker + "<hr>nginx</body></html>"
 
-var submitReq = SubmitRequest{Text: "一只猫 & a dog = 1+1 %", Style: "赛博朋克", Resolution: "1024*1536", Num: 2}
+var submitReq = Request{Text: "一只猫 & a dog = 1+1 %", Style: "赛博朋克", Resolution: "1024*1536", Num: 2}
 
 func apiError(t *testing.T, err error) *APIError {
 	t.Helper()

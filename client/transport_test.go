@@ -52,7 +52,7 @@ func submitTo(t *testing.T, base string, cfg func(*Config)) (SubmitResult, error
 	}
 	cl, err := New(c)
 	require.NoError(t, err)
-	return cl.Submit(context.Background(), SubmitRequest{Text: "猫", Style: "古风", Resolution: "1024*1024", Num: 1})
+	return cl.Submit(context.Background(), Request{Text: "猫", Style: "古风", Resolution: "1024*1024", Num: 1})
 }
 
 func TestTLSAlwaysVerified(t *testing.T) {
@@ -214,7 +214,7 @@ func TestWaitingForASlotEndsWithContext(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.Submit(ctx, SubmitRequest{Text: "猫", Style: "古风", Resolution: "1024*1024", Num: 1})
+	_, err := c.Submit(ctx, Request{Text: "猫", Style: "古风", Resolution: "1024*1024", Num: 1})
 	var e *APIError
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, CategoryNotRunning, e.Category)

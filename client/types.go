@@ -6,7 +6,12 @@
 // "upstream" means this API and "client" an MCP client.
 package client
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
 
 // Op names one of the API's two operations.
 type Op string
@@ -26,13 +31,21 @@ const (
 	FormatJSON Format = "json"
 )
 
-// SubmitRequest is one paid generation request; values are canonical
-// (this package does not validate them: the schema package does).
-type SubmitRequest struct {
-	Text       string
-	Style      string
-	Resolution string
-	Num        int
+// Request is one paid generation request, the one shape it has from the
+// tool's arguments to the upstream: what the submit sends, with canonical
+// values (the schema package validates them; this package does not), and
+// what the task store keeps of it (the JSON names are the task file's).
+type Request struct {
+	Text       string `json:"text,omitempty"`
+	Style      string `json:"style,omitempty"`
+	Resolution string `json:"resolution,omitempty"`
+	Num        int    `json:"num,omitempty"`
+}
+
+// Key identifies identical requests, for deduplication.
+func (r Request) Key() string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%q|%q|%q|%d", r.Text, r.Style, r.Resolution, r.Num)))
+	return hex.EncodeToString(sum[:16])
 }
 
 // SubmitResult is an accepted submit.

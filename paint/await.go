@@ -9,28 +9,43 @@ import (
 	"aipaint-mcp/wait"
 )
 
-// await waits for a task within the call's budget, records what it saw and
-// answers with the recorded task. A task still pending is followed in the
-// background; one whose images are not all saved is saved there.
-func (s *Service) await(ctx context.Context, task Task, o CallOptions, started time.Time, out Outcome) (Outcome, error) {
-	if task.Status == StatusPending {
-		lctx, release, ok := s.acquire(ctx, task.TaskID)
+// await waits for c's task within the call's budget, records what it saw
+// and answers in c.out with the recorded task. A task still pending is
+// followed in the background; one whose images are not all saved is saved
+// there. Its frames, and look's, stay parked for the wait: they hold
+// little (see call).
+func (s *Service) await(ctx context.Context, c *call) error {
+	poller := s.upstream
+	if c.task.Status == StatusPending {
+		var release func()
+		var ours bool
+		ctx, release, ours = s.acquire(ctx, c.task.TaskID)
 		defer release()
-		if !ok {
-			return s.awaitOther(ctx, task, o, started, out)
+		if !ours {
+			// Another server polls it and records what it sees: this call
+			// reads the store, and never asks the upstream.
+			poller = s.stored
 		}
-		ctx = lctx
 	}
-	seen, took, err := s.look(ctx, task, o, started)
-	var apiErr *APIError
+	seen, took, err := s.look(ctx, poller, c)
+	return s.settle(ctx, c, &seen, took, err)
+}
+
+// settle records what a look saw, for await.
+func (s *Service) settle(ctx context.Context, c *call, seen *client.Task, took time.Duration, err error) error {
+	task := c.task
+	var failed *TaskFailedError
+	if errors.As(err, &failed) {
+		return failed
+	}
 	switch {
 	case err == nil || errors.Is(err, wait.ErrStillPending) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		if seen.TaskID == "" {
 			seen.TaskID = task.TaskID
 		}
-		sctx, cancel := s.saveContext(ctx, started)
-		recorded, rerr := s.record(sctx, seen, took, task.Owner)
+		sctx, cancel := s.saveContext(ctx, c.started)
+		recorded, rerr := s.record(sctx, *seen, took, task.Owner)
 		cancel()
 		if rerr != nil {
 			s.o.Logger.Error("task store: recording a task state failed", "task_id", task.TaskID, "err", rerr)
@@ -45,53 +60,90 @@ func (s *Service) await(ctx context.Context, task Task, o CallOptions, started t
 		} else if unsaved(recorded) {
 			s.SaveLater(recorded)
 		}
-		out.Task, out.WaitErr = recorded, err
-		return out, nil
-	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound && task.Status == StatusPending:
+		c.out.Task, c.out.WaitErr = recorded, err
+		return nil
+	case taskUnknown(err) && task.Status == StatusPending:
 		if _, ferr := s.fail(ctx, task.TaskID, err); ferr != nil {
 			s.o.Logger.Error("task store: recording a failed task failed", "task_id", task.TaskID, "err", ferr)
 		}
 	}
 	ue := &UpstreamError{Err: err}
-	if out.Submitted {
+	if c.out.Submitted {
 		ue.SubmittedTask = task.TaskID
 	}
-	return Outcome{}, ue
+	return ue
 }
 
-// look gets a task's state within the call's budget: one query when
-// WaitSeconds is 0, else a wait that also ends at the drain. took is how
-// long the task took when the wait saw it finish (0 otherwise).
-func (s *Service) look(ctx context.Context, task Task, o CallOptions, started time.Time) (_ client.Task, took time.Duration, _ error) {
+// look gets a task's state within the call's budget from poller: one query
+// when WaitSeconds is 0 (retried when it asks the upstream), else a wait
+// that also ends at the drain. took is how long the task took when the
+// upstream's wait saw it finish (0 otherwise: a read of the store sees
+// another server's record, not the finish).
+func (s *Service) look(ctx context.Context, poller *wait.Poller, c *call) (_ client.Task, took time.Duration, _ error) {
+	if c.o.WaitSeconds == 0 && poller == s.upstream {
+		return s.lookOnce(ctx, c.task.TaskID)
+	}
 	ctx, stop := s.bounded(ctx)
 	defer stop()
-	if o.WaitSeconds == 0 {
-		ctx, cancel := context.WithTimeout(ctx, oneLookBound)
-		defer cancel()
-		seen, err := s.o.Upstream.Query(ctx, task.TaskID)
-		if err == nil && !seen.Done {
-			err = wait.ErrStillPending
-		}
-		return seen, 0, err
-	}
-	var watch wait.FinishWatch
-	seen, err := s.poller.Wait(ctx, task.TaskID, wait.Options{
-		Timeout: max(time.Duration(o.WaitSeconds)*time.Second-time.Since(started), 0),
+	watch := new(wait.FinishWatch)
+	seen, err := poller.Wait(ctx, c.task.TaskID, wait.Options{
+		Timeout: max(time.Duration(c.o.WaitSeconds)*time.Second-time.Since(c.started), 0),
 		Backoff: s.o.Backoff,
-		Expect:  s.expect(task),
-		OnPoll: func(p wait.Poll) {
-			watch.Poll(p)
-			if o.OnPoll != nil && !p.Task.Done {
-				o.OnPoll()
-			}
-		},
+		Expect:  s.expect(&c.task),
+		OnPoll:  c.onPoll(watch),
 	})
-	took, _ = watch.Took(seen)
+	if poller == s.upstream {
+		took, _ = watch.Took(seen)
+	}
 	return seen, took, err
 }
 
+// onPoll notes every poll in watch and tells the caller of those that found
+// the task still pending.
+func (c *call) onPoll(watch *wait.FinishWatch) func(wait.Poll) {
+	return func(p wait.Poll) {
+		watch.Poll(p)
+		if c.o.OnPoll != nil && !p.Task.Done {
+			c.o.OnPoll()
+		}
+	}
+}
+
+// lookOnce is one query, retried, within oneLookBound and the drain.
+func (s *Service) lookOnce(ctx context.Context, taskID string) (client.Task, time.Duration, error) {
+	ctx, stop := s.bounded(ctx)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, oneLookBound)
+	defer cancel()
+	seen, err := s.o.Upstream.Query(ctx, taskID)
+	if err == nil && !seen.Done {
+		err = wait.ErrStillPending
+	}
+	return seen, 0, err
+}
+
+// storeReader is the Querier of the waits for a task another server polls:
+// that server records what the upstream says, and the store tells.
+type storeReader struct{ s *Service }
+
+func (r storeReader) QueryOnce(ctx context.Context, taskID string) (client.Task, error) {
+	t, err := r.s.o.Store.Get(ctx, taskID)
+	if err != nil {
+		r.s.o.Logger.Warn("task store: read failed", "task_id", taskID, "err", err)
+		return client.Task{}, err // polled again, as a failed query is
+	}
+	if t.Status == StatusFailed {
+		return client.Task{}, wait.Final(&TaskFailedError{Task: t})
+	}
+	seen := client.Task{TaskID: t.TaskID, TaskNo: t.TaskNo, Done: t.Status == StatusDone, CreatedAt: t.CreatedAt}
+	for _, img := range t.Images {
+		seen.Images = append(seen.Images, img.URL)
+	}
+	return seen, nil
+}
+
 // expect is how long a task like this one usually takes; 0 when unknown.
-func (s *Service) expect(task Task) time.Duration {
+func (s *Service) expect(task *Task) time.Duration {
 	if task.Resolution == "" {
 		return 0
 	}

@@ -2,11 +2,9 @@ package paint
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/wait"
 )
 
@@ -30,8 +28,7 @@ func (s *Service) follow(task Task, left time.Duration) {
 		return // another server follows it
 	}
 	var watch wait.FinishWatch
-	seen, err := s.poller.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(task), OnPoll: watch.Poll})
-	var apiErr *APIError
+	seen, err := s.upstream.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(&task), OnPoll: watch.Poll})
 	switch {
 	case err == nil:
 		took, _ := watch.Took(seen)
@@ -44,7 +41,7 @@ func (s *Service) follow(task Task, left time.Duration) {
 		if unsaved(recorded) {
 			s.SaveLater(recorded)
 		}
-	case errors.As(err, &apiErr) && apiErr.Category == client.CategoryNotFound:
+	case taskUnknown(err):
 		_, _ = s.fail(s.bg, task.TaskID, err)
 		s.o.Logger.Warn("background: the upstream does not know the task", "task_id", task.TaskID)
 	case ctx.Err() != nil:
@@ -184,8 +181,8 @@ const resumeSave = 7 * 24 * time.Hour
 
 // Resume follows the stored pending tasks still within the task timeout,
 // saves the missing images of recently finished tasks (with ResumeSaves),
-// and teaches the
-// Estimator the durations of recent tasks. It returns how many tasks it
+// and teaches the Estimator the durations of recent tasks. Tasks submitted
+// since New are left to the calls that submitted them. It returns how many tasks it
 // follows or saves.
 func (s *Service) Resume() (int, error) {
 	if s.Unavailable() != nil {
@@ -194,7 +191,6 @@ func (s *Service) Resume() (int, error) {
 	if s.leases != nil {
 		s.background("sweep", s.sweep)
 	}
-	s.resumed.Store(true)
 	recent, err := s.o.Store.List(s.bg, "", resumeLearn)
 	if err != nil {
 		return 0, err
@@ -217,7 +213,7 @@ func (s *Service) Resume() (int, error) {
 	}
 	n := 0
 	for _, t := range tasks {
-		if _, ours := s.early.Load(t.TaskID); ours {
+		if !t.SubmittedAt.Before(s.started) {
 			continue // a call of this run submitted it, and waits for it or follows it
 		}
 		switch {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 
-	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 )
@@ -13,10 +12,9 @@ import (
 // (Task) with two encodings, the task file (its JSON) and the tool result
 // (tools renders it).
 type (
-	Task    = store.Record
-	Image   = store.Image
-	Request = store.Request
-	Usage   = store.Usage
+	Task  = store.Record
+	Image = store.Image
+	Usage = store.Usage
 	// Person is who asks (from the tokens file): their tasks, their limit.
 	// The zero Person is a desktop's single user, who sees every task.
 	Person = people.Person
@@ -28,31 +26,6 @@ const (
 	StatusDone    = store.StatusDone
 	StatusFailed  = store.StatusFailed
 )
-
-// APIError is an upstream failure as the client reports it; its Category
-// says what a caller can do about it.
-type APIError = client.APIError
-
-// The categories of an upstream failure, and the operation that failed.
-const (
-	CategoryArguments  = client.CategoryArguments
-	CategoryContent    = client.CategoryContent
-	CategoryNotFound   = client.CategoryNotFound
-	CategoryTransient  = client.CategoryTransient
-	CategoryAuth       = client.CategoryAuth
-	CategoryForbidden  = client.CategoryForbidden
-	CategoryBadURL     = client.CategoryBadURL
-	CategoryUncertain  = client.CategoryUncertain
-	CategoryUnknown    = client.CategoryUnknown
-	CategoryNotRunning = client.CategoryNotRunning
-	CategoryTLS        = client.CategoryTLS
-
-	OpSubmit = client.OpSubmit
-)
-
-// MaxClockSkew is how far the local clock may be off before the gateway
-// refuses signed requests.
-const MaxClockSkew = client.MaxClockSkew
 
 // ErrUnavailable is what every paid call returns, wrapped in an
 // *UnavailableError, while the service is not usable.
@@ -105,7 +78,7 @@ func (e *StoreError) Unwrap() error { return e.Err }
 // this call created (and paid for) when the failure came after the submit,
 // so that it is not paid for again; "" otherwise.
 type UpstreamError struct {
-	Err           error // an *APIError, or what ended the wait
+	Err           error // the upstream client's *client.APIError, or what ended the wait
 	SubmittedTask string
 }
 

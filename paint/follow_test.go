@@ -57,9 +57,9 @@ func (f *fixture) service(t *testing.T, adjust ...func(*paint.Options)) *paint.S
 
 func (f *fixture) submit(t *testing.T, text string) store.Record {
 	t.Helper()
-	sub, err := f.client.Submit(context.Background(), client.SubmitRequest{Text: text, Style: "古风", Resolution: "1024*1024", Num: 2})
+	sub, err := f.client.Submit(context.Background(), client.Request{Text: text, Style: "古风", Resolution: "1024*1024", Num: 2})
 	require.NoError(t, err)
-	rec, err := f.store.Put(t.Context(), store.Record{TaskID: sub.TaskID, Request: store.Request{Text: text, Num: 2}})
+	rec, err := f.store.Put(t.Context(), store.Record{TaskID: sub.TaskID, Request: client.Request{Text: text, Num: 2}})
 	require.NoError(t, err)
 	return rec
 }
@@ -123,10 +123,11 @@ func TestResumeFollowsStoredPendingTasks(t *testing.T) {
 	a, b := f.submit(t, "a"), f.submit(t, "b")
 	_, err := f.store.Put(t.Context(), store.Record{TaskID: "done-one", Status: store.StatusDone})
 	require.NoError(t, err)
-	n, err := f.svc.Resume()
+	next := f.service(t) // the next start resumes what this one left
+	n, err := next.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	require.Eventually(t, func() bool { return f.svc.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return next.Active() == 0 }, 10*time.Second, 5*time.Millisecond)
 	for _, id := range []string{a.TaskID, b.TaskID} {
 		got, err := f.store.Get(t.Context(), id)
 		require.NoError(t, err)
@@ -184,7 +185,7 @@ func TestFailedDownloadIsNotedAndRetried(t *testing.T) {
 func TestNothingIsSavedWhenSavingIsOff(t *testing.T) {
 	f := newFixture(t, 0, time.Minute)
 	quiet := f.service(t, func(o *paint.Options) { o.Save = false })
-	sub, err := f.client.Submit(context.Background(), client.SubmitRequest{Text: "x", Style: "古风", Resolution: "1024*1024", Num: 1})
+	sub, err := f.client.Submit(context.Background(), client.Request{Text: "x", Style: "古风", Resolution: "1024*1024", Num: 1})
 	require.NoError(t, err)
 	task, err := wait.NewPoller(f.client, wait.PollerOptions{}).Wait(context.Background(), sub.TaskID, wait.Options{Timeout: 5 * time.Second})
 	require.NoError(t, err)
@@ -202,11 +203,11 @@ func TestResumeTeachesTheEstimatorFromTheStore(t *testing.T) {
 	tr := f.service(t, func(o *paint.Options) { o.Estimator = est })
 	for i, took := range []float64{6, 7, 8} {
 		_, err := f.store.Put(t.Context(), store.Record{TaskID: "done-" + string(rune('a'+i)), Status: store.StatusDone, TookSeconds: took,
-			Request: store.Request{Text: "x", Resolution: "1024*1536", Num: 2}})
+			Request: client.Request{Text: "x", Resolution: "1024*1536", Num: 2}})
 		require.NoError(t, err)
 	}
 	_, err := f.store.Put(t.Context(), store.Record{TaskID: "no-duration", Status: store.StatusDone,
-		Request: store.Request{Text: "y", Resolution: "1024*1024", Num: 1}})
+		Request: client.Request{Text: "y", Resolution: "1024*1024", Num: 1}})
 	require.NoError(t, err)
 	_, err = tr.Resume()
 	require.NoError(t, err)

@@ -70,7 +70,10 @@ func (s *Service) acquire(ctx context.Context, taskID string) (_ context.Context
 	h := l.held[taskID]
 	l.mu.Unlock()
 	if h == nil {
-		got, err := l.store.Claim(ctx, taskID, l.holder, leaseTTL)
+		var got bool
+		var err error
+		wait.OnOwnStack(func() { got, err = l.store.Claim(ctx, taskID, l.holder, leaseTTL) }) // before a parked wait
+
 		if err != nil {
 			s.o.Logger.Warn("task store: claiming a task's lease failed; polling it anyway", "task_id", taskID, "err", err)
 		} else if !got {
@@ -169,7 +172,7 @@ func (s *Service) shareRate() {
 	if err != nil {
 		return // keep the last share
 	}
-	s.poller.SetMaxPollRate(s.leases.rate / float64(max(n, 1)))
+	s.upstream.SetMaxPollRate(s.leases.rate / float64(max(n, 1)))
 }
 
 // sweep takes over, every sweepEvery, the pending tasks whose lease is free
@@ -194,44 +197,6 @@ func (s *Service) sweep() {
 		select {
 		case <-s.bg.Done():
 			return
-		case <-t.C:
-		}
-	}
-}
-
-// awaitOther waits for a task another server follows, by reading the store
-// (that server records what it sees) on the polling schedule, within the
-// call's wait. It never asks the upstream.
-func (s *Service) awaitOther(ctx context.Context, task Task, o CallOptions, started time.Time, out Outcome) (Outcome, error) {
-	ctx, stop := s.bounded(ctx)
-	defer stop()
-	deadline := started.Add(time.Duration(o.WaitSeconds) * time.Second)
-	for n := 0; ; n++ {
-		if got, err := s.o.Store.Get(ctx, task.TaskID); err == nil {
-			task = got
-		} else {
-			s.o.Logger.Warn("task store: read failed", "task_id", task.TaskID, "err", err)
-		}
-		switch task.Status {
-		case StatusFailed:
-			return Outcome{}, &TaskFailedError{Task: task}
-		case StatusDone:
-			return s.recorded(ctx, task, started, out), nil
-		}
-		d := s.o.Backoff.Delay(n)
-		if time.Until(deadline) < d {
-			out.Task, out.WaitErr = task, wait.ErrStillPending
-			return out, nil
-		}
-		if o.OnPoll != nil {
-			o.OnPoll()
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			out.Task, out.WaitErr = task, ctx.Err()
-			return out, nil
 		case <-t.C:
 		}
 	}

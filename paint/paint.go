@@ -15,7 +15,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"aipaint-mcp/client"
@@ -26,7 +25,7 @@ import (
 // Upstream is the paid API: the client, or anything that speaks like it.
 type Upstream interface {
 	wait.Querier
-	Submit(ctx context.Context, req client.SubmitRequest) (client.SubmitResult, error)
+	Submit(ctx context.Context, req client.Request) (client.SubmitResult, error)
 	// Query asks once for a task's state (with the client's own retries).
 	Query(ctx context.Context, taskID string) (client.Task, error)
 }
@@ -37,18 +36,32 @@ type Downloader interface {
 	Fetch(ctx context.Context, rawURL string) ([]byte, string, error)
 }
 
-// Options are a Service's dependencies and limits.
+// Options are a Service's dependencies and limits, grouped by what they
+// are for.
 type Options struct {
-	// Upstream and Store are nil when the service is not usable; Unusable
-	// then says why (missing or invalid settings, or a store that cannot
-	// be opened).
+	// What it talks to. Upstream and Store are nil when the service is
+	// not usable; Unusable then says why (missing or invalid settings, or
+	// a store that cannot be opened).
 	Upstream Upstream
 	Store    store.Store
 	Unusable *UnavailableError
+	// StoreSetting names the setting that chooses the store, for messages
+	// (the data folder, or a team server's database URL).
+	StoreSetting string
+	// Holder names this server among the servers sharing a store.Leaser;
+	// "" = host/pid/random.
+	Holder string
 
-	Policy      store.Policy  // deduplication window and daily limit (ForceNew unused)
-	TaskTimeout time.Duration // how long after its submit a task is followed
+	// Spending: deduplication window and daily limit (ForceNew unused).
+	Policy store.Policy
 
+	// Waiting.
+	TaskTimeout time.Duration      // how long after its submit a task is followed
+	Backoff     wait.Backoff       // polling schedule; zero = wait.DefaultBackoff
+	Estimator   *wait.Estimator    // learns task durations; nil = a fresh one
+	Poller      wait.PollerOptions // the shared poll rate of every wait
+
+	// Saving.
 	Save      bool       // save finished images to files
 	OutputDir string     // where
 	Download  Downloader // how; nil = nothing is saved and previews are not fetched
@@ -65,41 +78,42 @@ type Options struct {
 	// not: its output folder is the user's --out, not the server's.
 	ResumeSaves bool
 
-	Backoff   wait.Backoff       // polling schedule; zero = wait.DefaultBackoff
-	Estimator *wait.Estimator    // learns task durations; nil = a fresh one
-	Poller    wait.PollerOptions // the shared poll rate of every wait
-	Now       func() time.Time   // nil = time.Now
-	Logger    *slog.Logger
-
-	// StoreSetting names the setting that chooses the store, for messages
-	// (the data folder, or a team server's database URL).
-	StoreSetting string
-	// Holder names this server among the servers sharing a store.Leaser;
-	// "" = host/pid/random.
-	Holder string
+	Now    func() time.Time // nil = time.Now
+	Logger *slog.Logger
 }
+
+// storePollRate bounds the reads per second of the store made by the waits
+// for tasks another server polls: far cheaper than a paid query, but one
+// database for every replica.
+const storePollRate = 200
 
 // Service runs the protocol. Safe for concurrent use.
 type Service struct {
-	o      Options
-	poller *wait.Poller
+	o Options
+	// started is when New ran: Resume leaves the tasks submitted since to
+	// the calls of this run (a stdio server resumes once its first call
+	// has been answered), instead of polling and saving them a second time.
+	started time.Time
 
-	// drain ends at the shutdown signal: waits answer at once, new paid
-	// calls are refused; submits on the wire run to their end.
+	// Waiting: the upstream's waits share its poll rate; the waits for a
+	// task another server polls (its lease is theirs) read the store.
+	upstream *wait.Poller
+	stored   *wait.Poller
+	leases   *leases // nil unless the store is shared (a store.Leaser)
+
+	// Lifetime. drain ends at the shutdown signal: waits answer at once,
+	// new paid calls are refused; submits on the wire run to their end. bg
+	// is background work's, ending at Close.
 	drain      context.Context
 	startDrain context.CancelFunc
-	bg         context.Context // background work; ends at Close
+	bg         context.Context
 	stopBg     context.CancelFunc
 	wg         sync.WaitGroup
 	mu         sync.Mutex
 	active     map[string]bool // background jobs by key
 	saving     chan struct{}   // background saves running (saveParallel at most)
-	leases     *leases         // nil unless the store is shared (a store.Leaser)
-	// early holds the tasks this run submitted before Resume ran (a stdio
-	// server resumes once its first call has been answered): Resume leaves
-	// them to their calls instead of polling and saving them a second time.
-	early       sync.Map
-	resumed     atomic.Bool
+	paying     chan struct{}   // calls paying (payParallel at most)
+
 	closeStore  sync.Once
 	closeResult error
 }
@@ -126,15 +140,17 @@ func New(o Options) *Service {
 	case o.Store == nil:
 		o.Unusable = &UnavailableError{StoreProblem: "no task store"}
 	}
-	s := &Service{o: o, active: map[string]bool{}, saving: make(chan struct{}, saveParallel)}
+	s := &Service{o: o, started: o.Now(), active: map[string]bool{}, saving: make(chan struct{}, saveParallel),
+		paying: make(chan struct{}, payParallel)}
 	if o.Upstream != nil {
-		s.poller = wait.NewPoller(o.Upstream, o.Poller)
+		s.upstream = wait.NewPoller(o.Upstream, o.Poller)
 	}
 	s.drain, s.startDrain = context.WithCancel(context.Background())
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	if l, ok := o.Store.(store.Leaser); ok && o.Unusable == nil {
+		s.stored = wait.NewPoller(storeReader{s}, wait.PollerOptions{MaxPollRate: storePollRate, Jitter: o.Poller.Jitter})
 		s.leases = &leases{store: l, holder: cmp.Or(o.Holder, newHolder()), held: map[string]*hold{},
-			rate: s.poller.MaxPollRate()}
+			rate: s.upstream.MaxPollRate()}
 		s.background("leases", s.renewLeases)
 	}
 	return s

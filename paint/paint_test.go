@@ -29,9 +29,11 @@ type upstream struct {
 	submitFn func(n int) (client.SubmitResult, error)    // nil: accept
 	queryFn  func(id string, n int) (client.Task, error) // nil: done at once
 	release  chan struct{}                               // when set, submits wait for it
+	entered  atomic.Int32                                // submits begun
 }
 
-func (u *upstream) Submit(ctx context.Context, req client.SubmitRequest) (client.SubmitResult, error) {
+func (u *upstream) Submit(ctx context.Context, req client.Request) (client.SubmitResult, error) {
+	u.entered.Add(1)
 	if u.release != nil {
 		<-u.release
 	}
@@ -98,6 +100,15 @@ type env struct {
 	store store.Store
 	svc   *paint.Service
 	open  func() store.Store // another handle on the same folder
+	opts  paint.Options
+}
+
+// restart replaces the service with the next start's, on the same store:
+// what the first one left is now an earlier run's.
+func (e *env) restart(t *testing.T) {
+	svc := paint.New(e.opts)
+	t.Cleanup(func() { _ = svc.Close() })
+	e.svc = svc
 }
 
 type option func(*paint.Options)
@@ -125,12 +136,12 @@ func newEnv(t *testing.T, up *upstream, opts ...option) *env {
 	for _, f := range opts {
 		f(&o)
 	}
-	e.svc = paint.New(o)
-	t.Cleanup(func() { _ = e.svc.Close() })
+	e.opts = o
+	e.restart(t)
 	return e
 }
 
-var panda = paint.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
+var panda = client.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
 
 func waiting() paint.CallOptions { return paint.CallOptions{Wait: true, WaitSeconds: 5} }
 
@@ -254,9 +265,9 @@ func TestGenerate(t *testing.T) {
 				var ue *paint.UpstreamError
 				require.ErrorAs(t, err, &ue)
 				assert.Empty(t, ue.SubmittedTask)
-				var ae *paint.APIError
+				var ae *client.APIError
 				require.ErrorAs(t, err, &ae)
-				assert.Equal(t, paint.CategoryContent, ae.Category)
+				assert.Equal(t, client.CategoryContent, ae.Category)
 			},
 			submits: 1, usageNow: 0,
 		},
@@ -488,6 +499,7 @@ func TestResume(t *testing.T) {
 	})
 	require.NoError(t, err)
 
+	e.restart(t)
 	n, err := e.svc.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "the pending task is followed and the unsaved one saved; the expired one is left")
@@ -534,6 +546,7 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 		})
 		require.NoError(t, err)
 	}
+	e.restart(t)
 	n, err := e.svc.Resume()
 	require.NoError(t, err)
 	assert.Equal(t, tasks, n)
@@ -589,7 +602,7 @@ type brokenStore struct {
 	reserveErr, commitErr error
 }
 
-func (b brokenStore) Reserve(ctx context.Context, req store.Request, p store.Policy) (store.Reservation, error) {
+func (b brokenStore) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
 	if b.reserveErr != nil {
 		return store.Reservation{}, b.reserveErr
 	}
@@ -658,6 +671,7 @@ func TestResumeLeavesThisRunsTasksToTheirCalls(t *testing.T) {
 	e := newEnv(t, up)
 	_, err := e.store.Update(t.Context(), "left-by-a-crash", func(r *store.Record) { r.Request = panda })
 	require.NoError(t, err)
+	e.restart(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.svc.Generate(t.Context(), panda, waiting())
@@ -673,4 +687,31 @@ func TestResumeLeavesThisRunsTasksToTheirCalls(t *testing.T) {
 	e.dl.mu.Lock()
 	defer e.dl.mu.Unlock()
 	assert.Equal(t, 4, e.dl.tries, "each image of the two tasks is downloaded once")
+}
+
+func TestABurstOfCallsQueuesBeforePaying(t *testing.T) {
+	up := &upstream{release: make(chan struct{})}
+	e := newEnv(t, up)
+	const calls = 20
+	errs := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			req := panda
+			req.Text = fmt.Sprint("request ", i)
+			_, err := e.svc.Generate(t.Context(), req, paint.CallOptions{})
+			errs <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return up.entered.Load() == 16 }, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := e.svc.Generate(ctx, panda, paint.CallOptions{})
+	require.ErrorIs(t, err, paint.ErrInFlight, "a caller that gave up in the queue")
+	assert.Equal(t, int32(16), up.entered.Load(), "16 calls pay at once, the others wait their turn")
+	close(up.release)
+	for range calls {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(calls), up.entered.Load())
+	assert.Equal(t, 2*calls, usage(t, e), "every queued call was paid for in turn")
 }

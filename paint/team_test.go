@@ -280,3 +280,41 @@ func TestACommitThatFailedIsTriedOnceMoreAtClose(t *testing.T) {
 	require.NoError(t, err, "a paid task is recorded before the store closes, not only logged")
 	assert.Equal(t, "alice", got.Owner)
 }
+
+func TestAWaitForAnotherServersTaskEndsWhenItFails(t *testing.T) {
+	url := pgtest.URL(t)
+	shared := &upstream{queryFn: (&gate{}).query} // pending for good
+	upA, upB := &replicaUpstream{upstream: shared}, &replicaUpstream{upstream: shared}
+	a, b := replica(t, url, upA), replica(t, url, upB)
+	out, err := a.Generate(t.Context(), panda, as(alice))
+	require.NoError(t, err)
+	id := out.Task.TaskID
+	require.Eventually(t, func() bool { return upA.queries.Load() > 1 }, 5*time.Second, time.Millisecond, "a follows its task")
+
+	done, polled := make(chan error, 1), make(chan struct{})
+	var once sync.Once
+	go func() {
+		_, err := b.Check(t.Context(), id, paint.CallOptions{WaitSeconds: 30, Person: alice,
+			OnPoll: func() { once.Do(func() { close(polled) }) }})
+		done <- err
+	}()
+	select {
+	case <-polled: // b is in its wait, reading the store
+	case err := <-done:
+		t.Fatalf("b answered without waiting: %v", err)
+	}
+	st, err := postgres.Open(t.Context(), url, postgres.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	_, err = st.Update(t.Context(), id, func(r *store.Record) { r.Status, r.Error = store.StatusFailed, "the upstream forgot it" })
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		var failed *paint.TaskFailedError
+		require.ErrorAs(t, err, &failed, "b's wait reads the failure a recorded")
+		assert.Equal(t, "the upstream forgot it", failed.Task.Error)
+	case <-time.After(20 * time.Second):
+		t.Fatal("b kept waiting for a task recorded as failed")
+	}
+	assert.Zero(t, upB.queries.Load(), "a holds the lease: b never asks the upstream")
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 )
 
@@ -92,7 +93,7 @@ func (p Policy) Dedups() bool { return p.DedupWindow > 0 && !p.ForceNew }
 //     not stored, answers nothing;
 //  3. otherwise the person's own limit, then the account's, decide a new
 //     reservation.
-func Decide(p Policy, req Request, now time.Time, f Facts) Decision {
+func Decide(p Policy, req client.Request, now time.Time, f Facts) Decision {
 	d := Decision{Reservation: Reservation{Owner: p.Person.Name}}
 	if blocked(p.Person) {
 		_, d.Err = checkLimits(p, req.Num, f.Team, f.Mine)

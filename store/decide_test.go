@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 
 	"github.com/stretchr/testify/assert"
@@ -16,7 +17,7 @@ import (
 // PostgreSQL store each implemented it before they shared Decide.
 func TestDecide(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	req := Request{Text: "熊猫", Num: 2}
+	req := client.Request{Text: "熊猫", Num: 2}
 	ann := people.Person{Name: "ann"}
 	annLimited := func(limit int) people.Person { return people.Person{Name: "ann", Limit: &limit} }
 	window := 10 * time.Minute

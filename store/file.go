@@ -2,6 +2,7 @@ package store
 
 import (
 	"aipaint-mcp/atomicfile"
+	"aipaint-mcp/client"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -201,7 +202,7 @@ func Merge(old, n Record) Record {
 	if n.TaskNo != "" {
 		out.TaskNo = n.TaskNo
 	}
-	if n.Request != (Request{}) {
+	if n.Request != (client.Request{}) {
 		out.Request = n.Request
 	}
 	if out.Owner == "" { // a task's owner never changes once known

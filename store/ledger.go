@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"aipaint-mcp/client"
 )
 
 // The ledger is what makes spending safe across processes: before a paid
@@ -41,7 +43,7 @@ type entry struct {
 // ones, the account's daily limit and the person's, and reserves its
 // images. Concurrent identical requests of one person, in this process or
 // another, get one reservation; the others wait for its task.
-func (s *File) Reserve(ctx context.Context, req Request, p Policy) (Reservation, error) {
+func (s *File) Reserve(ctx context.Context, req client.Request, p Policy) (Reservation, error) {
 	return Reserving(ctx, func() (d Decision, err error) {
 		err = s.locked(func() error {
 			now := s.now()

@@ -9,12 +9,11 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 )
 
@@ -35,20 +34,6 @@ const (
 	imageMonths  = 3
 )
 
-// Request is the normalised request behind a task.
-type Request struct {
-	Text       string `json:"text,omitempty"`
-	Style      string `json:"style,omitempty"`
-	Resolution string `json:"resolution,omitempty"`
-	Num        int    `json:"num,omitempty"`
-}
-
-// Key identifies identical requests for deduplication.
-func (r Request) Key() string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%q|%q|%q|%d", r.Text, r.Style, r.Resolution, r.Num)))
-	return hex.EncodeToString(sum[:16])
-}
-
 // Image is one picture of a task.
 type Image struct {
 	Index     int       `json:"index"`
@@ -62,7 +47,7 @@ type Image struct {
 type Record struct {
 	TaskID string `json:"task_id"`
 	TaskNo string `json:"task_no,omitempty"`
-	Request
+	client.Request
 	Owner       string    `json:"owner,omitempty"` // the person's Name; "" on a desktop
 	Status      Status    `json:"status"`
 	Error       string    `json:"error,omitempty"` // why a task failed
@@ -196,7 +181,7 @@ var ErrNotFound = errors.New("task not in the store")
 // store over the network. The file store's work is local and short: it
 // heeds ctx only where it waits (Reserve).
 type Store interface {
-	Reserve(ctx context.Context, req Request, p Policy) (Reservation, error)
+	Reserve(ctx context.Context, req client.Request, p Policy) (Reservation, error)
 	Commit(ctx context.Context, res Reservation, r Record) (Record, error)
 	Release(ctx context.Context, res Reservation) error
 	Abandon(ctx context.Context, res Reservation) error

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"aipaint-mcp/client"
 )
 
 type clock struct {
@@ -42,7 +44,7 @@ func newTestStore(t *testing.T) (*File, *clock) {
 // Behaviour every store shares is checked by storetest (TestConformance in
 // conformance_test.go); these tests are what is particular to the file store.
 
-var panda = Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
+var panda = client.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
 
 func TestRecordRoundTripAndMerge(t *testing.T) {
 	s, c := newTestStore(t)
@@ -216,9 +218,9 @@ func TestChildProcess(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			work := []Request{{Text: "p" + id + "-" + strconv.Itoa(i), Num: 1}}
+			work := []client.Request{{Text: "p" + id + "-" + strconv.Itoa(i), Num: 1}}
 			if i%4 == 0 {
-				work = append(work, Request{Text: "shared-" + strconv.Itoa(i/4), Num: 1})
+				work = append(work, client.Request{Text: "shared-" + strconv.Itoa(i/4), Num: 1})
 			}
 			for _, req := range work {
 				r, err := s.Reserve(context.Background(), req, p)
@@ -249,7 +251,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 	p := Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		r, err := s.Reserve(context.Background(), Request{Text: strconv.Itoa(i), Num: 1}, p)
+		r, err := s.Reserve(context.Background(), client.Request{Text: strconv.Itoa(i), Num: 1}, p)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -268,7 +270,7 @@ func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	require.NoError(t, err)
 	defer other.Close()
 	ctx := context.Background()
-	r, err := s.Reserve(ctx, Request{Text: "a", Num: 1}, Policy{})
+	r, err := s.Reserve(ctx, client.Request{Text: "a", Num: 1}, Policy{})
 	require.NoError(t, err)
 	require.NoError(t, commitID(s, r, "ta"))
 
@@ -281,7 +283,7 @@ func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, u.Today)
 
-	r, err = other.Reserve(ctx, Request{Text: "b", Num: 2}, Policy{})
+	r, err = other.Reserve(ctx, client.Request{Text: "b", Num: 2}, Policy{})
 	require.NoError(t, err)
 	require.NoError(t, commitID(other, r, "tb"))
 	u, err = s.Usage(t.Context(), Policy{DailyLimit: 0})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/config"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
@@ -130,29 +131,29 @@ func credentialSettings() string {
 // what to do. submittedTask names the task this call created (and paid for),
 // so the model does not pay for it again; "" when there is none.
 func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
-	var e *paint.APIError
+	var e *client.APIError
 	if !errors.As(err, &e) {
 		return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
 	}
 	urlSetting := config.QueryURL
-	if e.Op == paint.OpSubmit {
+	if e.Op == client.OpSubmit {
 		urlSetting = config.SubmitURL
 	}
 	var advice string
 	switch e.Category {
-	case paint.CategoryArguments:
+	case client.CategoryArguments:
 		advice = fmt.Sprintf("参数被上游拒绝 / The API rejected the parameters. Fix the arguments (text ≤%d characters, a listed style and resolution, num %d-%d) and try again.",
 			schema.MaxTextChars, schema.MinNum, schema.MaxNum)
-	case paint.CategoryContent:
+	case client.CategoryContent:
 		advice = "内容被拦截 / The prompt was blocked by content moderation (202). Rephrase the text without sensitive content, then try again."
-	case paint.CategoryNotFound:
+	case client.CategoryNotFound:
 		advice = "任务不存在 / No such task (201): the task_id is wrong or older than one month (task ids expire after a month). Check the id."
-	case paint.CategoryTransient:
+	case client.CategoryTransient:
 		advice = "上游暂时不可用 / The service is temporarily unavailable (maintenance, throttling or a gateway problem). Nothing needs fixing: try again in a minute."
-	case paint.CategoryAuth:
-		if skewed := e.ClockSkew.Abs() > paint.MaxClockSkew; skewed || e.Expired {
+	case client.CategoryAuth:
+		if skewed := e.ClockSkew.Abs() > client.MaxClockSkew; skewed || e.Expired {
 			advice = "时钟偏差 / The gateway refused the request because this computer's clock is more than " +
-				paint.MaxClockSkew.String() + " off (APIG.0303, request expired)."
+				client.MaxClockSkew.String() + " off (APIG.0303, request expired)."
 			if skewed {
 				advice += " " + clockOffBy(e.ClockSkew)
 			}
@@ -160,16 +161,16 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 			break
 		}
 		advice = "认证失败 / Authentication failed (APIG.0303). Tell the user to check " + credentialSettings() + " (copy them again from 我的云市场 > 已购买的服务 > 资源详情) and that the computer clock is correct."
-	case paint.CategoryNotRunning:
+	case client.CategoryNotRunning:
 		advice = "请求未发出 / The request was not sent (the call was cancelled, or ran out of time waiting behind other upstream requests): nothing was billed. Try again in a moment."
-	case paint.CategoryTLS:
+	case client.CategoryTLS:
 		advice = "证书不受信任 / The upstream's TLS certificate is not trusted, so nothing was sent or billed. " +
 			"If a corporate proxy inspects HTTPS, tell the user to set " + config.CAFile + " to the proxy's CA certificate (PEM file); otherwise check " + urlSetting + "."
-	case paint.CategoryForbidden:
+	case client.CategoryForbidden:
 		advice = "无权调用 / Not authorised (APIG.0304): this app has not purchased or is not bound to this API. Tell the user to check the purchase on Huawei Cloud Marketplace and that " + config.SubmitURL + " / " + config.QueryURL + " are the URLs of the purchased API."
-	case paint.CategoryBadURL:
+	case client.CategoryBadURL:
 		advice = "接口地址错误 / No such API (APIG.0101 or 404): tell the user to check " + urlSetting + " (copy the request URL from the purchased API's page)."
-	case paint.CategoryUncertain:
+	case client.CategoryUncertain:
 		advice = "结果未知 / The request may have reached the service and may have been billed, but no answer came back (" + e.Message + "). " +
 			"Do not call generate_image again right away: tell the user it may have been charged and ask before retrying."
 	default:
@@ -177,7 +178,7 @@ func upstreamError(err error, submittedTask string) *mcp.CallToolResult {
 	}
 	var b strings.Builder
 	b.WriteString(advice)
-	if e.Category != paint.CategoryUncertain && e.Category != paint.CategoryUnknown && e.Message != "" {
+	if e.Category != client.CategoryUncertain && e.Category != client.CategoryUnknown && e.Message != "" {
 		fmt.Fprintf(&b, "\nUpstream said: %s", e.Message)
 	}
 	if e.Code != 0 {

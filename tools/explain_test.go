@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/tools"
@@ -26,7 +27,7 @@ func TestExplainSaysWhatTheToolAnswers(t *testing.T) {
 	args = map[string]any{"text": "猫"}
 	res = h.call(t, "generate_image", args, nil)
 	require.True(t, res.IsError)
-	_, err = h.svc.Generate(t.Context(), paint.Request{Text: "猫"}, paint.CallOptions{})
+	_, err = h.svc.Generate(t.Context(), client.Request{Text: "猫"}, paint.CallOptions{})
 	require.Error(t, err)
 	assert.Equal(t, text(res), tools.Explain(tools.Options{Paint: h.svc}, err))
 	assert.Contains(t, text(res), "AIPAINT_SUBMIT_URL")

@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
 )
@@ -30,8 +31,7 @@ func (h *handlers) generateImage() server.ServerTool {
 			return refused, nil
 		}
 		h.ignored(ctx, req, g.Ignored)
-		out, err := h.Paint.Generate(ctx,
-			paint.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num},
+		out, err := h.Paint.Generate(ctx, Request(g),
 			paint.CallOptions{Started: started, Wait: g.Wait, WaitSeconds: g.WaitSeconds, ForceNew: g.ForceNew,
 				OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {
@@ -39,4 +39,11 @@ func (h *handlers) generateImage() server.ServerTool {
 		}
 		return h.show(ctx, out, started, g.Preview), nil
 	}}
+}
+
+// Request is what a normalised generate_image call asks the upstream for:
+// the one place the tool's arguments become the request shape (client.Request)
+// that the paint service reserves, submits and stores.
+func Request(g schema.Generate) client.Request {
+	return client.Request{Text: g.Text, Style: g.Style.Name, Resolution: g.Resolution.Value, Num: g.Num}
 }

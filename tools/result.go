@@ -14,6 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
 )
@@ -108,7 +109,7 @@ func summary(r schema.TaskResult, err error) string {
 		}
 	} else {
 		fmt.Fprintf(&b, "⏳ 图片仍在生成中 / Still drawing after %.0fs — task_id %s\n", r.WaitedSeconds, r.TaskID)
-		var apiErr *paint.APIError
+		var apiErr *client.APIError
 		if errors.As(err, &apiErr) {
 			fmt.Fprintf(&b, "(上次查询失败，稍后再试 / the last status check failed: %s)\n", apiErr.Message)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/wait"
@@ -16,7 +17,7 @@ import (
 func BenchmarkTaskResult(b *testing.B) {
 	h := &handlers{Options: Options{Paint: paint.New(paint.Options{}), Limits: schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds}, Sandbox: true}}
 	pending := paint.Task{TaskID: "1700000000000abcdef", TaskNo: "TN-123", Status: paint.StatusPending,
-		Request:     paint.Request{Text: "竹林里的熊猫，晨雾，远处的山峦若隐若现", Style: "赛博朋克", Resolution: "1024*1536", Num: 2},
+		Request:     client.Request{Text: "竹林里的熊猫，晨雾，远处的山峦若隐若现", Style: "赛博朋克", Resolution: "1024*1536", Num: 2},
 		SubmittedAt: time.Now(), CreatedAt: time.Now()}
 	done := pending
 	done.Status = paint.StatusDone

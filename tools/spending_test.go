@@ -212,7 +212,7 @@ func TestPendingTaskIsFollowedInTheBackground(t *testing.T) {
 func TestCheckRecordsATaskItDidNotSubmit(t *testing.T) {
 	h := newHarness(t)
 	other := h.sb.Client(t)
-	sub, err := other.Submit(context.Background(), client.SubmitRequest{Text: "别处提交的", Style: "古风", Resolution: "1024*1024", Num: 1})
+	sub, err := other.Submit(context.Background(), client.Request{Text: "别处提交的", Style: "古风", Resolution: "1024*1024", Num: 1})
 	require.NoError(t, err)
 	c := taskResult(t, h.call(t, "check_task", map[string]any{"task_id": sub.TaskID, "wait_seconds": 10}, nil))
 	assert.Equal(t, schema.StatusDone, c.Status)
@@ -341,7 +341,7 @@ func TestWaitingBehindAnIdenticalSubmitIsBounded(t *testing.T) {
 	other, err := store.Open(h.store.Dir())
 	require.NoError(t, err)
 	defer other.Close()
-	_, err = other.Reserve(context.Background(), store.Request{Text: "猫", Style: "探索无限", Resolution: "1024*1024", Num: 1},
+	_, err = other.Reserve(context.Background(), client.Request{Text: "猫", Style: "探索无限", Resolution: "1024*1024", Num: 1},
 		store.Policy{DedupWindow: time.Minute})
 	require.NoError(t, err)
 

@@ -296,3 +296,50 @@ func TestWaitsShareThePollRate(t *testing.T) {
 	assert.LessOrEqual(t, queries, 5*waits, "queries: %d", queries)
 	assert.Zero(t, p.waits.Load(), "every wait is counted out")
 }
+
+// queries is a Querier answering from a list, then the last answer again.
+type queries struct {
+	mu      sync.Mutex
+	answers []error
+	n       int
+}
+
+func (q *queries) QueryOnce(ctx context.Context, taskID string) (client.Task, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	err := q.answers[min(q.n, len(q.answers)-1)]
+	q.n++
+	return client.Task{TaskID: taskID}, err
+}
+
+func TestFinalEndsTheWait(t *testing.T) {
+	gone := errors.New("recorded as failed")
+	q := &queries{answers: []error{errors.New("store unreachable"), nil, Final(gone)}}
+	p := NewPoller(q, PollerOptions{MaxPollRate: 1e6})
+	_, err := p.Wait(t.Context(), "tid", Options{Timeout: time.Minute, Backoff: fastBackoff})
+	require.ErrorIs(t, err, gone)
+	assert.NotErrorIs(t, err, ErrStillPending)
+	assert.Equal(t, 3, q.n, "a plain failure is polled through, a final one ends the wait at once")
+}
+
+func TestOnTick(t *testing.T) {
+	now := time.Date(2026, 12, 7, 16, 0, 0, 123_456_789, time.UTC)
+	for _, d := range []time.Duration{time.Millisecond, 999 * time.Millisecond} {
+		assert.Equal(t, d, onTick(now, d), "a short pause is left alone")
+	}
+	for _, d := range []time.Duration{time.Second, 1234 * time.Millisecond, 20 * time.Second, 1_876_543_211} {
+		got := onTick(now, d)
+		assert.GreaterOrEqual(t, got, d, "never shorter")
+		assert.Less(t, got-d, pollTick, "less than a tick longer")
+		assert.Zero(t, now.Add(got).Sub(now.Add(got).Truncate(pollTick)), "%v ends on the grid", d)
+	}
+	onGrid := time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC)
+	assert.Equal(t, 2*time.Second, onTick(onGrid, 2*time.Second), "already on the grid")
+}
+
+func TestOnOwnStack(t *testing.T) {
+	ran := false
+	OnOwnStack(func() { ran = true })
+	assert.True(t, ran, "returns once f has run")
+	assert.PanicsWithValue(t, "boom", func() { OnOwnStack(func() { panic("boom") }) }, "a panic reaches the caller")
+}

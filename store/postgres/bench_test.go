@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/store"
 	"aipaint-mcp/store/postgres"
 	"aipaint-mcp/store/postgres/pgtest"
@@ -31,7 +32,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		res, err := s.Reserve(ctx, store.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
+		res, err := s.Reserve(ctx, client.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -52,7 +53,7 @@ func BenchmarkReserveCommitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.next()
-			res, err := s.Reserve(ctx, store.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
+			res, err := s.Reserve(ctx, client.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
 			if err != nil {
 				b.Error(err)
 				return

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/store"
 
 	"github.com/jackc/pgx/v5"
@@ -34,8 +35,8 @@ func openStore(t *testing.T, url string) *Store {
 	return s
 }
 
-func request(text string) store.Request {
-	return store.Request{Text: text, Style: "古风", Resolution: "1024*1024", Num: 1}
+func request(text string) client.Request {
+	return client.Request{Text: text, Style: "古风", Resolution: "1024*1024", Num: 1}
 }
 
 // rowsOf counts the reservations of one request (each test request is

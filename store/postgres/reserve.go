@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/store"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +19,7 @@ import (
 // person's, and records the reservation. An identical request still in
 // flight is waited for, until its outcome, store.StaleReservation, or the
 // end of ctx.
-func (s *Store) Reserve(ctx context.Context, req store.Request, p store.Policy) (store.Reservation, error) {
+func (s *Store) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
 	return store.Reserving(ctx, func() (d store.Decision, err error) {
 		err = s.tx(ctx, "store: reserve", false, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
@@ -29,7 +30,7 @@ func (s *Store) Reserve(ctx context.Context, req store.Request, p store.Policy) 
 	})
 }
 
-func (s *Store) reserve(ctx context.Context, tx pgx.Tx, req store.Request, p store.Policy) (store.Decision, error) {
+func (s *Store) reserve(ctx context.Context, tx pgx.Tx, req client.Request, p store.Policy) (store.Decision, error) {
 	if _, err := tx.Exec(ctx, lockSQL(reserveLock)); err != nil {
 		return store.Decision{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/store"
 	"aipaint-mcp/store/postgres/pgtest"
 
@@ -69,7 +70,7 @@ func TestUnreachableServerHidesThePassword(t *testing.T) {
 	err = s.Ping(context.Background())
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), pw)
-	_, err = s.Reserve(context.Background(), store.Request{Text: "x", Num: 1}, store.Policy{})
+	_, err = s.Reserve(context.Background(), client.Request{Text: "x", Num: 1}, store.Policy{})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), pw)
 }
@@ -157,7 +158,7 @@ func TestCallsAreBounded(t *testing.T) {
 	_, err = s.Update(t.Context(), "t1", func(r *store.Record) { r.TaskNo = "x" })
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout"), "%v", err)
-	_, err = s.Reserve(context.Background(), store.Request{Text: "x", Num: 1}, store.Policy{})
+	_, err = s.Reserve(context.Background(), client.Request{Text: "x", Num: 1}, store.Policy{})
 	require.Error(t, err, "the account's lock is held")
 	require.NoError(t, tx.Rollback(context.Background()))
 	got, err := s.Update(t.Context(), "t1", func(r *store.Record) { r.TaskNo = "y" })

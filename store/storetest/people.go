@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 
@@ -50,7 +51,7 @@ func ownerIsRecorded(t *testing.T, e *env) {
 	require.NoError(t, err)
 	assert.Equal(t, "bob", got.Owner, "an update keeps the owner")
 
-	res, err = s.Reserve(noWait(t), store.Request{Text: "mine", Num: 1}, store.Policy{})
+	res, err = s.Reserve(noWait(t), client.Request{Text: "mine", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	assert.Empty(t, res.Owner, "the unnamed person owns nothing by name")
 	out, err = s.Commit(t.Context(), res, store.Record{TaskID: "t2"})
@@ -138,7 +139,7 @@ func listFiltersByOwner(t *testing.T, e *env) {
 		h := []store.Store{s, other}[i%2]
 		id := fmt.Sprintf("t%d", i)
 		if i%3 == 0 { // some through a reservation, some written directly
-			res, err := h.Reserve(noWait(t), store.Request{Text: id, Num: 1}, store.Policy{Person: people.Person{Name: owner}})
+			res, err := h.Reserve(noWait(t), client.Request{Text: id, Num: 1}, store.Policy{Person: people.Person{Name: owner}})
 			require.NoError(t, err)
 			_, err = h.Commit(t.Context(), res, store.Record{TaskID: id})
 			require.NoError(t, err)
@@ -184,15 +185,15 @@ func nilIfEmpty(s []string) []string {
 func personLimit(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	p := as(alice, store.Policy{DedupWindow: time.Hour})
-	r1, err := s.Reserve(noWait(t), store.Request{Text: "a", Num: 2}, p)
+	r1, err := s.Reserve(noWait(t), client.Request{Text: "a", Num: 2}, p)
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 2, Person: personUsage("alice", 2, new(3))}, r1.Usage)
 	commitID(t, s, r1, "t-a")
-	r2, err := other.Reserve(noWait(t), store.Request{Text: "b", Num: 1}, p)
+	r2, err := other.Reserve(noWait(t), client.Request{Text: "b", Num: 1}, p)
 	require.NoError(t, err, "exactly reaching one's limit is allowed")
 	assert.Equal(t, store.Usage{Today: 3, Person: personUsage("alice", 3, new(3))}, r2.Usage)
 
-	_, err = s.Reserve(noWait(t), store.Request{Text: "c", Num: 1}, p)
+	_, err = s.Reserve(noWait(t), client.Request{Text: "c", Num: 1}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.Person, "the person's own limit refused it")
@@ -201,29 +202,29 @@ func personLimit(t *testing.T, e *env) {
 	assert.Contains(t, le.Error(), "alice")
 
 	// Others are not bound by alice's limit, and their images are not hers.
-	rb, err := s.Reserve(noWait(t), store.Request{Text: "c", Num: 4}, as(bob, store.Policy{}))
+	rb, err := s.Reserve(noWait(t), client.Request{Text: "c", Num: 4}, as(bob, store.Policy{}))
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 7, Person: personUsage("bob", 4, nil)}, rb.Usage)
 	commitID(t, s, rb, "t-bob")
 
 	// A duplicate costs nothing, even at the limit.
-	dup, err := other.Reserve(noWait(t), store.Request{Text: "a", Num: 2}, p)
+	dup, err := other.Reserve(noWait(t), client.Request{Text: "a", Num: 2}, p)
 	require.NoError(t, err)
 	require.NotNil(t, dup.Existing)
 	assert.Equal(t, "t-a", dup.Existing.TaskID)
 
 	// Released images are given back to the person; abandoned ones still count.
 	require.NoError(t, other.Release(t.Context(), r2))
-	r3, err := s.Reserve(noWait(t), store.Request{Text: "d", Num: 1}, p)
+	r3, err := s.Reserve(noWait(t), client.Request{Text: "d", Num: 1}, p)
 	require.NoError(t, err)
 	require.NoError(t, s.Abandon(t.Context(), r3))
-	_, err = s.Reserve(noWait(t), store.Request{Text: "e", Num: 1}, p)
+	_, err = s.Reserve(noWait(t), client.Request{Text: "e", Num: 1}, p)
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.Person)
 	assert.Equal(t, 3, le.Usage.Person.Today)
 
 	e.clock.add(12 * time.Hour) // the next day
-	r4, err := other.Reserve(noWait(t), store.Request{Text: "e", Num: 3}, p)
+	r4, err := other.Reserve(noWait(t), client.Request{Text: "e", Num: 3}, p)
 	require.NoError(t, err, "a new day, a new allowance")
 	assert.Equal(t, 3, r4.Usage.Person.Today)
 }
@@ -237,7 +238,7 @@ func personLimitZeroRefusesEverything(t *testing.T, e *env) {
 
 	// dave's limit is now 0: he may not submit, not even what he asked before.
 	blocked := people.Person{Name: "dave", Limit: new(0)}
-	for _, req := range []store.Request{panda, {Text: "new", Num: 1}} {
+	for _, req := range []client.Request{panda, {Text: "new", Num: 1}} {
 		_, err := s.Reserve(noWait(t), req, as(blocked, store.Policy{DedupWindow: time.Hour, DailyLimit: 100}))
 		var le *store.LimitError
 		require.ErrorAs(t, err, &le, "%+v", req)
@@ -252,7 +253,7 @@ func unlimitedPersonHasNoOwnLimit(t *testing.T, e *env) {
 	// No Limit (nil) is no personal limit.
 	p := store.Policy{Person: people.Person{Name: "erin"}}
 	for i := range 3 {
-		r, err := s.Reserve(noWait(t), store.Request{Text: fmt.Sprint(i), Num: 5}, p)
+		r, err := s.Reserve(noWait(t), client.Request{Text: fmt.Sprint(i), Num: 5}, p)
 		require.NoError(t, err)
 		assert.Equal(t, personUsage("erin", 5*(i+1), nil), r.Usage.Person)
 	}
@@ -261,34 +262,34 @@ func unlimitedPersonHasNoOwnLimit(t *testing.T, e *env) {
 func teamAndPersonLimitsTogether(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	team := store.Policy{DailyLimit: 5}
-	ra, err := s.Reserve(noWait(t), store.Request{Text: "a", Num: 3}, as(alice, team))
+	ra, err := s.Reserve(noWait(t), client.Request{Text: "a", Num: 3}, as(alice, team))
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 3, Limit: 5, Person: personUsage("alice", 3, new(3))}, ra.Usage)
-	rb, err := other.Reserve(noWait(t), store.Request{Text: "b", Num: 2}, as(bob, team))
+	rb, err := other.Reserve(noWait(t), client.Request{Text: "b", Num: 2}, as(bob, team))
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("bob", 2, nil)}, rb.Usage)
 
 	var le *store.LimitError
-	_, err = s.Reserve(noWait(t), store.Request{Text: "c", Num: 1}, as(bob, team))
+	_, err = s.Reserve(noWait(t), client.Request{Text: "c", Num: 1}, as(bob, team))
 	require.ErrorAs(t, err, &le)
 	assert.False(t, le.Person, "bob has no limit of his own: the team's refused it")
 	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("bob", 2, nil)}, le.Usage)
 
 	// Both limits passed: the person's own is the one reported.
-	_, err = other.Reserve(noWait(t), store.Request{Text: "c", Num: 1}, as(alice, team))
+	_, err = other.Reserve(noWait(t), client.Request{Text: "c", Num: 1}, as(alice, team))
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.Person)
 
 	// alice's limit left room, the team's did not.
 	require.NoError(t, s.Release(t.Context(), ra))
-	rb2, err := s.Reserve(noWait(t), store.Request{Text: "d", Num: 2}, as(bob, team))
+	rb2, err := s.Reserve(noWait(t), client.Request{Text: "d", Num: 2}, as(bob, team))
 	require.NoError(t, err)
 	assert.Equal(t, 4, rb2.Usage.Today)
-	_, err = other.Reserve(noWait(t), store.Request{Text: "e", Num: 2}, as(alice, team))
+	_, err = other.Reserve(noWait(t), client.Request{Text: "e", Num: 2}, as(alice, team))
 	require.ErrorAs(t, err, &le)
 	assert.False(t, le.Person, "alice may still ask for 3 herself, but the team has 1 left")
 	assert.Equal(t, store.Usage{Today: 4, Limit: 5, Person: personUsage("alice", 0, new(3))}, le.Usage)
-	r, err := other.Reserve(noWait(t), store.Request{Text: "e", Num: 1}, as(alice, team))
+	r, err := other.Reserve(noWait(t), client.Request{Text: "e", Num: 1}, as(alice, team))
 	require.NoError(t, err)
 	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("alice", 1, new(3))}, r.Usage)
 }
@@ -297,8 +298,8 @@ func usageWithAPerson(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	for _, c := range []struct {
 		p   people.Person
-		req store.Request
-	}{{alice, store.Request{Text: "a", Num: 2}}, {bob, store.Request{Text: "b", Num: 1}}, {people.Person{}, store.Request{Text: "c", Num: 4}}} {
+		req client.Request
+	}{{alice, client.Request{Text: "a", Num: 2}}, {bob, client.Request{Text: "b", Num: 1}}, {people.Person{}, client.Request{Text: "c", Num: 4}}} {
 		r, err := s.Reserve(noWait(t), c.req, as(c.p, store.Policy{}))
 		require.NoError(t, err)
 		commitID(t, s, r, "t-"+c.req.Text)
@@ -318,7 +319,7 @@ func spendingPerOwnerTodayAndMonth(t *testing.T, e *env) {
 	spend := func(owner string, n int, at time.Time, end string) {
 		t.Helper()
 		e.clock.set(at)
-		r, err := s.Reserve(noWait(t), store.Request{Text: fmt.Sprint(owner, at), Num: n}, store.Policy{Person: people.Person{Name: owner}})
+		r, err := s.Reserve(noWait(t), client.Request{Text: fmt.Sprint(owner, at), Num: n}, store.Policy{Person: people.Person{Name: owner}})
 		require.NoError(t, err)
 		switch end {
 		case "commit":
@@ -373,11 +374,11 @@ func zoneFollowsTheLocation(t *testing.T, e *env) {
 	}
 	p := as(bob, store.Policy{DailyLimit: 2})
 	e.clock.set(at(11, 27, 23, 30))
-	r, err := s.Reserve(noWait(t), store.Request{Text: "late", Num: 2}, p)
+	r, err := s.Reserve(noWait(t), client.Request{Text: "late", Num: 2}, p)
 	require.NoError(t, err)
 	commitID(t, s, r, "t-late")
 	e.clock.set(at(11, 27, 23, 59))
-	_, err = other.Reserve(noWait(t), store.Request{Text: "still today", Num: 1}, p)
+	_, err = other.Reserve(noWait(t), client.Request{Text: "still today", Num: 1}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le, "the same day in the store's zone")
 
@@ -386,17 +387,17 @@ func zoneFollowsTheLocation(t *testing.T, e *env) {
 	// in the local zone.
 	e.clock.set(at(11, 28, 0, 30))
 	assert.Equal(t, store.Usage{Today: 0, Limit: 2, Person: personUsage("bob", 0, nil)}, usageOf(t, other, p))
-	r, err = other.Reserve(noWait(t), store.Request{Text: "early", Num: 2}, p)
+	r, err = other.Reserve(noWait(t), client.Request{Text: "early", Num: 2}, p)
 	require.NoError(t, err, "a new day in the store's zone")
 	commitID(t, other, r, "t-early")
 
 	// The month, too.
 	e.clock.set(at(11, 30, 23, 30))
-	r, err = s.Reserve(noWait(t), store.Request{Text: "end of month", Num: 1}, store.Policy{})
+	r, err = s.Reserve(noWait(t), client.Request{Text: "end of month", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	commitID(t, s, r, "t-eom")
 	e.clock.set(at(12, 1, 0, 30))
-	r, err = s.Reserve(noWait(t), store.Request{Text: "new month", Num: 1}, store.Policy{})
+	r, err = s.Reserve(noWait(t), client.Request{Text: "new month", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	commitID(t, s, r, "t-nm")
 	sp, err := other.Spending(t.Context())
@@ -428,7 +429,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 			defer wg.Done()
 			h, who := handles[i%len(handles)], persons[i%len(persons)]
 			<-begin
-			r, err := h.Reserve(context.Background(), store.Request{Text: fmt.Sprint("request ", i), Num: 1},
+			r, err := h.Reserve(context.Background(), client.Request{Text: fmt.Sprint("request ", i), Num: 1},
 				as(who, store.Policy{DedupWindow: time.Hour, DailyLimit: team}))
 			var le *store.LimitError
 			if errors.As(err, &le) {

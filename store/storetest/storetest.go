@@ -30,6 +30,7 @@ import (
 	"time"
 	_ "time/tzdata" // the zone tests' zones, on machines without a zone database
 
+	"aipaint-mcp/client"
 	"aipaint-mcp/people"
 	"aipaint-mcp/store"
 
@@ -145,7 +146,7 @@ func (e *env) handle(t *testing.T) store.Store {
 	return s
 }
 
-var panda = store.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
+var panda = client.Request{Text: "竹林里的熊猫", Style: "古风", Resolution: "1024*1024", Num: 2}
 
 // waitProbe is how long a request that must wait is watched: long enough
 // for a store that polls to look several times.
@@ -253,10 +254,10 @@ func reserveDeduplicatesWithinTheWindow(t *testing.T, e *env) {
 	require.NoError(t, err)
 	assert.Nil(t, late.Existing)
 
-	off, err := s.Reserve(ctx, store.Request{Text: "x", Num: 1}, store.Policy{})
+	off, err := s.Reserve(ctx, client.Request{Text: "x", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	commitID(t, s, off, "t9")
-	again, err := s.Reserve(ctx, store.Request{Text: "x", Num: 1}, store.Policy{})
+	again, err := s.Reserve(ctx, client.Request{Text: "x", Num: 1}, store.Policy{})
 	require.NoError(t, err)
 	assert.Nil(t, again.Existing, "a zero window turns deduplication off")
 }
@@ -325,7 +326,7 @@ func abandonKeepsCountingWithoutMakingOthersWait(t *testing.T, e *env) {
 	assert.Equal(t, store.Usage{Today: 4, Limit: 4}, again.Usage)
 	require.NoError(t, other.Release(t.Context(), again))
 
-	_, err = other.Reserve(noWait(t), store.Request{Text: "more", Num: 3}, p)
+	_, err = other.Reserve(noWait(t), client.Request{Text: "more", Num: 3}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le, "abandoned images count against the limit")
 	assert.Equal(t, store.Usage{Today: 2, Limit: 4}, le.Usage)
@@ -336,29 +337,29 @@ func dailyLimit(t *testing.T, e *env) {
 	ctx := context.Background()
 	p := store.Policy{DailyLimit: 5}
 	for _, text := range []string{"a", "b"} {
-		r, err := s.Reserve(ctx, store.Request{Text: text, Num: 2}, p)
+		r, err := s.Reserve(ctx, client.Request{Text: text, Num: 2}, p)
 		require.NoError(t, err)
 		commitID(t, s, r, "t-"+text)
 	}
-	_, err := other.Reserve(ctx, store.Request{Text: "c", Num: 2}, p)
+	_, err := other.Reserve(ctx, client.Request{Text: "c", Num: 2}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, store.Usage{Today: 4, Limit: 5}, le.Usage)
 	assert.Equal(t, 2, le.Requested)
 	assert.Equal(t, 4, usage(t, s, 0).Today, "a refusal reserves nothing")
-	r, err := other.Reserve(ctx, store.Request{Text: "c", Num: 1}, p)
+	r, err := other.Reserve(ctx, client.Request{Text: "c", Num: 1}, p)
 	require.NoError(t, err, "exactly reaching the limit is allowed")
 	assert.Equal(t, store.Usage{Today: 5, Limit: 5}, r.Usage)
 	require.NoError(t, other.Release(t.Context(), r))
 
 	// An identical request is answered by its task even at the limit: it costs nothing.
-	dup, err := s.Reserve(ctx, store.Request{Text: "a", Num: 2}, store.Policy{DailyLimit: 4, DedupWindow: time.Hour})
+	dup, err := s.Reserve(ctx, client.Request{Text: "a", Num: 2}, store.Policy{DailyLimit: 4, DedupWindow: time.Hour})
 	require.NoError(t, err)
 	require.NotNil(t, dup.Existing)
 	assert.Equal(t, "t-a", dup.Existing.TaskID)
 
 	e.clock.add(12 * time.Hour) // the next local day
-	r, err = s.Reserve(ctx, store.Request{Text: "d", Num: 5}, p)
+	r, err = s.Reserve(ctx, client.Request{Text: "d", Num: 5}, p)
 	require.NoError(t, err)
 	assert.Equal(t, 5, r.Usage.Today)
 }
@@ -451,7 +452,7 @@ func usageCountsOnlyToday(t *testing.T, e *env) {
 	assert.Equal(t, "t-yesterday", dup.Existing.TaskID)
 	assert.Equal(t, store.Usage{Today: 0, Limit: 2}, dup.Usage)
 
-	r, err := other.Reserve(noWait(t), store.Request{Text: "today", Num: 2}, p)
+	r, err := other.Reserve(noWait(t), client.Request{Text: "today", Num: 2}, p)
 	require.NoError(t, err, "yesterday's images do not count against today's limit")
 	assert.Equal(t, store.Usage{Today: 2, Limit: 2}, r.Usage)
 	commitID(t, other, r, "t-today")
@@ -703,7 +704,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 			defer wg.Done()
 			h := handles[i%len(handles)]
 			<-begin
-			r, err := h.Reserve(context.Background(), store.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
+			r, err := h.Reserve(context.Background(), client.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
 			var le *store.LimitError
 			if errors.As(err, &le) {
 				assert.Equal(t, store.Usage{Today: limit, Limit: limit}, le.Usage)
