@@ -58,6 +58,11 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // submitted or billed.
 var ErrShuttingDown = errors.New("shutting down: nothing was submitted")
 
+// ErrBusy ends a call that found every place to pay taken (payParallel)
+// until its budget, its client or the server ran out: nothing was reserved,
+// submitted or billed.
+var ErrBusy = errors.New("busy: nothing was submitted")
+
 // ErrInFlight ends a call that waited, within its budget, behind an
 // identical request being submitted (by this process or another): nothing
 // was submitted or billed, and calling again returns that task.

@@ -69,13 +69,11 @@ type Outcome struct {
 // Generate is one paid request: reserved (an identical recent request
 // returns its task instead, the daily limit refuses), submitted once,
 // recorded, and waited for when asked. Errors: *UnavailableError,
-// ErrShuttingDown, *LimitError, ErrInFlight, *StoreError, *UpstreamError.
+// ErrShuttingDown, ErrBusy, *LimitError, ErrInFlight, *StoreError, *UpstreamError.
 func (s *Service) Generate(ctx context.Context, req client.Request, o CallOptions) (Outcome, error) {
 	c := &call{o: o, started: o.started()}
-	select {
-	case s.paying <- struct{}{}:
-	case <-ctx.Done():
-		return Outcome{}, ErrInFlight // the caller gave up in the queue: nothing reserved or submitted
+	if err := s.queue(ctx, c.started); err != nil {
+		return Outcome{}, err
 	}
 	err := s.answer(ctx, c, func() (bool, error) {
 		defer func() { <-s.paying }()
@@ -93,6 +91,29 @@ func (s *Service) Generate(ctx context.Context, req client.Request, o CallOption
 // than inside it, where each would hold a stack grown by the store and the
 // HTTP client (profiled: 1,000 calls at once peaked 13–20 MB higher).
 const payParallel = 16
+
+// queue waits for one of the payParallel places, within the call's budget
+// (on SSE a client that hangs up does not end ctx: a call must not start
+// paying after its client stopped listening) and until the drain.
+func (s *Service) queue(ctx context.Context, started time.Time) error {
+	select {
+	case s.paying <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(max(callBudget-time.Since(started), 0))
+	defer t.Stop()
+	select {
+	case s.paying <- struct{}{}:
+		return nil
+	case <-s.drain.Done():
+		return ErrShuttingDown
+	case <-ctx.Done():
+		return ErrBusy
+	case <-t.C:
+		return ErrBusy
+	}
+}
 
 // answer runs prepare (the store and upstream work of a call) on a stack of
 // its own, then waits for c's task when prepare says so.

@@ -706,7 +706,11 @@ func TestABurstOfCallsQueuesBeforePaying(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := e.svc.Generate(ctx, panda, paint.CallOptions{})
-	require.ErrorIs(t, err, paint.ErrInFlight, "a caller that gave up in the queue")
+	require.ErrorIs(t, err, paint.ErrBusy, "a caller that gave up in the queue")
+	// On SSE a client that hangs up does not end ctx: the call's budget
+	// does, so nothing starts paying after its client stopped listening.
+	_, err = e.svc.Generate(t.Context(), panda, paint.CallOptions{Started: time.Now().Add(-time.Hour)})
+	require.ErrorIs(t, err, paint.ErrBusy, "a call whose budget ran out in the queue")
 	assert.Equal(t, int32(16), up.entered.Load(), "16 calls pay at once, the others wait their turn")
 	close(up.release)
 	for range calls {

@@ -31,6 +31,8 @@ func (h *handlers) failure(err error) *mcp.CallToolResult {
 		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back.")
 	case errors.As(err, &limit):
 		return limitReached(limit)
+	case errors.Is(err, paint.ErrBusy):
+		return mcp.NewToolResultError("服务繁忙 / The server is busy with other paid requests; this call submitted nothing and billed nothing. Call generate_image again in a minute.")
 	case errors.Is(err, paint.ErrInFlight):
 		return mcp.NewToolResultError("相同的请求正在提交中 / An identical request is being submitted right now (by another call, maybe from another client); " +
 			"this call submitted nothing and billed nothing. Call generate_image again with the same arguments in a minute: " +
