@@ -67,6 +67,11 @@ func (c *InstallCommand) Run(_ context.Context, args []string) error {
 	}
 	if plan.Link != "" { // Cherry Studio: nothing to write
 		install.Summary(c.stdout, plan)
+		if *open && plan.Secret {
+			// The opener's command line (xdg-open, open, rundll32) is
+			// readable by every user of this machine.
+			return fmt.Errorf("install: --open would pass the link, which holds a secret, on a command line that other users of this machine can read: open the printed link by hand, or paste the JSON")
+		}
 		if *open {
 			if err := install.OpenCommand(runtime.GOOS, plan.Link).Run(); err != nil {
 				return fmt.Errorf("install: open the link: %w (open it by hand, or paste the JSON)", err)

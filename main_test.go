@@ -194,6 +194,14 @@ func TestInstallCommand(t *testing.T) {
 	assert.NotContains(t, out.String()+errOut.String(), "lots-secret")
 	assert.FileExists(t, path)
 
+	// Cherry Studio's link holds the copied secret: --open would show it on
+	// the opener's command line to every user of the machine.
+	out.Reset()
+	err = install.Run(t.Context(), []string{"--client", "cherry-studio", "--with-env", "--open"})
+	require.ErrorContains(t, err, "holds a secret")
+	err = install.Run(t.Context(), []string{"--client", "cherry-studio", "--sandbox", "--open", "--print"})
+	require.NoError(t, err, "--print opens nothing")
+
 	err = install.Run(t.Context(), []string{"--config", path})
 	assert.ErrorIs(t, err, errUsage)
 	assert.Contains(t, errOut.String(), "install needs --client")

@@ -252,6 +252,9 @@ type Result struct {
 	Hidden       []string // env variables of the entry whose values Preview hides
 	NotShown     []string // the rest of the file, kept but left out of Preview
 	EnvCopied    []string // settings copied from the environment (--with-env)
+	// Secret is set when Content (and Link) holds a secret value: a copied
+	// AppSecret or AppCode, or a bearer token written with --token.
+	Secret bool
 	Prompted     []string // settings VS Code will prompt for
 	Placeholders []string // settings left as placeholders to fill in
 	Removed      []string // credential placeholders taken out: the entry has an AppCode
@@ -317,7 +320,7 @@ func Plan(o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	r := &Result{Client: c}
+	r := &Result{Client: c, Secret: o.WriteToken}
 	if c.spaceInPath != "" && !o.NPX && o.URL == "" && strings.ContainsAny(o.Executable, " \t") {
 		r.Warnings = append(r.Warnings, c.spaceInPath)
 	}
@@ -439,6 +442,7 @@ func envValues(o Options, c Client, r *Result, existing map[string]string) ([]en
 				r.Prompted = append(r.Prompted, s.Name)
 			} else {
 				r.EnvCopied = append(r.EnvCopied, s.Name)
+				r.Secret = r.Secret || s.Secret
 			}
 			out = append(out, ev)
 		}
