@@ -248,13 +248,13 @@ type Result struct {
 	Content []byte // the whole new file
 	// Preview is what --print shows: only the aipaint entry (and its VS Code
 	// inputs) of Content, with secret values hidden.
-	Preview      []byte
-	Hidden       []string // env variables of the entry whose values Preview hides
-	NotShown     []string // the rest of the file, kept but left out of Preview
-	EnvCopied    []string // settings copied from the environment (--with-env)
+	Preview   []byte
+	Hidden    []string // env variables of the entry whose values Preview hides
+	NotShown  []string // the rest of the file, kept but left out of Preview
+	EnvCopied []string // settings copied from the environment (--with-env)
 	// Secret is set when Content (and Link) holds a secret value: a copied
 	// AppSecret or AppCode, or a bearer token written with --token.
-	Secret bool
+	Secret       bool
 	Prompted     []string // settings VS Code will prompt for
 	Placeholders []string // settings left as placeholders to fill in
 	Removed      []string // credential placeholders taken out: the entry has an AppCode
