@@ -277,7 +277,7 @@ func (c *Client) call(ctx context.Context, op Op, target string, params [][2]str
 			return nil, apiErr
 		}
 		d := time.Duration(float64(c.cfg.RetryBase<<(attempt-1)) * (0.5 + c.cfg.Jitter()))
-		if err := sleep(ctx, d); err != nil {
+		if err := Sleep(ctx, d); err != nil {
 			return nil, apiErr
 		}
 	}
@@ -518,8 +518,10 @@ func clockSkew(now time.Time, date string) time.Duration {
 	return now.Sub(t).Round(time.Second)
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends (then it returns ctx's error). It is the
+// one such pause of the module: the retries here, package wait's polls and
+// the task store's wait for an identical request in flight all use it.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"aipaint-mcp/atomicfile"
-	"aipaint-mcp/client"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -177,62 +176,6 @@ func (s *File) updateLocked(taskID string, f func(*Record)) (Record, error) {
 	// differs by no more than the write took.
 	_ = os.Chtimes(path, time.Time{}, r.UpdatedAt)
 	return r, nil
-}
-
-// Committed is what Commit makes of the stored old (zero when none) and the
-// reservation's record n: Merge, except that the owner is n's, the one
-// who reserved. A task can be stored before its commit (the commit failed
-// and is retried, and meanwhile check_task looked the id up and recorded
-// it as the asker's); the reservation proves who paid for it. Every store
-// commits through it.
-func Committed(old, n Record) Record {
-	out := Merge(old, n)
-	out.Owner = n.Owner
-	return out
-}
-
-// Merge is what storing n makes of the stored old (zero when none): a done
-// task never goes back to pending, saved image paths are kept, the owner
-// never changes once known.
-func Merge(old, n Record) Record {
-	if old.Status == "" { // not stored before
-		return n
-	}
-	out := old
-	if n.TaskNo != "" {
-		out.TaskNo = n.TaskNo
-	}
-	if n.Request != (client.Request{}) {
-		out.Request = n.Request
-	}
-	if out.Owner == "" { // a task's owner never changes once known
-		out.Owner = n.Owner
-	}
-	if !n.CreatedAt.IsZero() {
-		out.CreatedAt = n.CreatedAt
-	}
-	if out.SubmittedAt.IsZero() {
-		out.SubmittedAt = n.SubmittedAt
-	}
-	if old.Status != StatusDone && n.Status != "" {
-		out.Status, out.Error = n.Status, n.Error
-		if !n.DoneAt.IsZero() {
-			out.DoneAt = n.DoneAt
-		}
-	}
-	if len(n.Images) > 0 {
-		paths := map[string]Image{}
-		for _, img := range old.Images {
-			paths[img.URL] = img
-		}
-		out.Images = append([]Image(nil), n.Images...)
-		for i, img := range out.Images {
-			if img.Path == "" {
-				out.Images[i].Path = paths[img.URL].Path
-			}
-		}
-	}
-	return out
 }
 
 // List returns owner's records newest first (by submit time), at most

@@ -14,3 +14,14 @@ func HostRow(h Host) string {
 	}
 	return fmt.Sprintf("| %s | `%s` | %s | %s |", h.Title, strings.Join(h.Names, "`, `"), pictures, h.Reads())
 }
+
+// Reads says (for the README's table) in words what the host's model gets of a result.
+func (h Host) Reads() string {
+	switch h.reads {
+	case readsText:
+		return "text"
+	case readsStructured:
+		return "structuredContent"
+	}
+	return "text + structuredContent"
+}

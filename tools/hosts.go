@@ -33,17 +33,6 @@ type Host struct {
 	Source string
 }
 
-// Reads says in words what the host's model gets of a result.
-func (h Host) Reads() string {
-	switch h.reads {
-	case readsText:
-		return "text"
-	case readsStructured:
-		return "structuredContent"
-	}
-	return "text + structuredContent"
-}
-
 // Hosts is the one table of the hosts whose results differ from the
 // default, and of the ones checked and found to need nothing; the READMEs
 // show it (TestREADMEShowsTheHostsTable).

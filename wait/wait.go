@@ -138,7 +138,7 @@ func (p *Poller) Wait(ctx context.Context, taskID string, o Options) (client.Tas
 		} else if d > remaining {
 			d = remaining // one last look right at the deadline
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := client.Sleep(ctx, d); err != nil {
 			if time.Now().Before(deadline) {
 				return w.last, err
 			}
@@ -254,16 +254,4 @@ func stillPending(lastErr error) error {
 		return ErrStillPending
 	}
 	return errors.Join(ErrStillPending, lastErr)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

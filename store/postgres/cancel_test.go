@@ -171,7 +171,6 @@ func TestCancelledCallEndsItsDatabaseWork(t *testing.T) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, context.Canceled)
 			waitFor(t, proxy.cancels, "the store to ask the database to cancel")
-			t.Log("sub done", time.Now())
 		})
 	}
 }
