@@ -18,7 +18,11 @@ func TestStdioStdoutIsOnlyJSONRPC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), transportTimeout)
 	defer cancel()
 	const token = "raw-progress-1"
-	res := runRawStdio(t, ctx, "2025-11-25", true, []string{"AIPAINT_SANDBOX_DELAY=300ms", "AIPAINT_LOG_LEVEL=debug"}, []rawRequest{
+	// The task stays pending well past the first poll (which the sandbox
+	// answers after its own latency): a progress notification needs a poll
+	// that finds it pending, and with 300 ms the first poll could already
+	// find it done.
+	res := runRawStdio(t, ctx, "2025-11-25", true, []string{"AIPAINT_SANDBOX_DELAY=3s", "AIPAINT_LOG_LEVEL=debug"}, []rawRequest{
 		{ID: 2, Method: "tools/list", Params: map[string]any{}},
 		{ID: 3, Method: "tools/call", Params: map[string]any{"name": "list_styles", "arguments": map[string]any{}}},
 		{ID: 4, Method: "tools/call", Params: map[string]any{
