@@ -57,11 +57,20 @@ var galleryPage = sync.OnceValue(func() string {
 		Name    string `json:"name"`
 		English string `json:"english"`
 	}
-	styles := make([]style, len(schema.Styles))
-	for i, s := range schema.Styles {
-		styles[i] = style{s.Name, s.English}
+	// config is what the page reads: the style table, and the names of the
+	// view's two sizes (schema.ImageSizes: the grid's, then the large view's).
+	type config struct {
+		Styles       []style `json:"styles"`
+		DefaultStyle string  `json:"default_style"`
+		Thumb        string  `json:"thumb"`
+		Large        string  `json:"large"`
 	}
-	b, err := json.Marshal(map[string]any{"styles": styles, "default_style": schema.DefaultStyle().Name, "thumb": "thumb", "large": "large"})
+	c := config{DefaultStyle: schema.DefaultStyle().Name,
+		Thumb: schema.ImageSizes[0].Name, Large: schema.ImageSizes[len(schema.ImageSizes)-1].Name}
+	for _, s := range schema.Styles {
+		c.Styles = append(c.Styles, style{s.Name, s.English})
+	}
+	b, err := json.Marshal(c)
 	if err != nil {
 		panic(err) // the tables always encode; every test would catch it
 	}

@@ -6,8 +6,11 @@ package wait
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -231,22 +234,44 @@ func onTick(now time.Time, d time.Duration) time.Duration {
 // (profiled: 1,000 parked calls held 16 MB more of stacks than bare
 // mcp-go's 1,000 sleeping ones).
 // A panic in f is raised again in the caller, where recovery middleware
-// expects it.
+// expects it, as a *PanicError that carries f's stack; runtime.Goexit in f
+// (a test's FailNow) ends the caller's goroutine too.
 func OnOwnStack(f func()) {
 	done := make(chan struct{})
-	var panicked any
+	var panicked *PanicError
+	returned := false
 	go func() {
+		defer close(done)
 		defer func() {
-			panicked = recover()
-			close(done)
+			if !returned {
+				if p := recover(); p != nil {
+					panicked = &PanicError{Value: p, Stack: debug.Stack()}
+				}
+			}
 		}()
 		f()
+		returned = true
 	}()
 	<-done
-	if panicked != nil {
+	switch {
+	case panicked != nil:
 		panic(panicked)
+	case !returned:
+		runtime.Goexit()
 	}
 }
+
+// PanicError is a panic raised again away from where it happened, with
+// the stack of where it did.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("%v\n\n%s", e.Value, e.Stack) }
+
+// Unwrap is the panic's error, when it was one.
+func (e *PanicError) Unwrap() error { err, _ := e.Value.(error); return err }
 
 // stillPending wraps ErrStillPending with the last transient failure, if any.
 func stillPending(lastErr error) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -341,5 +342,23 @@ func TestOnOwnStack(t *testing.T) {
 	ran := false
 	OnOwnStack(func() { ran = true })
 	assert.True(t, ran, "returns once f has run")
-	assert.PanicsWithValue(t, "boom", func() { OnOwnStack(func() { panic("boom") }) }, "a panic reaches the caller")
+	func() {
+		defer func() {
+			p, ok := recover().(*PanicError)
+			require.True(t, ok, "a panic reaches the caller as a *PanicError")
+			assert.Equal(t, "boom", p.Value)
+			assert.Contains(t, string(p.Stack), "wait.TestOnOwnStack", "with the stack of where it happened")
+		}()
+		OnOwnStack(func() { panic("boom") })
+	}()
+
+	// Goexit in f (FailNow in a test) ends the caller's goroutine too,
+	// instead of returning as if f had finished.
+	after := make(chan bool, 1)
+	go func() {
+		defer func() { after <- false }()
+		OnOwnStack(runtime.Goexit)
+		after <- true
+	}()
+	assert.False(t, <-after, "the caller went on after f's Goexit")
 }
