@@ -155,6 +155,7 @@ func TestGenerate(t *testing.T) {
 	apiErr := func(cat client.Category, billed bool) error {
 		return &client.APIError{Op: client.OpSubmit, Category: cat, MaybeBilled: billed, Message: string(cat)}
 	}
+	finished := &gate{} // opened once a call's wait has run out
 	tests := []struct {
 		name     string
 		up       *upstream
@@ -292,22 +293,18 @@ func TestGenerate(t *testing.T) {
 		},
 		{
 			name: "a wait that runs out answers pending and follows the task",
-			up: &upstream{queryFn: func(id string, n int) (client.Task, error) {
-				if n < 1000 {
-					return client.Task{TaskID: id}, nil
-				}
-				return doneTask(id), nil
-			}},
+			up:   &upstream{queryFn: finished.query},
 			call: paint.CallOptions{Wait: true, WaitSeconds: 1},
 			want: func(t *testing.T, e *env, out paint.Outcome, err error) {
 				require.NoError(t, err)
 				assert.Equal(t, paint.StatusPending, out.Task.Status)
 				assert.ErrorIs(t, out.WaitErr, wait.ErrStillPending)
 				assert.True(t, out.Submitted)
+				finished.set(true)
 				require.Eventually(t, func() bool {
 					got, err := e.svc.Get(t.Context(), paint.Person{}, out.Task.TaskID)
 					return err == nil && got.Status == paint.StatusDone
-				}, 10*time.Second, 10*time.Millisecond)
+				}, 30*time.Second, 10*time.Millisecond, "the background follows the task to its end")
 			},
 			submits: 1, usageNow: 2,
 		},
@@ -374,8 +371,23 @@ func TestConcurrentIdenticalRequestsSubmitOnce(t *testing.T) {
 	assert.Equal(t, 2, billed, "one call paid, the others were answered with its task")
 }
 
+// reserveCounter counts the calls that reached the store's Reserve.
+type reserveCounter struct {
+	store.Store
+	entered atomic.Int32
+}
+
+func (r *reserveCounter) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
+	r.entered.Add(1)
+	return r.Store.Reserve(ctx, req, p)
+}
+
 func TestWaitingBehindAnIdenticalSubmitEndsWithTheCall(t *testing.T) {
-	e := newEnv(t, &upstream{})
+	reserves := &reserveCounter{}
+	e := newEnv(t, &upstream{}, func(o *paint.Options) {
+		reserves.Store = o.Store
+		o.Store = reserves
+	})
 	other := e.open() // another process's handle holds a reservation with no outcome yet
 	_, err := other.Reserve(t.Context(), panda, store.Policy{DedupWindow: time.Minute})
 	require.NoError(t, err)
@@ -389,7 +401,9 @@ func TestWaitingBehindAnIdenticalSubmitEndsWithTheCall(t *testing.T) {
 	// The drain ends such a wait too.
 	done := make(chan error, 1)
 	go func() { _, err := e.svc.Generate(t.Context(), panda, waiting()); done <- err }()
-	time.Sleep(50 * time.Millisecond)
+	// Drained once the call waits behind the reservation: a call that
+	// starts after the drain is refused before it reserves.
+	require.Eventually(t, func() bool { return reserves.entered.Load() == 2 }, 30*time.Second, time.Millisecond)
 	e.svc.Drain()
 	select {
 	case err := <-done:
