@@ -579,21 +579,48 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 	assert.LessOrEqual(t, dl.most.Load(), int32(4), "two tasks of two images at a time, not all %d images at once", 2*tasks)
 }
 
+// callCtx marks the contexts of the test's own calls.
+type callCtx struct{}
+
+// heldReads holds the store reads of the background (any read without
+// callCtx) until release is closed.
+type heldReads struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h *heldReads) Get(ctx context.Context, id string) (store.Record, error) {
+	if ctx.Value(callCtx{}) == nil {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return store.Record{}, ctx.Err()
+		}
+	}
+	return h.Store.Get(ctx, id)
+}
+
 func TestRetriesFetchOnlyWhatIsStillMissing(t *testing.T) {
+	held := &heldReads{release: make(chan struct{})}
 	e := newEnv(t, &upstream{}, func(o *paint.Options) {
-		o.SaveRetry = wait.Backoff{Initial: time.Second, Max: time.Second, Factor: 1}
+		o.SaveRetry = wait.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Factor: 1}
+		held.Store = o.Store
+		o.Store = held
 	})
+	call := context.WithValue(t.Context(), callCtx{}, true)
 	e.dl.fails = 4 // the call's attempt and the first background one
-	_, err := e.svc.Generate(t.Context(), panda, waiting())
+	_, err := e.svc.Generate(call, panda, waiting())
 	require.NoError(t, err)
 	tries := func() int { e.dl.mu.Lock(); defer e.dl.mu.Unlock(); return e.dl.tries }
-	require.Eventually(t, func() bool { return tries() == 4 }, 5*time.Second, time.Millisecond)
-	// While the background waits to try again, check_task saves them.
-	out, err := e.svc.Check(t.Context(), "t1", paint.CallOptions{})
+	require.Eventually(t, func() bool { return tries() == 4 }, 30*time.Second, time.Millisecond)
+	// While the background's retry is held before it reads the task,
+	// check_task saves them.
+	out, err := e.svc.Check(call, "t1", paint.CallOptions{})
 	require.NoError(t, err)
 	require.NotEmpty(t, out.Task.Images[0].Path)
 	require.NotEmpty(t, out.Task.Images[1].Path)
-	require.Eventually(t, func() bool { return e.svc.Active() == 0 }, 5*time.Second, time.Millisecond)
+	close(held.release)
+	require.Eventually(t, func() bool { return e.svc.Active() == 0 }, 30*time.Second, time.Millisecond)
 	assert.Equal(t, 6, tries(), "the retry found the images saved and fetched nothing again")
 }
 
