@@ -16,6 +16,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/store"
+	"aipaint-mcp/store/storetest"
 	"aipaint-mcp/wait"
 )
 
@@ -371,19 +372,8 @@ func TestConcurrentIdenticalRequestsSubmitOnce(t *testing.T) {
 	assert.Equal(t, 2, billed, "one call paid, the others were answered with its task")
 }
 
-// reserveCounter counts the calls that reached the store's Reserve.
-type reserveCounter struct {
-	store.Store
-	entered atomic.Int32
-}
-
-func (r *reserveCounter) Reserve(ctx context.Context, req client.Request, p store.Policy) (store.Reservation, error) {
-	r.entered.Add(1)
-	return r.Store.Reserve(ctx, req, p)
-}
-
 func TestWaitingBehindAnIdenticalSubmitEndsWithTheCall(t *testing.T) {
-	reserves := &reserveCounter{}
+	reserves := &storetest.Reserves{}
 	e := newEnv(t, &upstream{}, func(o *paint.Options) {
 		reserves.Store = o.Store
 		o.Store = reserves
@@ -403,7 +393,7 @@ func TestWaitingBehindAnIdenticalSubmitEndsWithTheCall(t *testing.T) {
 	go func() { _, err := e.svc.Generate(t.Context(), panda, waiting()); done <- err }()
 	// Drained once the call waits behind the reservation: a call that
 	// starts after the drain is refused before it reserves.
-	require.Eventually(t, func() bool { return reserves.entered.Load() == 2 }, 30*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return reserves.Entered() == 2 }, 30*time.Second, time.Millisecond)
 	e.svc.Drain()
 	select {
 	case err := <-done:
