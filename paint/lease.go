@@ -27,9 +27,10 @@ const (
 	sweepEvery = 5 * time.Second
 	// sweepMax bounds the tasks one sweep takes over.
 	sweepMax = 100
-	// unclaimTimeout bounds letting go of a lease as the server stops:
-	// the store may not answer, and the lease expires anyway.
-	unclaimTimeout = 5 * time.Second
+	// leaseCallTimeout bounds claiming a lease and letting go of it as the
+	// server stops, neither of which is cancelled halfway: the store may
+	// not answer, and the lease expires anyway.
+	leaseCallTimeout = 5 * time.Second
 )
 
 // leases are the leases this server holds, counted per task (a call's
@@ -70,9 +71,20 @@ func (s *Service) acquire(ctx context.Context, taskID string) (_ context.Context
 	h := l.held[taskID]
 	l.mu.Unlock()
 	if h == nil {
+		if ctx.Err() != nil {
+			return ctx, func() {}, true // the poll ends before it starts: nothing to claim
+		}
 		var got bool
 		var err error
-		wait.OnOwnStack(func() { got, err = l.store.Claim(ctx, taskID, l.holder, leaseTTL) }) // before a parked wait
+		// On its own stack, before a parked wait. Not cancelled halfway:
+		// Close cancels ctx and then lets go of the lease, and a claim the
+		// store applied after that (a query already sent) would keep the
+		// task from the other servers until the lease expired.
+		wait.OnOwnStack(func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseCallTimeout)
+			defer cancel()
+			got, err = l.store.Claim(cctx, taskID, l.holder, leaseTTL)
+		})
 
 		if err != nil {
 			s.o.Logger.Warn("task store: claiming a task's lease failed; polling it anyway", "task_id", taskID, "err", err)
@@ -105,7 +117,7 @@ func (s *Service) acquire(ctx context.Context, taskID string) (_ context.Context
 					// takes it over now rather than when the lease expires.
 					// The service's context has ended: letting go must
 					// outlive it, for a bounded time.
-					uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), unclaimTimeout)
+					uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), leaseCallTimeout)
 					err := l.store.Unclaim(uctx, taskID, l.holder)
 					ucancel()
 					if err != nil {

@@ -16,6 +16,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/store"
+	"aipaint-mcp/store/storetest"
 	"aipaint-mcp/wait"
 )
 
@@ -155,6 +156,7 @@ func TestGenerate(t *testing.T) {
 	apiErr := func(cat client.Category, billed bool) error {
 		return &client.APIError{Op: client.OpSubmit, Category: cat, MaybeBilled: billed, Message: string(cat)}
 	}
+	finished := &gate{} // opened once a call's wait has run out
 	tests := []struct {
 		name     string
 		up       *upstream
@@ -292,22 +294,18 @@ func TestGenerate(t *testing.T) {
 		},
 		{
 			name: "a wait that runs out answers pending and follows the task",
-			up: &upstream{queryFn: func(id string, n int) (client.Task, error) {
-				if n < 1000 {
-					return client.Task{TaskID: id}, nil
-				}
-				return doneTask(id), nil
-			}},
+			up:   &upstream{queryFn: finished.query},
 			call: paint.CallOptions{Wait: true, WaitSeconds: 1},
 			want: func(t *testing.T, e *env, out paint.Outcome, err error) {
 				require.NoError(t, err)
 				assert.Equal(t, paint.StatusPending, out.Task.Status)
 				assert.ErrorIs(t, out.WaitErr, wait.ErrStillPending)
 				assert.True(t, out.Submitted)
+				finished.set(true)
 				require.Eventually(t, func() bool {
 					got, err := e.svc.Get(t.Context(), paint.Person{}, out.Task.TaskID)
 					return err == nil && got.Status == paint.StatusDone
-				}, 10*time.Second, 10*time.Millisecond)
+				}, 30*time.Second, 10*time.Millisecond, "the background follows the task to its end")
 			},
 			submits: 1, usageNow: 2,
 		},
@@ -375,7 +373,11 @@ func TestConcurrentIdenticalRequestsSubmitOnce(t *testing.T) {
 }
 
 func TestWaitingBehindAnIdenticalSubmitEndsWithTheCall(t *testing.T) {
-	e := newEnv(t, &upstream{})
+	reserves := &storetest.Reserves{}
+	e := newEnv(t, &upstream{}, func(o *paint.Options) {
+		reserves.Store = o.Store
+		o.Store = reserves
+	})
 	other := e.open() // another process's handle holds a reservation with no outcome yet
 	_, err := other.Reserve(t.Context(), panda, store.Policy{DedupWindow: time.Minute})
 	require.NoError(t, err)
@@ -389,7 +391,9 @@ func TestWaitingBehindAnIdenticalSubmitEndsWithTheCall(t *testing.T) {
 	// The drain ends such a wait too.
 	done := make(chan error, 1)
 	go func() { _, err := e.svc.Generate(t.Context(), panda, waiting()); done <- err }()
-	time.Sleep(50 * time.Millisecond)
+	// Drained once the call waits behind the reservation: a call that
+	// starts after the drain is refused before it reserves.
+	require.Eventually(t, func() bool { return reserves.Entered() == 2 }, 30*time.Second, time.Millisecond)
 	e.svc.Drain()
 	select {
 	case err := <-done:
@@ -565,21 +569,48 @@ func TestResumeSavesAFewTasksAtATime(t *testing.T) {
 	assert.LessOrEqual(t, dl.most.Load(), int32(4), "two tasks of two images at a time, not all %d images at once", 2*tasks)
 }
 
+// callCtx marks the contexts of the test's own calls.
+type callCtx struct{}
+
+// heldReads holds the store reads of the background (any read without
+// callCtx) until release is closed.
+type heldReads struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h *heldReads) Get(ctx context.Context, id string) (store.Record, error) {
+	if ctx.Value(callCtx{}) == nil {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return store.Record{}, ctx.Err()
+		}
+	}
+	return h.Store.Get(ctx, id)
+}
+
 func TestRetriesFetchOnlyWhatIsStillMissing(t *testing.T) {
+	held := &heldReads{release: make(chan struct{})}
 	e := newEnv(t, &upstream{}, func(o *paint.Options) {
-		o.SaveRetry = wait.Backoff{Initial: time.Second, Max: time.Second, Factor: 1}
+		o.SaveRetry = wait.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Factor: 1}
+		held.Store = o.Store
+		o.Store = held
 	})
+	call := context.WithValue(t.Context(), callCtx{}, true)
 	e.dl.fails = 4 // the call's attempt and the first background one
-	_, err := e.svc.Generate(t.Context(), panda, waiting())
+	_, err := e.svc.Generate(call, panda, waiting())
 	require.NoError(t, err)
 	tries := func() int { e.dl.mu.Lock(); defer e.dl.mu.Unlock(); return e.dl.tries }
-	require.Eventually(t, func() bool { return tries() == 4 }, 5*time.Second, time.Millisecond)
-	// While the background waits to try again, check_task saves them.
-	out, err := e.svc.Check(t.Context(), "t1", paint.CallOptions{})
+	require.Eventually(t, func() bool { return tries() == 4 }, 30*time.Second, time.Millisecond)
+	// While the background's retry is held before it reads the task,
+	// check_task saves them.
+	out, err := e.svc.Check(call, "t1", paint.CallOptions{})
 	require.NoError(t, err)
 	require.NotEmpty(t, out.Task.Images[0].Path)
 	require.NotEmpty(t, out.Task.Images[1].Path)
-	require.Eventually(t, func() bool { return e.svc.Active() == 0 }, 5*time.Second, time.Millisecond)
+	close(held.release)
+	require.Eventually(t, func() bool { return e.svc.Active() == 0 }, 30*time.Second, time.Millisecond)
 	assert.Equal(t, 6, tries(), "the retry found the images saved and fetched nothing again")
 }
 

@@ -196,21 +196,20 @@ func TestReplicasFollowEachPendingTaskOnce(t *testing.T) {
 	shared := &upstream{queryFn: g.query}
 	upA, upB := &replicaUpstream{upstream: shared}, &replicaUpstream{upstream: shared}
 	a, b := replica(t, url, upA), replica(t, url, upB)
-	b.ResumeInBackground() // b sweeps for tasks nobody follows
 
 	out, err := a.Generate(t.Context(), panda, as(alice))
 	require.NoError(t, err)
 	id := out.Task.TaskID
-	require.Eventually(t, func() bool { return upA.queries.Load() > 3 }, 5*time.Second, time.Millisecond, "a follows its task")
+	require.Eventually(t, func() bool { return upA.queries.Load() > 3 }, 30*time.Second, time.Millisecond, "a follows its task")
 
 	// b, asked to wait for it, reads what a records instead of polling too.
 	pending, err := b.Check(t.Context(), id, paint.CallOptions{WaitSeconds: 1, Person: alice})
 	require.NoError(t, err)
 	assert.Equal(t, paint.StatusPending, pending.Task.Status)
 	assert.Zero(t, upB.queries.Load(), "a holds the lease: b never asks the upstream")
-	var done paint.Outcome
-	go func() { time.Sleep(100 * time.Millisecond); g.set(true) }()
-	done, err = b.Check(t.Context(), id, paint.CallOptions{WaitSeconds: 5, Person: alice})
+	var open sync.Once // the task finishes once b waits for it
+	done, err := b.Check(t.Context(), id, paint.CallOptions{WaitSeconds: 60, Person: alice,
+		OnPoll: func() { open.Do(func() { g.set(true) }) }})
 	require.NoError(t, err)
 	assert.Equal(t, paint.StatusDone, done.Task.Status, "b sees the images a recorded")
 	assert.Len(t, done.Task.Images, 2)
@@ -221,15 +220,20 @@ func TestReplicasFollowEachPendingTaskOnce(t *testing.T) {
 	g.set(false)
 	other := panda
 	other.Text = "山水"
+	before := upA.queries.Load() // a's first task is done: a polls only the new one
 	out, err = a.Generate(t.Context(), other, as(bob))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return a.Active() >= 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return upA.queries.Load() > before }, 30*time.Second, time.Millisecond, "a follows it, holding its lease")
+	// b sweeps for tasks nobody follows: started once a holds the lease, as
+	// a sweep between a's commit and a's claim would take the task first
+	// (and b, not a, would rightly follow it from the start).
+	b.ResumeInBackground()
 	require.NoError(t, a.Close())
 	g.set(true)
 	require.Eventually(t, func() bool {
 		got, err := b.Get(t.Context(), bob, out.Task.TaskID)
 		return err == nil && got.Status == paint.StatusDone
-	}, 15*time.Second, 20*time.Millisecond, "b takes over a's pending task within a sweep")
+	}, 60*time.Second, 20*time.Millisecond, "b takes over a's pending task within a sweep")
 	assert.Positive(t, upB.queries.Load())
 }
 

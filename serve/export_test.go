@@ -16,6 +16,7 @@ type Tuning struct {
 	ReadBodyTimeout   time.Duration  // bounds the wait for a request's body
 	HealthTimeout     time.Duration  // bounds a Health check
 	ReadGrace         time.Duration  // keeps an SSE stream open at shutdown for its client to read its answer
+	FlushLimit        time.Duration  // bounds the wait at shutdown for the answers owed to be written
 	Ready             func(net.Addr) // called once listening
 }
 
@@ -27,6 +28,7 @@ func HTTPTuned(ctx context.Context, s *server.MCPServer, o HTTPOptions, t Tuning
 		readBodyTimeout:   t.ReadBodyTimeout,
 		healthTimeout:     t.HealthTimeout,
 		readGrace:         t.ReadGrace,
+		flushLimit:        t.FlushLimit,
 		ready:             t.Ready,
 	})
 }

@@ -65,10 +65,11 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 		return err
 	case <-ctx.Done():
 	}
+	flush := cmp.Or(t.flushLimit, flushLimit)
 	calls.wait(inFlightGrace)
-	answers.all.wait(flushLimit)
+	answers.all.wait(flush)
 	answers.settle(cmp.Or(t.readGrace, readGrace))
-	sctx, cancel := context.WithTimeout(context.Background(), flushLimit)
+	sctx, cancel := context.WithTimeout(context.Background(), flush)
 	defer cancel()
 	_ = closeSessions(sctx)
 	if err := srv.Shutdown(sctx); err != nil {

@@ -91,6 +91,7 @@ type tuning struct {
 	readBodyTimeout   time.Duration // 0 = readBodyTimeout
 	healthTimeout     time.Duration // 0 = healthTimeout
 	readGrace         time.Duration // 0 = readGrace
+	flushLimit        time.Duration // 0 = flushLimit
 	ready             func(net.Addr)
 }
 

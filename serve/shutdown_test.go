@@ -40,7 +40,9 @@ func TestShutdownWaitsForTheAnswersOwed(t *testing.T) {
 					<-stopping
 					return mcp.NewToolResultText("pending: task sbx-1"), nil
 				})
-			r := startHTTPWith(t, s, HTTPOptions{Transport: tr})
+			// The limit on that wait is long here: an answer held 300 ms must
+			// not be lost however long the machine stalls the test meanwhile.
+			r := startHTTPWith(t, s, HTTPOptions{Transport: tr}, Tuning{FlushLimit: time.Minute})
 
 			answer := make(chan string, 1)
 			if tr == TransportSSE {
@@ -129,7 +131,7 @@ func TestShutdownLeavesAnsweredStreamsToTheirClients(t *testing.T) {
 			<-stopping
 			return mcp.NewToolResultText("pending: task sbx-2"), nil
 		})
-	r := startHTTPWith(t, s, HTTPOptions{Transport: TransportSSE}, Tuning{ReadGrace: time.Minute})
+	r := startHTTPWith(t, s, HTTPOptions{Transport: TransportSSE}, Tuning{ReadGrace: time.Minute, FlushLimit: time.Minute})
 	stream := openSSE(t, r, nil)
 	path := strings.TrimPrefix(messageURL(t, r, stream.next(t, "endpoint")), r.base)
 	readAll(t, r.post(t, path, initializeRequest, nil))

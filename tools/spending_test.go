@@ -24,6 +24,7 @@ import (
 	"aipaint-mcp/sandbox/sandboxtest"
 	"aipaint-mcp/schema"
 	"aipaint-mcp/store"
+	"aipaint-mcp/store/storetest"
 	"aipaint-mcp/tools"
 )
 
@@ -336,9 +337,11 @@ func TestCheckSavesWhatAFailedDownloadLeft(t *testing.T) {
 }
 
 func TestWaitingBehindAnIdenticalSubmitIsBounded(t *testing.T) {
-	h := newHarness(t)
+	st := openStore(t)
+	reserves := &storetest.Reserves{Store: st}
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Store = reserves }))
 	// Another process reserved the identical request and is still submitting.
-	other, err := store.Open(h.store.Dir())
+	other, err := store.Open(st.Dir())
 	require.NoError(t, err)
 	defer other.Close()
 	_, err = other.Reserve(context.Background(), client.Request{Text: "猫", Style: "探索无限", Resolution: "1024*1024", Num: 1},
@@ -347,7 +350,9 @@ func TestWaitingBehindAnIdenticalSubmitIsBounded(t *testing.T) {
 
 	done := make(chan *mcp.CallToolResult, 1)
 	go func() { done <- h.call(t, "generate_image", map[string]any{"text": "猫"}, nil) }()
-	time.Sleep(300 * time.Millisecond) // waiting behind the other submit
+	// Drained once the call waits behind the other submit: one that starts
+	// after the drain is refused before it reserves.
+	require.Eventually(t, func() bool { return reserves.Entered() == 1 }, 30*time.Second, time.Millisecond)
 	h.svc.Drain()
 	res := <-done
 	require.True(t, res.IsError)
