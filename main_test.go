@@ -307,4 +307,11 @@ func TestUsageCommandCountsEachPerson(t *testing.T) {
 	assert.Equal(t, []string{"bob", "1", "1", "-"}, strings.Fields(lines[2]))
 	assert.Equal(t, []string{"TOTAL", "6", "6", "50"}, strings.Fields(lines[3]))
 	assert.NotContains(t, out+errOut, "0123456789abcdef0123", "tokens never printed")
+
+	code, out, errOut = runMain([]string{"usage"}, map[string]string{
+		"AIPAINT_DATA_DIR": dir, "AIPAINT_HTTP_TOKENS_FILE": tokens, "AIPAINT_DAILY_IMAGE_LIMIT": "0"})
+	require.Equal(t, 0, code, errOut)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4, out)
+	assert.Equal(t, []string{"TOTAL", "6", "6", "-"}, strings.Fields(lines[3]), "0 is no team limit")
 }

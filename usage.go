@@ -51,9 +51,9 @@ func (c *UsageCommand) Run(ctx context.Context, args []string) error {
 }
 
 // printSpending prints one line per person and the total. teamLimit is the
-// daily limit of all of them (0 = none); limits are the personal ones
+// daily limit of all of them (nil = none); limits are the personal ones
 // (absent = none).
-func printSpending(w io.Writer, spends []store.Spend, teamLimit int, limits map[string]int) {
+func printSpending(w io.Writer, spends []store.Spend, teamLimit *int, limits map[string]int) {
 	fmt.Fprintf(w, "%-24s %8s %8s %12s\n", "PERSON", "TODAY", "MONTH", "DAILY LIMIT")
 	var today, month int
 	for _, s := range spends {
@@ -70,8 +70,8 @@ func printSpending(w io.Writer, spends []store.Spend, teamLimit int, limits map[
 		month += s.Month
 	}
 	team := "-"
-	if teamLimit > 0 {
-		team = fmt.Sprint(teamLimit)
+	if teamLimit != nil {
+		team = fmt.Sprint(*teamLimit)
 	}
 	fmt.Fprintf(w, "%-24s %8d %8d %12s\n", "TOTAL", today, month, team)
 }

@@ -115,7 +115,7 @@ type Config struct {
 	DataDir, OutputDir string
 	Save, Preview      bool
 	DedupWindow        time.Duration
-	DailyImageLimit    int
+	DailyImageLimit    *int // the account's images a day; nil = no limit (see accountLimit)
 	MaxImagesPerCall   int
 	TaskTimeout        time.Duration
 	CAFile             string
@@ -175,7 +175,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.Save = parse(p, Save, "must be 1 or 0", parseBool)
 	c.Preview = parse(p, Preview, "must be 1 or 0", parseBool)
 	c.DedupWindow = parse(p, DedupWindow, "must be a duration such as 10m, or 0 to turn it off", durationAtLeast(0))
-	c.DailyImageLimit = parse(p, DailyImageLimit, "must be a whole number, 0 for no limit", intBetween(0, MaxDailyImageLimit))
+	c.DailyImageLimit = parse(p, DailyImageLimit, "must be a whole number, 0 for no limit", accountLimit)
 	c.MaxImagesPerCall = parse(p, MaxImagesPerCall, fmt.Sprintf("must be a whole number between %d and %d", schema.MinNum, schema.MaxNum), intBetween(schema.MinNum, schema.MaxNum))
 	c.TaskTimeout = parse(p, TaskTimeout, "must be a duration such as 10m", durationAtLeast(time.Second))
 	c.MaxConcurrency = parse(p, MaxConcurrency, fmt.Sprintf("must be a whole number between 1 and %d", MaxConcurrencyLimit), intBetween(1, MaxConcurrencyLimit))
@@ -288,6 +288,20 @@ func intBetween(lo, hi int) func(string) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// accountLimit reads AIPAINT_DAILY_IMAGE_LIMIT into the code's one encoding
+// of a limit, a *int with nil for none (as a person's limit in the tokens
+// file): the setting's 0 ("no limit") becomes nil here, the one place it
+// is read. A non-nil 0 would mean "nothing may be submitted", which the
+// setting cannot say. Its way back out to the tool results is
+// tools.wireUsage.
+func accountLimit(s string) (*int, error) {
+	n, err := intBetween(0, MaxDailyImageLimit)(s)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	return &n, nil
 }
 
 // folderOr accepts an absolute path (after expanding a leading ~) and uses

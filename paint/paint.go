@@ -180,8 +180,8 @@ func (s *Service) Unavailable() error {
 	return s.o.Unusable
 }
 
-// DailyLimit is the configured daily image limit (0 = none).
-func (s *Service) DailyLimit() int { return s.o.Policy.DailyLimit }
+// DailyLimit is the account's configured daily image limit (nil = none).
+func (s *Service) DailyLimit() *int { return s.o.Policy.DailyLimit }
 
 // Drain starts the shutdown: every wait answers "pending" at once with its
 // task id, and new paid calls are refused; a submit already on the wire

@@ -126,7 +126,7 @@ func newEnv(t *testing.T, up *upstream, opts ...option) *env {
 	e := &env{up: up, dl: &downloads{}, store: open(), open: open}
 	o := paint.Options{
 		Upstream: up, Store: e.store,
-		Policy:      store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100},
+		Policy:      store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100)},
 		TaskTimeout: time.Minute,
 		Save:        true, OutputDir: "/out", Download: e.dl,
 		SaveRetry:   wait.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2},
@@ -188,12 +188,12 @@ func TestGenerate(t *testing.T) {
 		},
 		{
 			name: "over the daily limit refuses",
-			opts: []option{func(o *paint.Options) { o.Policy.DailyLimit = 1 }},
+			opts: []option{func(o *paint.Options) { o.Policy.DailyLimit = new(1) }},
 			want: func(t *testing.T, e *env, _ paint.Outcome, err error) {
 				var le *paint.LimitError
 				require.ErrorAs(t, err, &le)
 				assert.Equal(t, 2, le.Requested)
-				assert.Equal(t, 1, le.Usage.Limit)
+				assert.Equal(t, new(1), le.Usage.Limit)
 			},
 		},
 		{

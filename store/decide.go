@@ -147,11 +147,16 @@ func personUsage(p people.Person, today int) *PersonUsage {
 	if p.Name == "" {
 		return nil
 	}
-	u := &PersonUsage{Name: p.Name, Today: today}
-	if p.Limit != nil {
-		u.Limit = new(*p.Limit)
+	return &PersonUsage{Name: p.Name, Today: today, Limit: own(p.Limit)}
+}
+
+// own is a copy of the limit l (nil = no limit), so that a Usage never
+// shares a limit with the Policy it came from.
+func own(l *int) *int {
+	if l == nil {
+		return nil
 	}
-	return u
+	return new(*l)
 }
 
 // checkLimits decides a new reservation of n images against the account's
@@ -164,7 +169,7 @@ func checkLimits(p Policy, n, team, mine int) (Usage, error) {
 	if l := p.Person.Limit; l != nil && (*l <= 0 || mine+n > *l) {
 		return u, &LimitError{Usage: u, Requested: n, Person: true}
 	}
-	if p.DailyLimit > 0 && team+n > p.DailyLimit {
+	if l := p.DailyLimit; l != nil && team+n > *l {
 		return u, &LimitError{Usage: u, Requested: n}
 	}
 	u.Today += n
@@ -176,7 +181,7 @@ func checkLimits(p Policy, n, team, mine int) (Usage, error) {
 
 // UsageOf is the Usage a store reports for p, given today's counts.
 func UsageOf(p Policy, team, mine int) Usage {
-	return Usage{Today: team, Limit: p.DailyLimit, Person: personUsage(p.Person, mine)}
+	return Usage{Today: team, Limit: own(p.DailyLimit), Person: personUsage(p.Person, mine)}
 }
 
 // Apply is what an update makes of the stored record old (Record{TaskID:

@@ -93,25 +93,26 @@ func (r *Record) SetImages(urls []string) {
 }
 
 // Usage is how many images were submitted today (in the store's zone) out of
-// the account's daily limit (0 = no limit), and the asking person's share
-// when the person has a name.
+// the account's daily limit, and the asking person's share when the person
+// has a name. A limit is a *int here as everywhere inside: nil = no limit.
+// Its wire form is schema.Usage (tools converts).
 type Usage struct {
-	Today  int          `json:"today"`
-	Limit  int          `json:"limit"`
-	Person *PersonUsage `json:"person,omitempty"` // set when the Policy's Person has a Name
+	Today  int
+	Limit  *int         // the account's; nil = no limit
+	Person *PersonUsage // set when the Policy's Person has a Name
 }
 
 // PersonUsage is one person's images today against their own limit.
 type PersonUsage struct {
-	Name  string `json:"name"`
-	Today int    `json:"today"`
-	Limit *int   `json:"limit"` // null: no personal limit
+	Name  string
+	Today int
+	Limit *int // nil: no personal limit; 0: may not submit
 }
 
 // Policy is what Reserve enforces.
 type Policy struct {
 	DedupWindow time.Duration // 0 = no deduplication
-	DailyLimit  int           // the whole account's (AIPAINT_DAILY_IMAGE_LIMIT), 0 = no limit
+	DailyLimit  *int          // the whole account's (config.Config.DailyLimit), nil = no limit
 	ForceNew    bool          // skip deduplication for this request
 	// Person asks. Deduplication only matches the same person's requests
 	// (people never share tasks), and the person's own limit applies
@@ -140,19 +141,29 @@ type LimitError struct {
 	Person    bool // true: the person's own limit refused it (Usage.Person is set); false: the account's
 }
 
+// Limit is the limit that refused the request: the person's when Person,
+// else the account's. Decide refuses only by a limit that is set; a
+// LimitError built without one reads 0.
+func (e *LimitError) Limit() int {
+	l := e.Usage.Limit
+	if e.Person && e.Usage.Person != nil {
+		l = e.Usage.Person.Limit
+	}
+	if l == nil {
+		return 0
+	}
+	return *l
+}
+
 func (e *LimitError) Error() string {
 	if e.Person && e.Usage.Person != nil {
 		p := e.Usage.Person
-		if p.Limit != nil && *p.Limit == 0 {
+		if e.Limit() == 0 {
 			return fmt.Sprintf("%s may not submit images (personal daily limit 0)", p.Name)
 		}
-		limit := 0
-		if p.Limit != nil {
-			limit = *p.Limit
-		}
-		return fmt.Sprintf("personal daily image limit of %s reached: %d of %d used today, %d more requested", p.Name, p.Today, limit, e.Requested)
+		return fmt.Sprintf("personal daily image limit of %s reached: %d of %d used today, %d more requested", p.Name, p.Today, e.Limit(), e.Requested)
 	}
-	return fmt.Sprintf("daily image limit reached: %d of %d used today, %d more requested", e.Usage.Today, e.Usage.Limit, e.Requested)
+	return fmt.Sprintf("daily image limit reached: %d of %d used today, %d more requested", e.Usage.Today, e.Limit(), e.Requested)
 }
 
 // Spend is one person's images, for the `aipaint-mcp usage` report.

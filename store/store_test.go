@@ -133,11 +133,11 @@ func TestTornLedgerLineIsSkipped(t *testing.T) {
 	s, c := newTestStore(t)
 	path := s.ledgerPath(s.dayOf(c.now()))
 	require.NoError(t, os.WriteFile(path, []byte(`{"r":"x","k":"k","n":`), 0o600))
-	r, err := s.Reserve(context.Background(), panda, Policy{DailyLimit: 10})
+	r, err := s.Reserve(context.Background(), panda, Policy{DailyLimit: new(10)})
 	require.NoError(t, err)
 	assert.Equal(t, 2, r.Usage.Today)
 	require.NoError(t, commitID(s, r, "t1"))
-	u, err := s.Usage(t.Context(), Policy{DailyLimit: 10})
+	u, err := s.Usage(t.Context(), Policy{DailyLimit: new(10)})
 	require.NoError(t, err)
 	assert.Equal(t, 2, u.Today)
 }
@@ -194,7 +194,7 @@ func TestTwoProcesses(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(dir, "tasks", "*.json"))
 	require.NoError(t, err)
 	assert.Len(t, files, len(list), "no damaged or stray record files")
-	u, err := s.Usage(t.Context(), Policy{DailyLimit: 0})
+	u, err := s.Usage(t.Context(), Policy{})
 	require.NoError(t, err)
 	assert.Equal(t, 2*perProcess+perProcess/4, u.Today)
 	leftovers, _ := filepath.Glob(filepath.Join(dir, "tasks", ".*"))
@@ -248,7 +248,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 	s, err := Open(b.TempDir())
 	require.NoError(b, err)
 	defer s.Close()
-	p := Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	p := Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(1_000_000)}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		r, err := s.Reserve(context.Background(), client.Request{Text: strconv.Itoa(i), Num: 1}, p)
@@ -268,7 +268,7 @@ func BenchmarkReserveBusyDay(b *testing.B) {
 	s, err := Open(b.TempDir())
 	require.NoError(b, err)
 	defer s.Close()
-	p := Policy{DailyLimit: 1_000_000}
+	p := Policy{DailyLimit: new(1_000_000)}
 	for i := range 1000 {
 		r, err := s.Reserve(b.Context(), client.Request{Text: strconv.Itoa(i), Num: 1}, p)
 		require.NoError(b, err)
@@ -304,14 +304,14 @@ func TestLedgerReadsWhatOthersAppend(t *testing.T) {
 	_, err = f.WriteString(`{"r":"torn","k":"x","n":50`) // cut short
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	u, err := s.Usage(t.Context(), Policy{DailyLimit: 0})
+	u, err := s.Usage(t.Context(), Policy{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, u.Today)
 
 	r, err = other.Reserve(ctx, client.Request{Text: "b", Num: 2}, Policy{})
 	require.NoError(t, err)
 	require.NoError(t, commitID(other, r, "tb"))
-	u, err = s.Usage(t.Context(), Policy{DailyLimit: 0})
+	u, err = s.Usage(t.Context(), Policy{})
 	require.NoError(t, err)
 	assert.Equal(t, 3, u.Today, "the other process's images count; the torn line does not")
 }

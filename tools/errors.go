@@ -79,10 +79,7 @@ func notUsable(e *paint.UnavailableError, storeSetting string) *mcp.CallToolResu
 // limitReached refuses a request over the daily limit; nothing was submitted.
 func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 	if p := e.Usage.Person; e.Person && p != nil {
-		limit := 0
-		if p.Limit != nil {
-			limit = *p.Limit
-		}
+		limit := e.Limit()
 		if limit == 0 {
 			// Tomorrow brings no more: 0 in the tokens file means never.
 			return mcp.NewToolResultError(fmt.Sprintf("不能提交：你在此团队服务器上的每日上限为 0 张 / %s may not submit images on this team server "+
@@ -95,7 +92,7 @@ func limitReached(e *paint.LimitError) *mcp.CallToolResult {
 	}
 	return mcp.NewToolResultError(fmt.Sprintf("已达每日上限 / Daily image limit reached: 今日已用 %d/%d 张 (%d used of %d today), this request needs %d more. "+
 		"Nothing was submitted or billed. To allow more, the user can raise %s (0 = no limit) and restart the client; otherwise try again tomorrow.",
-		e.Usage.Today, e.Usage.Limit, e.Usage.Today, e.Usage.Limit, e.Requested, config.DailyImageLimit))
+		e.Usage.Today, e.Limit(), e.Usage.Today, e.Limit(), e.Requested, config.DailyImageLimit))
 }
 
 // storeFailed reports a failure of the task store before anything was submitted.

@@ -86,7 +86,7 @@ func TestTeamStoreErrorsKeepTheDatabaseToThemselves(t *testing.T) {
 func TestPersonalLimitWording(t *testing.T) {
 	refuse := func(limit int) string {
 		res := limitReached(&paint.LimitError{Requested: 1, Person: true,
-			Usage: store.Usage{Today: 3, Limit: 300, Person: &store.PersonUsage{Name: "intern", Today: limit, Limit: &limit}}})
+			Usage: store.Usage{Today: 3, Limit: new(300), Person: &store.PersonUsage{Name: "intern", Today: limit, Limit: &limit}}})
 		assert.True(t, res.IsError)
 		return res.Content[0].(mcp.TextContent).Text
 	}

@@ -29,7 +29,7 @@ func (h *handlers) show(ctx context.Context, out paint.Outcome, started time.Tim
 		res.NextStep = fmt.Sprintf("The images are not ready yet. Call check_task with task_id %q (wait_seconds %d) in a little while. "+
 			"Do not call generate_image again for this request: it would be billed again.", res.TaskID, h.Limits.CapWait(schema.DefaultWaitSeconds))
 	}
-	text := summary(res, out.WaitErr)
+	text := summary(res, h.shownUsage(out), out.WaitErr)
 	if hostOf(ctx).reads == readsStructured {
 		res.Summary = text // its model never sees the text block
 	}
@@ -63,8 +63,8 @@ func (h *handlers) taskResult(out paint.Outcome) schema.TaskResult {
 		Deduplicated: out.Deduplicated,
 		BilledImages: out.Billed,
 	}
-	if out.Usage != (paint.Usage{}) || h.Paint.DailyLimit() > 0 {
-		res.Usage = usage(out.Usage)
+	if u := h.shownUsage(out); u != nil {
+		res.Usage = wireUsage(*u)
 	}
 	if !rec.CreatedAt.IsZero() {
 		res.CreatedAt = rec.CreatedAt.Format(time.RFC3339)
@@ -84,8 +84,9 @@ func (h *handlers) taskResult(out paint.Outcome) schema.TaskResult {
 	return res
 }
 
-// summary is the readable text block: bilingual, one Markdown image line per image.
-func summary(r schema.TaskResult, err error) string {
+// summary is the readable text block: bilingual, one Markdown image line per
+// image, and u's counts when the result shows usage.
+func summary(r schema.TaskResult, u *paint.Usage, err error) string {
 	var b strings.Builder
 	if r.Deduplicated {
 		b.WriteString("♻️ 相同的请求刚刚提交过，直接返回该任务，未重复计费 / An identical request was made recently: returning its task, nothing new was billed " +
@@ -121,13 +122,13 @@ func summary(r schema.TaskResult, err error) string {
 	if r.BilledImages > 0 {
 		fmt.Fprintf(&b, "\n本次计费 Billed by this call: %d 张 image(s)", r.BilledImages)
 	}
-	if r.Usage != nil {
-		if r.Usage.Limit > 0 {
-			fmt.Fprintf(&b, "\n今日已用 %d/%d 张 / %d of %d images used today", r.Usage.Today, r.Usage.Limit, r.Usage.Today, r.Usage.Limit)
+	if u != nil {
+		if u.Limit != nil {
+			fmt.Fprintf(&b, "\n今日已用 %d/%d 张 / %d of %d images used today", u.Today, *u.Limit, u.Today, *u.Limit)
 		} else {
-			fmt.Fprintf(&b, "\n今日已用 %d 张 / %d images used today (no daily limit)", r.Usage.Today, r.Usage.Today)
+			fmt.Fprintf(&b, "\n今日已用 %d 张 / %d images used today (no daily limit)", u.Today, u.Today)
 		}
-		if p := r.Usage.Person; p != nil {
+		if p := u.Person; p != nil {
 			if p.Limit != nil {
 				fmt.Fprintf(&b, "\n%s 今日已用 %d/%d 张 / %s: %d of %d images today", p.Name, p.Today, *p.Limit, p.Name, p.Today, *p.Limit)
 			} else {
@@ -211,10 +212,26 @@ func (h *handlers) addPreviews(ctx context.Context, result *mcp.CallToolResult, 
 	}
 }
 
-// usage renders the store's usage (the team's, and the caller's on a team
-// server).
-func usage(u paint.Usage) *schema.Usage {
-	out := &schema.Usage{Today: u.Today, Limit: u.Limit}
+// shownUsage is the usage a task result shows: out's, when the store
+// reported it or the account has a limit; nil when it shows none.
+func (h *handlers) shownUsage(out paint.Outcome) *paint.Usage {
+	if out.Usage != (paint.Usage{}) || h.Paint.DailyLimit() != nil {
+		return &out.Usage
+	}
+	return nil
+}
+
+// wireUsage is the store's usage (the team's, and the caller's on a team
+// server) as tool results carry it. It is where the account's limit leaves
+// the code's encoding (nil = no limit) for the wire's: usage.limit is an
+// integer, 0 for no limit, as schema.Usage documents and the output schema
+// fixes. (The way in is config's accountLimit.) A person's limit is null
+// for none on the wire as inside.
+func wireUsage(u paint.Usage) *schema.Usage {
+	out := &schema.Usage{Today: u.Today}
+	if u.Limit != nil {
+		out.Limit = *u.Limit
+	}
 	if p := u.Person; p != nil {
 		out.Person = &schema.PersonUsage{Name: p.Name, Today: p.Today, Limit: p.Limit}
 	}

@@ -29,7 +29,7 @@ func BenchmarkTaskResult(b *testing.B) {
 		rec  paint.Task
 		err  error
 	}{{"done", done, nil}, {"pending", pending, wait.ErrStillPending}} {
-		out := paint.Outcome{Task: tc.rec, WaitErr: tc.err, Usage: paint.Usage{Today: 12, Limit: 100}, Billed: 2, Submitted: true}
+		out := paint.Outcome{Task: tc.rec, WaitErr: tc.err, Usage: paint.Usage{Today: 12, Limit: new(100)}, Billed: 2, Submitted: true}
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -96,7 +96,7 @@ func TestDedupOffWhenWindowIsZero(t *testing.T) {
 }
 
 func TestDailyLimitRefusesBeforeSubmitting(t *testing.T) {
-	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = 3 }))
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = new(3) }))
 	r := taskResult(t, h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil))
 	assert.Equal(t, schema.Usage{Today: 2, Limit: 3}, *r.Usage)
 
@@ -115,6 +115,18 @@ func TestDailyLimitRefusesBeforeSubmitting(t *testing.T) {
 	assert.Equal(t, int64(2), h.sb.Stats().Submits)
 }
 
+// No account limit is nil inside and 0 on the wire, as the output schema
+// says; the text says so in words.
+func TestNoDailyLimitIsZeroOnTheWire(t *testing.T) {
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = nil }))
+	res := h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil)
+	r := taskResult(t, res)
+	require.NotNil(t, r.Usage)
+	assert.Equal(t, schema.Usage{Today: 2, Limit: 0}, *r.Usage)
+	assert.Contains(t, text(res), "(no daily limit)")
+	assert.NotContains(t, text(res), "2/0")
+}
+
 func TestNumAboveTheConfiguredCapIsRefused(t *testing.T) {
 	h := newHarness(t, withLimits(func(l *schema.Limits) { l.MaxNum = 2 }))
 	res := h.call(t, "generate_image", map[string]any{"text": "猫", "num": 3}, nil)
@@ -124,7 +136,7 @@ func TestNumAboveTheConfiguredCapIsRefused(t *testing.T) {
 }
 
 func TestRejectedSubmitReleasesItsImages(t *testing.T) {
-	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = 2 }))
+	h := newHarness(t, withPaint(func(o *paint.Options) { o.Policy.DailyLimit = new(2) }))
 	h.sb.FailNext(sandbox.OpSubmit, sandboxtest.Fault{Business: 202})
 	res := h.call(t, "generate_image", map[string]any{"text": "猫", "num": 2}, nil)
 	require.True(t, res.IsError)

@@ -59,7 +59,7 @@ func (h *handlers) readTasks(ctx context.Context, req mcp.ReadResourceRequest) (
 		out.Tasks = append(out.Tasks, h.taskResult(paint.Outcome{Task: rec}))
 	}
 	if u, err := h.Paint.Usage(ctx, who); err == nil {
-		out.Usage = *usage(u)
+		out.Usage = *wireUsage(u)
 	}
 	return jsonContents(req.Params.URI, out)
 }

@@ -95,7 +95,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		background: true,
 		limits:     schema.Limits{MaxWaitSeconds: schema.DefaultMaxWaitSeconds},
 		paint: paint.Options{
-			Policy:      store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100},
+			Policy:      store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100)},
 			TaskTimeout: time.Minute,
 			Save:        true,
 			OutputDir:   h.outDir,

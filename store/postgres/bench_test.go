@@ -21,7 +21,7 @@ func benchStore(b *testing.B) (*postgres.Store, store.Policy) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
-	return s, store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 1_000_000}
+	return s, store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(1_000_000)}
 }
 
 // BenchmarkReserveCommit is the store's cost on every paid call, as the

@@ -91,7 +91,7 @@ func commitOwnsTheTask(t *testing.T, e *env) {
 
 func deduplicationStaysWithinOneOwner(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100)}
 
 	a, err := s.Reserve(noWait(t), panda, as(alice, p))
 	require.NoError(t, err)
@@ -127,7 +127,7 @@ func deduplicationStaysWithinOneOwner(t *testing.T, e *env) {
 	carol, err := s.Reserve(noWait(t), panda, as(people.Person{Name: "carol"}, p))
 	require.NoError(t, err)
 	assert.Nil(t, carol.Existing, "nobody else's task answers carol")
-	assert.Equal(t, 8, usage(t, other, 0).Today)
+	assert.Equal(t, 8, usage(t, other, nil).Today)
 }
 
 func listFiltersByOwner(t *testing.T, e *env) {
@@ -239,13 +239,13 @@ func personLimitZeroRefusesEverything(t *testing.T, e *env) {
 	// dave's limit is now 0: he may not submit, not even what he asked before.
 	blocked := people.Person{Name: "dave", Limit: new(0)}
 	for _, req := range []client.Request{panda, {Text: "new", Num: 1}} {
-		_, err := s.Reserve(noWait(t), req, as(blocked, store.Policy{DedupWindow: time.Hour, DailyLimit: 100}))
+		_, err := s.Reserve(noWait(t), req, as(blocked, store.Policy{DedupWindow: time.Hour, DailyLimit: new(100)}))
 		var le *store.LimitError
 		require.ErrorAs(t, err, &le, "%+v", req)
 		assert.True(t, le.Person)
-		assert.Equal(t, store.Usage{Today: 2, Limit: 100, Person: personUsage("dave", 2, new(0))}, le.Usage)
+		assert.Equal(t, store.Usage{Today: 2, Limit: new(100), Person: personUsage("dave", 2, new(0))}, le.Usage)
 	}
-	assert.Equal(t, 2, usage(t, s, 0).Today, "refusals reserve nothing")
+	assert.Equal(t, 2, usage(t, s, nil).Today, "refusals reserve nothing")
 }
 
 func unlimitedPersonHasNoOwnLimit(t *testing.T, e *env) {
@@ -261,19 +261,19 @@ func unlimitedPersonHasNoOwnLimit(t *testing.T, e *env) {
 
 func teamAndPersonLimitsTogether(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	team := store.Policy{DailyLimit: 5}
+	team := store.Policy{DailyLimit: new(5)}
 	ra, err := s.Reserve(noWait(t), client.Request{Text: "a", Num: 3}, as(alice, team))
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 3, Limit: 5, Person: personUsage("alice", 3, new(3))}, ra.Usage)
+	assert.Equal(t, store.Usage{Today: 3, Limit: new(5), Person: personUsage("alice", 3, new(3))}, ra.Usage)
 	rb, err := other.Reserve(noWait(t), client.Request{Text: "b", Num: 2}, as(bob, team))
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("bob", 2, nil)}, rb.Usage)
+	assert.Equal(t, store.Usage{Today: 5, Limit: new(5), Person: personUsage("bob", 2, nil)}, rb.Usage)
 
 	var le *store.LimitError
 	_, err = s.Reserve(noWait(t), client.Request{Text: "c", Num: 1}, as(bob, team))
 	require.ErrorAs(t, err, &le)
 	assert.False(t, le.Person, "bob has no limit of his own: the team's refused it")
-	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("bob", 2, nil)}, le.Usage)
+	assert.Equal(t, store.Usage{Today: 5, Limit: new(5), Person: personUsage("bob", 2, nil)}, le.Usage)
 
 	// Both limits passed: the person's own is the one reported.
 	_, err = other.Reserve(noWait(t), client.Request{Text: "c", Num: 1}, as(alice, team))
@@ -288,10 +288,10 @@ func teamAndPersonLimitsTogether(t *testing.T, e *env) {
 	_, err = other.Reserve(noWait(t), client.Request{Text: "e", Num: 2}, as(alice, team))
 	require.ErrorAs(t, err, &le)
 	assert.False(t, le.Person, "alice may still ask for 3 herself, but the team has 1 left")
-	assert.Equal(t, store.Usage{Today: 4, Limit: 5, Person: personUsage("alice", 0, new(3))}, le.Usage)
+	assert.Equal(t, store.Usage{Today: 4, Limit: new(5), Person: personUsage("alice", 0, new(3))}, le.Usage)
 	r, err := other.Reserve(noWait(t), client.Request{Text: "e", Num: 1}, as(alice, team))
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 5, Limit: 5, Person: personUsage("alice", 1, new(3))}, r.Usage)
+	assert.Equal(t, store.Usage{Today: 5, Limit: new(5), Person: personUsage("alice", 1, new(3))}, r.Usage)
 }
 
 func usageWithAPerson(t *testing.T, e *env) {
@@ -304,13 +304,13 @@ func usageWithAPerson(t *testing.T, e *env) {
 		require.NoError(t, err)
 		commitID(t, s, r, "t-"+c.req.Text)
 	}
-	assert.Equal(t, store.Usage{Today: 7, Limit: 10, Person: personUsage("alice", 2, new(3))},
-		usageOf(t, other, as(alice, store.Policy{DailyLimit: 10})))
+	assert.Equal(t, store.Usage{Today: 7, Limit: new(10), Person: personUsage("alice", 2, new(3))},
+		usageOf(t, other, as(alice, store.Policy{DailyLimit: new(10)})))
 	assert.Equal(t, store.Usage{Today: 7, Person: personUsage("bob", 1, nil)},
 		usageOf(t, other, as(bob, store.Policy{})))
 	assert.Equal(t, store.Usage{Today: 7, Person: personUsage("carol", 0, new(5))},
 		usageOf(t, s, as(people.Person{Name: "carol", Limit: new(5)}, store.Policy{})))
-	assert.Equal(t, store.Usage{Today: 7, Limit: 10}, usageOf(t, s, store.Policy{DailyLimit: 10}),
+	assert.Equal(t, store.Usage{Today: 7, Limit: new(10)}, usageOf(t, s, store.Policy{DailyLimit: new(10)}),
 		"the unnamed person has no share of their own")
 }
 
@@ -372,7 +372,7 @@ func zoneFollowsTheLocation(t *testing.T, e *env) {
 		// Given to the store in UTC: the store must count in its own zone.
 		return time.Date(2026, month, day, hour, minute, 0, 0, e.loc).UTC()
 	}
-	p := as(bob, store.Policy{DailyLimit: 2})
+	p := as(bob, store.Policy{DailyLimit: new(2)})
 	e.clock.set(at(11, 27, 23, 30))
 	r, err := s.Reserve(noWait(t), client.Request{Text: "late", Num: 2}, p)
 	require.NoError(t, err)
@@ -386,7 +386,7 @@ func zoneFollowsTheLocation(t *testing.T, e *env) {
 	// both zones here) the same day in UTC and, for one of them at least,
 	// in the local zone.
 	e.clock.set(at(11, 28, 0, 30))
-	assert.Equal(t, store.Usage{Today: 0, Limit: 2, Person: personUsage("bob", 0, nil)}, usageOf(t, other, p))
+	assert.Equal(t, store.Usage{Today: 0, Limit: new(2), Person: personUsage("bob", 0, nil)}, usageOf(t, other, p))
 	r, err = other.Reserve(noWait(t), client.Request{Text: "early", Num: 2}, p)
 	require.NoError(t, err, "a new day in the store's zone")
 	commitID(t, other, r, "t-early")
@@ -430,7 +430,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 			h, who := handles[i%len(handles)], persons[i%len(persons)]
 			<-begin
 			r, err := h.Reserve(context.Background(), client.Request{Text: fmt.Sprint("request ", i), Num: 1},
-				as(who, store.Policy{DedupWindow: time.Hour, DailyLimit: team}))
+				as(who, store.Policy{DedupWindow: time.Hour, DailyLimit: new(team)}))
 			var le *store.LimitError
 			if errors.As(err, &le) {
 				if !assert.NotNil(t, le.Usage.Person) {
@@ -474,7 +474,7 @@ func concurrentPeopleAcrossHandles(t *testing.T, e *env) {
 	// alice and bob have 10 requests each, carol 10: at most 3+4 go to
 	// alice and bob, so carol has at least 2 of the 9.
 	assert.GreaterOrEqual(t, len(mine["carol"]), 2)
-	assert.Equal(t, team, usage(t, handles[1], 0).Today)
+	assert.Equal(t, team, usage(t, handles[1], nil).Today)
 }
 
 // concurrentIdenticalRequestsOfTwoPeople: two people ask the same thing at
@@ -494,5 +494,5 @@ func concurrentIdenticalRequestsOfTwoPeople(t *testing.T, e *env) {
 		}
 	}
 	assert.NotEqual(t, answers["alice"][0], answers["bob"][0])
-	assert.Equal(t, 4, usage(t, handles[0], 0).Today)
+	assert.Equal(t, 4, usage(t, handles[0], nil).Today)
 }

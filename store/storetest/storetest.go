@@ -166,7 +166,7 @@ func commitID(t *testing.T, s store.Store, res store.Reservation, taskID string)
 	require.NoError(t, err)
 }
 
-func usage(t *testing.T, s store.Store, limit int) store.Usage {
+func usage(t *testing.T, s store.Store, limit *int) store.Usage {
 	t.Helper()
 	u, err := s.Usage(t.Context(), store.Policy{DailyLimit: limit})
 	require.NoError(t, err)
@@ -200,27 +200,27 @@ func ids(rs []store.Record) []string {
 
 func reserveCountsANewRequest(t *testing.T, e *env) {
 	s := e.handle(t)
-	assert.Equal(t, store.Usage{Today: 0, Limit: 100}, usage(t, s, 100))
-	res, err := s.Reserve(context.Background(), panda, store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100})
+	assert.Equal(t, store.Usage{Today: 0, Limit: new(100)}, usage(t, s, new(100)))
+	res, err := s.Reserve(context.Background(), panda, store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100)})
 	require.NoError(t, err)
 	assert.Nil(t, res.Existing)
 	assert.NotEmpty(t, res.ID)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 100}, res.Usage, "the reservation's images count")
-	assert.Equal(t, store.Usage{Today: 2, Limit: 100}, usage(t, s, 100))
-	assert.Equal(t, store.Usage{Today: 2, Limit: 0}, usage(t, e.handle(t), 0), "another handle sees it")
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(100)}, res.Usage, "the reservation's images count")
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(100)}, usage(t, s, new(100)))
+	assert.Equal(t, store.Usage{Today: 2}, usage(t, e.handle(t), nil), "another handle sees it")
 	commitID(t, s, res, "t1")
-	assert.Equal(t, 2, usage(t, s, 0).Today, "a committed reservation keeps counting")
+	assert.Equal(t, 2, usage(t, s, nil).Today, "a committed reservation keeps counting")
 }
 
 func reserveDeduplicatesWithinTheWindow(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	ctx := context.Background()
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100)}
 
 	first, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
 	assert.Nil(t, first.Existing)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 100}, first.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(100)}, first.Usage)
 	_, err = s.Commit(t.Context(), first, store.Record{TaskID: "t1", Request: panda})
 	require.NoError(t, err)
 
@@ -230,12 +230,12 @@ func reserveDeduplicatesWithinTheWindow(t *testing.T, e *env) {
 	require.NotNil(t, dup.Existing)
 	assert.Equal(t, "t1", dup.Existing.TaskID)
 	assert.Equal(t, panda, dup.Existing.Request)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 100}, dup.Usage, "a duplicate costs nothing")
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(100)}, dup.Usage, "a duplicate costs nothing")
 	dup, err = other.Reserve(ctx, panda, p)
 	require.NoError(t, err)
 	require.NotNil(t, dup.Existing, "another handle finds it too")
 	assert.Equal(t, "t1", dup.Existing.TaskID)
-	assert.Equal(t, 2, usage(t, s, 0).Today, "duplicates reserved nothing")
+	assert.Equal(t, 2, usage(t, s, nil).Today, "duplicates reserved nothing")
 
 	forced, err := s.Reserve(ctx, panda, store.Policy{DedupWindow: 10 * time.Minute, ForceNew: true})
 	require.NoError(t, err)
@@ -281,7 +281,7 @@ func reserveIgnoresFailedTasksAndReleasedReservations(t *testing.T, e *env) {
 	r4, err := s.Reserve(ctx, panda, p)
 	require.NoError(t, err)
 	assert.Nil(t, r4.Existing, "an abandoned submit has no task to return")
-	assert.Equal(t, 6, usage(t, s, 0).Today, "released images do not count; failed and abandoned ones may have been billed")
+	assert.Equal(t, 6, usage(t, s, nil).Today, "released images do not count; failed and abandoned ones may have been billed")
 
 	// A task that fails after it was committed stops answering too.
 	commitID(t, s, r4, "t4")
@@ -298,44 +298,44 @@ func reserveIgnoresFailedTasksAndReleasedReservations(t *testing.T, e *env) {
 
 func releaseGivesTheImagesBack(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	p := store.Policy{DedupWindow: time.Hour, DailyLimit: 3}
+	p := store.Policy{DedupWindow: time.Hour, DailyLimit: new(3)}
 	res, err := s.Reserve(noWait(t), panda, p)
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 3}, res.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(3)}, res.Usage)
 	require.NoError(t, s.Release(t.Context(), res))
-	assert.Equal(t, store.Usage{Today: 0, Limit: 3}, usage(t, other, 3))
+	assert.Equal(t, store.Usage{Today: 0, Limit: new(3)}, usage(t, other, new(3)))
 
 	// Nothing waits for a released reservation; its images are free again.
 	again, err := other.Reserve(noWait(t), panda, p)
 	require.NoError(t, err)
 	assert.Nil(t, again.Existing)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 3}, again.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(3)}, again.Usage)
 }
 
 func abandonKeepsCountingWithoutMakingOthersWait(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	p := store.Policy{DedupWindow: time.Hour, DailyLimit: 4}
+	p := store.Policy{DedupWindow: time.Hour, DailyLimit: new(4)}
 	res, err := s.Reserve(noWait(t), panda, p)
 	require.NoError(t, err)
 	require.NoError(t, s.Abandon(t.Context(), res))
-	assert.Equal(t, store.Usage{Today: 2, Limit: 4}, usage(t, other, 4), "it may have been billed")
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(4)}, usage(t, other, new(4)), "it may have been billed")
 
 	again, err := other.Reserve(noWait(t), panda, p)
 	require.NoError(t, err, "nobody waits for an abandoned submit")
 	assert.Nil(t, again.Existing)
-	assert.Equal(t, store.Usage{Today: 4, Limit: 4}, again.Usage)
+	assert.Equal(t, store.Usage{Today: 4, Limit: new(4)}, again.Usage)
 	require.NoError(t, other.Release(t.Context(), again))
 
 	_, err = other.Reserve(noWait(t), client.Request{Text: "more", Num: 3}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le, "abandoned images count against the limit")
-	assert.Equal(t, store.Usage{Today: 2, Limit: 4}, le.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(4)}, le.Usage)
 }
 
 func dailyLimit(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	ctx := context.Background()
-	p := store.Policy{DailyLimit: 5}
+	p := store.Policy{DailyLimit: new(5)}
 	for _, text := range []string{"a", "b"} {
 		r, err := s.Reserve(ctx, client.Request{Text: text, Num: 2}, p)
 		require.NoError(t, err)
@@ -344,16 +344,16 @@ func dailyLimit(t *testing.T, e *env) {
 	_, err := other.Reserve(ctx, client.Request{Text: "c", Num: 2}, p)
 	var le *store.LimitError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, store.Usage{Today: 4, Limit: 5}, le.Usage)
+	assert.Equal(t, store.Usage{Today: 4, Limit: new(5)}, le.Usage)
 	assert.Equal(t, 2, le.Requested)
-	assert.Equal(t, 4, usage(t, s, 0).Today, "a refusal reserves nothing")
+	assert.Equal(t, 4, usage(t, s, nil).Today, "a refusal reserves nothing")
 	r, err := other.Reserve(ctx, client.Request{Text: "c", Num: 1}, p)
 	require.NoError(t, err, "exactly reaching the limit is allowed")
-	assert.Equal(t, store.Usage{Today: 5, Limit: 5}, r.Usage)
+	assert.Equal(t, store.Usage{Today: 5, Limit: new(5)}, r.Usage)
 	require.NoError(t, other.Release(t.Context(), r))
 
 	// An identical request is answered by its task even at the limit: it costs nothing.
-	dup, err := s.Reserve(ctx, client.Request{Text: "a", Num: 2}, store.Policy{DailyLimit: 4, DedupWindow: time.Hour})
+	dup, err := s.Reserve(ctx, client.Request{Text: "a", Num: 2}, store.Policy{DailyLimit: new(4), DedupWindow: time.Hour})
 	require.NoError(t, err)
 	require.NotNil(t, dup.Existing)
 	assert.Equal(t, "t-a", dup.Existing.TaskID)
@@ -366,7 +366,7 @@ func dailyLimit(t *testing.T, e *env) {
 
 func identicalRequestWaitsForTheOutcome(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100}
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100)}
 	first, err := s.Reserve(context.Background(), panda, p)
 	require.NoError(t, err)
 
@@ -380,7 +380,7 @@ func identicalRequestWaitsForTheOutcome(t *testing.T, e *env) {
 	cancel()
 	_, err = s.Reserve(ctx, panda, p)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, 2, usage(t, s, 0).Today, "a waiting request reserved nothing")
+	assert.Equal(t, 2, usage(t, s, nil).Today, "a waiting request reserved nothing")
 
 	// ForceNew and a zero window do not wait.
 	forced, err := other.Reserve(noWait(t), panda, store.Policy{DedupWindow: 10 * time.Minute, ForceNew: true})
@@ -409,8 +409,8 @@ func identicalRequestWaitsForTheOutcome(t *testing.T, e *env) {
 	r := <-got
 	require.NotNil(t, r.Existing)
 	assert.Equal(t, "t1", r.Existing.TaskID)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 100}, r.Usage)
-	assert.Equal(t, 2, usage(t, s, 0).Today)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(100)}, r.Usage)
+	assert.Equal(t, 2, usage(t, s, nil).Today)
 }
 
 func staleReservationNoLongerBlocks(t *testing.T, e *env) {
@@ -435,28 +435,28 @@ func staleReservationNoLongerBlocks(t *testing.T, e *env) {
 func usageCountsOnlyToday(t *testing.T, e *env) {
 	s, other := e.handle(t), e.handle(t)
 	e.clock.set(time.Date(2026, 11, 27, 23, 58, 0, 0, time.Local))
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 2}
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(2)}
 	res, err := s.Reserve(context.Background(), panda, p)
 	require.NoError(t, err)
-	assert.Equal(t, store.Usage{Today: 2, Limit: 2}, res.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(2)}, res.Usage)
 	e.clock.add(time.Minute) // committed at 23:59
 	commitID(t, s, res, "t-yesterday")
-	assert.Equal(t, 2, usage(t, other, 0).Today)
+	assert.Equal(t, 2, usage(t, other, nil).Today)
 
 	e.clock.add(2 * time.Minute) // 00:01 the next day
-	assert.Equal(t, store.Usage{Today: 0, Limit: 2}, usage(t, other, 2))
+	assert.Equal(t, store.Usage{Today: 0, Limit: new(2)}, usage(t, other, new(2)))
 	// Yesterday's task still answers within the window, and costs nothing today.
 	dup, err := other.Reserve(noWait(t), panda, p)
 	require.NoError(t, err)
 	require.NotNil(t, dup.Existing, "the dedup window reaches across midnight")
 	assert.Equal(t, "t-yesterday", dup.Existing.TaskID)
-	assert.Equal(t, store.Usage{Today: 0, Limit: 2}, dup.Usage)
+	assert.Equal(t, store.Usage{Today: 0, Limit: new(2)}, dup.Usage)
 
 	r, err := other.Reserve(noWait(t), client.Request{Text: "today", Num: 2}, p)
 	require.NoError(t, err, "yesterday's images do not count against today's limit")
-	assert.Equal(t, store.Usage{Today: 2, Limit: 2}, r.Usage)
+	assert.Equal(t, store.Usage{Today: 2, Limit: new(2)}, r.Usage)
 	commitID(t, other, r, "t-today")
-	assert.Equal(t, 2, usage(t, s, 0).Today)
+	assert.Equal(t, 2, usage(t, s, nil).Today)
 }
 
 func getUnknownIsNotFound(t *testing.T, e *env) {
@@ -633,7 +633,7 @@ func concurrentIdenticalRequestsReserveOnce(t *testing.T, e *env) {
 	for _, a := range answers[""] {
 		assert.Equal(t, answers[""][0], a, "every caller gets the one task")
 	}
-	assert.Equal(t, 2, usage(t, handles[0], 0).Today)
+	assert.Equal(t, 2, usage(t, handles[0], nil).Today)
 	list, err := handles[1].List(t.Context(), "", 0)
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
@@ -657,7 +657,7 @@ func raceIdentical(t *testing.T, handles []store.Store, people []people.Person, 
 		wg.Go(func() {
 			h, who := handles[i%len(handles)], people[i%len(people)]
 			<-begin
-			p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: 100, Person: who}
+			p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(100), Person: who}
 			r, err := h.Reserve(ctx, panda, p)
 			if !assert.NoError(t, err) {
 				return
@@ -690,7 +690,7 @@ func raceIdentical(t *testing.T, handles []store.Store, people []people.Person, 
 func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 	handles := []store.Store{e.handle(t), e.handle(t), e.handle(t)}
 	const limit, n = 10, 24
-	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: limit}
+	p := store.Policy{DedupWindow: 10 * time.Minute, DailyLimit: new(limit)}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -707,7 +707,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 			r, err := h.Reserve(context.Background(), client.Request{Text: fmt.Sprint("request ", i), Num: 1}, p)
 			var le *store.LimitError
 			if errors.As(err, &le) {
-				assert.Equal(t, store.Usage{Today: limit, Limit: limit}, le.Usage)
+				assert.Equal(t, store.Usage{Today: limit, Limit: new(limit)}, le.Usage)
 				assert.Equal(t, 1, le.Requested)
 				mu.Lock()
 				refused++
@@ -731,7 +731,7 @@ func concurrentDistinctRequestsNeverPassTheLimit(t *testing.T, e *env) {
 	assert.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, counts, "reservations are serialised")
 	assert.Equal(t, n-limit, refused)
 	for _, h := range handles {
-		assert.Equal(t, store.Usage{Today: limit, Limit: limit}, usage(t, h, limit))
+		assert.Equal(t, store.Usage{Today: limit, Limit: new(limit)}, usage(t, h, new(limit)))
 	}
 	list, err := handles[0].List(t.Context(), "", 0)
 	require.NoError(t, err)
