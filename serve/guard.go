@@ -71,11 +71,21 @@ func guard(next http.Handler, o HTTPOptions, bodyTimeout time.Duration) http.Han
 				http.Error(w, msg, status)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = &wholeBody{Reader: bytes.NewReader(body), bytes: body}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// wholeBody is a request body the guard has read whole: handlers read it as
+// usual, and the SSE message counter (owed.sseMessage) looks at its bytes
+// without reading or copying it again.
+type wholeBody struct {
+	*bytes.Reader
+	bytes []byte
+}
+
+func (*wholeBody) Close() error { return nil }
 
 // bearer returns the credentials of an "Authorization: Bearer <token>"
 // header; the scheme is case-insensitive (RFC 9110 section 11.1).

@@ -98,13 +98,6 @@ func TestHostileMessagesStreamableHTTP(t *testing.T) {
 	settleGoroutines(t, before)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // settleGoroutines waits (boundedly) until no more goroutines run than before.
 func settleGoroutines(t *testing.T, before int) {
 	t.Helper()

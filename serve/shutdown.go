@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -111,19 +110,9 @@ func (o *owed) post(next http.Handler) http.Handler {
 // session's stream (end).
 func (o *owed) sseMessage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("sessionId")
-		if r.Method != http.MethodPost || r.Body == nil || id == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		// The guard has read the body already: this reads it from memory.
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "cannot read request body", http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if isRequest(body) {
+		// Every POST has passed the guard, which read its body whole.
+		body, read := r.Body.(*wholeBody)
+		if id := r.URL.Query().Get("sessionId"); r.Method == http.MethodPost && read && id != "" && isRequest(body.bytes) {
 			o.change(id, 1)
 		}
 		next.ServeHTTP(w, r)
