@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"aipaint-mcp/app"
 	"aipaint-mcp/config"
@@ -68,8 +70,8 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 	if err := serve.CheckBind(addr, cfg.HTTPToken, cfg.TokensFile); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	stopping, abort, unwatch := stopSignals(ctx)
+	defer unwatch()
 	var team serve.People // nil: one shared token (or none)
 	if cfg.TokensFile != "" {
 		w, stop, err := watchTokensFile(ctx, cfg.TokensFile, logger)
@@ -83,10 +85,14 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	defer context.AfterFunc(ctx, a.Drain)() // as in stdio
+	defer func() {
+		// Lets go of the leases of the pending tasks this server follows:
+		// another replica takes them over at once.
+		a.Close()
+		logger.Info("stopped")
+	}()
 	a.Resume()
-	return serve.HTTP(ctx, a.Server, serve.HTTPOptions{
+	err = serve.HTTP(stopping, a.Server, serve.HTTPOptions{
 		Transport:      transport,
 		Addr:           addr,
 		Token:          cfg.HTTPToken,
@@ -94,7 +100,52 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         logger,
 		Health:         a.Health,
+		Grace:          cfg.ShutdownGrace,
+		CallLimit:      longestCall(cfg),
+		Drain:          a.Drain,
+		Abort:          abort,
 	})
+	if errors.Is(err, serve.ErrAborted) {
+		logger.Warn("stopped at once by a second signal: calls in flight answered pending where they could")
+		return errReported // exit status 1
+	}
+	return err
+}
+
+// longestCall is the longest a tool call may take: a wait counts from the
+// call's start (its submit included), saving the images after it takes at
+// most 10 s, and a submit on a slow upstream one AIPAINT_REQUEST_TIMEOUT.
+func longestCall(cfg config.Config) time.Duration {
+	return time.Duration(cfg.MaxWaitSeconds)*time.Second + 10*time.Second + cfg.RequestTimeout
+}
+
+// stopSignals follows SIGINT and SIGTERM for an HTTP server: stopping ends
+// at the first (the server drains, then stops), abort is closed at the
+// second (it stops at once). unwatch stops following them.
+func stopSignals(ctx context.Context) (stopping context.Context, abort <-chan struct{}, unwatch func()) {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	stopping, stop := context.WithCancel(ctx)
+	second, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		for n := 0; n < 2; n++ {
+			select {
+			case <-signals:
+			case <-done:
+				return
+			}
+			if n == 0 {
+				stop()
+			} else {
+				close(second)
+			}
+		}
+	}()
+	return stopping, second, func() {
+		signal.Stop(signals)
+		close(done)
+		stop()
+	}
 }
 
 // watchTokensFile loads the tokens file (a malformed one stops the server,

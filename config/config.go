@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -57,6 +58,7 @@ const (
 	MaxConcurrency   = "AIPAINT_MAX_CONCURRENCY"
 	StoreURL         = "AIPAINT_STORE_URL"
 	Timezone         = "AIPAINT_TIMEZONE"
+	ShutdownGrace    = "AIPAINT_SHUTDOWN_GRACE"
 )
 
 // Bounds of the whole-number settings that no other table gives; the
@@ -65,6 +67,10 @@ const (
 	MaxWaitSecondsLimit = 3600
 	MaxDailyImageLimit  = 1_000_000 // images a day; people's limits are held to it too
 	MaxConcurrencyLimit = 256
+	// MaxShutdownGrace bounds AIPAINT_SHUTDOWN_GRACE: the slowest load
+	// balancer health checks (30 s apart, 10 failures) notice a server
+	// going within 5 minutes.
+	MaxShutdownGrace = 10 * time.Minute
 )
 
 // Settings is the table of every AIPAINT_ setting.
@@ -95,6 +101,7 @@ var Settings = []Setting{
 	{MaxConcurrency, "8", false, "at most this many upstream requests at once"},
 	{StoreURL, "", true, "team mode: the PostgreSQL database several servers share for tasks, limits and deduplication, postgres://user:password@host:5432/db"},
 	{Timezone, "", false, "time zone of the day the daily limits count, e.g. Asia/Shanghai or UTC (default: the server's local zone)"},
+	{ShutdownGrace, "5s", false, "HTTP/SSE: after SIGTERM, how long /healthz answers 503 while everything else is still served, before the server stops accepting and finishes its calls (0 = stop accepting at once)"},
 }
 
 // Config is the parsed environment.
@@ -125,6 +132,10 @@ type Config struct {
 	// store in DataDir. Location is the zone of the daily limits' day.
 	StoreURL string
 	Location *time.Location
+
+	// ShutdownGrace is how long an HTTP server keeps serving after SIGTERM,
+	// its /healthz answering 503, for the load balancers to notice.
+	ShutdownGrace time.Duration
 
 	// Invalid lists the settings FromEnv found invalid (it returns them
 	// too): the server starts anyway, and the paid tools report them.
@@ -182,6 +193,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.CAFile = get(CAFile)
 	c.TokensFile = parse(p, TokensFile, "must be a file path", filePath)
 	c.Location = parse(p, Timezone, "must be an IANA time zone such as Asia/Shanghai or UTC", location)
+	c.ShutdownGrace = parse(p, ShutdownGrace, fmt.Sprintf("must be a duration from 0 to %dm such as 5s (0 = stop accepting at once)", int(MaxShutdownGrace/time.Minute)), durationBetween(0, MaxShutdownGrace))
 	if v := get(StoreURL); v != "" {
 		// The URL may hold a password: the error never quotes it.
 		if err := checkStoreURL(v); err != nil {
@@ -271,9 +283,13 @@ func defaultOf(name string) string {
 }
 
 func durationAtLeast(least time.Duration) func(string) (time.Duration, error) {
+	return durationBetween(least, time.Duration(math.MaxInt64))
+}
+
+func durationBetween(lo, hi time.Duration) func(string) (time.Duration, error) {
 	return func(s string) (time.Duration, error) {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < least {
+		if err != nil || d < lo || d > hi {
 			return 0, errInvalid
 		}
 		return d, nil

@@ -394,6 +394,7 @@ func TestSettingsTable(t *testing.T) {
 		config.DataDir, config.OutputDir, config.Save, config.Preview, config.DedupWindow,
 		config.DailyImageLimit, config.MaxImagesPerCall, config.TaskTimeout, config.CAFile,
 		config.MaxConcurrency, config.TokensFile, config.StoreURL, config.Timezone,
+		config.ShutdownGrace,
 	}
 	assert.Len(t, config.Settings, len(names))
 	for _, name := range names {
@@ -514,6 +515,23 @@ func TestTeamSettings(t *testing.T) {
 	c, err = config.FromEnv(env{config.TokensFile: "~/team/tokens.txt"}.get)
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(home, "team", "tokens.txt"), c.TokensFile)
+}
+
+func TestShutdownGrace(t *testing.T) {
+	c, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, c.ShutdownGrace)
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "250ms": 250 * time.Millisecond, "45s": 45 * time.Second, "10m": config.MaxShutdownGrace} {
+		c, err := config.FromEnv(env{config.ShutdownGrace: v}.get)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, c.ShutdownGrace, v)
+	}
+	for _, v := range []string{"5", "-1s", "10m1s", "1h", "soon"} {
+		c, err := config.FromEnv(env{config.ShutdownGrace: v}.get)
+		require.Error(t, err, v)
+		assert.ErrorContains(t, err, config.ShutdownGrace+" must be a duration from 0 to 10m")
+		assert.Equal(t, 5*time.Second, c.ShutdownGrace, "%s: an invalid value falls back to the default", v)
+	}
 }
 
 // A store URL may hold a password: errors name the setting, never the URL.

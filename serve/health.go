@@ -13,8 +13,9 @@ import (
 )
 
 // withHealth answers GET /healthz before anything else: no token, no
-// Origin rule, for a load balancer. The body is only "ok" or "not ok": the
-// error stays in the log.
+// Origin rule, for a load balancer. The body is only "ok", "not ok" or
+// "draining" (503 from the stop signal on, while everything else is still
+// served): the error stays in the log.
 func withHealth(next http.Handler, h *health) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
@@ -28,6 +29,11 @@ func withHealth(next http.Handler, h *health) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		if h.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "draining\n")
+			return
+		}
 		if h.ok(r.Context()) {
 			_, _ = io.WriteString(w, "ok\n")
 			return
@@ -45,8 +51,9 @@ type health struct {
 	timeout time.Duration
 	logger  *slog.Logger
 
-	flight  singleflight.Group
-	failing atomic.Bool // the last check failed (logged when it changes)
+	flight   singleflight.Group
+	failing  atomic.Bool // the last check failed (logged when it changes)
+	draining atomic.Bool // the server is stopping: the balancers must route elsewhere
 }
 
 // ok reports whether a check (this request's or the one in flight) passed

@@ -65,15 +65,52 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 		return err
 	case <-ctx.Done():
 	}
+
+	// Draining: the balancers see /healthz fail and route elsewhere, while
+	// whatever still reaches this server (a balancer notices within seconds)
+	// is served. Without keep-alive, clients come back on new connections,
+	// which a balancer sends to another server.
+	h.draining.Store(true)
+	srv.SetKeepAlivesEnabled(false)
+	o.Logger.Info("draining", "grace", o.Grace.String(), "healthz", http.StatusServiceUnavailable)
+	aborted := pause(o.Grace, t.endGrace, o.Abort)
+
+	// Stopping: no new connection; the calls in flight finish their waits,
+	// which their wait_seconds (at most AIPAINT_MAX_WAIT_SECONDS) bound.
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	o.Logger.Info("stopped accepting", "calls_in_flight", calls.count())
+	if !aborted && !calls.wait(cmp.Or(o.CallLimit, inFlightGrace), o.Abort) && !closed(o.Abort) {
+		o.Logger.Warn("calls still running past their limit: their waits end now and answer pending", "calls_in_flight", calls.count())
+	}
+	aborted = closed(o.Abort)
+	if o.Drain != nil {
+		o.Drain() // ends the waits left (none, unless cut short) and refuses paid calls still arriving
+	}
 	flush := cmp.Or(t.flushLimit, flushLimit)
-	calls.wait(inFlightGrace)
-	answers.all.wait(flush)
-	answers.settle(cmp.Or(t.readGrace, readGrace))
+	if !aborted {
+		// Only a submit already on the wire outlives Drain.
+		calls.wait(inFlightGrace, o.Abort)
+	}
+	answers.all.wait(flush, nil)
+	if !closed(o.Abort) {
+		answers.settle(cmp.Or(t.readGrace, readGrace))
+	}
+	// Idle SSE streams and session streams end here, once every answer has
+	// left: their clients reconnect (through a balancer, to another server).
 	sctx, cancel := context.WithTimeout(context.Background(), flush)
 	defer cancel()
 	_ = closeSessions(sctx)
-	if err := srv.Shutdown(sctx); err != nil {
+	select {
+	case err := <-shut:
+		if err != nil {
+			_ = srv.Close()
+		}
+	case <-sctx.Done():
 		_ = srv.Close() // connections that never sent a request are not worth waiting for
+	}
+	if aborted || closed(o.Abort) {
+		return ErrAborted
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,10 +33,11 @@ const (
 	maxBodyBytes   = 1 << 20
 	idleTimeout    = 2 * time.Minute
 	sessionIdleTTL = 30 * time.Minute
-	// inFlightGrace bounds the wait for tool calls at shutdown. Waits end at
-	// once (app.Drain); only a submit already on the wire takes
+	// inFlightGrace bounds the wait for tool calls at shutdown once their
+	// waits have ended (Drain): only a submit already on the wire takes
 	// longer, and its answer (a billed task id) is worth the default
-	// AIPAINT_REQUEST_TIMEOUT of 30 s.
+	// AIPAINT_REQUEST_TIMEOUT of 30 s. It is also the CallLimit when the
+	// caller gives none.
 	inFlightGrace = 40 * time.Second
 	// flushLimit bounds the wait, once the tool calls have returned, for
 	// their answers to be written to the clients.
@@ -80,7 +82,26 @@ type HTTPOptions struct {
 	// Health answers GET /healthz, which needs no token: nil or an error
 	// (the shared store unreachable). nil Health = always healthy.
 	Health func(ctx context.Context) error
+
+	// The stop, once ctx has ended. For Grace the server keeps serving
+	// everything, /healthz answering 503 "draining" so that load balancers
+	// route elsewhere first (0 = no grace); then it stops accepting and
+	// lets the calls in flight finish, for at most CallLimit (the longest a
+	// call may take: its longest wait and what surrounds it; 0 =
+	// inFlightGrace). Drain then ends the waits still running: they answer
+	// "pending" with their task ids (app.Drain). Abort, once closed (a
+	// second signal), cuts all of that short: Drain at once, flushLimit for
+	// the answers to leave, every connection closed, and HTTP returns
+	// ErrAborted.
+	Grace     time.Duration
+	CallLimit time.Duration
+	Drain     func()
+	Abort     <-chan struct{}
 }
+
+// ErrAborted: Abort cut the stop short; calls in flight may have answered
+// "pending", or not at all.
+var ErrAborted = errors.New("stop cut short")
 
 // tuning holds the settings only tests change (export_test.go): shorter
 // timeouts, and a hook that learns the address. The zero value is the
@@ -93,6 +114,7 @@ type tuning struct {
 	readGrace         time.Duration // 0 = readGrace
 	flushLimit        time.Duration // 0 = flushLimit
 	ready             func(net.Addr)
+	endGrace          <-chan struct{} // closed: the grace is over
 }
 
 // CheckBind refuses to listen beyond loopback without credentials: the

@@ -13,12 +13,16 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// At shutdown, request contexts are not tied to the server's: the tools end
-// their waits on the same signal (app.Drain, paint.Service.Drain) and answer
-// "pending" with the task id. Those answers must still reach the clients, so
-// HTTP waits for the tool calls in flight, then for the answers they owe to
-// be written, and then for the clients to read them (see settle), and only
-// then closes the sessions and the server.
+// A stop of an HTTP server loses no call (see HTTP): at the signal /healthz
+// answers 503 while everything is still served for the grace period; then
+// the server stops accepting and lets the calls in flight finish their
+// waits. Request contexts are not tied to the server's: when the calls must
+// end sooner (a second signal, or past CallLimit) their waits end on Drain
+// (app.Drain, paint.Service.Drain) and answer "pending" with the task id.
+// Every answer must still reach its client, so HTTP waits for the tool calls
+// in flight, then for the answers they owe to be written, and then for the
+// clients to read them (see settle), and only then closes the sessions and
+// the server.
 
 // inFlight counts what is in flight and tells when nothing is.
 type inFlight struct {
@@ -45,8 +49,9 @@ func (c *inFlight) add(d int) {
 	}
 }
 
-// wait returns once nothing is in flight, or when limit has passed.
-func (c *inFlight) wait(limit time.Duration) {
+// wait returns true once nothing is in flight, or false when limit has
+// passed or abort is closed (nil: never).
+func (c *inFlight) wait(limit time.Duration, abort <-chan struct{}) bool {
 	c.mu.Lock()
 	zero := c.zero
 	c.mu.Unlock()
@@ -54,7 +59,39 @@ func (c *inFlight) wait(limit time.Duration) {
 	defer t.Stop()
 	select {
 	case <-zero:
+		return true
 	case <-t.C:
+	case <-abort:
+	}
+	return false
+}
+
+func (c *inFlight) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// pause waits d, or until end or abort is closed (nil: never); true if
+// abort was.
+func pause(d time.Duration, end, abort <-chan struct{}) (aborted bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-end:
+	case <-abort:
+		return true
+	}
+	return false
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
