@@ -41,7 +41,8 @@ func (s *syncBuffer) String() string {
 // serverEnv is the test's environment without any AIPAINT_ setting (so a
 // developer's credentials never reach a test server), with a data and an
 // output folder of its own (never the user's, and no deduplication across
-// tests), plus extra, which may override them.
+// tests) and no shutdown grace, plus extra, which may override them (the
+// last value of a name wins).
 func serverEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -52,6 +53,9 @@ func serverEnv(extra ...string) []string {
 	if dir, err := os.MkdirTemp(workDir, "run-"); err == nil {
 		env = append(env, "AIPAINT_DATA_DIR="+filepath.Join(dir, "data"), "AIPAINT_OUTPUT_DIR="+filepath.Join(dir, "out"))
 	}
+	// No grace at the stop of an HTTP server (it would add 5 s to every
+	// test's cleanup), except in the tests of that grace (drain_test.go).
+	env = append(env, "AIPAINT_SHUTDOWN_GRACE=0")
 	return append(env, extra...)
 }
 
@@ -169,35 +173,53 @@ func (p *proc) stop(t *testing.T) {
 	if p.stopped {
 		return
 	}
-	p.stopped = true
 	select {
 	case <-p.done:
+		p.stopped = true
 		t.Errorf("%s exited before it was stopped: %v", p.name, p.waitErr)
 		return
 	default:
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM %s: %v", p.name, err)
-	}
 	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	switch code := p.exited(t); {
+	case code == 0:
+		t.Logf("%s exited %s after SIGTERM", p.name, time.Since(start).Round(time.Millisecond))
+	case code > 0:
+		t.Errorf("%s: exit after SIGTERM: %v (want exit status 0)", p.name, p.waitErr)
+	}
+}
+
+// signal sends sig to the server; the test then sees to its end (exited),
+// not the cleanup.
+func (p *proc) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	p.stopped = true
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Errorf("%s %s: %v", sig, p.name, err)
+	}
+}
+
+// exited waits, within exitTimeout, for the server to exit by itself and
+// returns its exit status; -1 (and the test fails) if it did not.
+func (p *proc) exited(t *testing.T) int {
+	t.Helper()
 	select {
 	case <-p.done:
-		if p.waitErr != nil {
-			t.Errorf("%s: exit after SIGTERM: %v (want exit status 0)", p.name, p.waitErr)
-		}
-		t.Logf("%s exited %s after SIGTERM", p.name, time.Since(start).Round(time.Millisecond))
+		return p.cmd.ProcessState.ExitCode()
 	case <-time.After(exitTimeout):
-		// SIGQUIT makes a Go program print every goroutine's stack to
-		// stderr: the log then shows what held the shutdown.
-		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-p.done:
-		case <-time.After(exitTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		t.Errorf("%s did not exit within %s of SIGTERM (stopped with SIGQUIT: goroutine dump in its stderr below)", p.name, exitTimeout)
 	}
+	// SIGQUIT makes a Go program print every goroutine's stack to stderr:
+	// the log then shows what held the exit.
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(exitTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	t.Errorf("%s did not exit within %s of its stop signal (stopped with SIGQUIT: goroutine dump in its stderr below)", p.name, exitTimeout)
+	return -1
 }
 
 // stdioServer is the command line of a stdio server process.

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"net"
+	"net/http"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -10,11 +13,14 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// TestShutdownAnswersInFlightCall sends SIGTERM while generate_image is
-// waiting for a task that was already submitted (and, upstream, billed). A
-// graceful shutdown ends the wait and still answers the call: status
-// "pending" with the task_id, so the caller can use check_task later instead
-// of paying for a second image. The process must still exit promptly.
+// TestShutdownAnswersInFlightCall stops the server at once while
+// generate_image is waiting for a task that was already submitted (and,
+// upstream, billed): SIGTERM for a stdio server, a second signal for an HTTP
+// one (the first lets calls finish: drain_test.go). The stop ends the wait
+// and still answers the call: status "pending" with the task_id, so the
+// caller can use check_task later instead of paying for a second image. The
+// process must still exit promptly: with status 0 from stdio, 1 from HTTP
+// (its stop was cut short).
 func TestShutdownAnswersInFlightCall(t *testing.T) {
 	for _, transport := range []string{"stdio", "sse", "http"} {
 		t.Run(transport, func(t *testing.T) {
@@ -50,7 +56,8 @@ func TestShutdownAnswersInFlightCall(t *testing.T) {
 					}
 				}
 			default:
-				p := startHTTPServer(t, transport, true, env...)
+				// A grace that outlasts the test: only the second signal ends it.
+				p := startHTTPServer(t, transport, true, append(env, "AIPAINT_SHUTDOWN_GRACE=10m")...)
 				path := "/mcp"
 				if transport == "sse" {
 					path = "/sse"
@@ -66,10 +73,22 @@ func TestShutdownAnswersInFlightCall(t *testing.T) {
 					t.Fatalf("connect: %v", err)
 				}
 				sigterm = func() {
-					hc.CloseIdleConnections() // only the session's own connections stay
-					p.stop(t)                 // SIGTERM; fails the test unless exit 0 within exitTimeout
+					p.signal(t, syscall.SIGTERM)
+					// Signals of one kind may merge while pending: the second is
+					// sent once the first has been seen.
+					untilHealth(t, p.addr, http.StatusServiceUnavailable)
+					second := map[string]os.Signal{"http": syscall.SIGTERM, "sse": syscall.SIGINT}[transport]
+					p.signal(t, second)
 				}
-				checkEnd = func(*testing.T) { _ = cs.Close() }
+				checkEnd = func(t *testing.T) {
+					if code := p.exited(t); code != 1 {
+						t.Errorf("HTTP server after a second signal: exit status %d, want 1", code)
+					}
+					if !strings.Contains(p.stderr.String(), "stopped at once by a second signal") {
+						t.Errorf("no log line says the stop was cut short")
+					}
+					_ = cs.Close()
+				}
 			}
 
 			type answer struct {
