@@ -93,9 +93,7 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 		calls.wait(inFlightGrace, o.Abort)
 	}
 	answers.all.wait(flush, nil)
-	if !closed(o.Abort) {
-		answers.settle(cmp.Or(t.readGrace, readGrace))
-	}
+	answers.settle(cmp.Or(t.readGrace, readGrace)) // even when cut short: readGrace is short
 	// Idle SSE streams and session streams end here, once every answer has
 	// left: their clients reconnect (through a balancer, to another server).
 	sctx, cancel := context.WithTimeout(context.Background(), flush)
