@@ -73,25 +73,22 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 	h.draining.Store(true)
 	srv.SetKeepAlivesEnabled(false)
 	o.Logger.Info("draining", "grace", o.Grace.String(), "healthz", http.StatusServiceUnavailable)
-	aborted := pause(o.Grace, t.endGrace, o.Abort)
+	pause(o.Grace, t.endGrace, o.Abort)
 
 	// Stopping: no new connection; the calls in flight finish their waits,
 	// which their wait_seconds (at most AIPAINT_MAX_WAIT_SECONDS) bound.
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(context.Background()) }()
 	o.Logger.Info("stopped accepting", "calls_in_flight", calls.count())
-	if !aborted && !calls.wait(cmp.Or(o.CallLimit, inFlightGrace), o.Abort) && !closed(o.Abort) {
+	if !calls.wait(cmp.Or(o.CallLimit, inFlightGrace), o.Abort) && !closed(o.Abort) {
 		o.Logger.Warn("calls still running past their limit: their waits end now and answer pending", "calls_in_flight", calls.count())
 	}
-	aborted = closed(o.Abort)
 	if o.Drain != nil {
 		o.Drain() // ends the waits left (none, unless cut short) and refuses paid calls still arriving
 	}
+	// Only a submit already on the wire outlives Drain.
+	calls.wait(inFlightGrace, o.Abort)
 	flush := cmp.Or(t.flushLimit, flushLimit)
-	if !aborted {
-		// Only a submit already on the wire outlives Drain.
-		calls.wait(inFlightGrace, o.Abort)
-	}
 	answers.all.wait(flush, nil)
 	answers.settle(cmp.Or(t.readGrace, readGrace)) // even when cut short: readGrace is short
 	// Idle SSE streams and session streams end here, once every answer has
@@ -107,7 +104,7 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 	case <-sctx.Done():
 		_ = srv.Close() // connections that never sent a request are not worth waiting for
 	}
-	if aborted || closed(o.Abort) {
+	if closed(o.Abort) {
 		return ErrAborted
 	}
 	return nil

@@ -72,18 +72,15 @@ func (c *inFlight) count() int {
 	return c.n
 }
 
-// pause waits d, or until end or abort is closed (nil: never); true if
-// abort was.
-func pause(d time.Duration, end, abort <-chan struct{}) (aborted bool) {
+// pause waits d, or until end or abort is closed (nil: never).
+func pause(d time.Duration, end, abort <-chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-end:
 	case <-abort:
-		return true
 	}
-	return false
 }
 
 func closed(c <-chan struct{}) bool {
