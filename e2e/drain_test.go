@@ -47,7 +47,7 @@ func untilHealth(t *testing.T, addr string, code int) time.Duration {
 // calls get their pictures, and the process exits by itself with status 0.
 func TestDrain(t *testing.T) {
 	const (
-		grace = 5 * time.Second // room for a new session and call on a loaded machine
+		grace = 5 * time.Second  // room for a new session and call on a loaded machine
 		delay = 10 * time.Second // the calls are still waiting when the grace ends
 	)
 	for _, transport := range []string{"http", "sse"} {
