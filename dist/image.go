@@ -34,10 +34,10 @@ const (
 // imageTargets are the platforms of the image, as the index lists them.
 var imageTargets = []target{{"linux", "amd64"}, {"linux", "arm64"}}
 
-// imageCmd is the image's default command: streamable HTTP (/mcp) on every
-// address. It refuses to start without AIPAINT_HTTP_TOKEN or
+// imageCmd is the image's default command: streamable HTTP (/mcp) and SSE
+// (/sse) on every address. It refuses to start without AIPAINT_HTTP_TOKEN or
 // AIPAINT_HTTP_TOKENS_FILE, as any non-loopback server does.
-var imageCmd = []string{"serve", "--transport", "http", "--addr", "0.0.0.0:" + imagePort}
+var imageCmd = []string{"serve", "--transport", "http,sse", "--addr", "0.0.0.0:" + imagePort}
 
 // imageFile is the name of the OCI image layout, written as a tar.
 func imageFile(rel release) string { return fmt.Sprintf("aipaint-mcp_%s_oci.tar", rel.Version) }

@@ -124,7 +124,7 @@ func checkConfig(t *testing.T, img v1.Image, rel release, arch string) *v1.Confi
 	assert.Equal(t, arch, cf.Architecture)
 	assert.True(t, cf.Created.Time.Equal(rel.CommitTime), "created = the commit's time: %v", cf.Created)
 	assert.Equal(t, []string{"/aipaint-mcp"}, c.Entrypoint)
-	assert.Equal(t, []string{"serve", "--transport", "http", "--addr", "0.0.0.0:8000"}, c.Cmd)
+	assert.Equal(t, []string{"serve", "--transport", "http,sse", "--addr", "0.0.0.0:8000"}, c.Cmd)
 	assert.Equal(t, "65532:65532", c.User)
 	assert.Contains(t, c.Env, "AIPAINT_DATA_DIR=/data")
 	assert.Contains(t, c.ExposedPorts, "8000/tcp")
