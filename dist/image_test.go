@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -399,11 +400,32 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
+// TestOnlyDistLinksTheImageLibraries: the server binary never carries the
+// OCI library or the CA bundle it is built with.
+func TestOnlyDistLinksTheImageLibraries(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command lists the packages")
+	list := func(pkg string) []string {
+		out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
+		require.NoError(t, err, "go list -deps %s", pkg)
+		return strings.Fields(string(out))
+	}
+	banned := []string{"github.com/google/go-containerregistry/", "golang.org/x/crypto/x509roots/"}
+	linked := func(deps []string, prefix string) bool {
+		return slices.ContainsFunc(deps, func(d string) bool { return strings.HasPrefix(d, prefix) })
+	}
+	dist, server := list("aipaint-mcp/dist"), list("aipaint-mcp")
+	for _, prefix := range banned {
+		assert.True(t, linked(dist, prefix), "dist links %s (else this test checks nothing)", prefix)
+		assert.False(t, linked(server, prefix), "the server binary links %s", prefix)
+	}
+}
+
 // TestImageRunsAsItsConfigSays builds the linux binaries and the image from
 // them, unpacks each platform as a runtime would, and starts the amd64 one
 // as its config says (no argument added) as uid 65532 in a chroot: /healthz
-// on port 8000, a sandbox generate_image over streamable HTTP with the
-// token, the image saved under /data. Without a token it refuses to start.
+// on port 8000, SSE on it, a sandbox generate_image over streamable HTTP with
+// the token, the image saved under /data. Without a token it refuses to start.
 func TestImageRunsAsItsConfigSays(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two release binaries")
@@ -481,6 +503,14 @@ func TestImageRunsAsItsConfigSays(t *testing.T) {
 		hc := &http.Client{Transport: bearer{token: token, base: base}}
 		defer hc.CloseIdleConnections()
 		client := mcp.NewClient(&mcp.Implementation{Name: "aipaint-image-test", Version: "0.0.1"}, nil)
+		// SSE answers on the same port.
+		sse, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: "http://127.0.0.1:8000/sse", HTTPClient: hc}, nil)
+		require.NoError(t, err)
+		styles, err := sse.CallTool(ctx, &mcp.CallToolParams{Name: "list_styles", Arguments: map[string]any{}})
+		require.NoError(t, err)
+		assert.False(t, styles.IsError)
+		require.NoError(t, sse.Close())
+
 		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://127.0.0.1:8000/mcp", HTTPClient: hc}, nil)
 		require.NoError(t, err)
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "generate_image", Arguments: map[string]any{"text": "容器里的熊猫", "wait_seconds": 20}})
