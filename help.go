@@ -11,7 +11,7 @@ import (
 const usage = `aipaint-mcp — MCP server for the 聚美智数 AI绘画 text-to-image API (Huawei Cloud Marketplace)
 
 Usage:
-  aipaint-mcp [serve] [--transport stdio|sse|http] [--addr host:port] [--sandbox]
+  aipaint-mcp [serve] [--transport stdio|sse|http|http,sse] [--addr host:port] [--sandbox]
   aipaint-mcp generate [--style S] [--resolution R] [--num N] [--out DIR] [--timeout 5m] [--sandbox] TEXT
   aipaint-mcp styles
   aipaint-mcp doctor [--sandbox]

@@ -66,7 +66,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"paint"}, nil, 2, `unknown command "paint"`},
 		{[]string{"generate", "--sandbox"}, nil, 2, "generate needs the text"},
-		{[]string{"--transport", "carrier-pigeon"}, nil, 2, "want stdio, sse or http"},
+		{[]string{"--transport", "carrier-pigeon"}, nil, 2, "want stdio, sse, http or http,sse"},
 		{[]string{"--bogus"}, nil, 2, "flag provided but not defined"},
 		{[]string{"styles", "extra"}, nil, 2, "takes no arguments"},
 		{[]string{"--transport", "http", "--addr", "0.0.0.0:0"}, nil, 1, "AIPAINT_HTTP_TOKEN"},

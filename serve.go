@@ -23,7 +23,7 @@ type ServeCommand struct{ process }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	transport := fs.String("transport", serve.TransportStdio, "stdio, sse or http (streamable HTTP)")
+	transport := fs.String("transport", serve.TransportStdio, "stdio, sse, http (streamable HTTP) or http,sse (both on one address)")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address for sse and http")
 	sandbox := fs.Bool("sandbox", false, "use the built-in sandbox upstream (no account, no cost)")
 	if err := c.parseFlags(fs, args, nil); err != nil {
@@ -36,10 +36,10 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	switch *transport {
 	case serve.TransportStdio:
 		return c.stdio(ctx, cfg, logger)
-	case serve.TransportSSE, serve.TransportHTTP:
+	case serve.TransportSSE, serve.TransportHTTP, serve.TransportBoth:
 		return c.http(ctx, cfg, logger, *transport, *addr)
 	}
-	fmt.Fprintf(c.stderr, "--transport %q: want stdio, sse or http\n", *transport)
+	fmt.Fprintf(c.stderr, "--transport %q: want stdio, sse, http or http,sse\n", *transport)
 	return errUsage
 }
 

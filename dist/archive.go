@@ -37,9 +37,8 @@ func sortedWithDirs(files []file) (dirs []string, sorted []file) {
 	return dirs, sorted
 }
 
-// tarGz writes a reproducible .tar.gz: sorted entries under prefix, one
-// fixed time, owner 0:0 without names, and a gzip header without name or time
-// of its own. An empty prefix puts the files at the top.
+// tarGz writes a reproducible .tar.gz: tarFiles' entries, and a gzip
+// header without name or time of its own.
 func tarGz(prefix string, files []file, mtime time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -47,7 +46,20 @@ func tarGz(prefix string, files []file, mtime time.Time) ([]byte, error) {
 		return nil, err
 	}
 	zw.ModTime = mtime.UTC().Truncate(time.Second)
-	tw := tar.NewWriter(zw)
+	if err := tarFiles(zw, prefix, files, mtime); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// tarFiles writes a reproducible tar: sorted entries under prefix, one
+// fixed time, owner 0:0 without names. An empty prefix puts the files at
+// the top.
+func tarFiles(w io.Writer, prefix string, files []file, mtime time.Time) error {
+	tw := tar.NewWriter(w)
 	mtime = mtime.UTC().Truncate(time.Second)
 	dirs, sorted := sortedWithDirs(files)
 	var entries []string
@@ -63,7 +75,7 @@ func tarGz(prefix string, files []file, mtime time.Time) ([]byte, error) {
 		if err := tw.WriteHeader(&tar.Header{
 			Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: mtime, Format: tar.FormatUSTAR,
 		}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, f := range sorted {
@@ -71,19 +83,13 @@ func tarGz(prefix string, files []file, mtime time.Time) ([]byte, error) {
 			Typeflag: tar.TypeReg, Name: prefix + f.Name, Mode: int64(f.Mode.Perm()), Size: int64(len(f.Data)),
 			ModTime: mtime, Format: tar.FormatUSTAR,
 		}); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := tw.Write(f.Data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return tw.Close()
 }
 
 // zipFiles writes a reproducible zip: sorted entries under prefix, one fixed

@@ -66,6 +66,7 @@ func build(root, out string, rel release) ([]string, error) {
 		b.binaries,
 		b.readDocs,
 		b.archives,
+		b.image,
 		b.bundle,
 		b.npm,
 		b.registry,

@@ -37,9 +37,9 @@ func testRelease(t *testing.T) release {
 	v := strings.TrimSpace(string(raw))
 	require.True(t, validVersion(v), "VERSION %q", v)
 	return release{
-		Version: v, Commit: "abc1234", CommitTime: testTime,
+		Version: v, Commit: "abc1234", Revision: "abc1234" + strings.Repeat("0", 33), CommitTime: testTime,
 		RegistryName: defaultRegistryName, Repository: defaultRepository,
-		DownloadBase: strings.ReplaceAll(defaultDownloadBase, "{version}", v),
+		DownloadBase: strings.ReplaceAll(defaultDownloadBase, "{version}", v), Image: defaultImage,
 	}
 }
 
@@ -324,12 +324,17 @@ func TestEveryManifestIsStampedFromVERSION(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &sj))
 	assert.Equal(t, rel.Version, sj.Version)
-	require.Len(t, sj.Packages, 2)
-	for _, p := range sj.Packages {
+	require.Len(t, sj.Packages, 3)
+	for _, p := range sj.Packages[:2] {
 		assert.Equal(t, rel.Version, p.Version, p.RegistryType)
 	}
 	assert.Equal(t, "https://github.com/aipaint-mcp/aipaint-mcp/releases/download/v"+rel.Version+"/aipaint-mcp-"+rel.Version+".mcpb", sj.Packages[1].Identifier)
 	assert.Equal(t, strings.Repeat("ab", 32), sj.Packages[1].FileSHA256)
+	// The image: its version is its tag, and the registry refuses a version field on it.
+	assert.Equal(t, "oci", sj.Packages[2].RegistryType)
+	assert.Equal(t, "ghcr.io/aipaint-mcp/aipaint-mcp:"+rel.Version, sj.Packages[2].Identifier)
+	assert.Empty(t, sj.Packages[2].Version)
+	assert.Empty(t, sj.Packages[2].FileSHA256)
 }
 
 func TestLauncher(t *testing.T) {

@@ -1,9 +1,10 @@
 // Command dist builds the release artifacts into dist/out (or -o DIR):
 // archives for every platform, a macOS universal binary, the Claude Desktop
-// bundle (.mcpb), the npm packages and the MCP Registry's server.json, all
+// bundle (.mcpb), the npm packages, a container image (an OCI image layout
+// as a tar) and the MCP Registry's server.json, all
 // stamped from the VERSION file and byte-identical for one commit.
 //
-//	go run ./dist [-o DIR] [-registry-name NAME] [-repository URL] [-download-base URL]
+//	go run ./dist [-o DIR] [-registry-name NAME] [-repository URL] [-download-base URL] [-image REPO]
 package main
 
 import (
@@ -23,6 +24,7 @@ const (
 	defaultRegistryName = "io.github.aipaint-mcp/aipaint-mcp"
 	defaultRepository   = "https://github.com/aipaint-mcp/aipaint-mcp"
 	defaultDownloadBase = "https://github.com/aipaint-mcp/aipaint-mcp/releases/download/v{version}"
+	defaultImage        = "ghcr.io/aipaint-mcp/aipaint-mcp"
 )
 
 // marker marks a folder as dist's own, so it may be emptied on the next run.
@@ -32,11 +34,13 @@ const marker = ".aipaint-dist"
 type release struct {
 	Version      string    // from VERSION
 	Commit       string    // short commit, with -dirty when the tree had changes
+	Revision     string    // the full commit
 	CommitTime   time.Time // the commit's time: every timestamp in every archive
 	Dirty        bool
 	RegistryName string
 	Repository   string
 	DownloadBase string // {version} already replaced
+	Image        string // the container image's repository, without a tag
 }
 
 func main() {
@@ -52,6 +56,7 @@ func run(args []string) error {
 	registryName := fs.String("registry-name", defaultRegistryName, "name in the MCP Registry (server.json name, npm mcpName)")
 	repository := fs.String("repository", defaultRepository, "repository URL")
 	downloadBase := fs.String("download-base", defaultDownloadBase, "base URL of the release downloads; {version} is replaced")
+	image := fs.String("image", defaultImage, "repository the container image is pushed to (tagged with the version)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +77,7 @@ func run(args []string) error {
 	rel.RegistryName = *registryName
 	rel.Repository = strings.TrimSuffix(*repository, "/")
 	rel.DownloadBase = strings.TrimSuffix(strings.ReplaceAll(*downloadBase, "{version}", rel.Version), "/")
+	rel.Image = *image
 	if rel.Dirty {
 		fmt.Fprintln(os.Stderr, "dist: warning: the tree has uncommitted changes; the binaries say -dirty and are not a release")
 	}
@@ -118,6 +124,7 @@ func readRelease(root string) (release, error) {
 	return release{
 		Version:    v,
 		Commit:     full[:7],
+		Revision:   full,
 		CommitTime: t.UTC(),
 		Dirty:      status != "",
 	}, nil

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +15,7 @@ import (
 	"aipaint-mcp/config"
 )
 
-// HTTP serves s over SSE (/sse + /message) or streamable HTTP (/mcp) until ctx ends.
+// HTTP serves s over SSE (/sse + /message), streamable HTTP (/mcp) or both until ctx ends.
 func HTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions) error {
 	return serveHTTP(ctx, s, o, tuning{})
 }
@@ -119,17 +120,18 @@ func checkOptions(o HTTPOptions, addr string) error {
 	if err := checkBind(addr, o.Token != "" || o.People != nil); err != nil {
 		return err
 	}
-	if o.Transport != TransportHTTP && o.Transport != TransportSSE {
-		return fmt.Errorf("unknown transport %q: want stdio, sse or http", o.Transport)
+	if o.Transport != TransportHTTP && o.Transport != TransportSSE && o.Transport != TransportBoth {
+		return fmt.Errorf("unknown transport %q: want stdio, sse, http or http,sse", o.Transport)
 	}
 	return nil
 }
 
-// mount puts the transport's handlers on a mux; closeSessions ends its
+// mount puts the transports' handlers on a mux; closeSessions ends their
 // sessions (and their streams).
 func mount(s *server.MCPServer, o HTTPOptions, t tuning, answers *owed) (mux *http.ServeMux, closeSessions func(context.Context) error) {
 	mux = http.NewServeMux()
-	if o.Transport == TransportHTTP {
+	var closers []func(context.Context) error
+	if o.Transport == TransportHTTP || o.Transport == TransportBoth {
 		opts := []server.StreamableHTTPOption{
 			server.WithEndpointPath("/mcp"),
 			server.WithSessionIdleTTL(cmp.Or(t.sessionIdleTTL, sessionIdleTTL)),
@@ -140,18 +142,27 @@ func mount(s *server.MCPServer, o HTTPOptions, t tuning, answers *owed) (mux *ht
 		}
 		h := server.NewStreamableHTTPServer(s, opts...)
 		mux.Handle("/mcp", answers.post(h))
-		return mux, h.Shutdown
+		closers = append(closers, h.Shutdown)
 	}
-	opts := []server.SSEOption{server.WithKeepAlive(true), server.WithUseFullURLForMessageEndpoint(false)}
-	if o.People != nil {
-		opts = append(opts, server.WithSessionIDGenerator(func(ctx context.Context, _ *http.Request) (string, error) {
-			return sealSession(ctx, rand.Text()), nil
-		}))
+	if o.Transport == TransportSSE || o.Transport == TransportBoth {
+		opts := []server.SSEOption{server.WithKeepAlive(true), server.WithUseFullURLForMessageEndpoint(false)}
+		if o.People != nil {
+			opts = append(opts, server.WithSessionIDGenerator(func(ctx context.Context, _ *http.Request) (string, error) {
+				return sealSession(ctx, rand.Text()), nil
+			}))
+		}
+		h := server.NewSSEServer(s, opts...)
+		mux.Handle("/sse", answers.sseStream(h.SSEHandler()))
+		mux.Handle("/message", answers.sseMessage(h.MessageHandler()))
+		// Not h.Shutdown: it only closes sessions when the SSEServer runs
+		// its own http.Server, which it does not here.
+		closers = append(closers, func(context.Context) error { h.CloseSessions(); return nil })
 	}
-	h := server.NewSSEServer(s, opts...)
-	mux.Handle("/sse", answers.sseStream(h.SSEHandler()))
-	mux.Handle("/message", answers.sseMessage(h.MessageHandler()))
-	// Not h.Shutdown: it only closes sessions when the SSEServer runs
-	// its own http.Server, which it does not here.
-	return mux, func(context.Context) error { h.CloseSessions(); return nil }
+	return mux, func(ctx context.Context) error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c(ctx))
+		}
+		return errors.Join(errs...)
+	}
 }

@@ -26,6 +26,9 @@ const (
 	TransportStdio = "stdio"
 	TransportSSE   = "sse"
 	TransportHTTP  = "http"
+	// TransportBoth serves streamable HTTP (/mcp) and SSE (/sse, /message)
+	// from one listener: the container image's default.
+	TransportBoth = "http,sse"
 )
 
 // Limits of the HTTP transports.
@@ -64,7 +67,7 @@ type People interface {
 
 // HTTPOptions configure the SSE and streamable HTTP transports.
 type HTTPOptions struct {
-	Transport string // TransportSSE or TransportHTTP
+	Transport string // TransportSSE, TransportHTTP or TransportBoth
 	Addr      string
 	// Listener, if set, is served instead of a new listener on Addr (for a
 	// caller that must know the port first, e.g. one listening on port 0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the release artifacts that go run ./dist wrote, the way a user
-# without Go meets them: the unpacked archive, the .mcpb bundle (official
+# without Go meets them: the unpacked archive, the container image (its
+# index read with python3, then copied by Debian's skopeo), the .mcpb bundle (official
 # mcpb CLI, then started as its manifest says), and npx / bun x from a real
 # npm registry (verdaccio) on loopback. Go is taken off the PATH: only the
 # built artifacts, Node, npm and bun run here.
@@ -36,7 +37,7 @@ skip() {
 finish() {
   echo
   echo "sizes:"
-  (cd "$out" && ls -l ./*.tar.gz ./*.zip ./*.mcpb npm/*.tgz | awk '{printf "  %10d  %s\n", $5, $NF}')
+  (cd "$out" && ls -l ./*.tar.gz ./*_oci.tar ./*.zip ./*.mcpb npm/*.tgz | awk '{printf "  %10d  %s\n", $5, $NF}')
   if [ -s "$work/timing" ]; then
     echo "stdio sessions (label, ms to first answer, ms in all):"
     sed 's/^/  /' "$work/timing"
@@ -75,6 +76,54 @@ if [ -x "$bin" ] && v="$("$bin" --version)" && [[ "$v" =~ ^aipaint-mcp\ ${versio
   pass "archive binary --version: $v"
 else
   fail "archive binary --version: ${v:-not executable}"
+fi
+
+# --- the container image (no Node needed) ----------------------------------
+image="$out/aipaint-mcp_${version}_oci.tar"
+img_dir="$work/oci"
+mkdir -p "$img_dir"
+if ! tar -xf "$image" -C "$img_dir"; then
+  fail "the image $(basename "$image") is not a tar"
+elif ! command -v python3 >/dev/null 2>&1; then
+  skip "python3 is not installed: the image's index"
+elif platforms="$(python3 - "$img_dir" "$version" <<'EOF'
+import json, sys
+root, version = sys.argv[1], sys.argv[2]
+def blob(digest):
+    algo, hexdigest = digest.split(":")
+    with open(f"{root}/blobs/{algo}/{hexdigest}") as f:
+        return json.load(f)
+top = json.load(open(f"{root}/index.json"))
+assert json.load(open(f"{root}/oci-layout"))["imageLayoutVersion"] == "1.0.0"
+[entry] = top["manifests"]
+assert entry["annotations"]["org.opencontainers.image.ref.name"] == version, entry
+index = blob(entry["digest"])
+found = []
+for m in index["manifests"]:
+    cfg = blob(blob(m["digest"])["config"]["digest"])
+    c = cfg["config"]
+    assert (cfg["os"], cfg["architecture"]) == (m["platform"]["os"], m["platform"]["architecture"])
+    assert c["Entrypoint"] == ["/aipaint-mcp"] and c["User"] == "65532:65532", c
+    assert "8000/tcp" in c["ExposedPorts"] and "AIPAINT_DATA_DIR=/data" in c["Env"], c
+    assert c["Labels"]["org.opencontainers.image.version"] == version, c["Labels"]
+    found.append(cfg["os"] + "/" + cfg["architecture"])
+print(" ".join(sorted(found)))
+EOF
+)" && [ "$platforms" = "linux/amd64 linux/arm64" ]; then
+  pass "image index: $platforms, entrypoint /aipaint-mcp as 65532, port 8000"
+else
+  fail "image index: ${platforms:-unreadable}"
+fi
+if command -v skopeo >/dev/null 2>&1; then
+  # Copying reads every blob and checks its digest.
+  if skopeo copy --quiet --multi-arch all "oci-archive:$image:$version" "oci:$work/oci-copy:$version" &&
+    arch="$(skopeo inspect --override-arch arm64 --format '{{.Architecture}}' "oci-archive:$image:$version")" && [ "$arch" = arm64 ]; then
+    pass "skopeo $(skopeo --version | awk '{print $3}') copies both platforms of oci-archive:$(basename "$image"):$version"
+  else
+    fail "skopeo cannot copy oci-archive:$(basename "$image"):$version"
+  fi
+else
+  skip "skopeo is not installed (Debian's skopeo; .ci/run installs it): the image's copy"
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
