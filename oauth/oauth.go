@@ -118,7 +118,7 @@ type Verifier struct {
 	logger *slog.Logger
 	client *http.Client
 	jwt    *jwt.Parser
-	claims *jwt.Validator // introspection answers: the same rules as JWTs
+	claims *jwt.Validator // introspection answers: the rules of JWTs but iss
 	ctx    context.Context
 	t      tuning
 
@@ -173,7 +173,6 @@ func newVerifier(ctx context.Context, o Options, t tuning) (*Verifier, error) {
 		t.retryAfter = retryAfter
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithIssuer(o.Issuer),
 		jwt.WithAudience(strings.TrimSuffix(o.Resource, "/"), strings.TrimSuffix(o.Resource, "/")+"/"),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -184,8 +183,8 @@ func newVerifier(ctx context.Context, o Options, t tuning) (*Verifier, error) {
 		o:      o,
 		logger: o.Logger,
 		client: newHTTPClient(o.RootCAs),
-		jwt:    jwt.NewParser(append(opts, jwt.WithValidMethods(algorithms))...),
-		claims: jwt.NewValidator(opts...),
+		jwt:    jwt.NewParser(append(opts, jwt.WithIssuer(o.Issuer), jwt.WithValidMethods(algorithms))...),
+		claims: jwt.NewValidator(opts...), // iss is optional in an introspection answer: askProvider checks it
 		ctx:    ctx,
 		t:      t,
 		cache:  map[[sha256.Size]byte]cached{},
@@ -351,22 +350,31 @@ func (v *Verifier) askProvider(ctx context.Context, endpoint, token string) (_ I
 	if err := v.getJSON(req, &c); err != nil {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err)
 	}
+	// A refusal is kept a minute; an identity a minute at most, and never
+	// past the token's exp.
 	now := v.t.now()
-	until = now.Add(cacheFor)
-	if c.ExpiresAt != nil && c.ExpiresAt.Before(until) {
-		until = c.ExpiresAt.Time
-	}
-	if !until.After(now) {
-		until = now.Add(cacheFor) // an expired token stays refused
-	}
+	refused := now.Add(cacheFor)
 	if !c.Active {
-		return Identity{}, until, fmt.Errorf("%w: introspection: not active", ErrInvalidToken)
+		return Identity{}, refused, fmt.Errorf("%w: introspection: not active", ErrInvalidToken)
 	}
 	if err := v.claims.Validate(&c); err != nil {
-		return Identity{}, until, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err)
+		return Identity{}, refused, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err)
+	}
+	if c.Issuer != "" && c.Issuer != v.o.Issuer {
+		return Identity{}, refused, fmt.Errorf("%w: introspection: issuer %q", ErrInvalidToken, c.Issuer)
 	}
 	id, err := c.identity()
-	return id, until, err
+	if err != nil {
+		return Identity{}, refused, err
+	}
+	until = now.Add(cacheFor)
+	if exp := c.ExpiresAt.Time; exp.Before(until) { // Validate required exp
+		until = exp
+	}
+	if !until.After(now) {
+		until = time.Time{} // expired, within the leeway: not kept
+	}
+	return id, until, nil
 }
 
 // provider returns the provider's metadata and keys, reading them on the
