@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,4 +315,37 @@ func TestUsageCommandCountsEachPerson(t *testing.T) {
 	lines = strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 4, out)
 	assert.Equal(t, []string{"TOTAL", "6", "6", "-"}, strings.Fields(lines[3]), "0 is no team limit")
+}
+
+// People who sign in are listed by their names (an email is longer than
+// the column was), with the tokens file's limit or AIPAINT_OAUTH_DEFAULT_LIMIT.
+func TestUsageCommandSignedInPeople(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	st, err := store.Open(dir)
+	require.NoError(t, err)
+	for i, name := range []string{"ann.longname-for-the-column@corp.example", "sub-0b5e", "bob"} {
+		res, err := st.Reserve(t.Context(), client.Request{Text: name, Num: i + 1}, store.Policy{Person: people.Person{Name: name}})
+		require.NoError(t, err)
+		_, err = st.Commit(t.Context(), res, store.Record{TaskID: strconv.Itoa(i)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, st.Close())
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(tokens, []byte("ann.longname-for-the-column@corp.example - 4\nbob fedcba9876543210fedc\n"), 0o600))
+	env := map[string]string{"AIPAINT_DATA_DIR": dir, "AIPAINT_HTTP_TOKENS_FILE": tokens,
+		"AIPAINT_OAUTH_ISSUER": "https://sso.example", "AIPAINT_PUBLIC_URL": "https://paint.example", "AIPAINT_OAUTH_DEFAULT_LIMIT": "3"}
+	code, out, errOut := runMain([]string{"usage"}, env)
+	require.Equal(t, 0, code, errOut)
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(line)
+		rows[f[0]] = f[1:]
+	}
+	assert.Equal(t, []string{"1", "1", "4"}, rows["ann.longname-for-the-column@corp.example"], out)
+	assert.Equal(t, []string{"2", "2", "3"}, rows["sub-0b5e"], "not in the file: the default limit\n%s", out)
+	assert.Equal(t, []string{"3", "3", "-"}, rows["bob"], "in the file without a limit\n%s", out)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for _, l := range lines {
+		assert.Equal(t, len(lines[0]), len(l), "columns out of line:\n%s", out)
+	}
 }
