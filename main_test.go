@@ -267,6 +267,21 @@ func TestServeTokensFile(t *testing.T) {
 			[]string{"line 3:"}},
 		{"stdio reads neither", nil,
 			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_HTTP_TOKENS_FILE": bad}, 0, nil},
+		// Sign-in: refused combinations and settings stop an HTTP server.
+		{"sign-in and the shared token", []string{"--transport", "http", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_OAUTH_ISSUER": "https://sso.example", "AIPAINT_PUBLIC_URL": "https://paint.example"}, 1,
+			[]string{"both AIPAINT_HTTP_TOKEN and AIPAINT_OAUTH_ISSUER are set", "AIPAINT_HTTP_TOKENS_FILE"}},
+		{"sign-in without a public URL", []string{"--transport", "sse", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_OAUTH_ISSUER": "https://sso.example"}, 1,
+			[]string{"AIPAINT_PUBLIC_URL is not"}},
+		{"invalid issuer", []string{"--transport", "http", "--addr", "0.0.0.0:0"},
+			map[string]string{"AIPAINT_OAUTH_ISSUER": "https://sso.example/?" + secret, "AIPAINT_PUBLIC_URL": "https://paint.example"}, 1,
+			[]string{"AIPAINT_OAUTH_ISSUER must be"}},
+		{"plain http issuer beyond loopback", []string{"--transport", "http", "--addr", "0.0.0.0:0"},
+			map[string]string{"AIPAINT_OAUTH_ISSUER": "http://sso.example", "AIPAINT_PUBLIC_URL": "https://paint.example"}, 1,
+			[]string{"AIPAINT_OAUTH_ISSUER is not https://"}},
+		{"stdio reads no sign-in setting", nil,
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_OAUTH_ISSUER": "not a url"}, 0, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
