@@ -331,6 +331,30 @@ func TestREADMEExample(t *testing.T) {
 	}
 }
 
+// The sign-in example of both READMEs is a valid tokens file: two people
+// who only sign in (found by Named, never by Lookup) and a script's token.
+func TestREADMESignInExample(t *testing.T) {
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		raw, err := os.ReadFile(file)
+		require.NoError(t, err)
+		_, rest, ok := strings.Cut(string(raw), "ann@corp.example    -")
+		require.True(t, ok, "%s: no sign-in example", file)
+		example, _, ok := strings.Cut("ann@corp.example    -"+rest, "```")
+		require.True(t, ok, file)
+		s, err := Parse([]byte(example))
+		require.NoError(t, err, file)
+		assert.Equal(t, []Person{{Name: "ann@corp.example", Limit: new(50)}, {Name: "bob@corp.example", Limit: new(0)}, {Name: "ci-nightly", Limit: new(200)}}, s.People(), file)
+		p, ok := s.Named("Ann@Corp.Example")
+		assert.True(t, ok, file)
+		assert.Equal(t, "ann@corp.example", p.Name)
+		_, ok = s.Lookup("-")
+		assert.False(t, ok)
+		p, ok = s.Lookup("Yh3nB8qW1eR6tU0iO5pZ")
+		assert.True(t, ok, file)
+		assert.Equal(t, "ci-nightly", p.Name)
+	}
+}
+
 // A Set stays as read whatever its callers do with the limits it returns.
 func TestSetKeepsItsLimits(t *testing.T) {
 	s, err := Parse([]byte("alice " + tokAlice + " 3\n"))
