@@ -197,10 +197,12 @@ func (v *Verifier) Resource() string { return v.o.Resource }
 func (v *Verifier) Scopes() []string { return slices.Clone(v.o.Scopes) }
 
 // Prepare reads the provider's metadata and key set now, so the log says
-// early whether the provider answers. Its failure is logged; tokens are
-// refused (and the provider tried again) until it answers.
-func (v *Verifier) Prepare(ctx context.Context) {
-	_, _ = v.provider(ctx)
+// early whether the provider answers (and doctor can say it). Its failure
+// is logged and returned; tokens are refused (and the provider tried
+// again) until it answers.
+func (v *Verifier) Prepare(ctx context.Context) error {
+	_, err := v.provider(ctx)
+	return err
 }
 
 // Verify checks a bearer token and returns whose it is. Its errors wrap
