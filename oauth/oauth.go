@@ -122,10 +122,11 @@ type Verifier struct {
 	ctx    context.Context
 	t      tuning
 
-	mu      sync.Mutex
-	prov    *provider // nil until the provider's metadata and keys are read
-	failed  time.Time // of the last attempt to read them, if it failed
-	lastErr error
+	mu        sync.Mutex
+	prov      *provider // nil until the provider's metadata and keys are read
+	failed    time.Time // of the last attempt to read them, if it failed
+	lastErr   error
+	discovery singleflight.Group // one attempt to read them at a time
 
 	flight singleflight.Group // one introspection at a time per token
 	cacheM sync.Mutex
@@ -306,8 +307,10 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string) (I
 	if ok && now.Before(c.until) {
 		return c.id, c.err
 	}
-	r, err, _ := v.flight.Do(string(key[:]), func() (any, error) {
-		id, until, err := v.askProvider(ctx, p.introspection, token)
+	// The question outlives a caller that leaves: others may wait for it.
+	asking := context.WithoutCancel(ctx)
+	ch := v.flight.DoChan(string(key[:]), func() (any, error) {
+		id, until, err := v.askProvider(asking, p.introspection, token)
 		if until.IsZero() { // the provider did not answer: nothing to keep
 			return cached{id: id, err: err}, nil
 		}
@@ -327,11 +330,13 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string) (I
 		v.cache[key] = c
 		return c, nil
 	})
-	if err != nil {
-		return Identity{}, err
+	select {
+	case r := <-ch:
+		c = r.Val.(cached)
+		return c.id, c.err
+	case <-ctx.Done():
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, ctx.Err())
 	}
-	c = r.(cached)
-	return c.id, c.err
 }
 
 // askProvider posts the token to the introspection endpoint. until is when
@@ -381,24 +386,46 @@ func (v *Verifier) askProvider(ctx context.Context, endpoint, token string) (_ I
 
 // provider returns the provider's metadata and keys, reading them on the
 // first call, and again no more often than every retryAfter while it fails.
+// The reading is the Verifier's, not the caller's: a request that leaves
+// stops waiting for it, and does not make it fail.
 func (v *Verifier) provider(ctx context.Context) (*provider, error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.prov != nil {
-		return v.prov, nil
+	p, failed, lastErr := v.prov, v.failed, v.lastErr
+	v.mu.Unlock()
+	switch {
+	case p != nil:
+		return p, nil
+	case !failed.IsZero() && v.t.now().Sub(failed) < v.t.retryAfter:
+		return nil, lastErr
 	}
-	if !v.failed.IsZero() && v.t.now().Sub(v.failed) < v.t.retryAfter {
-		return nil, v.lastErr
+	ch := v.discovery.DoChan("", func() (any, error) {
+		v.mu.Lock()
+		done := v.prov
+		v.mu.Unlock()
+		if done != nil { // read by an attempt that ended since this caller looked
+			return done, nil
+		}
+		p, err := v.discover(v.ctx)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if err != nil {
+			v.failed, v.lastErr = v.t.now(), err
+			v.logger.Error("identity provider unreachable: bearer tokens are refused until it answers", "issuer", v.o.Issuer, "err", err)
+			return nil, err
+		}
+		v.prov = p
+		v.logger.Info("identity provider ready", "issuer", v.o.Issuer, "jwt", p.keys != nil, "introspection", p.introspection != "" && v.o.ClientID != "")
+		return p, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*provider), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	p, err := v.discover(ctx)
-	if err != nil {
-		v.failed, v.lastErr = v.t.now(), err
-		v.logger.Error("identity provider unreachable: bearer tokens are refused until it answers", "issuer", v.o.Issuer, "err", err)
-		return nil, err
-	}
-	v.prov = p
-	v.logger.Info("identity provider ready", "issuer", v.o.Issuer, "jwt", p.keys != nil, "introspection", p.introspection != "" && v.o.ClientID != "")
-	return p, nil
 }
 
 // metadata is what the provider's metadata document says that this server uses.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -227,6 +228,30 @@ func TestProviderDownThenBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "user-1", id.Subject)
 	assert.NotContains(t, f.log.String(), token)
+}
+
+// A request that gives up while the provider is slow to answer does not
+// make the attempt fail: the next request gets the answer.
+func TestCallerLeavingDoesNotFailDiscovery(t *testing.T) {
+	f := newFixture(t, oauthtest.Options{})
+	release := f.p.Hold()
+	defer release()
+	token := f.p.Token(t, f.claims())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.v.Verify(ctx, token)
+		done <- err
+	}()
+	for f.p.MetadataHits() == 0 {
+		runtime.Gosched() // until the attempt is waiting for the provider
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	release()
+	_, err := f.v.Verify(context.Background(), token)
+	require.NoError(t, err, "the attempt the first caller started failed when it left")
+	assert.EqualValues(t, 1, f.p.MetadataHits(), "one attempt, not one per caller")
 }
 
 // TestKeySetRefreshOnUnknownKid: a token of a key published after the key

@@ -80,6 +80,7 @@ type Provider struct {
 	o         Options
 	down      atomic.Bool
 	mu        sync.Mutex
+	hold      chan struct{} // metadata requests wait for it to close; nil = none
 	keys      []Key
 	active    map[string]map[string]any // introspection answers by token
 	metaHits  atomic.Int64
@@ -124,6 +125,16 @@ func NewProvider(t testing.TB, o Options) *Provider {
 
 // Down makes every answer a 503 (true) or brings the provider back.
 func (p *Provider) Down(down bool) { p.down.Store(down) }
+
+// Hold makes metadata requests wait until release is called (a slow provider).
+func (p *Provider) Hold() (release func()) {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	p.hold = ch
+	p.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
 
 // Publish adds k to the published key set (a rotation).
 func (p *Provider) Publish(k Key) {
@@ -176,6 +187,16 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case rfc8414, openid:
 		p.metaHits.Add(1)
+		p.mu.Lock()
+		hold := p.hold
+		p.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 	case "/jwks":
 		p.keyHits.Add(1)
 	case "/introspect":
