@@ -436,3 +436,26 @@ func BenchmarkVerifyJWT(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVerifyOpaqueCached is the cost of an opaque token whose
+// introspection answer is in the cache (every request but one a minute).
+func BenchmarkVerifyOpaqueCached(b *testing.B) {
+	p := oauthtest.NewProvider(b, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "s3cret"})
+	v, err := oauth.New(b.Context(), oauth.Options{Issuer: p.Issuer, Resource: resource, Scopes: []string{"aipaint"}, ClientID: "aipaint-rs", ClientSecret: "s3cret"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Introspection("opaque-token-bench", map[string]any{"sub": "u", "aud": resource, "scope": "aipaint", "exp": time.Now().Add(time.Hour).Unix()})
+	if _, err := v.Verify(b.Context(), "opaque-token-bench"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(b.Context(), "opaque-token-bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if p.IntrospectionHits() != 1 {
+		b.Fatalf("%d introspections: the cache did not answer", p.IntrospectionHits())
+	}
+}
