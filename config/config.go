@@ -135,6 +135,9 @@ type Config struct {
 	// signInInvalid: the sign-in settings FromEnv found invalid (not in
 	// Invalid: stdio reads none of them); CheckTokens returns them.
 	signInInvalid error
+	// signInOnly names the sign-in settings given that mean nothing
+	// without AIPAINT_OAUTH_ISSUER.
+	signInOnly []string
 
 	DataDir, OutputDir string
 	Save, Preview      bool
@@ -255,16 +258,8 @@ func (c Config) CheckTokens() error {
 	if c.HTTPToken != "" && c.TokensFile != "" {
 		return fmt.Errorf("both %s and %s are set: set %s for one shared token, or %s for a team, not both", HTTPToken, TokensFile, HTTPToken, TokensFile)
 	}
-	if c.signInInvalid != nil {
-		return c.signInInvalid
-	}
-	if c.OAuthIssuer == "" {
-		for _, s := range []struct{ name, value string }{{OAuthClientID, c.OAuthClientID}, {OAuthClientSecret, c.OAuthClientSecret}} {
-			if s.value != "" {
-				return fmt.Errorf("%s is set but %s is not: it is only used with sign-in", s.name, OAuthIssuer)
-			}
-		}
-		return nil
+	if err := c.SignInInvalid(); err != nil || c.OAuthIssuer == "" {
+		return err
 	}
 	switch {
 	case c.HTTPToken != "":
@@ -277,9 +272,17 @@ func (c Config) CheckTokens() error {
 	return nil
 }
 
-// SignInInvalid is the error of the sign-in settings that are invalid
-// (nil when none is), which CheckTokens returns too.
-func (c Config) SignInInvalid() error { return c.signInInvalid }
+// SignInInvalid says which sign-in settings are invalid, or given without
+// AIPAINT_OAUTH_ISSUER (nil when none is); CheckTokens returns it too.
+func (c Config) SignInInvalid() error {
+	if c.signInInvalid != nil {
+		return c.signInInvalid
+	}
+	if c.OAuthIssuer == "" && len(c.signInOnly) > 0 {
+		return fmt.Errorf("%s set but %s is not: only sign-in uses them", strings.Join(c.signInOnly, " and "), OAuthIssuer)
+	}
+	return nil
+}
 
 // Resource is the canonical URI of the MCP endpoint (RFC 8707): the
 // audience of the access tokens this server accepts.
@@ -314,6 +317,11 @@ func (c *Config) signIn(p parser) {
 	c.OAuthClientID = p.get(OAuthClientID)
 	c.OAuthClientSecret = p.get(OAuthClientSecret)
 	c.signInInvalid = errors.Join(errs...)
+	for _, name := range []string{OAuthScopes, OAuthDefaultLimit, OAuthClientID, OAuthClientSecret} {
+		if p.get(name) != defaultOf(name) {
+			c.signInOnly = append(c.signInOnly, name)
+		}
+	}
 }
 
 // publicURL is scheme://host[:port], without a trailing slash.

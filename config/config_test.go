@@ -621,7 +621,8 @@ func TestSignInSettings(t *testing.T) {
 		{"issuer and the shared token", with(config.HTTPToken, "a-shared-token-123456"), "static tokens for scripts go in " + config.TokensFile},
 		{"client id without secret", with(config.OAuthClientID, "aipaint-rs"), config.OAuthClientSecret},
 		{"client secret without id", with(config.OAuthClientSecret, "s3cret-value"), config.OAuthClientID},
-		{"client id without issuer", env{config.OAuthClientID: "aipaint-rs"}, config.OAuthIssuer + " is not"},
+		{"client id without issuer", env{config.OAuthClientID: "aipaint-rs"}, config.OAuthClientID + " set but " + config.OAuthIssuer + " is not"},
+		{"default limit and scopes without issuer", env{config.OAuthDefaultLimit: "5", config.OAuthScopes: "x"}, config.OAuthScopes + " and " + config.OAuthDefaultLimit + " set but"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, invalid := config.FromEnv(tc.env.get)

@@ -378,6 +378,7 @@ func TestSignIn(t *testing.T) {
 		{"no public URL", map[string]string{config.OAuthIssuer: p.Issuer}, doctor.Fail, config.PublicURL},
 		{"invalid issuer", map[string]string{config.OAuthIssuer: "sso.example", config.PublicURL: "https://paint.example"}, doctor.Fail, config.OAuthIssuer + " must be"},
 		{"invalid public URL alone", map[string]string{config.PublicURL: "https://paint.example/x"}, doctor.Fail, config.PublicURL + " must be"},
+		{"a default limit without issuer", map[string]string{config.OAuthDefaultLimit: "5"}, doctor.Fail, config.OAuthDefaultLimit + " set but"},
 		{"with the shared token", map[string]string{config.OAuthIssuer: p.Issuer, config.PublicURL: "https://paint.example", config.HTTPToken: secret}, doctor.Fail, config.HTTPToken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
