@@ -43,11 +43,15 @@ func (c *HelpCommand) Run(context.Context, []string) error {
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, usage)
+	width := 0 // the longest name, so that every help starts in one column
+	for _, s := range config.Settings {
+		width = max(width, len(s.Name))
+	}
 	for _, s := range config.Settings {
 		def := ""
 		if s.Default != "" {
 			def = " (default " + s.Default + ")"
 		}
-		fmt.Fprintf(w, "  %-26s %s%s\n", s.Name, s.Help, def)
+		fmt.Fprintf(w, "  %-*s %s%s\n", width, s.Name, s.Help, def)
 	}
 }
