@@ -2,8 +2,10 @@
 // test: follows an authorization URL through provider.mjs's development
 // login and consent pages, signing in as `login`, and returns the URL the
 // provider finally redirects to (the client's redirect URI with the code).
-// Cookies are kept by name, which is all the provider's pages need; nothing
-// here prints a code or a token.
+// Forms are read with parse5; cookies are kept by name, which is all the
+// provider's pages need. Nothing here prints a code or a token.
+
+import { parse } from 'parse5';
 
 const maxSteps = 20;
 
@@ -50,27 +52,32 @@ export async function signIn(authorizationUrl, login) {
   throw new Error(`sign-in: more than ${maxSteps} steps`);
 }
 
-// formOf reads the first form of a provider page: its action and hidden
-// inputs (the pages are oidc-provider's own, with double-quoted attributes).
+// formOf reads the first form of a page: its action and hidden inputs.
 function formOf(html) {
-  const form = html.match(/<form\b[^>]*\baction="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i);
-  if (!form) return null;
+  let form = null;
   const hidden = [];
-  for (const input of form[2].matchAll(/<input\b[^>]*>/gi)) {
-    const tag = input[0];
-    if (!/\btype="hidden"/i.test(tag)) continue;
-    const name = tag.match(/\bname="([^"]*)"/i);
-    const value = tag.match(/\bvalue="([^"]*)"/i);
-    if (name) hidden.push([htmlUnescape(name[1]), htmlUnescape(value ? value[1] : '')]);
-  }
-  return { action: htmlUnescape(form[1]), hidden };
+  const walk = (node) => {
+    if (node.tagName === 'form' && !form) form = node;
+    if (form && node.tagName === 'input' && attr(node, 'type') === 'hidden' && attr(node, 'name')) {
+      hidden.push([attr(node, 'name'), attr(node, 'value') ?? '']);
+    }
+    for (const child of node.childNodes ?? []) walk(child);
+  };
+  walk(parse(html));
+  return form ? { action: attr(form, 'action') ?? '', hidden } : null;
 }
 
-function htmlUnescape(s) {
-  return s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+function attr(node, name) {
+  return node.attrs?.find((a) => a.name === name)?.value;
 }
 
 function errorOf(html) {
-  const m = html.match(/<pre>([\s\S]*?)<\/pre>/) ?? html.match(/<p>([\s\S]*?)<\/p>/);
-  return m ? m[1].trim().slice(0, 300) : html.slice(0, 300);
+  const text = [];
+  const walk = (node) => {
+    if (node.nodeName === '#text') text.push(node.value);
+    if (node.tagName === 'script' || node.tagName === 'style') return;
+    for (const child of node.childNodes ?? []) walk(child);
+  };
+  walk(parse(html));
+  return text.join(' ').replace(/\s+/g, ' ').trim().slice(0, 300);
 }
