@@ -225,6 +225,29 @@ func runNode(t *testing.T, ctx context.Context, env []string, program string, ar
 	return stdout.Bytes()
 }
 
+// inspectorResult reads the tool result the Inspector CLI prints with
+// --format json.
+func inspectorResult(t *testing.T, out []byte) (r struct {
+	IsError bool `json:"isError"`
+	Content []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"content"`
+	StructuredContent json.RawMessage `json:"structuredContent"`
+}) {
+	t.Helper()
+	var wrap struct {
+		Result *json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(out, &wrap); err != nil || wrap.Result == nil {
+		t.Fatalf("the Inspector printed %q: %v", out, err)
+	}
+	if err := json.Unmarshal(*wrap.Result, &r); err != nil {
+		t.Fatalf("the Inspector's result %s: %v", *wrap.Result, err)
+	}
+	return r
+}
+
 // TestOAuthTeam: the team server as an OAuth 2.1 resource server, end to
 // end, with a real OpenID provider (oidc-provider, e2e/oauth/provider.mjs)
 // and real clients, against three replicas on one PostgreSQL behind a
@@ -446,6 +469,9 @@ func TestOAuthTeam(t *testing.T) {
 			"PATH=" + os.Getenv("PATH"), "HOME=" + home, "NO_COLOR=1",
 			"BROWSER=" + browser, "OIDC_LOGIN=carol", "OIDC_BROWSER_LOG=" + browserLog,
 			"MCP_AUTO_OPEN_ENABLED=true", // no TTY here: let the Inspector open the "browser"
+			// No keychain here: keep the tokens in a file of the scratch
+			// HOME, so that the second run finds them.
+			"MCP_INSPECTOR_SECRET_STORE=file",
 		}
 		callback := "http://" + freeAddr(t) + "/oauth/callback"
 		inspector := func(args ...string) []byte {
@@ -466,9 +492,8 @@ func TestOAuthTeam(t *testing.T) {
 		took := time.Since(start)
 		serverRequests, toks := lb.since(m)
 		figures = append(figures, signInFigures{"MCP Inspector CLI", provider.requests() - before, serverRequests, took})
-		var styles mcp.CallToolResult
-		if err := json.Unmarshal(out, &styles); err != nil || styles.IsError || len(styles.Content) == 0 {
-			t.Fatalf("list_styles through the Inspector: %v, %s", err, out)
+		if r := inspectorResult(t, out); r.IsError || len(r.Content) == 0 || r.Content[0].Text == "" {
+			t.Fatalf("list_styles through the Inspector: %s", out)
 		}
 		if len(toks) != 1 {
 			t.Fatalf("the Inspector used %d tokens, want 1", len(toks))
@@ -479,14 +504,10 @@ func TestOAuthTeam(t *testing.T) {
 		// A second run signs in no more: it uses the token the first stored.
 		out = inspector("--stored-auth-only", "--method", "tools/call", "--tool-name", "generate_image",
 			"--tool-args-json", `{"text":"carol 的 Inspector 熊猫","wait_seconds":20}`)
-		var gen mcp.CallToolResult
-		if err := json.Unmarshal(out, &gen); err != nil {
-			t.Fatalf("generate_image through the Inspector: %v, %s", err, out)
-		}
+		gen := inspectorResult(t, out)
 		var r taskFields
-		structured(t, &gen, &r)
-		if gen.IsError || r.Status != "done" || len(r.Images) != 1 {
-			t.Errorf("generate_image through the Inspector: %s", out)
+		if err := json.Unmarshal(gen.StructuredContent, &r); err != nil || gen.IsError || r.Status != "done" || len(r.Images) != 1 {
+			t.Errorf("generate_image through the Inspector: %v, %s", err, out)
 		}
 	})
 
