@@ -57,6 +57,9 @@ server.listen(port, '127.0.0.1', () => {
       return { accountId: id, async claims() { return claimsOf(id); } };
     },
     pkce: { required: () => true },
+    ttl: {
+      AccessToken: 3600, AuthorizationCode: 60, Grant: 3600, Interaction: 600, RefreshToken: 86400, Session: 3600,
+    },
     features: {
       devInteractions: { enabled: true },
       registration: { enabled: true },
@@ -72,7 +75,6 @@ server.listen(port, '127.0.0.1', () => {
             scope,
             audience: indicator,
             accessTokenFormat: 'jwt',
-            accessTokenTTL: 3600,
             jwt: { sign: { alg: 'RS256' } },
           };
         },
