@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,9 @@ import (
 	"syscall"
 
 	"aipaint-mcp/app"
+	"aipaint-mcp/client"
 	"aipaint-mcp/config"
+	"aipaint-mcp/oauth"
 	"aipaint-mcp/people"
 	"aipaint-mcp/serve"
 )
@@ -65,7 +68,7 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 	if err := cfg.CheckTokens(); err != nil {
 		return err
 	}
-	if err := serve.CheckBind(addr, cfg.HTTPToken, cfg.TokensFile); err != nil {
+	if err := serve.CheckBind(addr, cfg.HTTPToken, cfg.TokensFile, cfg.OAuthIssuer); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -79,6 +82,10 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		defer stop()
 		team = w
 	}
+	signIn, err := newVerifier(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
 	a, err := app.Build(cfg, logger, versionString())
 	if err != nil {
 		return err
@@ -87,13 +94,39 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 	defer context.AfterFunc(ctx, a.Drain)() // as in stdio
 	a.Resume()
 	return serve.HTTP(ctx, a.Server, serve.HTTPOptions{
-		Transport:      transport,
-		Addr:           addr,
-		Token:          cfg.HTTPToken,
-		People:         team,
-		AllowedOrigins: cfg.AllowedOrigins,
-		Logger:         logger,
-		Health:         a.Health,
+		Transport:         transport,
+		Addr:              addr,
+		Token:             cfg.HTTPToken,
+		People:            team,
+		OAuth:             signIn,
+		OAuthDefaultLimit: cfg.OAuthDefaultLimit,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		Logger:            logger,
+		Health:            a.Health,
+	})
+}
+
+// newVerifier is the checker of the identity provider's access tokens, or
+// nil without AIPAINT_OAUTH_ISSUER. It reaches the provider only later.
+func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (*oauth.Verifier, error) {
+	if cfg.OAuthIssuer == "" {
+		return nil, nil
+	}
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		var err error
+		if roots, err = client.LoadCAFile(cfg.CAFile); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.CAFile, err)
+		}
+	}
+	return oauth.New(ctx, oauth.Options{
+		Issuer:       cfg.OAuthIssuer,
+		Resource:     cfg.Resource(),
+		Scopes:       cfg.OAuthScopes,
+		ClientID:     cfg.OAuthClientID,
+		ClientSecret: cfg.OAuthClientSecret,
+		RootCAs:      roots,
+		Logger:       logger.With("component", "oauth"),
 	})
 }
 

@@ -45,6 +45,13 @@ const (
 	AllowedOrigins = "AIPAINT_ALLOWED_ORIGINS"
 	LogLevel       = "AIPAINT_LOG_LEVEL"
 
+	PublicURL         = "AIPAINT_PUBLIC_URL"
+	OAuthIssuer       = "AIPAINT_OAUTH_ISSUER"
+	OAuthScopes       = "AIPAINT_OAUTH_SCOPES"
+	OAuthDefaultLimit = "AIPAINT_OAUTH_DEFAULT_LIMIT"
+	OAuthClientID     = "AIPAINT_OAUTH_CLIENT_ID"
+	OAuthClientSecret = "AIPAINT_OAUTH_CLIENT_SECRET"
+
 	DataDir          = "AIPAINT_DATA_DIR"
 	OutputDir        = "AIPAINT_OUTPUT_DIR"
 	Save             = "AIPAINT_SAVE"
@@ -82,6 +89,12 @@ var Settings = []Setting{
 	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE is set)"},
 	{TokensFile, "", false, "instead of AIPAINT_HTTP_TOKEN, a file of the people allowed on HTTP/SSE, one NAME TOKEN [LIMIT] a line (LIMIT: their images a day); re-read on SIGHUP and when it changes"},
 	{AllowedOrigins, "", false, "comma-separated browser origins allowed besides loopback ones, e.g. https://app.example.com"},
+	{PublicURL, "", false, "the team server's public base URL, e.g. https://paint.corp.example (no path): with AIPAINT_OAUTH_ISSUER, the resource tokens are issued for is this URL + /mcp"},
+	{OAuthIssuer, "", false, "sign-in: the issuer of the company's identity provider (OAuth 2.1 / OpenID Connect), e.g. https://sso.corp.example/realms/corp; HTTP/SSE requests then carry its access tokens, issued for AIPAINT_PUBLIC_URL/mcp"},
+	{OAuthScopes, "aipaint", false, "sign-in: the scopes every access token must have, separated by spaces"},
+	{OAuthDefaultLimit, "", false, "sign-in: images a day for a person who signs in and is not in AIPAINT_HTTP_TOKENS_FILE (empty = no personal limit, 0 = may sign in but not draw)"},
+	{OAuthClientID, "", false, "sign-in, opaque (non-JWT) access tokens only: this server's client id at the provider's introspection endpoint"},
+	{OAuthClientSecret, "", true, "the client secret that goes with AIPAINT_OAUTH_CLIENT_ID"},
 	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error (a stdio server logs at warn unless this is set: hosts such as Continue show its stderr as warnings)"},
 	{DataDir, "", false, "folder of the task store (default: aipaint-mcp under the user's config folder, e.g. ~/.config, ~/Library/Application Support, %AppData%)"},
 	{OutputDir, "", false, "folder images are saved to (default: aipaint-mcp under the user's Pictures folder, or the home folder)"},
@@ -111,6 +124,18 @@ type Config struct {
 	AllowedOrigins             []string
 	LogLevel                   slog.Level
 	logLevelSet                bool // AIPAINT_LOG_LEVEL was given (validly)
+
+	// Sign-in (the HTTP transports as an OAuth resource server): off when
+	// OAuthIssuer is "". PublicURL has no trailing slash; see Resource.
+	PublicURL                        string
+	OAuthIssuer                      string
+	OAuthScopes                      []string
+	OAuthDefaultLimit                *int // nil = no personal limit
+	OAuthClientID, OAuthClientSecret string
+	// signInInvalid: the sign-in settings FromEnv found invalid. They are
+	// in Invalid too, but an HTTP server must not start without them:
+	// CheckTokens returns them.
+	signInInvalid error
 
 	DataDir, OutputDir string
 	Save, Preview      bool
@@ -182,6 +207,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.CAFile = get(CAFile)
 	c.TokensFile = parse(p, TokensFile, "must be a file path", filePath)
 	c.Location = parse(p, Timezone, "must be an IANA time zone such as Asia/Shanghai or UTC", location)
+	c.signIn(p)
 	if v := get(StoreURL); v != "" {
 		// The URL may hold a password: the error never quotes it.
 		if err := checkStoreURL(v); err != nil {
@@ -222,13 +248,125 @@ func FromEnv(getenv func(string) string) (Config, error) {
 }
 
 // CheckTokens refuses AIPAINT_HTTP_TOKEN and AIPAINT_HTTP_TOKENS_FILE
-// together: one shared token or a file of people, not both. Only the HTTP
-// transports read them; stdio has no use for either.
+// together (one shared token or a file of people, not both), the shared
+// token with sign-in (static tokens then come from the tokens file), and
+// sign-in settings that are invalid or incomplete. Only the HTTP
+// transports read them; stdio has no use for any.
 func (c Config) CheckTokens() error {
 	if c.HTTPToken != "" && c.TokensFile != "" {
 		return fmt.Errorf("both %s and %s are set: set %s for one shared token, or %s for a team, not both", HTTPToken, TokensFile, HTTPToken, TokensFile)
 	}
+	if c.signInInvalid != nil {
+		return c.signInInvalid
+	}
+	if c.OAuthIssuer == "" {
+		for _, s := range []struct{ name, value string }{{OAuthClientID, c.OAuthClientID}, {OAuthClientSecret, c.OAuthClientSecret}} {
+			if s.value != "" {
+				return fmt.Errorf("%s is set but %s is not: it is only used with sign-in", s.name, OAuthIssuer)
+			}
+		}
+		return nil
+	}
+	switch {
+	case c.HTTPToken != "":
+		return fmt.Errorf("both %s and %s are set: with sign-in, static tokens for scripts go in %s (NAME TOKEN [LIMIT] lines), not in one shared token", HTTPToken, OAuthIssuer, TokensFile)
+	case c.PublicURL == "":
+		return fmt.Errorf("%s is set but %s is not: the server's public base URL names the resource tokens are issued for", OAuthIssuer, PublicURL)
+	case (c.OAuthClientID == "") != (c.OAuthClientSecret == ""):
+		return fmt.Errorf("set both %s and %s (for opaque tokens' introspection), or neither", OAuthClientID, OAuthClientSecret)
+	}
 	return nil
+}
+
+// Resource is the canonical URI of the MCP endpoint (RFC 8707): the
+// audience of the access tokens this server accepts.
+func (c Config) Resource() string {
+	if c.PublicURL == "" {
+		return ""
+	}
+	return c.PublicURL + "/mcp"
+}
+
+// HTTPOnly reports whether only the HTTP transports read a setting: a
+// client's stdio entry has no use for it.
+func HTTPOnly(name string) bool {
+	switch name {
+	case HTTPToken, TokensFile, AllowedOrigins, PublicURL, OAuthIssuer, OAuthScopes, OAuthDefaultLimit, OAuthClientID, OAuthClientSecret:
+		return true
+	}
+	return false
+}
+
+// signIn reads the sign-in settings. Their errors go to Invalid and to
+// signInInvalid; an invalid URL becomes "", an invalid scope list the
+// default.
+func (c *Config) signIn(p parser) {
+	before := len(*p.errs)
+	c.PublicURL = parse(p, PublicURL, "must be the server's public base URL, https://host[:port], without a path, query or user info", publicURL)
+	c.OAuthIssuer = parse(p, OAuthIssuer, "must be the identity provider's issuer URL, https://host[/path], without a query, fragment or user info", issuerURL)
+	c.OAuthScopes = parse(p, OAuthScopes, "must be one or more OAuth scopes separated by spaces (printable ASCII, no quotes or backslashes)", scopeList)
+	c.OAuthDefaultLimit = parse(p, OAuthDefaultLimit, fmt.Sprintf("must be a whole number of images a day from 0 to %d, or empty for no personal limit", MaxDailyImageLimit), personalLimit)
+	c.OAuthClientID = p.get(OAuthClientID)
+	c.OAuthClientSecret = p.get(OAuthClientSecret)
+	c.signInInvalid = errors.Join((*p.errs)[before:]...)
+}
+
+// publicURL is scheme://host[:port], without a trailing slash.
+func publicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil ||
+		strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(u.Host, ":") {
+		return "", errInvalid
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+// issuerURL is an issuer identifier (RFC 8414 section 2): https (or http,
+// which the server accepts on loopback only), no query or fragment. It is
+// kept as written: the tokens' iss must equal it exactly.
+func issuerURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, `"\`) {
+		return "", errInvalid
+	}
+	return s, nil
+}
+
+// scopeList: scope tokens as RFC 6749 section 3.3 has them (printable
+// ASCII but space, '"' and '\'), so that they can be quoted in a
+// WWW-Authenticate challenge.
+func scopeList(s string) ([]string, error) {
+	scopes := strings.Fields(s)
+	if len(scopes) == 0 {
+		return nil, errInvalid
+	}
+	for _, sc := range scopes {
+		for _, r := range sc {
+			if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+				return nil, errInvalid
+			}
+		}
+	}
+	return scopes, nil
+}
+
+// personalLimit is a person's images a day: "" = no limit (nil), 0 = none may be drawn.
+func personalLimit(s string) (*int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	n, err := intBetween(0, MaxDailyImageLimit)(s)
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
 }
 
 // Value is the setting as the server reads it: trimmed, and "" (unset, so

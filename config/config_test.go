@@ -386,7 +386,7 @@ func TestSettingsTable(t *testing.T) {
 	}
 
 	// Every name constant has a row, and the secrets are marked as such.
-	secret := map[string]bool{config.AppSecret: true, config.AppCode: true, config.HTTPToken: true, config.StoreURL: true}
+	secret := map[string]bool{config.AppSecret: true, config.AppCode: true, config.HTTPToken: true, config.StoreURL: true, config.OAuthClientSecret: true}
 	names := []string{
 		config.AppKey, config.AppSecret, config.AppCode, config.SubmitURL, config.QueryURL,
 		config.RequestFormat, config.Sandbox, config.SandboxDelay, config.MaxWaitSeconds,
@@ -394,6 +394,8 @@ func TestSettingsTable(t *testing.T) {
 		config.DataDir, config.OutputDir, config.Save, config.Preview, config.DedupWindow,
 		config.DailyImageLimit, config.MaxImagesPerCall, config.TaskTimeout, config.CAFile,
 		config.MaxConcurrency, config.TokensFile, config.StoreURL, config.Timezone,
+		config.PublicURL, config.OAuthIssuer, config.OAuthScopes, config.OAuthDefaultLimit,
+		config.OAuthClientID, config.OAuthClientSecret,
 	}
 	assert.Len(t, config.Settings, len(names))
 	for _, name := range names {

@@ -433,7 +433,7 @@ func envValues(o Options, c Client, r *Result, existing map[string]string) ([]en
 	if o.WithEnv {
 		for _, s := range config.Settings {
 			v := config.Value(o.Platform.Getenv, s.Name) // an unfilled ${user_config.…} is not copied
-			if v == "" || s.Name == config.HTTPToken || s.Name == config.TokensFile || s.Name == config.AllowedOrigins {
+			if v == "" || config.HTTPOnly(s.Name) {
 				continue // empty, or only for the HTTP transports: a client entry runs stdio
 			}
 			ev := envValue{name: s.Name, value: v}

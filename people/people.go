@@ -8,10 +8,13 @@
 //
 //	NAME TOKEN [LIMIT]
 //
-// with fields separated by spaces or tabs. NAME: letters, digits, '.', '_'
-// and '-', at most 64 characters, unique (case-insensitively). TOKEN: at
-// least 16 printable characters without spaces, or "sha256:" and the 64
-// lowercase hex digits of the SHA-256 of the token's UTF-8 bytes; unique.
+// with fields separated by spaces or tabs. NAME: letters, digits, '.', '_',
+// '-', '@', '+' and '|' (an email address, or the sub of a person who signs
+// in with the identity provider), at most 64 characters, unique
+// (case-insensitively). TOKEN: at least 16 printable characters without
+// spaces, or "sha256:" and the 64 lowercase hex digits of the SHA-256 of
+// the token's UTF-8 bytes, unique; or "-": no token, the person signs in
+// with the identity provider (AIPAINT_OAUTH_ISSUER) and is found by Named.
 // LIMIT: images a day for that person, a whole number from 0 (may not
 // submit) to 1000000; absent, no personal limit.
 //
@@ -67,14 +70,20 @@ const (
 	hashDigits = 2 * sha256.Size // lowercase hex digits after hashPrefix
 )
 
+// NoToken in the token column: the person has no static token, and signs
+// in with the identity provider instead.
+const NoToken = "-"
+
 // Set is the people of one version of the tokens file. It is immutable.
 type Set struct {
 	entries []entry
+	byName  map[string]int // folded name -> index in entries
 }
 
 type entry struct {
-	hash   [sha256.Size]byte // of the token
-	person Person
+	hash    [sha256.Size]byte // of the token
+	noToken bool              // NoToken: hash is unused, and Lookup never finds the entry
+	person  Person
 }
 
 // LineError is a malformed line. It names the line and what is wrong with
@@ -90,7 +99,7 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // the error is a *LineError (the first one found).
 func Parse(data []byte) (*Set, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	s := &Set{}
+	s := &Set{byName: map[string]int{}}
 	names := map[string]int{}             // case-folded name -> line
 	tokens := map[[sha256.Size]byte]int{} // token hash -> line
 	for i, raw := range bytes.Split(data, []byte("\n")) {
@@ -111,10 +120,14 @@ func Parse(data []byte) (*Set, error) {
 		if prev, ok := names[key]; ok {
 			return nil, &LineError{n, fmt.Sprintf("the name is already used on line %d (names are unique, whatever their case)", prev)}
 		}
-		if prev, ok := tokens[e.hash]; ok {
+		if prev, ok := tokens[e.hash]; ok && !e.noToken {
 			return nil, &LineError{n, fmt.Sprintf("the token is already used on line %d (tokens are unique)", prev)}
 		}
-		names[key], tokens[e.hash] = n, n
+		names[key] = n
+		if !e.noToken {
+			tokens[e.hash] = n
+		}
+		s.byName[key] = len(s.entries)
 		s.entries = append(s.entries, e)
 	}
 	return s, nil
@@ -134,11 +147,15 @@ func parseLine(fields []string) (entry, error) {
 		return e, err
 	}
 	e.person.Name = name
-	hash, err := tokenHash(token)
-	if err != nil {
-		return e, err
+	if token == NoToken {
+		e.noToken = true
+	} else {
+		hash, err := tokenHash(token)
+		if err != nil {
+			return e, err
+		}
+		e.hash = hash
 	}
-	e.hash = hash
 	if len(fields) == 3 {
 		limit, err := parseLimit(fields[2])
 		if err != nil {
@@ -154,8 +171,8 @@ func checkName(name string) error {
 		return fmt.Errorf("the name (first field) is longer than %d characters", MaxNameLength)
 	}
 	for _, r := range name {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '.' && r != '_' && r != '-' {
-			return errors.New("the name (first field) may only have letters, digits, '.', '_' and '-'")
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(".-_@+|", r) {
+			return errors.New("the name (first field) may only have letters, digits, '.', '_', '-', '@', '+' and '|'")
 		}
 	}
 	return nil
@@ -176,7 +193,7 @@ func tokenHash(token string) ([sha256.Size]byte, error) {
 		return sum, nil
 	}
 	if !validToken(token) {
-		return sum, fmt.Errorf("the token (second field) must have at least %d printable characters, without spaces", MinTokenLength)
+		return sum, fmt.Errorf("the token (second field) must have at least %d printable characters, without spaces (or be %s: no token, the person signs in)", MinTokenLength, NoToken)
 	}
 	return sha256.Sum256([]byte(token)), nil
 }
@@ -266,12 +283,29 @@ func (s *Set) Lookup(token string) (Person, bool) {
 	found := -1
 	for i := range s.entries {
 		eq := subtle.ConstantTimeCompare(sum[:], s.entries[i].hash[:])
+		if s.entries[i].noToken {
+			eq = 0 // the same work, never a match
+		}
 		found = subtle.ConstantTimeSelect(eq, i, found)
 	}
 	if found < 0 {
 		return Person{}, false
 	}
 	return s.entries[found].person.own(), true
+}
+
+// Named finds the person of a name, whatever its case: how a person who
+// signs in with the identity provider is found (by verified email, or by
+// sub), whether their line has a token or NoToken.
+func (s *Set) Named(name string) (Person, bool) {
+	if s == nil || name == "" {
+		return Person{}, false
+	}
+	i, ok := s.byName[foldName(name)]
+	if !ok {
+		return Person{}, false
+	}
+	return s.entries[i].person.own(), true
 }
 
 // People lists everyone in the file's order (without their tokens).

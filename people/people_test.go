@@ -101,7 +101,7 @@ func TestParseRefuses(t *testing.T) {
 		{"name too long", strings.Repeat("n", 65) + " " + secret + "xyz", 1, "longer than 64"},
 		{"name with a slash", "a/b " + secret + "xyz", 1, "may only have letters"},
 		{"name with a colon", "a:b " + secret + "xyz", 1, "may only have letters"},
-		{"name with an at sign", "bob@example.com " + secret + "xyz", 1, "may only have letters"},
+		{"name with a quote", "bob\"@example.com " + secret + "xyz", 1, "may only have letters"},
 		{"name with a control character", "bo\x01b " + secret + "xyz", 1, "may only have letters"},
 		{"name with a no-break space", "bo\u00a0b " + secret + "xyz", 1, "may only have letters"},
 		{"duplicate name", ok + "bob " + tokBob + "\nalice " + secret + "xyz\n", 3, "already used on line 1"},

@@ -56,6 +56,9 @@ func NewWatcher(path string, o WatchOptions) (*Watcher, error) {
 // Lookup finds the person of a token in the current Set.
 func (w *Watcher) Lookup(token string) (Person, bool) { return w.set.Load().Lookup(token) }
 
+// Named finds the person of a name in the current Set.
+func (w *Watcher) Named(name string) (Person, bool) { return w.set.Load().Named(name) }
+
 // Set is the current Set.
 func (w *Watcher) Set() *Set { return w.set.Load() }
 

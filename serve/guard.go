@@ -33,6 +33,11 @@ func guard(next http.Handler, o HTTPOptions, bodyTimeout time.Duration) http.Han
 			return
 		}
 		switch {
+		case o.OAuth != nil:
+			var ok bool
+			if r, ok = signIn(w, r, o); !ok {
+				return
+			}
 		case o.People != nil:
 			got, _ := bearer(r.Header.Get("Authorization"))
 			p, ok := o.People.Lookup(got)
@@ -40,14 +45,9 @@ func guard(next http.Handler, o HTTPOptions, bodyTimeout time.Duration) http.Han
 				unauthorized(w, "a token of "+config.TokensFile)
 				return
 			}
-			ctx := context.WithValue(r.Context(), sessionKeyOf{}, sessionKey(got))
-			if !sessionIsTheirs(ctx, r) {
-				// Someone else's session: as unknown to this person as one
-				// that never existed (404 makes a client start a new one).
-				http.Error(w, "Invalid session ID", http.StatusNotFound)
+			if r, ok = admit(w, r, p, sessionKey(got)); !ok {
 				return
 			}
-			r = r.WithContext(people.NewContext(ctx, p))
 		case o.Token != "":
 			got, ok := bearer(r.Header.Get("Authorization"))
 			sum := sha256.Sum256([]byte(got))
@@ -75,6 +75,19 @@ func guard(next http.Handler, o HTTPOptions, bodyTimeout time.Duration) http.Han
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// admit puts the person into the request's context, and the key of their
+// sessions, unless the request names a session of someone else's.
+func admit(w http.ResponseWriter, r *http.Request, p people.Person, key []byte) (*http.Request, bool) {
+	ctx := context.WithValue(r.Context(), sessionKeyOf{}, key)
+	if !sessionIsTheirs(ctx, r) {
+		// Someone else's session: as unknown to this person as one
+		// that never existed (404 makes a client start a new one).
+		http.Error(w, "Invalid session ID", http.StatusNotFound)
+		return r, false
+	}
+	return r.WithContext(people.NewContext(ctx, p)), true
 }
 
 // wholeBody is a request body the guard has read whole: handlers read it as

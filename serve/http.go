@@ -47,13 +47,18 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 	}
 	h := &health{check: o.Health, timeout: cmp.Or(t.healthTimeout, healthTimeout), logger: o.Logger}
 	srv := &http.Server{
-		Handler:           withHealth(guard(mux, o, cmp.Or(t.readBodyTimeout, readBodyTimeout)), h),
+		Handler:           withHealth(withMetadata(guard(mux, o, cmp.Or(t.readBodyTimeout, readBodyTimeout)), o), h),
 		ReadHeaderTimeout: cmp.Or(t.readHeaderTimeout, readHeaderTimeout),
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
 	}
-	o.Logger.Info("serving MCP", "transport", o.Transport, "addr", ln.Addr().String(), "token", o.Token != "", "tokens_file", o.People != nil)
+	o.Logger.Info("serving MCP", "transport", o.Transport, "addr", ln.Addr().String(), "token", o.Token != "", "tokens_file", o.People != nil, "oauth", o.OAuth != nil)
+	if o.OAuth != nil {
+		// Not waited for: a provider that does not answer yet does not
+		// stop the server; the log says so now rather than at the first call.
+		go o.OAuth.Prepare(ctx)
+	}
 	if t.ready != nil {
 		t.ready(ln.Addr())
 	}
@@ -79,12 +84,19 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o HTTPOptions, t tuning
 }
 
 // checkOptions refuses what cannot be served: two kinds of token, no token
-// beyond loopback, an unknown transport.
+// beyond loopback, sign-in over plain http beyond loopback, an unknown
+// transport.
 func checkOptions(o HTTPOptions, addr string) error {
 	if o.Token != "" && o.People != nil {
 		return fmt.Errorf("both %s and %s are set: set one", config.HTTPToken, config.TokensFile)
 	}
-	if err := checkBind(addr, o.Token != "" || o.People != nil); err != nil {
+	if o.Token != "" && o.OAuth != nil {
+		return fmt.Errorf("both %s and %s are set: with sign-in, static tokens go in %s", config.HTTPToken, config.OAuthIssuer, config.TokensFile)
+	}
+	if err := checkBind(addr, o.Token != "" || o.People != nil || o.OAuth != nil); err != nil {
+		return err
+	}
+	if err := checkSignIn(o.OAuth, addr); err != nil {
 		return err
 	}
 	if o.Transport != TransportHTTP && o.Transport != TransportSSE {
@@ -103,7 +115,7 @@ func mount(s *server.MCPServer, o HTTPOptions, t tuning, answers *owed) (mux *ht
 			server.WithSessionIdleTTL(cmp.Or(t.sessionIdleTTL, sessionIdleTTL)),
 			server.WithStreamableHTTPLogger(o.Logger),
 		}
-		if o.People != nil {
+		if o.People != nil || o.OAuth != nil {
 			opts = append(opts, server.WithSessionIdManagerResolver(sealedSessions{&server.StatelessGeneratingSessionIdManager{}}))
 		}
 		h := server.NewStreamableHTTPServer(s, opts...)
@@ -111,7 +123,7 @@ func mount(s *server.MCPServer, o HTTPOptions, t tuning, answers *owed) (mux *ht
 		return mux, h.Shutdown
 	}
 	opts := []server.SSEOption{server.WithKeepAlive(true), server.WithUseFullURLForMessageEndpoint(false)}
-	if o.People != nil {
+	if o.People != nil || o.OAuth != nil {
 		opts = append(opts, server.WithSessionIDGenerator(func(ctx context.Context, _ *http.Request) (string, error) {
 			return sealSession(ctx, rand.Text()), nil
 		}))

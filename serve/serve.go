@@ -3,9 +3,11 @@
 // Origin check, body limits, timeouts and graceful shutdown.
 //
 // One file per concern: stdio.go and http.go (the transports), guard.go
-// (token, Origin, body limits), sessions.go (sessions bound to their
-// token), health.go (/healthz), shutdown.go (calls in flight and the
-// answers they owe, waited for at shutdown).
+// (token, Origin, body limits), signin.go (OAuth access tokens: challenges,
+// the protected resource metadata, the person behind a token),
+// sessions.go (sessions bound to their token or person), health.go
+// (/healthz), shutdown.go (calls in flight and the answers they owe,
+// waited for at shutdown).
 package serve
 
 import (
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"aipaint-mcp/config"
+	"aipaint-mcp/oauth"
 	"aipaint-mcp/people"
 )
 
@@ -55,9 +58,11 @@ const (
 )
 
 // People finds who a bearer token belongs to: the tokens file
-// (a *people.Watcher, or a *people.Set).
+// (a *people.Watcher, or a *people.Set); and, by Named, a person who signs
+// in (by their verified email or sub).
 type People interface {
 	Lookup(token string) (people.Person, bool)
+	Named(name string) (people.Person, bool)
 }
 
 // HTTPOptions configure the SSE and streamable HTTP transports.
@@ -80,6 +85,14 @@ type HTTPOptions struct {
 	// Health answers GET /healthz, which needs no token: nil or an error
 	// (the shared store unreachable). nil Health = always healthy.
 	Health func(ctx context.Context) error
+	// OAuth, when set, makes the server an OAuth 2.1 resource server:
+	// requests carry access tokens of the identity provider, issued for
+	// the Verifier's resource (or, with People, a static token of the
+	// tokens file). It is enough for a non-loopback address; not with Token.
+	OAuth *oauth.Verifier
+	// OAuthDefaultLimit is the daily limit of a person who signs in and
+	// is not in People (nil = no personal limit).
+	OAuthDefaultLimit *int
 }
 
 // tuning holds the settings only tests change (export_test.go): shorter
@@ -96,7 +109,7 @@ type tuning struct {
 }
 
 // CheckBind refuses to listen beyond loopback without credentials: the
-// token, or the tokens file's path (any of credentials not empty).
+// token, the tokens file's path or the issuer (any of credentials not empty).
 func CheckBind(addr string, credentials ...string) error {
 	return checkBind(addr, slices.ContainsFunc(credentials, func(c string) bool { return c != "" }))
 }
@@ -107,7 +120,7 @@ func checkBind(addr string, authenticated bool) error {
 		return fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8080", addr)
 	}
 	if !authenticated && !config.IsLoopbackHost(host) {
-		return fmt.Errorf("refusing to listen on %q without a token: bind a loopback address (127.0.0.1:8080) or set %s (or %s)", addr, config.HTTPToken, config.TokensFile)
+		return fmt.Errorf("refusing to listen on %q without a token: bind a loopback address (127.0.0.1:8080) or set %s (or %s, or %s)", addr, config.HTTPToken, config.TokensFile, config.OAuthIssuer)
 	}
 	return nil
 }
