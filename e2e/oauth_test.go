@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +40,7 @@ const (
 	oauthScriptToken   = "script-e2e-token-4f0c9d27" // a static token beside OAuth, for scripts
 	oauthAliceLimit    = 1
 	oauthBobLimit      = 3
-	oauthDefaultLimit  = 5
+	oauthDefaultLimit  = 2
 	oauthPeopleFile    = "script " + oauthScriptToken + "\nalice@example.com - 1\nbob - 3\n"
 	oauthRedirect      = "http://127.0.0.1:9/callback" // never listened on: the browsers' redirects are caught
 	limitRefusalMarker = "今日已用"                        // the limit error's words, as in TestTeamReplicas
@@ -85,7 +87,14 @@ func newBalancer(t *testing.T) *balancer {
 			pr.SetXForwarded()
 		},
 	}
-	b.Server = httptest.NewServer(rp)
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A replica may answer before the proxy has read the request body
+		// to its end (EOF); without full duplex, net/http then closes that
+		// body, the write of the request to the replica fails, and the
+		// transport drops the connection in the middle of the answer.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(b.Close)
 	return b
 }
@@ -157,8 +166,9 @@ func newCountingClient(t *testing.T) (*http.Client, *countingClient) {
 type signInFigures struct {
 	client           string
 	providerRequests int // answered by the OpenID provider
-	serverRequests   int // answered by the replicas (through the balancer), up to the first call
+	serverRequests   int // answered by the replicas (through the balancer)
 	took             time.Duration
+	what             string // what the figures cover
 }
 
 // rawReply is an HTTP answer read whole.
@@ -272,6 +282,7 @@ func TestOAuthTeam(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
+	top := t
 	lb := newBalancer(t)
 	public := lb.URL
 	resource := public + "/mcp"
@@ -312,7 +323,7 @@ func TestOAuthTeam(t *testing.T) {
 	var figures []signInFigures
 	t.Cleanup(func() {
 		for _, f := range figures {
-			t.Logf("sign-in of %-22s %2d requests to the provider, %2d to the server up to the first call, %s", f.client+":", f.providerRequests, f.serverRequests, f.took.Round(time.Millisecond))
+			t.Logf("sign-in of %-21s %2d requests to the provider, %2d to the server, %6s: %s", f.client+":", f.providerRequests, f.serverRequests, f.took.Round(time.Millisecond), f.what)
 		}
 	})
 
@@ -361,6 +372,7 @@ func TestOAuthTeam(t *testing.T) {
 		before, m, start := provider.requests(), lb.mark(), time.Now()
 		raw := runNode(t, ctx, nil, "client.mjs", resource, "bob")
 		took := time.Since(start)
+		serverRequests, toks := lb.since(m)
 		var out struct {
 			SignInMillis float64 `json:"signInMillis"`
 			ListStyles   struct {
@@ -384,14 +396,14 @@ func TestOAuthTeam(t *testing.T) {
 			t.Fatalf("generate_image: isError %v, %+v, %q", g.IsError, g.Structured, g.Text)
 		}
 		bobTask = g.Structured.TaskID
-		_, toks := lb.since(m)
 		if len(toks) != 1 {
 			t.Fatalf("the TypeScript client used %d tokens, want 1", len(toks))
 		}
 		if c := claimsOf(t, toks[0]); c["sub"] != "bob" || c["aud"] != resource {
 			t.Errorf("bob's token: sub %v aud %v", c["sub"], c["aud"])
 		}
-		figures = append(figures, signInFigures{"TypeScript SDK", provider.requests() - before, 0, took})
+		figures = append(figures, signInFigures{"TypeScript SDK", provider.requests() - before, serverRequests, took,
+			"the whole node process: start, sign-in, reconnect, list_styles, generate_image (1 s in the sandbox)"})
 		t.Logf("TypeScript SDK: signed in and connected in %.0f ms (in the process); the whole run took %s", out.SignInMillis, took.Round(time.Millisecond))
 	})
 
@@ -415,11 +427,22 @@ func TestOAuthTeam(t *testing.T) {
 		}
 		before, m, start := provider.requests(), lb.mark(), time.Now()
 		tr := &mcp.StreamableClientTransport{Endpoint: resource, HTTPClient: hc, OAuthHandler: h, MaxRetries: -1}
-		alice = connect(t, ctx, newClient(nil), tr, nil, nil)
+		// The 2025-11-25 revision, which has sessions: the hostile phase
+		// aims at alice's. (dave's client speaks the latest, sessionless.)
+		cs, err := newClient(nil).Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		if cs.ID() == "" {
+			t.Fatal("no session id on the 2025-11-25 revision")
+		}
+		top.Cleanup(func() { _ = cs.Close() }) // the hostile phase aims at this session
+		alice = cs
 		mustOK(t, call(t, ctx, alice, "list_styles", map[string]any{}))
 		took := time.Since(start)
 		serverRequests, toks := lb.since(m)
-		figures = append(figures, signInFigures{"Go SDK", provider.requests() - before, serverRequests, took})
+		figures = append(figures, signInFigures{"Go SDK", provider.requests() - before, serverRequests, took,
+			"in the test's process: connect (sign-in included) and list_styles"})
 		t.Logf("Go SDK: %d requests by the client, %d by the browser", counted.count(), u.requests)
 		if len(toks) != 1 {
 			t.Fatalf("the Go client used %d tokens, want 1", len(toks))
@@ -491,7 +514,8 @@ func TestOAuthTeam(t *testing.T) {
 		out := inspector("--method", "tools/call", "--tool-name", "list_styles")
 		took := time.Since(start)
 		serverRequests, toks := lb.since(m)
-		figures = append(figures, signInFigures{"MCP Inspector CLI", provider.requests() - before, serverRequests, took})
+		figures = append(figures, signInFigures{"MCP Inspector CLI", provider.requests() - before, serverRequests, took,
+			"the whole CLI process: start, sign-in through BROWSER, list_styles"})
 		if r := inspectorResult(t, out); r.IsError || len(r.Content) == 0 || r.Content[0].Text == "" {
 			t.Fatalf("list_styles through the Inspector: %s", out)
 		}
@@ -517,7 +541,8 @@ func TestOAuthTeam(t *testing.T) {
 		before, start := provider.requests(), time.Now()
 		tok := authCodeFlow(t, ctx, provider, u, "")
 		took := time.Since(start)
-		figures = append(figures, signInFigures{"no SDK, no resource", provider.requests() - before, 0, took})
+		figures = append(figures, signInFigures{"no SDK, no resource", provider.requests() - before, 0, took,
+			"the authorization code flow alone (registration, pages, token), in the test's process"})
 		if c := claimsOf(t, tok); c["aud"] != resource || c["sub"] != "dave" {
 			t.Fatalf("a token asked for without resource: aud %v sub %v; want the default, %s", c["aud"], c["sub"], resource)
 		}
@@ -525,8 +550,14 @@ func TestOAuthTeam(t *testing.T) {
 		t.Cleanup(hc.CloseIdleConnections)
 		cs := connect(t, ctx, newClient(nil), &mcp.StreamableClientTransport{Endpoint: resource, HTTPClient: hc, MaxRetries: -1}, nil, nil)
 		mustOK(t, call(t, ctx, cs, "list_styles", map[string]any{}))
-		if r := generate(t, ctx, cs, map[string]any{"text": "dave 的熊猫", "wait_seconds": 20}); r.Status != "done" || len(r.Images) != 1 {
-			t.Errorf("generate_image: %+v", r)
+		for i := range oauthDefaultLimit {
+			if r := generate(t, ctx, cs, map[string]any{"text": fmt.Sprintf("dave 的第 %d 只熊猫", i+1), "wait_seconds": 20}); r.Status != "done" || len(r.Images) != 1 {
+				t.Errorf("generate_image %d: %+v", i+1, r)
+			}
+		}
+		res := call(t, ctx, cs, "generate_image", map[string]any{"text": "dave 的多一只", "wait": false})
+		if !res.IsError || !strings.Contains(textOf(res), limitRefusalMarker) {
+			t.Errorf("dave's image %d with the default limit of %d: isError %v %q; want the limit error", oauthDefaultLimit+1, oauthDefaultLimit, res.IsError, textOf(res))
 		}
 	})
 
@@ -581,7 +612,7 @@ func TestOAuthTeam(t *testing.T) {
 			{"alg none", provider.mint(t, nil, resource, nil), false, 401, "invalid_token"},
 			{"another resource of the same provider", otherTok, false, 401, "invalid_token"},
 			{"without the scope", provider.mint(t, provider.key, resource, jwt.MapClaims{"scope": "openid"}), false, 403, "insufficient_scope"},
-			{"in the query string", provider.mint(t, provider.key, resource, nil), true, 401, ""},
+			{"in the query string", provider.mint(t, provider.key, resource, nil), true, 400, "invalid_request"},
 		}
 		for _, c := range cases {
 			minted = append(minted, c.token)
@@ -635,12 +666,47 @@ func TestOAuthTeam(t *testing.T) {
 			h := session.Clone()
 			h.Set("Authorization", "Bearer "+daveTok)
 			r := postMCP(t, ctx, resource, draw, h)
-			if r.status == http.StatusOK || r.status == http.StatusAccepted {
-				t.Errorf("dave's token on alice's session: HTTP %d %q; want a refusal", r.status, r.body)
+			// As unknown to dave as a session that never existed.
+			if r.status != http.StatusNotFound {
+				t.Errorf("dave's token on alice's session: HTTP %d %q; want 404", r.status, r.body)
 			}
+			// ... and still alice's.
+			mustOK(t, call(t, ctx, alice, "list_styles", map[string]any{}))
 		})
 		if got := sb.Stats().Submits - submits; got != 0 {
 			t.Errorf("hostile requests reached the upstream: %d submits", got)
+		}
+	})
+
+	// The people who signed in, in usage under their names, with their limits.
+	t.Run("usage", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, binPath, "usage")
+		cmd.Env = serverEnv(tm.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aipaint-mcp usage: %v\n%s", err, out)
+		}
+		row := regexp.MustCompile(`(?m)^(\S+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$`)
+		got := map[string][3]string{}
+		for _, m := range row.FindAllStringSubmatch(string(out), -1) {
+			got[m[1]] = [3]string{m[2], m[3], m[4]}
+		}
+		// The limit column shows the tokens file's limits; people with the
+		// default one (carol, dave) are only checked for their images.
+		def := strconv.Itoa(oauthDefaultLimit)
+		for who, want := range map[string][3]string{
+			"alice@example.com": {"1", "1", strconv.Itoa(oauthAliceLimit)},
+			"bob":               {"1", "1", strconv.Itoa(oauthBobLimit)},
+			"carol@example.com": {"1", "1", ""},
+			"dave@example.com":  {def, def, ""},
+		} {
+			g := got[who]
+			if want[2] == "" {
+				g[2] = ""
+			}
+			if g != want {
+				t.Errorf("usage of %s: today/month/limit %v; want %v\n%s", who, got[who], want, out)
+			}
 		}
 	})
 
@@ -655,7 +721,7 @@ func TestOAuthTeam(t *testing.T) {
 			var d []time.Duration
 			for range 200 {
 				start := time.Now()
-				if err := cs.Ping(ctx, nil); err != nil {
+				if _, err := cs.ListTools(ctx, nil); err != nil {
 					t.Fatal(err)
 				}
 				d = append(d, time.Since(start))
@@ -669,6 +735,6 @@ func TestOAuthTeam(t *testing.T) {
 			jwtRuns = append(jwtRuns, median(alice))
 			staticRuns = append(staticRuns, median(script))
 		}
-		t.Logf("ping through the balancer, median of 200, three runs each: JWT access token %v, static token %v", jwtRuns, staticRuns)
+		t.Logf("tools/list through the balancer, median of 200, three runs each: JWT access token %v, static token %v", jwtRuns, staticRuns)
 	})
 }
