@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +267,21 @@ func TestServeTokensFile(t *testing.T) {
 			[]string{"line 3:"}},
 		{"stdio reads neither", nil,
 			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_HTTP_TOKENS_FILE": bad}, 0, nil},
+		// Sign-in: refused combinations and settings stop an HTTP server.
+		{"sign-in and the shared token", []string{"--transport", "http", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_OAUTH_ISSUER": "https://sso.example", "AIPAINT_PUBLIC_URL": "https://paint.example"}, 1,
+			[]string{"both AIPAINT_HTTP_TOKEN and AIPAINT_OAUTH_ISSUER are set", "AIPAINT_HTTP_TOKENS_FILE"}},
+		{"sign-in without a public URL", []string{"--transport", "sse", "--addr", "127.0.0.1:0"},
+			map[string]string{"AIPAINT_OAUTH_ISSUER": "https://sso.example"}, 1,
+			[]string{"AIPAINT_PUBLIC_URL is not"}},
+		{"invalid issuer", []string{"--transport", "http", "--addr", "0.0.0.0:0"},
+			map[string]string{"AIPAINT_OAUTH_ISSUER": "https://sso.example/?" + secret, "AIPAINT_PUBLIC_URL": "https://paint.example"}, 1,
+			[]string{"AIPAINT_OAUTH_ISSUER must be"}},
+		{"plain http issuer beyond loopback", []string{"--transport", "http", "--addr", "0.0.0.0:0"},
+			map[string]string{"AIPAINT_OAUTH_ISSUER": "http://sso.example", "AIPAINT_PUBLIC_URL": "https://paint.example"}, 1,
+			[]string{"AIPAINT_OAUTH_ISSUER is not https://"}},
+		{"stdio reads no sign-in setting", nil,
+			map[string]string{"AIPAINT_HTTP_TOKEN": secret, "AIPAINT_OAUTH_ISSUER": "not a url"}, 0, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,4 +330,37 @@ func TestUsageCommandCountsEachPerson(t *testing.T) {
 	lines = strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 4, out)
 	assert.Equal(t, []string{"TOTAL", "6", "6", "-"}, strings.Fields(lines[3]), "0 is no team limit")
+}
+
+// People who sign in are listed by their names (an email is longer than
+// the column was), with the tokens file's limit or AIPAINT_OAUTH_DEFAULT_LIMIT.
+func TestUsageCommandSignedInPeople(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	st, err := store.Open(dir)
+	require.NoError(t, err)
+	for i, name := range []string{"ann.longname-for-the-column@corp.example", "sub-0b5e", "bob"} {
+		res, err := st.Reserve(t.Context(), client.Request{Text: name, Num: i + 1}, store.Policy{Person: people.Person{Name: name}})
+		require.NoError(t, err)
+		_, err = st.Commit(t.Context(), res, store.Record{TaskID: strconv.Itoa(i)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, st.Close())
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(tokens, []byte("ann.longname-for-the-column@corp.example - 4\nbob fedcba9876543210fedc\n"), 0o600))
+	env := map[string]string{"AIPAINT_DATA_DIR": dir, "AIPAINT_HTTP_TOKENS_FILE": tokens,
+		"AIPAINT_OAUTH_ISSUER": "https://sso.example", "AIPAINT_PUBLIC_URL": "https://paint.example", "AIPAINT_OAUTH_DEFAULT_LIMIT": "3"}
+	code, out, errOut := runMain([]string{"usage"}, env)
+	require.Equal(t, 0, code, errOut)
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(line)
+		rows[f[0]] = f[1:]
+	}
+	assert.Equal(t, []string{"1", "1", "4"}, rows["ann.longname-for-the-column@corp.example"], out)
+	assert.Equal(t, []string{"2", "2", "3"}, rows["sub-0b5e"], "not in the file: the default limit\n%s", out)
+	assert.Equal(t, []string{"3", "3", "-"}, rows["bob"], "in the file without a limit\n%s", out)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for _, l := range lines {
+		assert.Equal(t, len(lines[0]), len(l), "columns out of line:\n%s", out)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"unicode/utf8"
 
 	"aipaint-mcp/app"
 	"aipaint-mcp/config"
@@ -14,7 +15,9 @@ import (
 )
 
 // UsageCommand prints the images each person submitted today and this
-// month, from the task store, for whoever runs the account.
+// month, from the task store, for whoever runs the account. People who
+// sign in are listed by the name the server gives them (their line of the
+// tokens file, their verified email, or their sub).
 type UsageCommand struct{ process }
 
 func (c *UsageCommand) Run(ctx context.Context, args []string) error {
@@ -34,38 +37,49 @@ func (c *UsageCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("reading the task store (%s): %w", setting, err)
 	}
-	limits := map[string]int{}
+	limits := map[string]*int{}
 	if cfg.TokensFile != "" {
 		set, err := people.Load(cfg.TokensFile)
 		if err != nil {
 			return fmt.Errorf("%s: %w", config.TokensFile, err)
 		}
 		for _, p := range set.People() {
-			if p.Limit != nil {
-				limits[p.Name] = *p.Limit
-			}
+			limits[p.Name] = p.Limit
 		}
 	}
-	printSpending(c.stdout, spends, cfg.DailyImageLimit, limits)
+	var others *int // of people not in the file: who signs in gets AIPAINT_OAUTH_DEFAULT_LIMIT
+	if cfg.OAuthIssuer != "" {
+		others = cfg.OAuthDefaultLimit
+	}
+	printSpending(c.stdout, spends, cfg.DailyImageLimit, limits, others)
 	return nil
 }
 
 // printSpending prints one line per person and the total. teamLimit is the
-// daily limit of all of them (nil = none); limits are the personal ones
-// (absent = none).
-func printSpending(w io.Writer, spends []store.Spend, teamLimit *int, limits map[string]int) {
-	fmt.Fprintf(w, "%-24s %8s %8s %12s\n", "PERSON", "TODAY", "MONTH", "DAILY LIMIT")
+// daily limit of all of them (nil = none); limits are the personal ones of
+// the people listed (nil = none), others the limit of anyone else who has a
+// name (nil = none).
+func printSpending(w io.Writer, spends []store.Spend, teamLimit *int, limits map[string]*int, others *int) {
+	width := 24 // names of signed-in people are emails: the column grows to the longest
+	for _, s := range spends {
+		width = max(width, utf8.RuneCountInString(s.Owner))
+	}
+	fmt.Fprintf(w, "%-*s %8s %8s %12s\n", width, "PERSON", "TODAY", "MONTH", "DAILY LIMIT")
 	var today, month int
 	for _, s := range spends {
 		name := s.Owner
 		if name == "" {
 			name = "(no name)" // a desktop's own tasks, or from before the tokens file
 		}
-		limit := "-"
-		if n, ok := limits[s.Owner]; ok {
-			limit = fmt.Sprint(n)
+		n, listed := limits[s.Owner]
+		if !listed && s.Owner != "" {
+			n = others
 		}
-		fmt.Fprintf(w, "%-24s %8d %8d %12s\n", name, s.Today, s.Month, limit)
+		limit := "-"
+		if n != nil {
+			limit = fmt.Sprint(*n)
+		}
+		fmt.Fprintf(w, "%-*s %8d %8d %12s\n", width, name, s.Today, s.Month, limit)
 		today += s.Today
 		month += s.Month
 	}
@@ -73,5 +87,5 @@ func printSpending(w io.Writer, spends []store.Spend, teamLimit *int, limits map
 	if teamLimit != nil {
 		team = fmt.Sprint(*teamLimit)
 	}
-	fmt.Fprintf(w, "%-24s %8d %8d %12s\n", "TOTAL", today, month, team)
+	fmt.Fprintf(w, "%-*s %8d %8d %12s\n", width, "TOTAL", today, month, team)
 }

@@ -567,6 +567,82 @@ func TestCheckTokens(t *testing.T) {
 	}
 }
 
+// The sign-in settings: read, normalised, and refused (by CheckTokens,
+// which an HTTP server obeys) when invalid or incomplete.
+func TestSignInSettings(t *testing.T) {
+	c, err := config.FromEnv(env{}.get)
+	require.NoError(t, err)
+	assert.Empty(t, c.OAuthIssuer)
+	assert.Equal(t, []string{"aipaint"}, c.OAuthScopes)
+	assert.Nil(t, c.OAuthDefaultLimit)
+	assert.Empty(t, c.Resource())
+
+	c, err = config.FromEnv(env{
+		config.PublicURL: "https://Paint.Corp.Example:8443/", config.OAuthIssuer: "https://sso.corp.example/realms/corp",
+		config.OAuthScopes: " aipaint  paint:draw ", config.OAuthDefaultLimit: "0",
+	}.get)
+	require.NoError(t, err)
+	assert.Equal(t, "https://paint.corp.example:8443", c.PublicURL)
+	assert.Equal(t, "https://paint.corp.example:8443/mcp", c.Resource())
+	assert.Equal(t, "https://sso.corp.example/realms/corp", c.OAuthIssuer, "kept as written: iss must equal it")
+	assert.Equal(t, []string{"aipaint", "paint:draw"}, c.OAuthScopes)
+	require.NotNil(t, c.OAuthDefaultLimit)
+	assert.Equal(t, 0, *c.OAuthDefaultLimit, "0: may sign in, may not draw")
+	assert.NoError(t, c.CheckTokens())
+
+	good := env{config.PublicURL: "https://paint.example", config.OAuthIssuer: "https://sso.example/"}
+	with := func(k, v string) env {
+		e := env{}
+		for a, b := range good {
+			e[a] = b
+		}
+		e[k] = v
+		return e
+	}
+	for _, tc := range []struct {
+		name string
+		env  env
+		want string // in CheckTokens' error
+	}{
+		{"public URL with a path", with(config.PublicURL, "https://corp.example/paint"), config.PublicURL + " must be"},
+		{"public URL with a query", with(config.PublicURL, "https://paint.example/?x=1"), config.PublicURL + " must be"},
+		{"public URL with user info", with(config.PublicURL, "https://u:p@paint.example"), config.PublicURL + " must be"},
+		{"public URL not http", with(config.PublicURL, "ftp://paint.example"), config.PublicURL + " must be"},
+		{"public URL without host", with(config.PublicURL, "https://"), config.PublicURL + " must be"},
+		{"issuer with a query", with(config.OAuthIssuer, "https://sso.example/?tenant=1"), config.OAuthIssuer + " must be"},
+		{"issuer with a fragment", with(config.OAuthIssuer, "https://sso.example/#x"), config.OAuthIssuer + " must be"},
+		{"issuer not a URL", with(config.OAuthIssuer, "sso.example"), config.OAuthIssuer + " must be"},
+		{"scope with a quote", with(config.OAuthScopes, `aipaint "x`), config.OAuthScopes + " must be"},
+		{"scope with a backslash", with(config.OAuthScopes, `a\b`), config.OAuthScopes + " must be"},
+		{"scope not ASCII", with(config.OAuthScopes, "画图"), config.OAuthScopes + " must be"},
+		{"default limit negative", with(config.OAuthDefaultLimit, "-1"), config.OAuthDefaultLimit + " must be"},
+		{"default limit too big", with(config.OAuthDefaultLimit, "1000001"), config.OAuthDefaultLimit + " must be"},
+		{"issuer without public URL", env{config.OAuthIssuer: "https://sso.example"}, config.PublicURL + " is not"},
+		{"issuer and the shared token", with(config.HTTPToken, "a-shared-token-123456"), "static tokens for scripts go in " + config.TokensFile},
+		{"client id without secret", with(config.OAuthClientID, "aipaint-rs"), config.OAuthClientSecret},
+		{"client secret without id", with(config.OAuthClientSecret, "s3cret-value"), config.OAuthClientID},
+		{"client id without issuer", env{config.OAuthClientID: "aipaint-rs"}, config.OAuthIssuer + " is not"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := config.FromEnv(tc.env.get)
+			err := c.CheckTokens()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			for _, secret := range []string{"a-shared-token-123456", "s3cret-value", "u:p"} {
+				assert.NotContains(t, err.Error(), secret)
+			}
+		})
+	}
+	c, err = config.FromEnv(with(config.TokensFile, "/etc/aipaint/tokens").get)
+	require.NoError(t, err)
+	assert.NoError(t, c.CheckTokens(), "sign-in with a tokens file: static tokens for scripts")
+	c, err = config.FromEnv(env{config.PublicURL: "https://paint.example"}.get)
+	require.NoError(t, err)
+	assert.NoError(t, c.CheckTokens(), "a public URL alone is harmless")
+	assert.True(t, config.HTTPOnly(config.OAuthClientSecret))
+	assert.False(t, config.HTTPOnly(config.AppKey))
+}
+
 // The bounds config takes from schema's constants (people's tests tie a
 // person's limit to AIPAINT_DAILY_IMAGE_LIMIT's).
 func TestBoundsAgreeWithTheirTables(t *testing.T) {

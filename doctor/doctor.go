@@ -20,6 +20,7 @@ import (
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
+	"aipaint-mcp/oauth"
 	"aipaint-mcp/people"
 )
 
@@ -106,7 +107,33 @@ func Run(ctx context.Context, o Options) []Check {
 	if o.Config.TokensFile != "" {
 		out = append(out, tokensCheck(o.Config.TokensFile))
 	}
+	if o.Config.OAuthIssuer != "" {
+		out = append(out, signInCheck(ctx, o, roots))
+	}
 	return out
+}
+
+// signInCheck reads the identity provider's metadata and key set as the
+// server would at its first request.
+func signInCheck(ctx context.Context, o Options, roots *x509.CertPool) Check {
+	const name = "登录 Sign-in"
+	if err := o.Config.CheckTokens(); err != nil {
+		return Check{Name: name, Status: Fail, Detail: err.Error(), Fix: "fix the sign-in settings (see the README's Sign-in with the company's identity provider)"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	v, err := oauth.New(ctx, oauth.Options{
+		Issuer: o.Config.OAuthIssuer, Resource: o.Config.Resource(), Scopes: o.Config.OAuthScopes,
+		ClientID: o.Config.OAuthClientID, ClientSecret: o.Config.OAuthClientSecret, RootCAs: roots,
+	})
+	if err == nil {
+		err = v.Prepare(ctx)
+	}
+	if err != nil {
+		return Check{Name: name, Status: Fail, Detail: err.Error(),
+			Fix: "check " + config.OAuthIssuer + ": it must be the provider's issuer exactly, its metadata reachable from this machine (" + config.CAFile + " for a private CA)"}
+	}
+	return Check{Name: name, Status: Pass, Detail: "the identity provider's metadata and key set read; tokens must be issued for " + o.Config.Resource()}
 }
 
 // storeCheck asks a team server's database whether it answers.

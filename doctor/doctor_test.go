@@ -20,6 +20,7 @@ import (
 
 	"aipaint-mcp/config"
 	"aipaint-mcp/doctor"
+	"aipaint-mcp/oauth/oauthtest"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/sandbox/sandboxtest"
 )
@@ -359,4 +360,41 @@ func TestTeamSettings(t *testing.T) {
 		assert.Contains(t, tf.Detail, "line 2")
 		assert.NotContains(t, out, "0123456789abcdef0123", "never a token")
 	})
+}
+
+// Sign-in: the provider's metadata and key set read as the server would,
+// or the reason they are not, naming the setting.
+func TestSignIn(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	p := oauthtest.NewProvider(t, oauthtest.Options{Path: "/realms/corp"})
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		status doctor.Status
+		detail string
+	}{
+		{"provider answers", map[string]string{config.OAuthIssuer: p.Issuer, config.PublicURL: "https://paint.example"}, doctor.Pass, "https://paint.example/mcp"},
+		{"not the issuer exactly", map[string]string{config.OAuthIssuer: p.Issuer + "/", config.PublicURL: "https://paint.example"}, doctor.Fail, "names issuer"},
+		{"no public URL", map[string]string{config.OAuthIssuer: p.Issuer}, doctor.Fail, config.PublicURL},
+		{"with the shared token", map[string]string{config.OAuthIssuer: p.Issuer, config.PublicURL: "https://paint.example", config.HTTPToken: secret}, doctor.Fail, config.HTTPToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t, sb.URL)
+			for k, v := range tc.env {
+				s.env[k] = v
+			}
+			checks, _, _ := s.run(t)
+			c := find(t, checks, "登录")
+			assert.Equal(t, tc.status, c.Status, c.Detail)
+			assert.Contains(t, c.Detail, tc.detail)
+			if tc.status == doctor.Fail {
+				assert.NotEmpty(t, c.Fix)
+			}
+		})
+	}
+	s := newSetup(t, sb.URL)
+	checks, _, _ := s.run(t)
+	for _, c := range checks {
+		assert.NotContains(t, c.Name, "登录", "no sign-in check without an issuer")
+	}
 }

@@ -118,14 +118,15 @@ type Verifier struct {
 	logger *slog.Logger
 	client *http.Client
 	jwt    *jwt.Parser
-	claims *jwt.Validator // introspection answers: the same rules as JWTs
+	claims *jwt.Validator // introspection answers: the rules of JWTs but iss
 	ctx    context.Context
 	t      tuning
 
-	mu      sync.Mutex
-	prov    *provider // nil until the provider's metadata and keys are read
-	failed  time.Time // of the last attempt to read them, if it failed
-	lastErr error
+	mu        sync.Mutex
+	prov      *provider // nil until the provider's metadata and keys are read
+	failed    time.Time // of the last attempt to read them, if it failed
+	lastErr   error
+	discovery singleflight.Group // one attempt to read them at a time
 
 	flight singleflight.Group // one introspection at a time per token
 	cacheM sync.Mutex
@@ -173,7 +174,6 @@ func newVerifier(ctx context.Context, o Options, t tuning) (*Verifier, error) {
 		t.retryAfter = retryAfter
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithIssuer(o.Issuer),
 		jwt.WithAudience(strings.TrimSuffix(o.Resource, "/"), strings.TrimSuffix(o.Resource, "/")+"/"),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -184,8 +184,8 @@ func newVerifier(ctx context.Context, o Options, t tuning) (*Verifier, error) {
 		o:      o,
 		logger: o.Logger,
 		client: newHTTPClient(o.RootCAs),
-		jwt:    jwt.NewParser(append(opts, jwt.WithValidMethods(algorithms))...),
-		claims: jwt.NewValidator(opts...),
+		jwt:    jwt.NewParser(append(opts, jwt.WithIssuer(o.Issuer), jwt.WithValidMethods(algorithms))...),
+		claims: jwt.NewValidator(opts...), // iss is optional in an introspection answer: askProvider checks it
 		ctx:    ctx,
 		t:      t,
 		cache:  map[[sha256.Size]byte]cached{},
@@ -198,10 +198,12 @@ func (v *Verifier) Resource() string { return v.o.Resource }
 func (v *Verifier) Scopes() []string { return slices.Clone(v.o.Scopes) }
 
 // Prepare reads the provider's metadata and key set now, so the log says
-// early whether the provider answers. Its failure is logged; tokens are
-// refused (and the provider tried again) until it answers.
-func (v *Verifier) Prepare(ctx context.Context) {
-	_, _ = v.provider(ctx)
+// early whether the provider answers (and doctor can say it). Its failure
+// is logged and returned; tokens are refused (and the provider tried
+// again) until it answers.
+func (v *Verifier) Prepare(ctx context.Context) error {
+	_, err := v.provider(ctx)
+	return err
 }
 
 // Verify checks a bearer token and returns whose it is. Its errors wrap
@@ -305,8 +307,10 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string) (I
 	if ok && now.Before(c.until) {
 		return c.id, c.err
 	}
-	r, err, _ := v.flight.Do(string(key[:]), func() (any, error) {
-		id, until, err := v.askProvider(ctx, p.introspection, token)
+	// The question outlives a caller that leaves: others may wait for it.
+	asking := context.WithoutCancel(ctx)
+	ch := v.flight.DoChan(string(key[:]), func() (any, error) {
+		id, until, err := v.askProvider(asking, p.introspection, token)
 		if until.IsZero() { // the provider did not answer: nothing to keep
 			return cached{id: id, err: err}, nil
 		}
@@ -326,11 +330,13 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string) (I
 		v.cache[key] = c
 		return c, nil
 	})
-	if err != nil {
-		return Identity{}, err
+	select {
+	case r := <-ch:
+		c = r.Val.(cached)
+		return c.id, c.err
+	case <-ctx.Done():
+		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, ctx.Err())
 	}
-	c = r.(cached)
-	return c.id, c.err
 }
 
 // askProvider posts the token to the introspection endpoint. until is when
@@ -351,44 +357,75 @@ func (v *Verifier) askProvider(ctx context.Context, endpoint, token string) (_ I
 	if err := v.getJSON(req, &c); err != nil {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err)
 	}
+	// A refusal is kept a minute; an identity a minute at most, and never
+	// past the token's exp.
 	now := v.t.now()
-	until = now.Add(cacheFor)
-	if c.ExpiresAt != nil && c.ExpiresAt.Before(until) {
-		until = c.ExpiresAt.Time
-	}
-	if !until.After(now) {
-		until = now.Add(cacheFor) // an expired token stays refused
-	}
+	refused := now.Add(cacheFor)
 	if !c.Active {
-		return Identity{}, until, fmt.Errorf("%w: introspection: not active", ErrInvalidToken)
+		return Identity{}, refused, fmt.Errorf("%w: introspection: not active", ErrInvalidToken)
 	}
 	if err := v.claims.Validate(&c); err != nil {
-		return Identity{}, until, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err)
+		return Identity{}, refused, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err)
+	}
+	if c.Issuer != "" && c.Issuer != v.o.Issuer {
+		return Identity{}, refused, fmt.Errorf("%w: introspection: issuer %q", ErrInvalidToken, c.Issuer)
 	}
 	id, err := c.identity()
-	return id, until, err
+	if err != nil {
+		return Identity{}, refused, err
+	}
+	until = now.Add(cacheFor)
+	if exp := c.ExpiresAt.Time; exp.Before(until) { // Validate required exp
+		until = exp
+	}
+	if !until.After(now) {
+		until = time.Time{} // expired, within the leeway: not kept
+	}
+	return id, until, nil
 }
 
 // provider returns the provider's metadata and keys, reading them on the
 // first call, and again no more often than every retryAfter while it fails.
+// The reading is the Verifier's, not the caller's: a request that leaves
+// stops waiting for it, and does not make it fail.
 func (v *Verifier) provider(ctx context.Context) (*provider, error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.prov != nil {
-		return v.prov, nil
+	p, failed, lastErr := v.prov, v.failed, v.lastErr
+	v.mu.Unlock()
+	switch {
+	case p != nil:
+		return p, nil
+	case !failed.IsZero() && v.t.now().Sub(failed) < v.t.retryAfter:
+		return nil, lastErr
 	}
-	if !v.failed.IsZero() && v.t.now().Sub(v.failed) < v.t.retryAfter {
-		return nil, v.lastErr
+	ch := v.discovery.DoChan("", func() (any, error) {
+		v.mu.Lock()
+		done := v.prov
+		v.mu.Unlock()
+		if done != nil { // read by an attempt that ended since this caller looked
+			return done, nil
+		}
+		p, err := v.discover(v.ctx)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if err != nil {
+			v.failed, v.lastErr = v.t.now(), err
+			v.logger.Error("identity provider unreachable: bearer tokens are refused until it answers", "issuer", v.o.Issuer, "err", err)
+			return nil, err
+		}
+		v.prov = p
+		v.logger.Info("identity provider ready", "issuer", v.o.Issuer, "jwt", p.keys != nil, "introspection", p.introspection != "" && v.o.ClientID != "")
+		return p, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*provider), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	p, err := v.discover(ctx)
-	if err != nil {
-		v.failed, v.lastErr = v.t.now(), err
-		v.logger.Error("identity provider unreachable: bearer tokens are refused until it answers", "issuer", v.o.Issuer, "err", err)
-		return nil, err
-	}
-	v.prov = p
-	v.logger.Info("identity provider ready", "issuer", v.o.Issuer, "jwt", p.keys != nil, "introspection", p.introspection != "" && v.o.ClientID != "")
-	return p, nil
 }
 
 // metadata is what the provider's metadata document says that this server uses.

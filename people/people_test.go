@@ -67,6 +67,10 @@ func TestParseAccepts(t *testing.T) {
 			map[string]Person{"令牌令牌令牌令牌令牌令牌令牌令牌": {Name: "alice"}}, 1},
 		{"token with punctuation", "alice !\"#$%&'()*+,-./:;<=>?@[]^_`{|}~",
 			map[string]Person{"!\"#$%&'()*+,-./:;<=>?@[]^_`{|}~": {Name: "alice"}}, 1},
+		{"email and sub names", "ann+paint@corp.example " + tokAlice + "\nauth0|5f3a.b " + tokBob,
+			map[string]Person{tokAlice: {Name: "ann+paint@corp.example"}, tokBob: {Name: "auth0|5f3a.b"}}, 2},
+		{"no token: signs in", "ann@corp.example - 4\nbob -\ncarol " + tokCarol,
+			map[string]Person{tokCarol: {Name: "carol"}, "-": {}}, 3},
 		{"empty file", "", nil, 0},
 		{"only comments", "# nobody yet\n", nil, 0},
 		{"only a BOM", "\ufeff", nil, 0},
@@ -106,6 +110,8 @@ func TestParseRefuses(t *testing.T) {
 		{"name with a no-break space", "bo\u00a0b " + secret + "xyz", 1, "may only have letters"},
 		{"duplicate name", ok + "bob " + tokBob + "\nalice " + secret + "xyz\n", 3, "already used on line 1"},
 		{"duplicate name, other case", ok + "ALICE " + secret + "xyz\n", 2, "already used on line 1"},
+		{"duplicate name without token", "ann@corp.example -\nAnn@Corp.Example - 3\n", 2, "already used on line 1"},
+		{"two dashes", "bob --\n", 1, "at least 16 printable"},
 		{"duplicate token", ok + "bob " + tokAlice + "\n", 2, "already used on line 1"},
 		{"duplicate token, once hashed", ok + "bob " + hashOf(tokAlice) + "\n", 2, "already used on line 1"},
 		{"duplicate token, hashed first", "bob " + hashOf(tokAlice) + "\n" + ok, 2, "already used on line 1"},
@@ -181,6 +187,38 @@ func TestLookup(t *testing.T) {
 	assert.False(t, ok, "a nil Set knows nobody")
 	assert.Zero(t, none.Len())
 	assert.Equal(t, []Person{{Name: "alice", Limit: new(3)}, {Name: "bob"}}, s.People())
+}
+
+// Named finds a person by name whatever its case, with or without a
+// token; Lookup never finds a line without one, whatever is sent.
+func TestNamed(t *testing.T) {
+	s, err := Parse([]byte("Ann@Corp.Example - 4\nbob " + tokBob + " 2\nsub-123 -\n"))
+	require.NoError(t, err)
+	for name, want := range map[string]Person{
+		"ann@corp.example": {Name: "Ann@Corp.Example", Limit: new(4)},
+		"ANN@CORP.EXAMPLE": {Name: "Ann@Corp.Example", Limit: new(4)},
+		"Bob":              {Name: "bob", Limit: new(2)},
+		"sub-123":          {Name: "sub-123"},
+		"":                 {},
+		"carol":            {},
+		"ann":              {},
+	} {
+		got, ok := s.Named(name)
+		assert.Equal(t, want.Name != "", ok, name)
+		assert.Equal(t, want, got, name)
+	}
+	for _, tok := range []string{"-", "", "Ann@Corp.Example", "sub-123", "--------------------"} {
+		_, ok := s.Lookup(tok)
+		assert.False(t, ok, "%q", tok)
+	}
+	var none *Set
+	_, ok := none.Named("bob")
+	assert.False(t, ok)
+
+	p, _ := s.Named("ann@corp.example")
+	*p.Limit = 99
+	p, _ = s.Named("ann@corp.example")
+	assert.Equal(t, 4, *p.Limit, "the Set keeps its limits")
 }
 
 // A short token listed by its hash never matches: the hash form hides the
@@ -290,6 +328,30 @@ func TestREADMEExample(t *testing.T) {
 		p, ok := s.Lookup("Rc4uF7jD2sG9kH1mJ5nV")
 		assert.True(t, ok, "%s: bob's hash is of his token", file)
 		assert.Equal(t, "bob", p.Name)
+	}
+}
+
+// The sign-in example of both READMEs is a valid tokens file: two people
+// who only sign in (found by Named, never by Lookup) and a script's token.
+func TestREADMESignInExample(t *testing.T) {
+	for _, file := range []string{"../README.md", "../README.zh-CN.md"} {
+		raw, err := os.ReadFile(file)
+		require.NoError(t, err)
+		_, rest, ok := strings.Cut(string(raw), "ann@corp.example    -")
+		require.True(t, ok, "%s: no sign-in example", file)
+		example, _, ok := strings.Cut("ann@corp.example    -"+rest, "```")
+		require.True(t, ok, file)
+		s, err := Parse([]byte(example))
+		require.NoError(t, err, file)
+		assert.Equal(t, []Person{{Name: "ann@corp.example", Limit: new(50)}, {Name: "bob@corp.example", Limit: new(0)}, {Name: "ci-nightly", Limit: new(200)}}, s.People(), file)
+		p, ok := s.Named("Ann@Corp.Example")
+		assert.True(t, ok, file)
+		assert.Equal(t, "ann@corp.example", p.Name)
+		_, ok = s.Lookup("-")
+		assert.False(t, ok)
+		p, ok = s.Lookup("Yh3nB8qW1eR6tU0iO5pZ")
+		assert.True(t, ok, file)
+		assert.Equal(t, "ci-nightly", p.Name)
 	}
 }
 
