@@ -104,6 +104,13 @@ func bearer(h string) (string, bool) {
 	return strings.TrimSpace(tok), ok && strings.EqualFold(scheme, "Bearer")
 }
 
+// add puts a replica behind the balancer.
+func (b *balancer) add(addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.replicas = append(b.replicas, addr)
+}
+
 // mark is where the balancer's counts stand, to see what one phase did.
 type mark struct{ requests, tokens int }
 
@@ -305,7 +312,7 @@ func TestOAuthTeam(t *testing.T) {
 	for range 3 {
 		p := tm.start(t)
 		tm.replicas = append(tm.replicas, p)
-		lb.replicas = append(lb.replicas, p.addr)
+		lb.add(p.addr)
 	}
 	var minted []string // hostile tokens, for the log check
 	t.Cleanup(func() {
