@@ -3,10 +3,9 @@
 // the server's authorization server by itself (RFC 9728), registers
 // dynamically, sends the person (the login argument) through the provider's
 // pages (user.mjs), finishes with transport.finishAuth(code), reconnects,
-// and calls list_styles, a sandbox generate_image and, when a foreign task
-// id is given, check_task on it.
+// and calls list_styles and a sandbox generate_image.
 //
-//	node client.mjs <MCP URL> <login> [foreign task id]
+//	node client.mjs <MCP URL> <login>
 //
 // Prints one JSON object on stdout (results only: never a code or a token).
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -15,9 +14,9 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 import { signIn } from './user.mjs';
 
-const [mcpURL, login, foreignTask] = process.argv.slice(2);
+const [mcpURL, login] = process.argv.slice(2);
 if (!mcpURL || !login) {
-  console.error('usage: node client.mjs <MCP URL> <login> [foreign task id]');
+  console.error('usage: node client.mjs <MCP URL> <login>');
   process.exit(2);
 }
 
@@ -83,9 +82,5 @@ const styles = await client.callTool({ name: 'list_styles', arguments: {} });
 out.listStyles = { isError: !!styles.isError, text: textOf(styles) };
 const gen = await client.callTool({ name: 'generate_image', arguments: { text: `${login} 的 TypeScript 熊猫`, wait_seconds: 20 } });
 out.generate = { isError: !!gen.isError, text: textOf(gen), structured: gen.structuredContent ?? null };
-if (foreignTask) {
-  const check = await client.callTool({ name: 'check_task', arguments: { task_id: foreignTask } });
-  out.foreign = { isError: !!check.isError, text: textOf(check) };
-}
 await client.close();
 console.log(JSON.stringify(out));
