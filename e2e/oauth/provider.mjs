@@ -87,7 +87,6 @@ server.listen(port, '127.0.0.1', () => {
       return { email, email_verified: verified };
     },
   });
-  provider.proxy = false;
   handler = provider.callback();
   console.log(`issuer ${issuer}`);
 });
