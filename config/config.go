@@ -132,9 +132,8 @@ type Config struct {
 	OAuthScopes                      []string
 	OAuthDefaultLimit                *int // nil = no personal limit
 	OAuthClientID, OAuthClientSecret string
-	// signInInvalid: the sign-in settings FromEnv found invalid. They are
-	// in Invalid too, but an HTTP server must not start without them:
-	// CheckTokens returns them.
+	// signInInvalid: the sign-in settings FromEnv found invalid (not in
+	// Invalid: stdio reads none of them); CheckTokens returns them.
 	signInInvalid error
 
 	DataDir, OutputDir string
@@ -278,6 +277,10 @@ func (c Config) CheckTokens() error {
 	return nil
 }
 
+// SignInInvalid is the error of the sign-in settings that are invalid
+// (nil when none is), which CheckTokens returns too.
+func (c Config) SignInInvalid() error { return c.signInInvalid }
+
 // Resource is the canonical URI of the MCP endpoint (RFC 8707): the
 // audience of the access tokens this server accepts.
 func (c Config) Resource() string {
@@ -297,18 +300,20 @@ func HTTPOnly(name string) bool {
 	return false
 }
 
-// signIn reads the sign-in settings. Their errors go to Invalid and to
-// signInInvalid; an invalid URL becomes "", an invalid scope list the
-// default.
+// signIn reads the sign-in settings. Their errors go to signInInvalid,
+// not to Invalid: only the HTTP transports read them (and refuse to start,
+// see CheckTokens), so they must not stop a desktop's paid tools. An
+// invalid URL becomes "", an invalid scope list the default.
 func (c *Config) signIn(p parser) {
-	before := len(*p.errs)
+	var errs []error
+	p.errs = &errs
 	c.PublicURL = parse(p, PublicURL, "must be the server's public base URL, https://host[:port], without a path, query or user info", publicURL)
 	c.OAuthIssuer = parse(p, OAuthIssuer, "must be the identity provider's issuer URL, https://host[/path], without a query, fragment or user info", issuerURL)
 	c.OAuthScopes = parse(p, OAuthScopes, "must be one or more OAuth scopes separated by spaces (printable ASCII, no quotes or backslashes)", scopeList)
 	c.OAuthDefaultLimit = parse(p, OAuthDefaultLimit, fmt.Sprintf("must be a whole number of images a day from 0 to %d, or empty for no personal limit", MaxDailyImageLimit), personalLimit)
 	c.OAuthClientID = p.get(OAuthClientID)
 	c.OAuthClientSecret = p.get(OAuthClientSecret)
-	c.signInInvalid = errors.Join((*p.errs)[before:]...)
+	c.signInInvalid = errors.Join(errs...)
 }
 
 // publicURL is scheme://host[:port], without a trailing slash.

@@ -624,7 +624,8 @@ func TestSignInSettings(t *testing.T) {
 		{"client id without issuer", env{config.OAuthClientID: "aipaint-rs"}, config.OAuthIssuer + " is not"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, _ := config.FromEnv(tc.env.get)
+			c, invalid := config.FromEnv(tc.env.get)
+			assert.NoError(t, invalid, "not an invalid setting for stdio, which reads none of them")
 			err := c.CheckTokens()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)

@@ -107,7 +107,7 @@ func Run(ctx context.Context, o Options) []Check {
 	if o.Config.TokensFile != "" {
 		out = append(out, tokensCheck(o.Config.TokensFile))
 	}
-	if o.Config.OAuthIssuer != "" {
+	if o.Config.OAuthIssuer != "" || o.Config.SignInInvalid() != nil {
 		out = append(out, signInCheck(ctx, o, roots))
 	}
 	return out

@@ -376,6 +376,8 @@ func TestSignIn(t *testing.T) {
 		{"provider answers", map[string]string{config.OAuthIssuer: p.Issuer, config.PublicURL: "https://paint.example"}, doctor.Pass, "https://paint.example/mcp"},
 		{"not the issuer exactly", map[string]string{config.OAuthIssuer: p.Issuer + "/", config.PublicURL: "https://paint.example"}, doctor.Fail, "names issuer"},
 		{"no public URL", map[string]string{config.OAuthIssuer: p.Issuer}, doctor.Fail, config.PublicURL},
+		{"invalid issuer", map[string]string{config.OAuthIssuer: "sso.example", config.PublicURL: "https://paint.example"}, doctor.Fail, config.OAuthIssuer + " must be"},
+		{"invalid public URL alone", map[string]string{config.PublicURL: "https://paint.example/x"}, doctor.Fail, config.PublicURL + " must be"},
 		{"with the shared token", map[string]string{config.OAuthIssuer: p.Issuer, config.PublicURL: "https://paint.example", config.HTTPToken: secret}, doctor.Fail, config.HTTPToken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -207,7 +207,8 @@ func (v *Verifier) Prepare(ctx context.Context) error {
 }
 
 // Verify checks a bearer token and returns whose it is. Its errors wrap
-// ErrInvalidToken or ErrInsufficientScope and never contain the token.
+// ErrInvalidToken (and the Identity is zero) or ErrInsufficientScope (and
+// the Identity is the token's, for the log), and never contain the token.
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	p, err := v.provider(ctx)
 	if err != nil {
@@ -224,7 +225,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	}
 	for _, s := range v.o.Scopes {
 		if !slices.Contains(id.Scopes, s) {
-			return Identity{}, fmt.Errorf("%w: the token lacks scope %q (it has %q)", ErrInsufficientScope, s, strings.Join(id.Scopes, " "))
+			// The identity, for the log: whose token lacked it.
+			return id, fmt.Errorf("%w: the token lacks scope %q (it has %q)", ErrInsufficientScope, s, strings.Join(id.Scopes, " "))
 		}
 	}
 	return id, nil

@@ -159,7 +159,11 @@ func TestVerifyJWT(t *testing.T) {
 			}
 			assert.NotErrorIs(t, err, other)
 			assert.NotContains(t, err.Error(), tc.token, "the error quotes the token")
-			assert.Empty(t, id)
+			if tc.want == oauth.ErrInsufficientScope {
+				assert.Equal(t, "user-1", id.Subject, "whose token lacked the scope, for the log")
+			} else {
+				assert.Empty(t, id)
+			}
 		})
 	}
 }

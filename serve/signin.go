@@ -49,13 +49,15 @@ func signIn(w http.ResponseWriter, r *http.Request, o HTTPOptions) (*http.Reques
 		if errors.Is(err, oauth.ErrInsufficientScope) {
 			status, code = http.StatusForbidden, "insufficient_scope"
 		}
-		o.Logger.Info("bearer token refused", "reason", err.Error(), "remote", r.RemoteAddr)
+		o.Logger.Info("bearer token refused", "reason", err.Error(), "person", id.Shown(), "remote", r.RemoteAddr)
 		challenge(w, v, status, code)
 		return r, false
 	}
+	p := signedIn(id, o.People, o.OAuthDefaultLimit)
+	o.Logger.Debug("signed in", "person", p.Name, "shown", id.Shown(), "sub", id.Subject)
 	// A session belongs to the person, not to the token: a client that
 	// refreshes its token keeps its session. A static token can hold no NUL.
-	return admit(w, r, signedIn(id, o.People, o.OAuthDefaultLimit), sessionKey("\x00oauth\x00"+id.Subject))
+	return admit(w, r, p, sessionKey("\x00oauth\x00"+id.Subject))
 }
 
 // signedIn is the Person of an identity: the tokens file's line named by
