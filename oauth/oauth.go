@@ -15,6 +15,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -272,16 +273,9 @@ func (c *claims) identity() (Identity, error) {
 		Subject:       c.Subject,
 		Email:         c.Email,
 		EmailVerified: bool(c.EmailVerified),
-		Username:      cmpOr(c.PreferredUsername, c.Username),
+		Username:      cmp.Or(c.PreferredUsername, c.Username),
 		Scopes:        scopes,
 	}, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (v *Verifier) verifyJWT(ctx context.Context, p *provider, token string) (Identity, error) {

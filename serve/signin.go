@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -99,14 +100,7 @@ func challenge(w http.ResponseWriter, v *oauth.Verifier, status int, code string
 		`scope="`+strings.Join(v.Scopes(), " ")+`"`) // scopes hold no quote (config.scopeList)
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, http.StatusText(status)+": "+cmpOr(code, "bearer token required"), status)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	http.Error(w, http.StatusText(status)+": "+cmp.Or(code, "bearer token required"), status)
 }
 
 // metadataURL is where the resource's metadata is published (RFC 9728
