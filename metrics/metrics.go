@@ -135,4 +135,3 @@ func name(metric string, labels ...string) string {
 	}
 	return b.String()
 }
-

@@ -106,4 +106,3 @@ func clientName(ctx context.Context) string {
 	}
 	return ""
 }
-
