@@ -29,8 +29,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	// A bad setting does not stop the server: a desktop client would only
 	// show "disconnected". The tools say what to fix instead.
-	cfg, _ := c.settings(*sandbox)                                            // cfg.Invalid lists what is wrong
-	logger := c.logger(cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
+	cfg, _ := c.settings(*sandbox)                                                 // cfg.Invalid lists what is wrong
+	logger := c.logger(cfg, cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
 	switch *transport {
 	case serve.TransportStdio:
 		return c.stdio(ctx, cfg, logger)
@@ -51,6 +51,11 @@ func (c *ServeCommand) stdio(ctx context.Context, cfg config.Config, logger *slo
 		return err
 	}
 	defer a.Close()
+	stopMetrics, err := serveMetrics(a, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	// At the signal, waits answer "pending" with their task ids and new
 	// paid calls are refused; Close follows once the transport has returned.
 	defer context.AfterFunc(ctx, a.Drain)()
@@ -68,6 +73,11 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 	if err := serve.CheckBind(addr, cfg.HTTPToken, cfg.TokensFile); err != nil {
 		return err
 	}
+	if cfg.MetricsAddr != "" {
+		if err := serve.CheckMetricsAddr(cfg.MetricsAddr, addr); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var team serve.People // nil: one shared token (or none)
@@ -84,6 +94,11 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		return err
 	}
 	defer a.Close()
+	stopMetrics, err := serveMetrics(a, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	defer context.AfterFunc(ctx, a.Drain)() // as in stdio
 	a.Resume()
 	return serve.HTTP(ctx, a.Server, serve.HTTPOptions{
@@ -95,6 +110,15 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		Logger:         logger,
 		Health:         a.Health,
 	})
+}
+
+// serveMetrics serves the app's metrics on AIPAINT_METRICS_ADDR, when set,
+// until stop (a stdio server's too: it costs nothing unless set).
+func serveMetrics(a *app.App, cfg config.Config, logger *slog.Logger) (stop func(), _ error) {
+	if a.Metrics == nil {
+		return func() {}, nil
+	}
+	return serve.Metrics(cfg.MetricsAddr, a.Metrics, logger)
 }
 
 // watchTokensFile loads the tokens file (a malformed one stops the server,
