@@ -74,6 +74,9 @@ func (h *handlers) audit(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		case n.outcome == "":
 			n.outcome = outcomeDone
 		}
+		if !h.Logger.Enabled(ctx, slog.LevelInfo) {
+			return res, err // a stdio server at warn: build nothing
+		}
 		attrs := []slog.Attr{
 			slog.String("person", person(ctx).Name),
 			slog.String("client", clientName(ctx)),
