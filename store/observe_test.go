@@ -18,7 +18,9 @@ type leasing struct{ *store.File }
 
 var errDown = errors.New("database down")
 
-func (leasing) Claim(context.Context, string, string, time.Duration) (bool, error) { return false, errDown }
+func (leasing) Claim(context.Context, string, string, time.Duration) (bool, error) {
+	return false, errDown
+}
 func (leasing) ClaimPending(context.Context, string, time.Time, time.Duration, int) ([]store.Record, error) {
 	return nil, errDown
 }
@@ -26,7 +28,7 @@ func (leasing) Renew(context.Context, string, []string, time.Duration) ([]string
 	return nil, errDown
 }
 func (leasing) Unclaim(context.Context, string, string) error { return errDown }
-func (leasing) Holders(context.Context) (int, error)         { return 0, errDown }
+func (leasing) Holders(context.Context) (int, error)          { return 0, errDown }
 
 // TestObserve: failures are reported by method; a task not stored and a
 // caller's ended context are no failure; the wrapper is a Leaser exactly
