@@ -156,3 +156,50 @@ func TestMetricsAndAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestStdioMetrics: a stdio server serves /metrics too when
+// AIPAINT_METRICS_ADDR is set, and at AIPAINT_LOG_LEVEL=info leaves its
+// audit records, as JSON lines, on stderr (stdout stays the protocol).
+func TestStdioMetrics(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), transportTimeout)
+	defer cancel()
+	metricsAddr := freeAddr(t)
+	cmd, stderr := stdioCommand(t, true, "AIPAINT_METRICS_ADDR="+metricsAddr, "AIPAINT_LOG_FORMAT=json", "AIPAINT_LOG_LEVEL=info")
+	cs := connect(t, ctx, newClient(nil), &mcp.CommandTransport{Command: cmd, TerminateDuration: exitTimeout}, nil, nil)
+	mustOK(t, call(t, ctx, cs, "list_styles", map[string]any{}))
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := metricstest.Parse(t, string(page))
+	if got := fams.Sum(metrics.OperationDuration, metrics.OperationDuration+"_count",
+		map[string]string{"mcp_method_name": "tools/call", "gen_ai_tool_name": "list_styles"}); got != 1 {
+		t.Errorf("list_styles counted %v times, want 1", got)
+	}
+	if err := cs.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	audits := 0
+	for line := range strings.Lines(stderr.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("a log line is not a JSON object: %q", line)
+			continue
+		}
+		if rec["msg"] == "tool call" {
+			audits++
+			if rec["tool"] != "list_styles" || rec["outcome"] != "done" || rec["person"] != "" {
+				t.Errorf("audit record %v, want list_styles done by the single user", rec)
+			}
+		}
+	}
+	if audits != 1 {
+		t.Errorf("%d audit records for one tool call", audits)
+	}
+}
