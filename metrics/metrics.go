@@ -90,8 +90,9 @@ func (r *Registry) StoreFailed(method string) {
 	r.set.GetOrCreateCounter(name(StoreErrors, "method", method)).Inc()
 }
 
-// TakenOver counts pending tasks this server took over from a server that
-// stopped renewing their leases (it died, or stalled).
+// TakenOver counts pending tasks this server took over from another: one
+// that stopped renewing their leases (it died, or stalled), or stopped and
+// handed them over.
 func (r *Registry) TakenOver(tasks int) { r.set.GetOrCreateCounter(LeaseTakeovers).Add(tasks) }
 
 // DownloadFailed counts an image that could not be saved.

@@ -9,8 +9,8 @@ type Observer interface {
 	Billed(person string, images int)
 	// DownloadFailed: one image could not be saved (it is retried).
 	DownloadFailed()
-	// TakenOver: this server took over tasks whose server stopped
-	// renewing their leases.
+	// TakenOver: this server took over pending tasks nobody followed:
+	// their server died, stalled, or stopped and handed them over.
 	TakenOver(tasks int)
 }
 
