@@ -14,6 +14,8 @@
 package metrics
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -33,6 +35,19 @@ const (
 	LeaseTakeovers    = "aipaint_lease_takeovers_total"
 	DownloadsFailed   = "aipaint_downloads_failed_total"
 )
+
+// help says what each metric is, on its # HELP line.
+var help = map[string]string{
+	OperationDuration: "Duration of MCP requests as the server answered them (OpenTelemetry mcp.server.operation.duration).",
+	ImagesBilled:      "Images submitted and accepted by the paid API, so billed, by person of the tokens file.",
+	UpstreamRequests:  "HTTP requests to the paid API, retries included, by operation and outcome (ok or the failure's category).",
+	UpstreamDuration:  "Duration of HTTP requests to the paid API, by operation.",
+	TasksPending:      "Pending tasks this server polls now.",
+	WaitingCalls:      "Tool calls waiting for their pictures now.",
+	StoreErrors:       "Failures of the task store, by the store's method.",
+	LeaseTakeovers:    "Pending tasks this server took over from another server.",
+	DownloadsFailed:   "Images that could not be saved (retried in the background).",
+}
 
 // operationBuckets are the bucket bounds the OpenTelemetry MCP semantic
 // conventions give mcp.server.operation.duration: a tools/call that waits
@@ -105,10 +120,18 @@ func (r *Registry) Gauges(pending, waiting func() int) {
 	r.set.GetOrCreateGauge(WaitingCalls, func() float64 { return float64(waiting()) })
 }
 
-// ServeHTTP writes every metric in the Prometheus text format.
+// ServeHTTP writes every metric in the Prometheus text format, with the
+// help texts (the library writes # HELP lines without one).
 func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	r.set.WritePrometheus(w)
+	var page bytes.Buffer
+	r.set.WritePrometheus(&page)
+	for line := range strings.Lines(page.String()) {
+		if name, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "# HELP "); ok && help[name] != "" {
+			line = "# HELP " + name + " " + help[name] + "\n"
+		}
+		_, _ = io.WriteString(w, line)
+	}
 }
 
 // labelValue escapes a label value as the text format wants it: a

@@ -91,4 +91,8 @@ func TestPageParses(t *testing.T) {
 	assert.Equal(t, 1.0, fams.Sum("aipaint_store_errors", metrics.StoreErrors, map[string]string{"method": "reserve"}))
 	assert.Equal(t, 1.0, fams.Sum("aipaint_downloads_failed", metrics.DownloadsFailed, nil))
 	assert.Len(t, fams.Find("aipaint_lease_takeovers", metrics.LeaseTakeovers, nil), 1, "at zero before the first")
+	for name, f := range fams {
+		assert.NotEmpty(t, f.Help, "%s has no help text", name)
+	}
+	assert.Len(t, fams, 9, "every metric is on the page")
 }

@@ -25,11 +25,12 @@ type Sample struct {
 }
 
 // Family is a metric as the parser sees it: its name (without a counter's
-// _total), type (counter, gauge, histogram; "unknown" when untyped) and
-// samples.
+// _total), type (counter, gauge, histogram; "unknown" when untyped), help
+// text and samples.
 type Family struct {
 	Name    string   `json:"name"`
 	Type    string   `json:"type"`
+	Help    string   `json:"help"`
 	Samples []Sample `json:"samples"`
 }
 
@@ -41,7 +42,7 @@ import json, sys
 from prometheus_client.parser import text_string_to_metric_families
 out = []
 for f in text_string_to_metric_families(sys.stdin.read()):
-    out.append({"name": f.name, "type": f.type,
+    out.append({"name": f.name, "type": f.type, "help": f.documentation,
                 "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in f.samples]})
 json.dump(out, sys.stdout)
 `
