@@ -70,7 +70,12 @@ func (p process) settings(sandbox bool) (config.Config, error) {
 }
 
 // logger logs to stderr only: stdout is the protocol in stdio mode, and a
-// terminal command's output.
-func (p process) logger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(p.stderr, &slog.HandlerOptions{Level: level}))
+// terminal command's output. cfg chooses the format (AIPAINT_LOG_FORMAT):
+// key=value text, or one JSON object a line for a log collector.
+func (p process) logger(cfg config.Config, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(p.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(p.stderr, opts))
 }

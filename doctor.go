@@ -26,7 +26,7 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string) error {
 	cfg.Sandbox = cfg.Sandbox || *sandbox
 	opts := doctor.Options{Config: cfg, ConfigErr: cfgErr}
 	if cfg.StoreURL != "" && !cfg.Sandbox {
-		st, _, err := app.OpenStore(cfg, c.logger(slog.LevelError))
+		st, _, err := app.OpenStore(cfg, c.logger(cfg, slog.LevelError))
 		switch {
 		case err != nil:
 			// A URL the server cannot use (say an unknown sslmode) makes the
@@ -40,7 +40,7 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	if cfg.Sandbox {
-		sb, sbCfg, err := app.StartSandbox(cfg, c.logger(slog.LevelWarn))
+		sb, sbCfg, err := app.StartSandbox(cfg, c.logger(cfg, slog.LevelWarn))
 		if err != nil {
 			return err
 		}

@@ -46,7 +46,8 @@ func (c *GenerateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.Save = true // saving the images is this command's job
+	cfg.Save = true      // saving the images is this command's job
+	cfg.MetricsAddr = "" // one command has nothing for Prometheus to scrape
 	if cfg.OutputDir, err = filepath.Abs(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
@@ -56,7 +57,7 @@ func (c *GenerateCommand) Run(ctx context.Context, args []string) error {
 	}
 	// Saving the images is this command's job: it may take the whole
 	// --timeout, not the few seconds an MCP client's call can spare.
-	a, err := app.Build(cfg, c.logger(level), versionString(), app.ForTerminal(*timeout))
+	a, err := app.Build(cfg, c.logger(cfg, level), versionString(), app.ForTerminal(*timeout))
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	// A bad setting does not stop the server: a desktop client would only
 	// show "disconnected". The tools say what to fix instead.
-	cfg, _ := c.settings(*sandbox)                                            // cfg.Invalid lists what is wrong
-	logger := c.logger(cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
+	cfg, _ := c.settings(*sandbox)                                                 // cfg.Invalid lists what is wrong
+	logger := c.logger(cfg, cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
 	switch *transport {
 	case serve.TransportStdio:
 		return c.stdio(ctx, cfg, logger)
@@ -56,6 +56,11 @@ func (c *ServeCommand) stdio(ctx context.Context, cfg config.Config, logger *slo
 		return err
 	}
 	defer a.Close()
+	stopMetrics, err := serveMetrics(a, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	// At the signal, waits answer "pending" with their task ids and new
 	// paid calls are refused; Close follows once the transport has returned.
 	defer context.AfterFunc(ctx, a.Drain)()
@@ -72,6 +77,11 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 	}
 	if err := serve.CheckBind(addr, cfg.HTTPToken, cfg.TokensFile, cfg.OAuthIssuer); err != nil {
 		return err
+	}
+	if cfg.MetricsAddr != "" {
+		if err := serve.CheckMetricsAddr(cfg.MetricsAddr, addr); err != nil {
+			return err
+		}
 	}
 	stopping, abort, unwatch := stopSignals(ctx)
 	defer unwatch()
@@ -98,6 +108,11 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		a.Close()
 		logger.Info("stopped")
 	}()
+	stopMetrics, err := serveMetrics(a, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	a.Resume()
 	err = serve.HTTP(stopping, a.Server, serve.HTTPOptions{
 		Transport:         transport,
@@ -155,6 +170,15 @@ func stopSignals(ctx context.Context) (stopping context.Context, abort <-chan st
 		close(done)
 		stop()
 	}
+}
+
+// serveMetrics serves the app's metrics on AIPAINT_METRICS_ADDR, when set,
+// until stop (a stdio server's too: it costs nothing unless set).
+func serveMetrics(a *app.App, cfg config.Config, logger *slog.Logger) (stop func(), _ error) {
+	if a.Metrics == nil {
+		return func() {}, nil
+	}
+	return serve.Metrics(cfg.MetricsAddr, a.Metrics, logger)
 }
 
 // watchTokensFile loads the tokens file (a malformed one stops the server,

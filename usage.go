@@ -28,7 +28,7 @@ func (c *UsageCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	st, setting, err := app.OpenStore(cfg, c.logger(slog.LevelWarn))
+	st, setting, err := app.OpenStore(cfg, c.logger(cfg, slog.LevelWarn))
 	if err != nil {
 		return err
 	}

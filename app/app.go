@@ -17,6 +17,7 @@ import (
 
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
+	"aipaint-mcp/metrics"
 	"aipaint-mcp/paint"
 	"aipaint-mcp/sandbox"
 	"aipaint-mcp/save"
@@ -32,7 +33,10 @@ type App struct {
 	Paint   *paint.Service
 	Tools   tools.Options    // what Server was built from
 	Sandbox *sandbox.Sandbox // nil unless sandbox mode
-	tempDir string           // the sandbox's task store, removed on Close
+	// Metrics is the server's metrics, for a listener of their own; nil
+	// unless AIPAINT_METRICS_ADDR is set (nothing is counted then).
+	Metrics *metrics.Registry
+	tempDir string // the sandbox's task store, removed on Close
 }
 
 // Drain starts the shutdown at the signal: waiting calls answer "pending"
@@ -84,6 +88,9 @@ func (a *App) Resume() {
 // and the paid tools say what to set.
 func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Option) (*App, error) {
 	a := &App{}
+	if cfg.MetricsAddr != "" {
+		a.Metrics = metrics.New()
+	}
 	if cfg.Sandbox {
 		sb, sbCfg, err := StartSandbox(cfg, logger)
 		if err != nil {
@@ -110,6 +117,9 @@ func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Opt
 		ResumeSaves: true,
 		Logger:      logger.With("component", "paint"),
 	}
+	if a.Metrics != nil {
+		opts.Observer = a.Metrics
+	}
 	if err := a.connect(cfg, &opts, logger); err != nil {
 		a.Close()
 		return nil, err
@@ -124,6 +134,10 @@ func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Opt
 		Sandbox: cfg.Sandbox,
 		Logger:  logger,
 		Version: version,
+	}
+	if a.Metrics != nil {
+		a.Tools.Operation = a.Metrics.Operation
+		a.Metrics.Gauges(a.Paint.Pending, a.Paint.Waiting)
 	}
 	a.Server = tools.NewServer(a.Tools)
 	return a, nil
@@ -149,6 +163,10 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 			"missing", strings.Join(missing, ", "))
 		return nil
 	}
+	var observe func(client.Op, string, time.Duration)
+	if a.Metrics != nil {
+		observe = func(op client.Op, outcome string, took time.Duration) { a.Metrics.Upstream(string(op), outcome, took) }
+	}
 	up, err := client.New(client.Config{
 		SubmitURL:      cfg.SubmitURL,
 		QueryURL:       cfg.QueryURL,
@@ -160,6 +178,7 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 		RootCAs:        roots,
 		MaxConcurrency: cfg.MaxConcurrency,
 		Logger:         logger.With("component", "upstream"),
+		Observe:        observe,
 	})
 	if err != nil {
 		return fmt.Errorf("upstream client: %w", err)
@@ -171,6 +190,9 @@ func (a *App) connect(cfg config.Config, opts *paint.Options, logger *slog.Logge
 		opts.Unusable = &paint.UnavailableError{StoreProblem: err.Error()}
 		logger.Error("task store unusable; generate_image and check_task will refuse", "setting", setting, "err", err)
 		return nil
+	}
+	if a.Metrics != nil {
+		st = store.Observe(st, a.Metrics.StoreFailed)
 	}
 	opts.Upstream, opts.Store, opts.Download = up, st, save.NewClient(roots)
 	logger.Info("task store", "setting", setting, "save", cfg.Save, "output", cfg.OutputDir)

@@ -42,6 +42,9 @@ type Config struct {
 	SubmitAttempts   int              // default 3 (only resends that cannot bill twice)
 	RetryBase        time.Duration    // first retry delay; default 500ms
 	Jitter           func() float64   // in [0,1); default math/rand
+	// Observe, when set, is told of every HTTP attempt: its operation,
+	// "ok" or the failure's Category, and how long it took (for metrics).
+	Observe func(op Op, outcome string, took time.Duration)
 }
 
 // Client is the one shared upstream client. It is safe for concurrent use.
@@ -265,7 +268,15 @@ func (c *Client) call(ctx context.Context, op Op, target string, params [][2]str
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		env, apiErr := c.attempt(ctx, op, target, body, contentType)
-		c.logAttempt(op, target, attempt, time.Since(start), env, apiErr)
+		took := time.Since(start)
+		c.logAttempt(op, target, attempt, took, env, apiErr)
+		if c.cfg.Observe != nil {
+			outcome := "ok"
+			if apiErr != nil {
+				outcome = string(apiErr.Category)
+			}
+			c.cfg.Observe(op, outcome, took)
+		}
 		if apiErr == nil {
 			return env, nil
 		}

@@ -1328,3 +1328,28 @@ func TestDefaultClientReusesConnections(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, parallel, dials, "the second round reuses the first round's connections")
 }
+
+// TestObserveEveryAttempt: Observe hears of each HTTP attempt, retries
+// included, with the failure's category as its outcome.
+func TestObserveEveryAttempt(t *testing.T) {
+	u := clienttest.Start(t, clienttest.Seq(
+		clienttest.Gateway(http.StatusServiceUnavailable, "APIG.0202", "backend unavailable", "", ""),
+		clienttest.JSON(http.StatusOK, `{"code":200,"msg":"成功","taskNo":"TN-q","data":{"status":0}}`),
+		clienttest.JSON(http.StatusOK, okSubmit("task-1")),
+	))
+	var mu sync.Mutex
+	var seen []string
+	c := newTestClient(t, u, func(c *Config) {
+		c.Observe = func(op Op, outcome string, took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, string(op)+" "+outcome)
+			assert.Positive(t, took)
+		}
+	})
+	_, err := c.Query(t.Context(), "tid")
+	require.NoError(t, err)
+	_, err = c.Submit(t.Context(), submitReq)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"query transient", "query ok", "submit ok"}, seen)
+}

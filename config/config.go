@@ -45,6 +45,8 @@ const (
 	TokensFile     = "AIPAINT_HTTP_TOKENS_FILE"
 	AllowedOrigins = "AIPAINT_ALLOWED_ORIGINS"
 	LogLevel       = "AIPAINT_LOG_LEVEL"
+	LogFormat      = "AIPAINT_LOG_FORMAT"
+	MetricsAddr    = "AIPAINT_METRICS_ADDR"
 
 	PublicURL         = "AIPAINT_PUBLIC_URL"
 	OAuthIssuer       = "AIPAINT_OAUTH_ISSUER"
@@ -102,6 +104,8 @@ var Settings = []Setting{
 	{OAuthClientID, "", false, "sign-in, opaque (non-JWT) access tokens only: this server's client id at the provider's introspection endpoint"},
 	{OAuthClientSecret, "", true, "the client secret that goes with AIPAINT_OAUTH_CLIENT_ID"},
 	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error (a stdio server logs at warn unless this is set: hosts such as Continue show its stderr as warnings)"},
+	{LogFormat, "text", false, "log format on stderr: text (key=value) or json (one JSON object a line: time, level, msg, fields)"},
+	{MetricsAddr, "", false, "host:port of a second listener serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (off when empty; never the MCP port; no token: keep it on a private address)"},
 	{DataDir, "", false, "folder of the task store (default: aipaint-mcp under the user's config folder, e.g. ~/.config, ~/Library/Application Support, %AppData%)"},
 	{OutputDir, "", false, "folder images are saved to (default: aipaint-mcp under the user's Pictures folder, or the home folder)"},
 	{Save, "1", false, "1 = save every image to AIPAINT_OUTPUT_DIR; 0 = only return the URLs (when AIPAINT_STORE_URL is set and this is not, 0)"},
@@ -130,7 +134,9 @@ type Config struct {
 	TokensFile                 string // absolute path; "" = none
 	AllowedOrigins             []string
 	LogLevel                   slog.Level
-	logLevelSet                bool // AIPAINT_LOG_LEVEL was given (validly)
+	logLevelSet                bool   // AIPAINT_LOG_LEVEL was given (validly)
+	LogJSON                    bool   // AIPAINT_LOG_FORMAT=json
+	MetricsAddr                string // "" = no metrics listener
 
 	// Sign-in (the HTTP transports as an OAuth resource server): off when
 	// OAuthIssuer is "". PublicURL has no trailing slash; see Resource.
@@ -243,6 +249,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return l, l.UnmarshalText([]byte(s))
 	})
 	c.logLevelSet = Value(getenv, LogLevel) != "" && len(errs) == before
+	c.LogJSON = parse(p, LogFormat, "must be text or json", func(s string) (bool, error) {
+		switch strings.ToLower(s) {
+		case "text":
+			return false, nil
+		case "json":
+			return true, nil
+		}
+		return false, errInvalid
+	})
+	c.MetricsAddr = parse(p, MetricsAddr, "must be host:port, e.g. 127.0.0.1:9464 or :9464", listenAddr)
 	for _, o := range strings.Split(get(AllowedOrigins), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.ToLower(o))
@@ -455,6 +471,22 @@ func intBetween(lo, hi int) func(string) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// listenAddr accepts an address to listen on, host:port with a numeric
+// port (an empty host is every interface), or "" for none.
+func listenAddr(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", errInvalid
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", errInvalid
+	}
+	return s, nil
 }
 
 // accountLimit reads AIPAINT_DAILY_IMAGE_LIMIT into the code's one encoding

@@ -30,6 +30,8 @@ func TestFromEnvDefaults(t *testing.T) {
 	assert.Equal(t, 50, c.MaxWaitSeconds)
 	assert.Equal(t, 30*time.Second, c.RequestTimeout)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.False(t, c.LogJSON)
+	assert.Empty(t, c.MetricsAddr)
 	assert.Empty(t, c.AllowedOrigins)
 	assert.Empty(t, c.AppKey)
 	assert.Empty(t, c.AppSecret)
@@ -193,6 +195,11 @@ func TestFromEnvInvalidValues(t *testing.T) {
 		{config.RequestTimeout, "0s"},
 		{config.RequestTimeout, "-30s"},
 		{config.LogLevel, marker},
+		{config.LogFormat, marker},
+		{config.MetricsAddr, marker},
+		{config.MetricsAddr, "9464"},
+		{config.MetricsAddr, "127.0.0.1:" + marker},
+		{config.MetricsAddr, "127.0.0.1:70000"},
 		{config.SubmitURL, marker},
 		{config.SubmitURL, "ftp://" + marker + "/submit"},
 		{config.SubmitURL, "https://" + marker + ".example.com/submit?token=x"},
@@ -220,6 +227,8 @@ func TestFromEnvReportsEveryInvalidSetting(t *testing.T) {
 		config.SandboxDelay:   "bad-delay-4",
 		config.RequestTimeout: "bad-timeout-5",
 		config.LogLevel:       "bad-level-6",
+		config.LogFormat:      "bad-format-9",
+		config.MetricsAddr:    "bad-metrics-10",
 		config.SubmitURL:      "ftp://bad-submit-7/b",
 		config.QueryURL:       "bad-query-8",
 	}
@@ -391,7 +400,7 @@ func TestSettingsTable(t *testing.T) {
 		config.AppKey, config.AppSecret, config.AppCode, config.SubmitURL, config.QueryURL,
 		config.RequestFormat, config.Sandbox, config.SandboxDelay, config.MaxWaitSeconds,
 		config.RequestTimeout, config.HTTPToken, config.AllowedOrigins, config.LogLevel,
-		config.DataDir, config.OutputDir, config.Save, config.Preview, config.DedupWindow,
+		config.LogFormat, config.MetricsAddr, config.DataDir, config.OutputDir, config.Save, config.Preview, config.DedupWindow,
 		config.DailyImageLimit, config.MaxImagesPerCall, config.TaskTimeout, config.CAFile,
 		config.MaxConcurrency, config.TokensFile, config.StoreURL, config.Timezone,
 		config.ShutdownGrace,
@@ -700,4 +709,32 @@ func TestServeLogLevel(t *testing.T) {
 		assert.Equal(t, tc.stdio, c.ServeLogLevel(true), "stdio, AIPAINT_LOG_LEVEL=%q", tc.env)
 		assert.Equal(t, tc.http, c.ServeLogLevel(false), "http, AIPAINT_LOG_LEVEL=%q", tc.env)
 	}
+}
+
+// TestLogFormatAndMetricsAddr: the accepted values of AIPAINT_LOG_FORMAT
+// and AIPAINT_METRICS_ADDR, and that an invalid one says what is allowed
+// and turns the feature off (text logs, no listener).
+func TestLogFormatAndMetricsAddr(t *testing.T) {
+	for _, tt := range []struct {
+		format string
+		json   bool
+	}{{"text", false}, {"json", true}, {"JSON", true}} {
+		c, err := config.FromEnv(env{config.LogFormat: tt.format}.get)
+		require.NoError(t, err, tt.format)
+		assert.Equal(t, tt.json, c.LogJSON, tt.format)
+	}
+	c, err := config.FromEnv(env{config.LogFormat: "yaml"}.get)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), config.LogFormat+" must be text or json")
+	assert.False(t, c.LogJSON)
+
+	for _, addr := range []string{"127.0.0.1:9464", ":9464", "[::1]:0", "metrics.internal:9100"} {
+		c, err := config.FromEnv(env{config.MetricsAddr: addr}.get)
+		require.NoError(t, err, addr)
+		assert.Equal(t, addr, c.MetricsAddr)
+	}
+	c, err = config.FromEnv(env{config.MetricsAddr: "localhost"}.get)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), config.MetricsAddr+" must be host:port")
+	assert.Empty(t, c.MetricsAddr)
 }

@@ -144,9 +144,10 @@ func tryStartHTTPServer(t *testing.T, transport string, sandbox bool, env []stri
 	// accepting: with many servers starting in parallel tests, another
 	// process may have taken the port freeAddr chose and be the one that
 	// answers (this server then fails to bind, or has not bound yet).
-	listening := `msg="serving MCP" transport=` + transport + " addr=" + addr + " "
+	listening := []string{`msg="serving MCP" transport=` + transport + " addr=" + addr + " ",
+		`"msg":"serving MCP","transport":"` + transport + `","addr":"` + addr + `"`} // AIPAINT_LOG_FORMAT text or json
 	for {
-		if strings.Contains(p.stderr.String(), listening) {
+		if log := p.stderr.String(); strings.Contains(log, listening[0]) || strings.Contains(log, listening[1]) {
 			conn, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
 			if err == nil {
 				_ = conn.Close()

@@ -15,6 +15,8 @@ import (
 // there. Its frames, and look's, stay parked for the wait: they hold
 // little (see call).
 func (s *Service) await(ctx context.Context, c *call) error {
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
 	poller := s.upstream
 	if c.task.Status == StatusPending {
 		var release func()
@@ -25,6 +27,8 @@ func (s *Service) await(ctx context.Context, c *call) error {
 			// Another server polls it and records what it sees: this call
 			// reads the store, and never asks the upstream.
 			poller = s.stored
+		} else {
+			defer s.polled(c.task.TaskID)()
 		}
 	}
 	seen, took, err := s.look(ctx, poller, c)

@@ -27,6 +27,7 @@ func (s *Service) follow(task Task, left time.Duration) {
 	if !ok {
 		return // another server follows it
 	}
+	defer s.polled(task.TaskID)()
 	var watch wait.FinishWatch
 	seen, err := s.upstream.Wait(ctx, task.TaskID, wait.Options{Timeout: left, Backoff: s.o.Backoff, Expect: s.expect(&task), OnPoll: watch.Poll})
 	switch {
@@ -80,6 +81,7 @@ func (s *Service) SaveImages(ctx context.Context, task Task) (Task, error) {
 			r := saved{path: p}
 			if err != nil {
 				r.err = err.Error()
+				s.o.Observer.DownloadFailed()
 				s.o.Logger.Warn("saving an image failed", "task_id", task.TaskID, "index", img.Index, "err", err)
 			}
 			mu.Lock()

@@ -190,6 +190,7 @@ func (s *Service) pay(ctx context.Context, req client.Request, c *call) (waits b
 	pending := Task{TaskID: sub.TaskID, TaskNo: sub.TaskNo, Request: req, Status: StatusPending}
 	task, err := s.o.Store.Commit(ctx, res, pending)
 	c.out = Outcome{Usage: res.Usage, Billed: req.Num, Submitted: true}
+	s.o.Observer.Billed(c.o.Person.Name, req.Num)
 	if err != nil {
 		// The id reaches the caller at once; recording it is retried until
 		// the store is back, and only then is the task followed.

@@ -202,6 +202,9 @@ func (s *Service) sweep() {
 			s.o.Logger.Info("task store: looking for unfollowed tasks works again")
 		}
 		failing = err != nil
+		if len(tasks) > 0 {
+			s.o.Observer.TakenOver(len(tasks))
+		}
 		for _, task := range tasks {
 			s.o.Logger.Info("following a task no server followed", "task_id", task.TaskID)
 			s.Follow(task)

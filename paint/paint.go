@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"aipaint-mcp/client"
@@ -78,8 +79,9 @@ type Options struct {
 	// not: its output folder is the user's --out, not the server's.
 	ResumeSaves bool
 
-	Now    func() time.Time // nil = time.Now
-	Logger *slog.Logger
+	Now      func() time.Time // nil = time.Now
+	Logger   *slog.Logger
+	Observer Observer // nil = nobody
 }
 
 // storePollRate bounds the reads per second of the store made by the waits
@@ -116,6 +118,12 @@ type Service struct {
 
 	closeStore  sync.Once
 	closeResult error
+
+	// For the gauges: the tasks polled by this server (by id: how many
+	// polls), and the calls waiting.
+	pollMu  sync.Mutex
+	polling map[string]int
+	waiting atomic.Int64
 }
 
 // New makes a Service. Start its background work with Resume, end it with
@@ -126,6 +134,9 @@ func New(o Options) *Service {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Observer == nil {
+		o.Observer = nobody{}
 	}
 	if o.SaveRetry == (wait.Backoff{}) {
 		o.SaveRetry = DefaultSaveRetry
@@ -140,7 +151,7 @@ func New(o Options) *Service {
 	case o.Store == nil:
 		o.Unusable = &UnavailableError{StoreProblem: "no task store"}
 	}
-	s := &Service{o: o, started: o.Now(), active: map[string]bool{}, saving: make(chan struct{}, saveParallel),
+	s := &Service{o: o, started: o.Now(), active: map[string]bool{}, polling: map[string]int{}, saving: make(chan struct{}, saveParallel),
 		paying: make(chan struct{}, payParallel)}
 	if o.Upstream != nil {
 		s.upstream = wait.NewPoller(o.Upstream, o.Poller)

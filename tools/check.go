@@ -23,14 +23,17 @@ func (h *handlers) checkTask() server.ServerTool {
 		started := time.Now()
 		c, refused := parse(h.forHost(ctx), req, schema.NormalizeCheck)
 		if refused != nil {
-			return refused, nil
+			return refusedArguments(ctx, refused), nil
 		}
 		h.ignored(ctx, req, c.Ignored)
 		out, err := h.Paint.Check(ctx, c.TaskID, paint.CallOptions{Started: started, WaitSeconds: c.WaitSeconds,
 			OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {
-			return h.failure(err), nil
+			r, category := h.failed(err)
+			note(ctx).outcome = category
+			return r, nil
 		}
+		note(ctx).task(out)
 		return h.show(ctx, out, started, c.Preview), nil
 	}}
 }

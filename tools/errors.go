@@ -17,6 +17,13 @@ import (
 // failure renders a refused or failed paid call as a result the model can
 // act on; it names the settings to fix, never their values.
 func (h *handlers) failure(err error) *mcp.CallToolResult {
+	r, _ := h.failed(err)
+	return r
+}
+
+// failed is failure's result and the category of err that the audit record
+// gives as the call's outcome: one word per kind of failure.
+func (h *handlers) failed(err error) (_ *mcp.CallToolResult, category string) {
 	var (
 		unusable *paint.UnavailableError
 		limit    *paint.LimitError
@@ -26,31 +33,35 @@ func (h *handlers) failure(err error) *mcp.CallToolResult {
 	)
 	switch {
 	case errors.As(err, &unusable):
-		return notUsable(unusable, h.storeSetting())
+		return notUsable(unusable, h.storeSetting()), "unavailable"
 	case errors.Is(err, paint.ErrShuttingDown):
-		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back.")
+		return mcp.NewToolResultError("服务正在关闭 / The server is shutting down; nothing was submitted or billed. Try again once it is back."), "shutting_down"
 	case errors.As(err, &limit):
-		return limitReached(limit)
+		return limitReached(limit), "daily_limit"
 	case errors.Is(err, paint.ErrBusy):
-		return mcp.NewToolResultError("服务繁忙 / The server is busy with other paid requests; this call submitted nothing and billed nothing. Call generate_image again in a minute.")
+		return mcp.NewToolResultError("服务繁忙 / The server is busy with other paid requests; this call submitted nothing and billed nothing. Call generate_image again in a minute."), "busy"
 	case errors.Is(err, paint.ErrInFlight):
 		return mcp.NewToolResultError("相同的请求正在提交中 / An identical request is being submitted right now (by another call, maybe from another client); " +
 			"this call submitted nothing and billed nothing. Call generate_image again with the same arguments in a minute: " +
-			"it will return that task instead of paying again.")
+			"it will return that task instead of paying again."), "in_flight"
 	case errors.As(err, &storeErr):
-		return storeFailed(storeErr.Err, h.storeSetting())
+		return storeFailed(storeErr.Err, h.storeSetting()), "store"
 	case errors.Is(err, paint.ErrNotFound):
 		// Someone else's task on a team server: the same words as an id the
 		// API does not know.
-		return mcp.NewToolResultError("任务不存在 / No such task (201): the task_id is wrong or older than one month (task ids expire after a month). Check the id.")
+		return mcp.NewToolResultError("任务不存在 / No such task (201): the task_id is wrong or older than one month (task ids expire after a month). Check the id."), "not_found"
 	case errors.As(err, &failed):
 		return mcp.NewToolResultError("任务已失效 / The API no longer knows task " + failed.Task.TaskID + " (" + failed.Task.Error +
-			"). Task ids expire one month after submission. Nothing more can be fetched for it.")
+			"). Task ids expire one month after submission. Nothing more can be fetched for it."), "task_failed"
 	case errors.As(err, &upstream):
-		return upstreamError(upstream.Err, upstream.SubmittedTask)
+		category = "upstream"
+		if e := (*client.APIError)(nil); errors.As(upstream.Err, &e) {
+			category = "upstream_" + string(e.Category)
+		}
+		return upstreamError(upstream.Err, upstream.SubmittedTask), category
 	}
 	h.Logger.Error("unexpected failure", "err", err)
-	return mcp.NewToolResultError("内部错误 internal error: " + err.Error())
+	return mcp.NewToolResultError("内部错误 internal error: " + err.Error()), "internal"
 }
 
 // notUsable says which settings make the paid tools work.

@@ -28,15 +28,18 @@ func (h *handlers) generateImage() server.ServerTool {
 		started := time.Now()
 		g, refused := parse(h.forHost(ctx), req, schema.NormalizeGenerate)
 		if refused != nil {
-			return refused, nil
+			return refusedArguments(ctx, refused), nil
 		}
 		h.ignored(ctx, req, g.Ignored)
 		out, err := h.Paint.Generate(ctx, Request(g),
 			paint.CallOptions{Started: started, Wait: g.Wait, WaitSeconds: g.WaitSeconds, ForceNew: g.ForceNew,
 				OnPoll: progressReporter(ctx, req, started), Person: person(ctx)})
 		if err != nil {
-			return h.failure(err), nil
+			r, category := h.failed(err)
+			note(ctx).outcome = category
+			return r, nil
 		}
+		note(ctx).task(out)
 		return h.show(ctx, out, started, g.Preview), nil
 	}}
 }

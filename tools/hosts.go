@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 )
 
 // reads is what a host hands its model of a tool result.
@@ -69,13 +68,7 @@ func hostNamed(name string) Host {
 // in the request's _meta, on earlier revisions at initialize (kept by the
 // session).
 func hostOf(ctx context.Context) Host {
-	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.ClientInfo != nil {
-		return hostNamed(info.ClientInfo.Name)
-	}
-	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
-		return hostNamed(s.GetClientInfo().Name)
-	}
-	return Host{}
+	return hostNamed(clientName(ctx))
 }
 
 // forHost is h with the defaults of the host behind ctx: a host that draws

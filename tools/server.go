@@ -25,6 +25,9 @@ type Options struct {
 	Sandbox bool // results say the images are sandbox images
 	Logger  *slog.Logger
 	Version string
+	// Operation, when set, observes every request answered (metrics);
+	// nil = nothing is measured and no tracer is installed.
+	Operation OperationFunc
 }
 
 var instructions = fmt.Sprintf(`aipaint-mcp draws pictures with the paid 聚美智数 AI绘画 text-to-image API.
@@ -49,7 +52,9 @@ func NewServer(o Options) *server.MCPServer {
 	}
 	h := &handlers{Options: o}
 	complete := completer{recentTaskIDs: h.recentTaskIDs}
-	s := server.NewMCPServer("aipaint-mcp", o.Version,
+	tools := []server.ServerTool{h.generateImage(), h.checkTask(), listStyles(), h.galleryImageTool()}
+	hooks := appsHooks()
+	opts := []server.ServerOption{
 		server.WithTitle("AI绘画 AI Paint"),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
@@ -58,11 +63,20 @@ func NewServer(o Options) *server.MCPServer {
 		server.WithPromptCompletionProvider(complete),
 		server.WithResourceCompletionProvider(complete),
 		server.WithInstructions(instructions),
-		server.WithRecovery(),
 		server.WithExtensions(map[string]any{UIExtension: map[string]any{"mimeTypes": []string{AppMIMEType}}}),
-		server.WithHooks(appsHooks()),
-	)
-	s.AddTools(h.generateImage(), h.checkTask(), listStyles(), h.galleryImageTool())
+	}
+	if o.Operation != nil {
+		names := make([]string, len(tools))
+		for i, t := range tools {
+			names[i] = t.Tool.Name
+		}
+		opts = append(opts, operations(o.Operation, names, hooks))
+	}
+	// Tool middleware runs outermost first: the audit record sees what
+	// recovery made of a panic.
+	opts = append(opts, server.WithToolHandlerMiddleware(h.audit), server.WithRecovery(), server.WithHooks(hooks))
+	s := server.NewMCPServer("aipaint-mcp", o.Version, opts...)
+	s.AddTools(tools...)
 	tasks, taskTemplates := h.taskResources()
 	s.AddResources(append(tasks, stylesResource(), galleryResource())...)
 	s.AddResourceTemplates(append(taskTemplates, h.imageTemplate())...)

@@ -49,6 +49,7 @@ type setup struct {
 	limits       schema.Limits
 	client       []func(*client.Config)
 	clientName   string // clientInfo.name at initialize
+	tools        tools.Options
 }
 
 type option func(*setup)
@@ -84,6 +85,10 @@ func withClient(f func(*client.Config)) option {
 
 // named is the clientInfo.name the harness's client gives at initialize.
 func named(name string) option { return func(s *setup) { s.clientName = name } }
+
+// withTools changes the tools' options (Paint, Limits, Sandbox and Version
+// are the harness's).
+func withTools(f func(*tools.Options)) option { return func(s *setup) { f(&s.tools) } }
 
 // newHarness connects an in-process MCP client to the tools, backed by the
 // sandbox over real loopback HTTP with real signing, with a task store and
@@ -121,7 +126,9 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	}
 	h.svc = paint.New(s.paint)
 	t.Cleanup(func() { _ = h.svc.Close() })
-	c, err := mcpclient.NewInProcessClient(tools.NewServer(tools.Options{Paint: h.svc, Limits: s.limits, Sandbox: true, Version: "test"}))
+	to := s.tools
+	to.Paint, to.Limits, to.Sandbox, to.Version = h.svc, s.limits, true, "test"
+	c, err := mcpclient.NewInProcessClient(tools.NewServer(to))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
