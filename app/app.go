@@ -138,6 +138,7 @@ func Build(cfg config.Config, logger *slog.Logger, version string, adjust ...Opt
 	if a.Metrics != nil {
 		a.Tools.Operation = a.Metrics.Operation
 		a.Metrics.Gauges(a.Paint.Pending, a.Paint.Waiting)
+		a.Metrics.DailyUsage(a.todayImages, cfg.DailyImageLimit)
 	}
 	a.Server = tools.NewServer(a.Tools)
 	return a, nil
@@ -250,3 +251,15 @@ func loadCA(path string) (*x509.CertPool, error) {
 	}
 	return roots, nil
 }
+
+// todayImages is the account's images today, for the metrics: one read of
+// the store, bounded so a scrape never hangs on a database that is down.
+func (a *App) todayImages() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeStoreTimeout)
+	defer cancel()
+	u, err := a.Paint.Usage(ctx, paint.Person{})
+	return u.Today, err
+}
+
+// scrapeStoreTimeout bounds the store read of one /metrics scrape.
+const scrapeStoreTimeout = 2 * time.Second

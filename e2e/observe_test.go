@@ -111,6 +111,12 @@ func TestMetricsAndAudit(t *testing.T) {
 			t.Errorf("%s{person=%q} = %v, the stand-in billed %d", metrics.ImagesBilled, person, got, billed)
 		}
 	}
+	if got, want := fams.Sum(metrics.ImagesToday, metrics.ImagesToday, nil), sb.Stats().BilledImages; got != float64(want) {
+		t.Errorf("%s = %v, the stand-in billed %d today", metrics.ImagesToday, got, want)
+	}
+	if got := fams.Sum(metrics.DailyImageLimit, metrics.DailyImageLimit, nil); got != 100 {
+		t.Errorf("%s = %v, want the default AIPAINT_DAILY_IMAGE_LIMIT 100", metrics.DailyImageLimit, got)
+	}
 	if got, want := fams.Sum("aipaint_upstream_requests", metrics.UpstreamRequests, map[string]string{"op": "submit", "outcome": "ok"}), sb.Stats().Submits; got != float64(want) {
 		t.Errorf("submits counted %v, the stand-in accepted %d", got, want)
 	}

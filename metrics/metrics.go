@@ -16,6 +16,7 @@ package metrics
 import (
 	"bytes"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ const (
 	StoreErrors       = "aipaint_store_errors_total"
 	LeaseTakeovers    = "aipaint_lease_takeovers_total"
 	DownloadsFailed   = "aipaint_downloads_failed_total"
+	ImagesToday       = "aipaint_images_today"
+	DailyImageLimit   = "aipaint_daily_image_limit"
 )
 
 // help says what each metric is, on its # HELP line.
@@ -47,6 +50,8 @@ var help = map[string]string{
 	StoreErrors:       "Failures of the task store, by the store's method.",
 	LeaseTakeovers:    "Pending tasks this server took over from another server.",
 	DownloadsFailed:   "Images that could not be saved (retried in the background).",
+	ImagesToday:       "Images the whole account submitted today (of AIPAINT_TIMEZONE), as the shared store counts them; NaN while it cannot be read.",
+	DailyImageLimit:   "AIPAINT_DAILY_IMAGE_LIMIT, the account's images a day (0 = no limit).",
 }
 
 // operationBuckets are the bucket bounds the OpenTelemetry MCP semantic
@@ -118,6 +123,24 @@ func (r *Registry) DownloadFailed() { r.set.GetOrCreateCounter(DownloadsFailed).
 func (r *Registry) Gauges(pending, waiting func() int) {
 	r.set.GetOrCreateGauge(TasksPending, func() float64 { return float64(pending()) })
 	r.set.GetOrCreateGauge(WaitingCalls, func() float64 { return float64(waiting()) })
+}
+
+// DailyUsage reports the account's images today against its daily limit
+// (nil = none, reported as 0), so an alert can fire before the limit
+// refuses calls. today is read at each scrape; an error reports NaN.
+func (r *Registry) DailyUsage(today func() (int, error), limit *int) {
+	r.set.GetOrCreateGauge(ImagesToday, func() float64 {
+		n, err := today()
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
+	l := 0
+	if limit != nil {
+		l = *limit
+	}
+	r.set.GetOrCreateGauge(DailyImageLimit, func() float64 { return float64(l) })
 }
 
 // ServeHTTP writes every metric in the Prometheus text format, with the

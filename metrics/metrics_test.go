@@ -1,7 +1,9 @@
 package metrics_test
 
 import (
+	"errors"
 	"io"
+	"math"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -95,4 +97,27 @@ func TestPageParses(t *testing.T) {
 		assert.NotEmpty(t, f.Help, "%s has no help text", name)
 	}
 	assert.Len(t, fams, 9, "every metric is on the page")
+}
+
+func TestDailyUsage(t *testing.T) {
+	r := metrics.New()
+	today, fail := 7, false
+	limit := 10
+	r.DailyUsage(func() (int, error) {
+		if fail {
+			return 0, errors.New("store down")
+		}
+		return today, nil
+	}, &limit)
+	fams := scrape(t, r)
+	assert.Equal(t, 7.0, fams.Sum(metrics.ImagesToday, metrics.ImagesToday, nil))
+	assert.Equal(t, 10.0, fams.Sum(metrics.DailyImageLimit, metrics.DailyImageLimit, nil))
+
+	fail = true
+	got := scrape(t, r).Sum(metrics.ImagesToday, metrics.ImagesToday, nil)
+	assert.True(t, math.IsNaN(got), "an unreadable store reports NaN, not %v", got)
+
+	none := metrics.New()
+	none.DailyUsage(func() (int, error) { return 3, nil }, nil)
+	assert.Equal(t, 0.0, scrape(t, none).Sum(metrics.DailyImageLimit, metrics.DailyImageLimit, nil), "no limit is 0")
 }

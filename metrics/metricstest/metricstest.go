@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,7 +22,8 @@ const Python = "/usr/bin/python3"
 type Sample struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels"`
-	Value  float64           `json:"value"`
+	Value  float64           `json:"-"`
+	Raw    string            `json:"value"` // Python's repr of Value: NaN and infinities are not JSON numbers
 }
 
 // Family is a metric as the parser sees it: its name (without a counter's
@@ -43,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 out = []
 for f in text_string_to_metric_families(sys.stdin.read()):
     out.append({"name": f.name, "type": f.type, "help": f.documentation,
-                "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in f.samples]})
+                "samples": [{"name": s.name, "labels": s.labels, "value": repr(s.value)} for s in f.samples]})
 json.dump(out, sys.stdout)
 `
 
@@ -72,6 +74,13 @@ func Parse(t testing.TB, text string) Families {
 	}
 	fams := Families{}
 	for _, f := range list {
+		for i, s := range f.Samples {
+			v, err := strconv.ParseFloat(s.Raw, 64)
+			if err != nil {
+				t.Fatalf("parser output: sample %s value %q: %v", s.Name, s.Raw, err)
+			}
+			f.Samples[i].Value = v
+		}
 		fams[f.Name] = f
 	}
 	return fams
