@@ -1353,3 +1353,40 @@ func TestObserveEveryAttempt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"query transient", "query ok", "submit ok"}, seen)
 }
+
+// TestObserveLeavesOutWhatTheCallerEnded: a query cut off because its
+// caller left, or a submit never sent, is no upstream outcome and is not
+// counted; a submit cut off after it was sent may have billed: it counts,
+// as uncertain.
+func TestObserveLeavesOutWhatTheCallerEnded(t *testing.T) {
+	arrived := make(chan struct{}, 2)
+	u := newUpstream(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})
+	var mu sync.Mutex
+	var seen []string
+	c := newTestClient(t, u, func(c *Config) {
+		c.Observe = func(op Op, outcome string, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, string(op)+" "+outcome)
+		}
+	})
+	cutOff := func() context.Context {
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { <-arrived; cancel() }()
+		return ctx
+	}
+	_, err := c.Query(cutOff(), "tid")
+	require.ErrorIs(t, err, context.Canceled)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = c.Submit(gone, submitReq)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = c.Submit(cutOff(), submitReq)
+	require.ErrorIs(t, err, context.Canceled)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"submit uncertain"}, seen)
+}
