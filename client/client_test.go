@@ -1337,21 +1337,35 @@ func TestObserveEveryAttempt(t *testing.T) {
 		clienttest.JSON(http.StatusOK, `{"code":200,"msg":"成功","taskNo":"TN-q","data":{"status":0}}`),
 		clienttest.JSON(http.StatusOK, okSubmit("task-1")),
 	))
-	var mu sync.Mutex
-	var seen []string
-	c := newTestClient(t, u, func(c *Config) {
-		c.Observe = func(op Op, outcome string, took time.Duration) {
-			mu.Lock()
-			defer mu.Unlock()
-			seen = append(seen, string(op)+" "+outcome)
-			assert.Positive(t, took)
-		}
-	})
+	o := &observed{t: t}
+	c := newTestClient(t, u, o.config)
 	_, err := c.Query(t.Context(), "tid")
 	require.NoError(t, err)
 	_, err = c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"query transient", "query ok", "submit ok"}, seen)
+	assert.Equal(t, []string{"query transient", "query ok", "submit ok"}, o.all())
+}
+
+// observed records what Observe hears, as "op outcome".
+type observed struct {
+	t    *testing.T
+	mu   sync.Mutex
+	seen []string
+}
+
+func (o *observed) config(c *Config) {
+	c.Observe = func(op Op, outcome string, took time.Duration) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.seen = append(o.seen, string(op)+" "+outcome)
+		assert.Positive(o.t, took)
+	}
+}
+
+func (o *observed) all() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.seen
 }
 
 // TestObserveLeavesOutWhatTheCallerEnded: a query cut off because its
@@ -1364,15 +1378,8 @@ func TestObserveLeavesOutWhatTheCallerEnded(t *testing.T) {
 		arrived <- struct{}{}
 		<-r.Context().Done()
 	})
-	var mu sync.Mutex
-	var seen []string
-	c := newTestClient(t, u, func(c *Config) {
-		c.Observe = func(op Op, outcome string, _ time.Duration) {
-			mu.Lock()
-			defer mu.Unlock()
-			seen = append(seen, string(op)+" "+outcome)
-		}
-	})
+	o := &observed{t: t}
+	c := newTestClient(t, u, o.config)
 	cutOff := func() context.Context {
 		ctx, cancel := context.WithCancel(t.Context())
 		go func() { <-arrived; cancel() }()
@@ -1386,7 +1393,5 @@ func TestObserveLeavesOutWhatTheCallerEnded(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	_, err = c.Submit(cutOff(), submitReq)
 	require.ErrorIs(t, err, context.Canceled)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"submit uncertain"}, seen)
+	assert.Equal(t, []string{"submit uncertain"}, o.all())
 }
