@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"log"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -363,4 +367,54 @@ func TestUsageCommandSignedInPeople(t *testing.T) {
 	for _, l := range lines {
 		assert.Equal(t, len(lines[0]), len(l), "columns out of line:\n%s", out)
 	}
+}
+
+// A stdio server whose metrics port is taken (a second client started it
+// with the same settings) still serves its client, and says why there are
+// no metrics; an HTTP server refuses to start instead.
+func TestStdioServesWithItsMetricsPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	env := map[string]string{"AIPAINT_METRICS_ADDR": ln.Addr().String()}
+	code, out, errOut := runMain(nil, env)
+	assert.Equal(t, 0, code, errOut)
+	assert.Empty(t, out, "stdout is the protocol")
+	assert.Contains(t, errOut, "metrics not served")
+	assert.Contains(t, errOut, "AIPAINT_METRICS_ADDR")
+
+	code, _, errOut = runMain([]string{"--transport", "http", "--addr", "127.0.0.1:0"}, env)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "AIPAINT_METRICS_ADDR")
+}
+
+// With AIPAINT_LOG_FORMAT=json every line on stderr is a JSON object, the
+// reason a server refuses to start included.
+func TestServeJSONLogsItsEnd(t *testing.T) {
+	code, _, errOut := runMain([]string{"--transport", "http,sse", "--addr", "0.0.0.0:0"}, map[string]string{"AIPAINT_LOG_FORMAT": "json"})
+	assert.Equal(t, 1, code)
+	lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n")
+	require.NotEmpty(t, lines)
+	for _, l := range lines {
+		var rec map[string]any
+		assert.NoError(t, json.Unmarshal([]byte(l), &rec), "not a JSON line: %q", l)
+	}
+	assert.Contains(t, errOut, `"level":"ERROR"`)
+	assert.Contains(t, errOut, "AIPAINT_HTTP_TOKEN")
+}
+
+// What packages write with the standard log package (mcp-go does) goes
+// through the server's logger while it runs, and back to log's own output
+// after.
+func TestStdLogGoesThroughTheLogger(t *testing.T) {
+	var buf bytes.Buffer
+	before := log.Writer()
+	undo := stdLogTo(slog.New(slog.NewJSONHandler(&buf, nil)))
+	log.Printf("failed to marshal response: %v", "boom")
+	undo()
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), "%q", buf.String())
+	assert.Equal(t, "ERROR", rec["level"])
+	assert.Equal(t, "failed to marshal response: boom", rec["msg"])
+	assert.Equal(t, before, log.Writer(), "restored")
 }

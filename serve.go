@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -36,14 +37,37 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	// show "disconnected". The tools say what to fix instead.
 	cfg, _ := c.settings(*sandbox)                                                 // cfg.Invalid lists what is wrong
 	logger := c.logger(cfg, cfg.ServeLogLevel(*transport == serve.TransportStdio)) // stderr only: stdout is the protocol in stdio mode
+	defer stdLogTo(logger)()
+	var err error
 	switch *transport {
 	case serve.TransportStdio:
-		return c.stdio(ctx, cfg, logger)
+		err = c.stdio(ctx, cfg, logger)
 	case serve.TransportSSE, serve.TransportHTTP, serve.TransportBoth:
-		return c.http(ctx, cfg, logger, *transport, *addr)
+		err = c.http(ctx, cfg, logger, *transport, *addr)
+	default:
+		fmt.Fprintf(c.stderr, "--transport %q: want stdio, sse, http or http,sse\n", *transport)
+		return errUsage
 	}
-	fmt.Fprintf(c.stderr, "--transport %q: want stdio, sse, http or http,sse\n", *transport)
-	return errUsage
+	if err != nil && cfg.LogJSON && !errors.Is(err, errReported) {
+		// The reason it stopped (or never started: no token, a port
+		// taken) is a JSON line too, for the log collector.
+		logger.Error("aipaint-mcp stopped", "err", err.Error())
+		return errReported
+	}
+	return err
+}
+
+// stdLogTo sends what other packages write with the standard log package
+// (mcp-go does, for a few failures) through logger, at error, so that with
+// AIPAINT_LOG_FORMAT=json every line on stderr is JSON; undo restores it.
+func stdLogTo(logger *slog.Logger) (undo func()) {
+	w, flags := log.Writer(), log.Flags()
+	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelError).Writer())
+	log.SetFlags(0) // the handler writes the time
+	return func() {
+		log.SetOutput(w)
+		log.SetFlags(flags)
+	}
 }
 
 // stdio serves one desktop client. Until it has its first answer, the
@@ -58,7 +82,10 @@ func (c *ServeCommand) stdio(ctx context.Context, cfg config.Config, logger *slo
 	defer a.Close()
 	stopMetrics, err := serveMetrics(a, cfg, logger)
 	if err != nil {
-		return err
+		// As with a bad setting, a desktop server still starts: a second
+		// client that starts it with the same settings finds the port taken.
+		logger.Error("metrics not served", "err", err)
+		stopMetrics = func() {}
 	}
 	defer stopMetrics()
 	// At the signal, waits answer "pending" with their task ids and new

@@ -43,7 +43,8 @@ type Config struct {
 	RetryBase        time.Duration    // first retry delay; default 500ms
 	Jitter           func() float64   // in [0,1); default math/rand
 	// Observe, when set, is told of every HTTP attempt: its operation,
-	// "ok" or the failure's Category, and how long it took (for metrics).
+	// "ok" or the failure's Category, and how long it took (for metrics);
+	// not of one the caller's context ended, unless it may have billed.
 	Observe func(op Op, outcome string, took time.Duration)
 }
 
@@ -270,7 +271,10 @@ func (c *Client) call(ctx context.Context, op Op, target string, params [][2]str
 		env, apiErr := c.attempt(ctx, op, target, body, contentType)
 		took := time.Since(start)
 		c.logAttempt(op, target, attempt, took, env, apiErr)
-		if c.cfg.Observe != nil {
+		// A failure because the caller left (a wait that ended, a client
+		// gone, the drain) says nothing of the upstream: not counted, unless
+		// it may have billed (a submit cut off after it was sent).
+		if c.cfg.Observe != nil && (apiErr == nil || ctx.Err() == nil || apiErr.MaybeBilled) {
 			outcome := "ok"
 			if apiErr != nil {
 				outcome = string(apiErr.Category)

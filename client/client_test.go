@@ -1337,19 +1337,61 @@ func TestObserveEveryAttempt(t *testing.T) {
 		clienttest.JSON(http.StatusOK, `{"code":200,"msg":"成功","taskNo":"TN-q","data":{"status":0}}`),
 		clienttest.JSON(http.StatusOK, okSubmit("task-1")),
 	))
-	var mu sync.Mutex
-	var seen []string
-	c := newTestClient(t, u, func(c *Config) {
-		c.Observe = func(op Op, outcome string, took time.Duration) {
-			mu.Lock()
-			defer mu.Unlock()
-			seen = append(seen, string(op)+" "+outcome)
-			assert.Positive(t, took)
-		}
-	})
+	o := &observed{t: t}
+	c := newTestClient(t, u, o.config)
 	_, err := c.Query(t.Context(), "tid")
 	require.NoError(t, err)
 	_, err = c.Submit(t.Context(), submitReq)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"query transient", "query ok", "submit ok"}, seen)
+	assert.Equal(t, []string{"query transient", "query ok", "submit ok"}, o.all())
+}
+
+// observed records what Observe hears, as "op outcome".
+type observed struct {
+	t    *testing.T
+	mu   sync.Mutex
+	seen []string
+}
+
+func (o *observed) config(c *Config) {
+	c.Observe = func(op Op, outcome string, took time.Duration) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.seen = append(o.seen, string(op)+" "+outcome)
+		assert.Positive(o.t, took)
+	}
+}
+
+func (o *observed) all() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.seen
+}
+
+// TestObserveLeavesOutWhatTheCallerEnded: a query cut off because its
+// caller left, or a submit never sent, is no upstream outcome and is not
+// counted; a submit cut off after it was sent may have billed: it counts,
+// as uncertain.
+func TestObserveLeavesOutWhatTheCallerEnded(t *testing.T) {
+	arrived := make(chan struct{}, 2)
+	u := newUpstream(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})
+	o := &observed{t: t}
+	c := newTestClient(t, u, o.config)
+	cutOff := func() context.Context {
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { <-arrived; cancel() }()
+		return ctx
+	}
+	_, err := c.Query(cutOff(), "tid")
+	require.ErrorIs(t, err, context.Canceled)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = c.Submit(gone, submitReq)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = c.Submit(cutOff(), submitReq)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, []string{"submit uncertain"}, o.all())
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -50,8 +51,12 @@ func TestDeployExamplesUseRealSettings(t *testing.T) {
 
 // k8sObject is the part of a Kubernetes object the checks below read.
 type k8sObject struct {
-	Kind string `yaml:"kind"`
-	Spec struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	StringData map[string]string `yaml:"stringData"`
+	Spec       struct {
 		Replicas int `yaml:"replicas"`
 		Template struct {
 			Metadata struct {
@@ -72,6 +77,11 @@ type k8sObject struct {
 						Name  string `yaml:"name"`
 						Value string `yaml:"value"`
 					} `yaml:"env"`
+					EnvFrom []struct {
+						SecretRef struct {
+							Name string `yaml:"name"`
+						} `yaml:"secretRef"`
+					} `yaml:"envFrom"`
 					ReadinessProbe struct {
 						HTTPGet struct {
 							Path string `yaml:"path"`
@@ -95,6 +105,7 @@ func TestKubernetesExampleDrainsEveryCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	var deployment *k8sObject
+	secrets := map[string]map[string]string{}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	for {
 		var o k8sObject
@@ -103,8 +114,11 @@ func TestKubernetesExampleDrainsEveryCall(t *testing.T) {
 		} else if err != nil {
 			t.Fatalf("kubernetes.yaml: %v", err)
 		}
-		if o.Kind == "Deployment" {
+		switch o.Kind {
+		case "Deployment":
 			deployment = &o
+		case "Secret":
+			secrets[o.Metadata.Name] = o.StringData
 		}
 	}
 	if deployment == nil {
@@ -130,6 +144,20 @@ func TestKubernetesExampleDrainsEveryCall(t *testing.T) {
 	}
 	if ports["mcp"] != 8000 {
 		t.Errorf("mcp port %d, want the image's 8000", ports["mcp"])
+	}
+
+	// envFrom puts every key of a Secret into the environment: only
+	// settings belong in one (the tokens file is mounted from another).
+	for _, from := range c.EnvFrom {
+		keys, ok := secrets[from.SecretRef.Name]
+		if !ok {
+			t.Errorf("envFrom names Secret %q, which kubernetes.yaml does not have", from.SecretRef.Name)
+		}
+		for k := range keys {
+			if !slices.ContainsFunc(Settings, func(s Setting) bool { return s.Name == k }) {
+				t.Errorf("Secret %q, imported with envFrom, has key %q: not a setting, yet it lands in the environment", from.SecretRef.Name, k)
+			}
+		}
 	}
 
 	env := map[string]string{}

@@ -46,6 +46,7 @@ func Metrics(addr string, h http.Handler, logger *slog.Logger) (stop func(), _ e
 		ReadTimeout:       readHeaderTimeout,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug), // as the MCP listener's
 	}
 	done := make(chan struct{})
 	go func() {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,6 +31,14 @@ func (leasing) Renew(context.Context, string, []string, time.Duration) ([]string
 func (leasing) Unclaim(context.Context, string, string) error { return errDown }
 func (leasing) Holders(context.Context) (int, error)          { return 0, errDown }
 
+// timingOut is a file store whose Get runs out of its own time, as a store
+// on a database that does not answer does (pgx's connect timeout).
+type timingOut struct{ *store.File }
+
+func (timingOut) Get(context.Context, string) (store.Record, error) {
+	return store.Record{}, fmt.Errorf("connect: dial tcp 10.0.0.9:5432: %w", context.DeadlineExceeded)
+}
+
 // TestObserve: failures are reported by method; a task not stored and a
 // caller's ended context are no failure; the wrapper is a Leaser exactly
 // when the store is one.
@@ -51,6 +60,16 @@ func TestObserve(t *testing.T) {
 	require.True(t, ok)
 	assert.NoError(t, p.Ping(t.Context()))
 	assert.Empty(t, failed)
+
+	// A database that does not answer: the store's own timeout ends the
+	// call, not the caller's context. That is a failure.
+	slow := store.Observe(timingOut{f}, note)
+	_, err = slow.Get(t.Context(), "t1")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, []string{"get"}, failed)
+	_, _ = slow.Get(ctx, "t1") // the caller left: not the store's failure
+	assert.Equal(t, []string{"get"}, failed)
+	failed = nil
 
 	l, ok := store.Observe(leasing{f}, note).(store.Leaser)
 	require.True(t, ok, "a Leaser stays one")
