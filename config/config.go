@@ -94,7 +94,7 @@ var Settings = []Setting{
 	{SandboxDelay, "3s", false, "how long a sandbox task stays queued before its images are ready"},
 	{MaxWaitSeconds, strconv.Itoa(schema.DefaultMaxWaitSeconds), false, "upper bound of wait_seconds (clients such as Claude Desktop give up on a call after 60 s)"},
 	{RequestTimeout, "30s", false, "timeout of one HTTP request to the upstream"},
-	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE is set)"},
+	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE or AIPAINT_OAUTH_ISSUER is set)"},
 	{TokensFile, "", false, "instead of AIPAINT_HTTP_TOKEN, a file of the people allowed on HTTP/SSE, one NAME TOKEN [LIMIT] a line (LIMIT: their images a day); re-read on SIGHUP and when it changes"},
 	{AllowedOrigins, "", false, "comma-separated browser origins allowed besides loopback ones, e.g. https://app.example.com"},
 	{PublicURL, "", false, "the team server's public base URL, e.g. https://paint.corp.example (no path): with AIPAINT_OAUTH_ISSUER, the resource tokens are issued for is this URL + /mcp"},
