@@ -433,9 +433,18 @@ type metadata struct {
 
 // discover reads the provider's metadata, from the first of its well-known
 // addresses that has it, and its key set.
-func (v *Verifier) discover(ctx context.Context) (*provider, error) {
+func (v *Verifier) discover(ctx context.Context) (_ *provider, err error) {
 	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
 	defer cancel()
+	// The key set's refresh runs until keysCtx ends: the Verifier's
+	// context, or now if this attempt fails (keyfunc starts it before its
+	// first read, and leaves it running when that read fails).
+	keysCtx, stopKeys := context.WithCancel(v.ctx)
+	defer func() {
+		if err != nil {
+			stopKeys()
+		}
+	}()
 	var m *metadata
 	var tried []string
 	for _, u := range metadataURLs(v.o.Issuer) {
@@ -470,7 +479,7 @@ func (v *Verifier) discover(ctx context.Context) (*provider, error) {
 			return nil, fmt.Errorf("jwks_uri: %w", err)
 		}
 		noErr := false
-		keys, err := keyfunc.NewDefaultOverrideCtx(v.ctx, []string{m.JWKSURI}, keyfunc.Override{
+		keys, err := keyfunc.NewDefaultOverrideCtx(keysCtx, []string{m.JWKSURI}, keyfunc.Override{
 			Client:                    v.client,
 			HTTPTimeout:               httpTimeout,
 			NoErrorReturnFirstHTTPReq: &noErr,

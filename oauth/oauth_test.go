@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -232,6 +233,48 @@ func TestProviderDownThenBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "user-1", id.Subject)
 	assert.NotContains(t, f.log.String(), token)
+}
+
+// A key set that does not answer while the metadata does: each attempt
+// to read it leaves nothing running behind it (the key set's refresh is
+// started with it), and the one that succeeds keeps it refreshed.
+func TestKeySetDownLeavesNothingRunning(t *testing.T) {
+	f := newFixture(t, oauthtest.Options{})
+	f.p.KeySetDown(true)
+	token := f.p.Token(t, f.claims())
+	for range 5 {
+		_, err := f.v.Verify(context.Background(), token)
+		require.ErrorIs(t, err, oauth.ErrInvalidToken)
+		assert.Contains(t, err.Error(), "key set")
+		f.clock.advance(2 * time.Minute) // past the retry delay
+	}
+	require.EqualValues(t, 5, f.p.KeySetHits(), "one read of the key set per attempt")
+	assert.Zero(t, keySetRefreshers(t), "goroutines left by the failed attempts")
+
+	f.p.KeySetDown(false)
+	token = f.p.Token(t, f.claims())
+	_, err := f.v.Verify(context.Background(), token)
+	require.NoError(t, err)
+	assert.Equal(t, 1, keySetRefreshers(t), "the key set read keeps one refresher")
+}
+
+// keySetRefreshers counts the key set refresh goroutines (jwkset's)
+// running, once those of Verifiers whose context has ended have gone.
+func keySetRefreshers(t *testing.T) int {
+	t.Helper()
+	count := func() (n int) {
+		var b bytes.Buffer
+		require.NoError(t, pprof.Lookup("goroutine").WriteTo(&b, 2))
+		for _, g := range strings.Split(b.String(), "\n\n") {
+			if strings.Contains(g, "jwkset.NewStorageFromHTTP.func") {
+				n++
+			}
+		}
+		return n
+	}
+	// Those of the tests before end soon after their context, not at once.
+	assert.Eventually(t, func() bool { return count() <= 1 }, 5*time.Second, 10*time.Millisecond)
+	return count()
 }
 
 // A request that gives up while the provider is slow to answer does not
