@@ -582,7 +582,8 @@ func (v *Verifier) getJSON(req *http.Request, dst any) error {
 // newHTTPClient talks to the provider: proxies from the environment,
 // certificates checked against roots, a timeout; redirects followed only
 // by GETs (metadata, keys), never by an introspection carrying the client
-// secret and the token.
+// secret and the token, and never from https to plain http (whoever
+// answered there would name the keys tokens are checked with).
 func newHTTPClient(roots *x509.CertPool) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
@@ -593,6 +594,9 @@ func newHTTPClient(roots *x509.CertPool) *http.Client {
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.Method != http.MethodGet || len(via) >= 5 {
 				return http.ErrUseLastResponse
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return errors.New("redirected from https to " + req.URL.Scheme)
 			}
 			return nil
 		},

@@ -3,11 +3,17 @@ package oauth_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,6 +328,57 @@ func TestKeySetRefreshOnUnknownKid(t *testing.T) {
 		require.ErrorIs(t, err, oauth.ErrInvalidToken)
 	}
 	assert.EqualValues(t, 2, f.p.KeySetHits(), "every unknown kid refreshed the key set")
+}
+
+// An https provider whose metadata redirects to plain http is refused: the
+// answer could be anyone's, and it names the keys tokens are checked with
+// (and where the client secret goes). The same provider without the
+// redirect is the control.
+func TestDiscoveryRefusesRedirectToHTTP(t *testing.T) {
+	p := oauthtest.NewProvider(t, oauthtest.Options{})
+	var tlsURL string
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, tlsURL, tlsURL+"/jwks")
+	}))
+	t.Cleanup(plain.Close)
+	var redirect atomic.Bool
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/jwks":
+			res, err := http.Get(p.Issuer + "/jwks")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer res.Body.Close()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.Copy(w, res.Body)
+		case redirect.Load():
+			http.Redirect(w, r, plain.URL+r.URL.Path, http.StatusFound)
+		default:
+			plain.Config.Handler.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(secure.Close)
+	tlsURL = secure.URL
+	roots := x509.NewCertPool()
+	roots.AddCert(secure.Certificate())
+	claims := p.Claims(resource, "aipaint", "user-1", time.Now())
+	claims["iss"] = tlsURL
+	token := p.Token(t, claims)
+	verify := func() error {
+		v, err := oauth.New(t.Context(), oauth.Options{Issuer: tlsURL, Resource: resource, Scopes: []string{"aipaint"}, RootCAs: roots})
+		require.NoError(t, err)
+		_, err = v.Verify(t.Context(), token)
+		return err
+	}
+
+	require.NoError(t, verify(), "the control: the same provider, without the redirect")
+	redirect.Store(true)
+	err := verify()
+	require.ErrorIs(t, err, oauth.ErrInvalidToken)
+	assert.Contains(t, err.Error(), "redirect")
 }
 
 func TestDiscovery(t *testing.T) {
