@@ -244,6 +244,10 @@ type claims struct {
 	PreferredUsername string           `json:"preferred_username"`
 	Username          string           `json:"username"` // introspection's
 	Active            bool             `json:"active"`   // introspection's
+	// Cnf binds the token to a key its holder must prove (RFC 9449's DPoP
+	// jkt, RFC 8705's certificate thumbprint); this server checks no such
+	// proof, so a bound token sent as a bearer token is refused.
+	Cnf map[string]json.RawMessage `json:"cnf"`
 }
 
 // flag is a boolean claim that some providers (Amazon Cognito) send as a string.
@@ -264,6 +268,9 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 func (c *claims) identity() (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, fmt.Errorf("%w: no sub claim", ErrInvalidToken)
+	}
+	if len(c.Cnf) > 0 {
+		return Identity{}, fmt.Errorf("%w: a sender-constrained token (cnf claim), sent as a bearer token", ErrInvalidToken)
 	}
 	scopes := strings.Fields(c.Scope)
 	for _, s := range c.Scp {

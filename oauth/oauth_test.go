@@ -149,6 +149,8 @@ func TestVerifyJWT(t *testing.T) {
 		{"not yet valid", with(func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * oauth.Leeway).Unix() }), oauth.ErrInvalidToken},
 		{"issued in the future", with(func(c jwt.MapClaims) { c["iat"] = now.Add(2 * oauth.Leeway).Unix() }), oauth.ErrInvalidToken},
 		{"no sub", with(func(c jwt.MapClaims) { delete(c, "sub") }), oauth.ErrInvalidToken},
+		{"bound to a DPoP key (RFC 9449)", with(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"} }), oauth.ErrInvalidToken},
+		{"bound to a client certificate (RFC 8705)", with(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"} }), oauth.ErrInvalidToken},
 		{"not a JWT at all", "a.b.c", oauth.ErrInvalidToken},
 	}
 	for _, tc := range cases {
@@ -492,6 +494,13 @@ func TestIntrospectionRefused(t *testing.T) {
 		_, err := f.v.Verify(context.Background(), "opaque-token-long")
 		require.ErrorIs(t, err, oauth.ErrInvalidToken)
 		assert.Zero(t, f.p.IntrospectionHits())
+	})
+	t.Run("bound to a DPoP key", func(t *testing.T) {
+		f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right"})
+		f.p.Introspection("opaque-token-long", map[string]any{"sub": "u", "aud": resource, "scope": "aipaint", "exp": f.clock.now().Add(time.Hour).Unix(), "cnf": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})
+		_, err := f.v.Verify(context.Background(), "opaque-token-long")
+		require.ErrorIs(t, err, oauth.ErrInvalidToken)
+		assert.Contains(t, err.Error(), "cnf")
 	})
 	t.Run("no jwks_uri: JWTs refused", func(t *testing.T) {
 		f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right", NoKeys: true})
