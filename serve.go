@@ -121,6 +121,7 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		People:            team,
 		OAuth:             signIn,
 		OAuthDefaultLimit: cfg.OAuthDefaultLimit,
+		OAuthGroups:       cfg.OAuthGroups,
 		AllowedOrigins:    cfg.AllowedOrigins,
 		Logger:            logger,
 		Health:            a.Health,
@@ -219,6 +220,7 @@ func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (*
 		Scopes:       cfg.OAuthScopes,
 		ClientID:     cfg.OAuthClientID,
 		ClientSecret: cfg.OAuthClientSecret,
+		GroupsClaim:  cfg.OAuthGroupsClaim,
 		RootCAs:      roots,
 		Logger:       logger.With("component", "oauth"),
 	})

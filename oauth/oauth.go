@@ -87,6 +87,9 @@ type Options struct {
 	// ClientID and ClientSecret authenticate this server at the provider's
 	// introspection endpoint; without them, opaque tokens are refused.
 	ClientID, ClientSecret string
+	// GroupsClaim names the claim that lists a person's groups (an array,
+	// or one string); "" = "groups".
+	GroupsClaim string
 	// RootCAs are the roots that the provider's certificate is checked
 	// against; nil = the system's.
 	RootCAs *x509.CertPool
@@ -100,6 +103,7 @@ type Identity struct {
 	EmailVerified bool
 	Username      string // preferred_username (or introspection's username); not verified
 	Scopes        []string
+	Groups        []string // of Options.GroupsClaim
 }
 
 // Shown is how the person reads in a log: email, else user name, else sub.
@@ -168,6 +172,7 @@ func newVerifier(ctx context.Context, o Options, t tuning) (*Verifier, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.GroupsClaim = cmp.Or(o.GroupsClaim, "groups")
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -248,6 +253,17 @@ type claims struct {
 	// jkt, RFC 8705's certificate thumbprint); this server checks no such
 	// proof, so a bound token sent as a bearer token is refused.
 	Cnf map[string]json.RawMessage `json:"cnf"`
+	// all are every claim, for the one Options.GroupsClaim names (whose
+	// name is the provider's choice: Auth0's are URLs).
+	all map[string]json.RawMessage
+}
+
+func (c *claims) UnmarshalJSON(b []byte) error {
+	type named claims // without this method
+	if err := json.Unmarshal(b, (*named)(c)); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &c.all)
 }
 
 // flag is a boolean claim that some providers (Amazon Cognito) send as a string.
@@ -265,7 +281,7 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-func (c *claims) identity() (Identity, error) {
+func (c *claims) identity(groupsClaim string) (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, fmt.Errorf("%w: no sub claim", ErrInvalidToken)
 	}
@@ -276,12 +292,17 @@ func (c *claims) identity() (Identity, error) {
 	for _, s := range c.Scp {
 		scopes = append(scopes, strings.Fields(s)...)
 	}
+	var groups jwt.ClaimStrings
+	if raw, ok := c.all[groupsClaim]; ok && json.Unmarshal(raw, &groups) != nil {
+		return Identity{}, fmt.Errorf("%w: the %s claim is neither a string nor an array of strings", ErrInvalidToken, groupsClaim)
+	}
 	return Identity{
 		Subject:       c.Subject,
 		Email:         c.Email,
 		EmailVerified: bool(c.EmailVerified),
 		Username:      cmp.Or(c.PreferredUsername, c.Username),
 		Scopes:        scopes,
+		Groups:        groups,
 	}, nil
 }
 
@@ -293,7 +314,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, p *provider, token string) (Id
 	if _, err := v.jwt.ParseWithClaims(token, &c, p.keys.KeyfuncCtx(ctx)); err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return c.identity()
+	return c.identity(v.o.GroupsClaim)
 }
 
 // introspect asks the provider about an opaque token (RFC 7662), or
@@ -373,7 +394,7 @@ func (v *Verifier) askProvider(ctx context.Context, endpoint, token string) (_ I
 	if c.Issuer != "" && c.Issuer != v.o.Issuer {
 		return Identity{}, refused, fmt.Errorf("%w: introspection: issuer %q", ErrInvalidToken, c.Issuer)
 	}
-	id, err := c.identity()
+	id, err := c.identity(v.o.GroupsClaim)
 	if err != nil {
 		return Identity{}, refused, err
 	}

@@ -150,7 +150,9 @@ func TestVerifyJWT(t *testing.T) {
 		{"issued in the future", with(func(c jwt.MapClaims) { c["iat"] = now.Add(2 * oauth.Leeway).Unix() }), oauth.ErrInvalidToken},
 		{"no sub", with(func(c jwt.MapClaims) { delete(c, "sub") }), oauth.ErrInvalidToken},
 		{"bound to a DPoP key (RFC 9449)", with(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"} }), oauth.ErrInvalidToken},
-		{"bound to a client certificate (RFC 8705)", with(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"} }), oauth.ErrInvalidToken},
+		{"bound to a client certificate (RFC 8705)", with(func(c jwt.MapClaims) {
+			c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+		}), oauth.ErrInvalidToken},
 		{"not a JWT at all", "a.b.c", oauth.ErrInvalidToken},
 	}
 	for _, tc := range cases {
@@ -215,6 +217,47 @@ func TestIdentityClaims(t *testing.T) {
 			assert.Equal(t, "user-1", id.Subject)
 		})
 	}
+}
+
+// TestGroups: a person's groups come from the claim GroupsClaim names,
+// an array or one string, from a JWT or an introspection answer.
+func TestGroups(t *testing.T) {
+	f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right"})
+	auth0 := newFixture(t, oauthtest.Options{}, func(o *oauth.Options) { o.GroupsClaim = "https://corp.example/groups" })
+	for _, tc := range []struct {
+		name   string
+		f      fixture
+		extra  jwt.MapClaims
+		groups []string
+	}{
+		{"array", f, jwt.MapClaims{"groups": []string{"/designers", "/staff"}}, []string{"/designers", "/staff"}},
+		{"one string", f, jwt.MapClaims{"groups": "designers"}, []string{"designers"}},
+		{"none", f, jwt.MapClaims{}, nil},
+		{"another claim name", auth0, jwt.MapClaims{"https://corp.example/groups": []string{"designers"}, "groups": []string{"other"}}, []string{"designers"}},
+		{"not the claim named", auth0, jwt.MapClaims{"groups": []string{"designers"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.f.claims()
+			for k, v := range tc.extra {
+				c[k] = v
+			}
+			id, err := tc.f.v.Verify(context.Background(), tc.f.p.Token(t, c))
+			require.NoError(t, err)
+			assert.Equal(t, tc.groups, id.Groups)
+		})
+	}
+	t.Run("not strings", func(t *testing.T) {
+		c := f.claims()
+		c["groups"] = map[string]any{"designers": true}
+		_, err := f.v.Verify(context.Background(), f.p.Token(t, c))
+		require.ErrorIs(t, err, oauth.ErrInvalidToken)
+	})
+	t.Run("introspection", func(t *testing.T) {
+		f.p.Introspection("opaque-token-groups", map[string]any{"sub": "u", "aud": resource, "scope": "aipaint", "exp": f.clock.now().Add(time.Hour).Unix(), "groups": []string{"/designers"}})
+		id, err := f.v.Verify(context.Background(), "opaque-token-groups")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"/designers"}, id.Groups)
+	})
 }
 
 // TestProviderDownThenBack: a provider that does not answer at first
