@@ -214,13 +214,17 @@ func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (*
 			return nil, fmt.Errorf("%s: %w", config.CAFile, err)
 		}
 	}
+	var groupsClaim string // read only when they decide who may sign in
+	if len(cfg.OAuthGroups) > 0 {
+		groupsClaim = cfg.OAuthGroupsClaim
+	}
 	return oauth.New(ctx, oauth.Options{
 		Issuer:       cfg.OAuthIssuer,
 		Resource:     cfg.Resource(),
 		Scopes:       cfg.OAuthScopes,
 		ClientID:     cfg.OAuthClientID,
 		ClientSecret: cfg.OAuthClientSecret,
-		GroupsClaim:  cfg.OAuthGroupsClaim,
+		GroupsClaim:  groupsClaim,
 		RootCAs:      roots,
 		Logger:       logger.With("component", "oauth"),
 	})

@@ -15,6 +15,7 @@
 package oauth
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -88,7 +89,8 @@ type Options struct {
 	// introspection endpoint; without them, opaque tokens are refused.
 	ClientID, ClientSecret string
 	// GroupsClaim names the claim that lists a person's groups (an array,
-	// or one string); "" = "groups".
+	// or one string) for Identity.Groups; "" = groups are not read (and
+	// cost nothing).
 	GroupsClaim string
 	// RootCAs are the roots that the provider's certificate is checked
 	// against; nil = the system's.
@@ -172,7 +174,6 @@ func newVerifier(ctx context.Context, o Options, t tuning) (*Verifier, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	o.GroupsClaim = cmp.Or(o.GroupsClaim, "groups")
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -253,9 +254,9 @@ type claims struct {
 	// jkt, RFC 8705's certificate thumbprint); this server checks no such
 	// proof, so a bound token sent as a bearer token is refused.
 	Cnf map[string]json.RawMessage `json:"cnf"`
-	// all are every claim, for the one Options.GroupsClaim names (whose
-	// name is the provider's choice: Auth0's are URLs).
-	all map[string]json.RawMessage
+	// raw is the claims as sent, for the one Options.GroupsClaim names
+	// (whose name is the provider's choice: Auth0's are URLs).
+	raw []byte
 }
 
 func (c *claims) UnmarshalJSON(b []byte) error {
@@ -263,7 +264,26 @@ func (c *claims) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, (*named)(c)); err != nil {
 		return err
 	}
-	return json.Unmarshal(b, &c.all)
+	c.raw = bytes.Clone(b)
+	return nil
+}
+
+// groups reads the claim name as an array of strings, or one string.
+func (c *claims) groups(name string) ([]string, error) {
+	if name == "" {
+		return nil, nil
+	}
+	var all map[string]json.RawMessage
+	var groups jwt.ClaimStrings
+	if err := json.Unmarshal(c.raw, &all); err != nil {
+		return nil, err
+	}
+	if raw, ok := all[name]; ok {
+		if err := json.Unmarshal(raw, &groups); err != nil {
+			return nil, err
+		}
+	}
+	return groups, nil
 }
 
 // flag is a boolean claim that some providers (Amazon Cognito) send as a string.
@@ -292,8 +312,8 @@ func (c *claims) identity(groupsClaim string) (Identity, error) {
 	for _, s := range c.Scp {
 		scopes = append(scopes, strings.Fields(s)...)
 	}
-	var groups jwt.ClaimStrings
-	if raw, ok := c.all[groupsClaim]; ok && json.Unmarshal(raw, &groups) != nil {
+	groups, err := c.groups(groupsClaim)
+	if err != nil {
 		return Identity{}, fmt.Errorf("%w: the %s claim is neither a string nor an array of strings", ErrInvalidToken, groupsClaim)
 	}
 	return Identity{

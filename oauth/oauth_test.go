@@ -222,7 +222,8 @@ func TestIdentityClaims(t *testing.T) {
 // TestGroups: a person's groups come from the claim GroupsClaim names,
 // an array or one string, from a JWT or an introspection answer.
 func TestGroups(t *testing.T) {
-	f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right"})
+	f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right"}, func(o *oauth.Options) { o.GroupsClaim = "groups" })
+	unread := newFixture(t, oauthtest.Options{})
 	auth0 := newFixture(t, oauthtest.Options{}, func(o *oauth.Options) { o.GroupsClaim = "https://corp.example/groups" })
 	for _, tc := range []struct {
 		name   string
@@ -235,6 +236,7 @@ func TestGroups(t *testing.T) {
 		{"none", f, jwt.MapClaims{}, nil},
 		{"another claim name", auth0, jwt.MapClaims{"https://corp.example/groups": []string{"designers"}, "groups": []string{"other"}}, []string{"designers"}},
 		{"not the claim named", auth0, jwt.MapClaims{"groups": []string{"designers"}}, nil},
+		{"no claim named: not read", unread, jwt.MapClaims{"groups": []string{"designers"}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.f.claims()

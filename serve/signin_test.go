@@ -27,12 +27,13 @@ const (
 	metadataAt = publicURL + "/.well-known/oauth-protected-resource/mcp"
 )
 
-// newVerifier checks the tokens of p for resourceURI, scope aipaint.
+// newVerifier checks the tokens of p for resourceURI, scope aipaint, and
+// reads their groups claim.
 func newVerifier(t *testing.T, p *oauthtest.Provider) *oauth.Verifier {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v, err := oauth.New(ctx, oauth.Options{Issuer: p.Issuer, Resource: resourceURI, Scopes: []string{"aipaint"}})
+	v, err := oauth.New(ctx, oauth.Options{Issuer: p.Issuer, Resource: resourceURI, Scopes: []string{"aipaint"}, GroupsClaim: "groups"})
 	require.NoError(t, err)
 	return v
 }
