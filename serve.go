@@ -148,6 +148,7 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		People:            team,
 		OAuth:             signIn,
 		OAuthDefaultLimit: cfg.OAuthDefaultLimit,
+		OAuthGroups:       cfg.OAuthGroups,
 		AllowedOrigins:    cfg.AllowedOrigins,
 		Logger:            logger,
 		Health:            a.Health,
@@ -240,12 +241,17 @@ func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (*
 			return nil, fmt.Errorf("%s: %w", config.CAFile, err)
 		}
 	}
+	var groupsClaim string // read only when they decide who may sign in
+	if len(cfg.OAuthGroups) > 0 {
+		groupsClaim = cfg.OAuthGroupsClaim
+	}
 	return oauth.New(ctx, oauth.Options{
 		Issuer:       cfg.OAuthIssuer,
 		Resource:     cfg.Resource(),
 		Scopes:       cfg.OAuthScopes,
 		ClientID:     cfg.OAuthClientID,
 		ClientSecret: cfg.OAuthClientSecret,
+		GroupsClaim:  groupsClaim,
 		RootCAs:      roots,
 		Logger:       logger.With("component", "oauth"),
 	})

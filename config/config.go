@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // AIPAINT_TIMEZONE on Windows and in minimal containers
+	"unicode"
 
 	"aipaint-mcp/schema"
 )
@@ -54,6 +55,8 @@ const (
 	OAuthDefaultLimit = "AIPAINT_OAUTH_DEFAULT_LIMIT"
 	OAuthClientID     = "AIPAINT_OAUTH_CLIENT_ID"
 	OAuthClientSecret = "AIPAINT_OAUTH_CLIENT_SECRET"
+	OAuthGroups       = "AIPAINT_OAUTH_GROUPS"
+	OAuthGroupsClaim  = "AIPAINT_OAUTH_GROUPS_CLAIM"
 
 	DataDir          = "AIPAINT_DATA_DIR"
 	OutputDir        = "AIPAINT_OUTPUT_DIR"
@@ -94,7 +97,7 @@ var Settings = []Setting{
 	{SandboxDelay, "3s", false, "how long a sandbox task stays queued before its images are ready"},
 	{MaxWaitSeconds, strconv.Itoa(schema.DefaultMaxWaitSeconds), false, "upper bound of wait_seconds (clients such as Claude Desktop give up on a call after 60 s)"},
 	{RequestTimeout, "30s", false, "timeout of one HTTP request to the upstream"},
-	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE is set)"},
+	{HTTPToken, "", true, "bearer token required on every HTTP/SSE request (required to listen on a non-loopback address, unless AIPAINT_HTTP_TOKENS_FILE or AIPAINT_OAUTH_ISSUER is set)"},
 	{TokensFile, "", false, "instead of AIPAINT_HTTP_TOKEN, a file of the people allowed on HTTP/SSE, one NAME TOKEN [LIMIT] a line (LIMIT: their images a day); re-read on SIGHUP and when it changes"},
 	{AllowedOrigins, "", false, "comma-separated browser origins allowed besides loopback ones, e.g. https://app.example.com"},
 	{PublicURL, "", false, "the team server's public base URL, e.g. https://paint.corp.example (no path): with AIPAINT_OAUTH_ISSUER, the resource tokens are issued for is this URL + /mcp"},
@@ -103,6 +106,8 @@ var Settings = []Setting{
 	{OAuthDefaultLimit, "", false, "sign-in: images a day for a person who signs in and is not in AIPAINT_HTTP_TOKENS_FILE (empty = no personal limit, 0 = may sign in but not draw)"},
 	{OAuthClientID, "", false, "sign-in, opaque (non-JWT) access tokens only: this server's client id at the provider's introspection endpoint"},
 	{OAuthClientSecret, "", true, "the client secret that goes with AIPAINT_OAUTH_CLIENT_ID"},
+	{OAuthGroups, "", false, "sign-in: if set, only people in one of these groups (comma-separated, as the provider writes them, e.g. /designers) or listed in AIPAINT_HTTP_TOKENS_FILE may sign in (empty = anyone the provider signs in)"},
+	{OAuthGroupsClaim, "groups", false, "sign-in: the access token's claim that lists a person's groups (an array, or one string), for AIPAINT_OAUTH_GROUPS"},
 	{LogLevel, "info", false, "log level on stderr: debug, info, warn or error (a stdio server logs at warn unless this is set: hosts such as Continue show its stderr as warnings)"},
 	{LogFormat, "text", false, "log format on stderr: text (key=value) or json (one JSON object a line: time, level, msg, fields)"},
 	{MetricsAddr, "", false, "host:port of a second listener serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (off when empty; never the MCP port; no token: keep it on a private address)"},
@@ -145,6 +150,8 @@ type Config struct {
 	OAuthScopes                      []string
 	OAuthDefaultLimit                *int // nil = no personal limit
 	OAuthClientID, OAuthClientSecret string
+	OAuthGroups                      []string // nil = anyone who signs in
+	OAuthGroupsClaim                 string
 	// signInInvalid: the sign-in settings FromEnv found invalid (not in
 	// Invalid: stdio reads none of them); CheckTokens returns them.
 	signInInvalid error
@@ -325,7 +332,7 @@ func (c Config) Resource() string {
 // client's stdio entry has no use for it.
 func HTTPOnly(name string) bool {
 	switch name {
-	case HTTPToken, TokensFile, AllowedOrigins, PublicURL, OAuthIssuer, OAuthScopes, OAuthDefaultLimit, OAuthClientID, OAuthClientSecret:
+	case HTTPToken, TokensFile, AllowedOrigins, PublicURL, OAuthIssuer, OAuthScopes, OAuthDefaultLimit, OAuthClientID, OAuthClientSecret, OAuthGroups, OAuthGroupsClaim:
 		return true
 	}
 	return false
@@ -344,8 +351,10 @@ func (c *Config) signIn(p parser) {
 	c.OAuthDefaultLimit = parse(p, OAuthDefaultLimit, fmt.Sprintf("must be a whole number of images a day from 0 to %d, or empty for no personal limit", MaxDailyImageLimit), personalLimit)
 	c.OAuthClientID = p.get(OAuthClientID)
 	c.OAuthClientSecret = p.get(OAuthClientSecret)
+	c.OAuthGroups = parse(p, OAuthGroups, "must be group names separated by commas", groupList)
+	c.OAuthGroupsClaim = parse(p, OAuthGroupsClaim, "must be the name of a claim, without spaces", claimName)
 	c.signInInvalid = errors.Join(errs...)
-	for _, name := range []string{OAuthScopes, OAuthDefaultLimit, OAuthClientID, OAuthClientSecret} {
+	for _, name := range []string{OAuthScopes, OAuthDefaultLimit, OAuthClientID, OAuthClientSecret, OAuthGroups, OAuthGroupsClaim} {
 		if p.get(name) != defaultOf(name) {
 			c.signInOnly = append(c.signInOnly, name)
 		}
@@ -396,6 +405,33 @@ func scopeList(s string) ([]string, error) {
 		}
 	}
 	return scopes, nil
+}
+
+// groupList: the groups a person may be in to sign in; nil = any person.
+func groupList(s string) ([]string, error) {
+	var groups []string
+	for _, g := range strings.Split(s, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			groups = append(groups, g)
+		}
+	}
+	if s != "" && len(groups) == 0 {
+		return nil, errInvalid
+	}
+	for _, g := range groups {
+		if strings.ContainsFunc(g, unicode.IsControl) {
+			return nil, errInvalid
+		}
+	}
+	return groups, nil
+}
+
+// claimName: a JWT claim's name, as written (Auth0's are URLs).
+func claimName(s string) (string, error) {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", errInvalid
+	}
+	return s, nil
 }
 
 // personalLimit is a person's images a day: "" = no limit (nil), 0 = none may be drawn.

@@ -405,7 +405,7 @@ func TestSettingsTable(t *testing.T) {
 		config.MaxConcurrency, config.TokensFile, config.StoreURL, config.Timezone,
 		config.ShutdownGrace,
 		config.PublicURL, config.OAuthIssuer, config.OAuthScopes, config.OAuthDefaultLimit,
-		config.OAuthClientID, config.OAuthClientSecret,
+		config.OAuthClientID, config.OAuthClientSecret, config.OAuthGroups, config.OAuthGroupsClaim,
 	}
 	assert.Len(t, config.Settings, len(names))
 	for _, name := range names {
@@ -603,10 +603,13 @@ func TestSignInSettings(t *testing.T) {
 	assert.Equal(t, []string{"aipaint"}, c.OAuthScopes)
 	assert.Nil(t, c.OAuthDefaultLimit)
 	assert.Empty(t, c.Resource())
+	assert.Nil(t, c.OAuthGroups, "anyone the provider signs in")
+	assert.Equal(t, "groups", c.OAuthGroupsClaim)
 
 	c, err = config.FromEnv(env{
 		config.PublicURL: "https://Paint.Corp.Example:8443/", config.OAuthIssuer: "https://sso.corp.example/realms/corp",
 		config.OAuthScopes: " aipaint  paint:draw ", config.OAuthDefaultLimit: "0",
+		config.OAuthGroups: " /designers, Design Team ,,", config.OAuthGroupsClaim: "https://corp.example/groups",
 	}.get)
 	require.NoError(t, err)
 	assert.Equal(t, "https://paint.corp.example:8443", c.PublicURL)
@@ -615,6 +618,8 @@ func TestSignInSettings(t *testing.T) {
 	assert.Equal(t, []string{"aipaint", "paint:draw"}, c.OAuthScopes)
 	require.NotNil(t, c.OAuthDefaultLimit)
 	assert.Equal(t, 0, *c.OAuthDefaultLimit, "0: may sign in, may not draw")
+	assert.Equal(t, []string{"/designers", "Design Team"}, c.OAuthGroups)
+	assert.Equal(t, "https://corp.example/groups", c.OAuthGroupsClaim)
 	assert.NoError(t, c.CheckTokens())
 
 	good := env{config.PublicURL: "https://paint.example", config.OAuthIssuer: "https://sso.example/"}
@@ -644,6 +649,9 @@ func TestSignInSettings(t *testing.T) {
 		{"scope not ASCII", with(config.OAuthScopes, "画图"), config.OAuthScopes + " must be"},
 		{"default limit negative", with(config.OAuthDefaultLimit, "-1"), config.OAuthDefaultLimit + " must be"},
 		{"default limit too big", with(config.OAuthDefaultLimit, "1000001"), config.OAuthDefaultLimit + " must be"},
+		{"groups, all empty", with(config.OAuthGroups, " , "), config.OAuthGroups + " must be"},
+		{"groups claim with a space", with(config.OAuthGroupsClaim, "my groups"), config.OAuthGroupsClaim + " must be"},
+		{"groups without issuer", env{config.OAuthGroups: "/designers"}, config.OAuthGroups + " set but " + config.OAuthIssuer + " is not"},
 		{"issuer without public URL", env{config.OAuthIssuer: "https://sso.example"}, config.PublicURL + " is not"},
 		{"issuer and the shared token", with(config.HTTPToken, "a-shared-token-123456"), "static tokens for scripts go in " + config.TokensFile},
 		{"client id without secret", with(config.OAuthClientID, "aipaint-rs"), config.OAuthClientSecret},
@@ -669,6 +677,7 @@ func TestSignInSettings(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoError(t, c.CheckTokens(), "a public URL alone is harmless")
 	assert.True(t, config.HTTPOnly(config.OAuthClientSecret))
+	assert.True(t, config.HTTPOnly(config.OAuthGroups))
 	assert.False(t, config.HTTPOnly(config.AppKey))
 }
 

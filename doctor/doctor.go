@@ -105,7 +105,7 @@ func Run(ctx context.Context, o Options) []Check {
 		out = append(out, storeCheck(ctx, o))
 	}
 	if o.Config.TokensFile != "" {
-		out = append(out, tokensCheck(o.Config.TokensFile))
+		out = append(out, tokensCheck(o.Config.TokensFile, o.Config.OAuthIssuer != ""))
 	}
 	if o.Config.OAuthIssuer != "" || o.Config.SignInInvalid() != nil {
 		out = append(out, signInCheck(ctx, o, roots))
@@ -152,12 +152,18 @@ func storeCheck(ctx context.Context, o Options) Check {
 }
 
 // tokensCheck reads a team server's tokens file as the server would.
-func tokensCheck(path string) Check {
+func tokensCheck(path string, signIn bool) Check {
 	const name = "令牌文件 Tokens file"
 	set, err := people.Load(path)
 	if err != nil {
 		return Check{Name: name, Status: Fail, Detail: err.Error(),
 			Fix: "fix that line of " + config.TokensFile + " (NAME TOKEN [LIMIT], see the README's Over HTTP)"}
+	}
+	if n := set.SignInOnly(); n > 0 && !signIn {
+		// The server starts (they are valid lines), but these people can
+		// never get in: say so before they try.
+		return Check{Name: name, Status: Fail, Detail: fmt.Sprintf("%d of %d people have no token (-), and sign-in is off", n, set.Len()),
+			Fix: "set " + config.OAuthIssuer + " (see the README's Sign-in with the company's identity provider), or give them tokens"}
 	}
 	return Check{Name: name, Status: Pass, Detail: fmt.Sprintf("%d people", set.Len())}
 }

@@ -344,6 +344,20 @@ func TestTeamSettings(t *testing.T) {
 			assert.NotContains(t, c.Name, "输出文件夹", "nor saves images by default")
 		}
 	})
+	t.Run("people without a token, sign-in off", func(t *testing.T) {
+		s := newSetup(t, sb.URL)
+		require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123\nann@corp.example - 4\n"), 0o600))
+		s.env[config.StoreURL] = "postgres://aipaint@db.example:5432/aipaint"
+		s.env[config.TokensFile] = tokens
+		s.opts.PingStore = func(context.Context) error { return nil }
+		checks, out, ok := s.run(t)
+		assert.False(t, ok, out)
+		tf := find(t, checks, "令牌文件")
+		assert.Equal(t, doctor.Fail, tf.Status)
+		assert.Equal(t, "1 of 2 people have no token (-), and sign-in is off", tf.Detail)
+		assert.Contains(t, tf.Fix, config.OAuthIssuer)
+		assert.NotContains(t, out, "0123456789abcdef0123", "never a token")
+	})
 	t.Run("a database that does not answer and a malformed tokens file", func(t *testing.T) {
 		s := newSetup(t, sb.URL)
 		require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123\nbob short\n"), 0o600))

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -687,17 +686,7 @@ func TestOAuthTeam(t *testing.T) {
 
 	// The people who signed in, in usage under their names, with their limits.
 	t.Run("usage", func(t *testing.T) {
-		cmd := exec.CommandContext(ctx, binPath, "usage")
-		cmd.Env = serverEnv(tm.env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("aipaint-mcp usage: %v\n%s", err, out)
-		}
-		row := regexp.MustCompile(`(?m)^(\S+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$`)
-		got := map[string][3]string{}
-		for _, m := range row.FindAllStringSubmatch(string(out), -1) {
-			got[m[1]] = [3]string{m[2], m[3], m[4]}
-		}
+		got, out := usageRows(t, ctx, tm.env)
 		def := strconv.Itoa(oauthDefaultLimit)
 		for who, want := range map[string][3]string{
 			"alice@example.com": {"1", "1", strconv.Itoa(oauthAliceLimit)}, // her line, by email

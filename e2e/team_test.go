@@ -531,22 +531,12 @@ func TestTeamReplicas(t *testing.T) {
 
 	// ---- 7. aipaint-mcp usage reads the same store. ----
 	t.Run("usage", func(t *testing.T) {
-		cmd := exec.CommandContext(ctx, binPath, "usage")
-		cmd.Env = serverEnv(tm.env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("aipaint-mcp usage: %v\n%s", err, out)
-		}
+		got, out := usageRows(t, ctx, tm.env)
 		want := map[string][3]string{
 			"alice": {"3", "3", "3"},
 			"bob":   {"4", "4", "4"},
 			"carol": {"19", "19", "-"},
 			"TOTAL": {"26", "26", "26"},
-		}
-		row := regexp.MustCompile(`(?m)^(\S+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$`)
-		got := map[string][3]string{}
-		for _, m := range row.FindAllStringSubmatch(string(out), -1) {
-			got[m[1]] = [3]string{m[2], m[3], m[4]}
 		}
 		for who, w := range want {
 			if got[who] != w {
@@ -557,6 +547,24 @@ func TestTeamReplicas(t *testing.T) {
 			t.Errorf("usage rows %v; want exactly %v\n%s", got, want, out)
 		}
 	})
+}
+
+// usageRows runs `aipaint-mcp usage` with env and reads its rows: the
+// person (or TOTAL) -> today, month, daily limit; and its whole output.
+func usageRows(t *testing.T, ctx context.Context, env []string) (map[string][3]string, []byte) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, binPath, "usage")
+	cmd.Env = serverEnv(env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("aipaint-mcp usage: %v\n%s", err, out)
+	}
+	row := regexp.MustCompile(`(?m)^(\S+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$`)
+	got := map[string][3]string{}
+	for _, m := range row.FindAllStringSubmatch(string(out), -1) {
+		got[m[1]] = [3]string{m[2], m[3], m[4]}
+	}
+	return got, out
 }
 
 // checkOnePoller: the task was queried by one replica only, no more often

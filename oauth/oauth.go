@@ -15,6 +15,7 @@
 package oauth
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -87,6 +88,10 @@ type Options struct {
 	// ClientID and ClientSecret authenticate this server at the provider's
 	// introspection endpoint; without them, opaque tokens are refused.
 	ClientID, ClientSecret string
+	// GroupsClaim names the claim that lists a person's groups (an array,
+	// or one string) for Identity.Groups; "" = groups are not read (and
+	// cost nothing).
+	GroupsClaim string
 	// RootCAs are the roots that the provider's certificate is checked
 	// against; nil = the system's.
 	RootCAs *x509.CertPool
@@ -100,6 +105,7 @@ type Identity struct {
 	EmailVerified bool
 	Username      string // preferred_username (or introspection's username); not verified
 	Scopes        []string
+	Groups        []string // of Options.GroupsClaim
 }
 
 // Shown is how the person reads in a log: email, else user name, else sub.
@@ -244,6 +250,40 @@ type claims struct {
 	PreferredUsername string           `json:"preferred_username"`
 	Username          string           `json:"username"` // introspection's
 	Active            bool             `json:"active"`   // introspection's
+	// Cnf binds the token to a key its holder must prove (RFC 9449's DPoP
+	// jkt, RFC 8705's certificate thumbprint); this server checks no such
+	// proof, so a bound token sent as a bearer token is refused.
+	Cnf map[string]json.RawMessage `json:"cnf"`
+	// raw is the claims as sent, for the one Options.GroupsClaim names
+	// (whose name is the provider's choice: Auth0's are URLs).
+	raw []byte
+}
+
+func (c *claims) UnmarshalJSON(b []byte) error {
+	type named claims // without this method
+	if err := json.Unmarshal(b, (*named)(c)); err != nil {
+		return err
+	}
+	c.raw = bytes.Clone(b)
+	return nil
+}
+
+// groups reads the claim name as an array of strings, or one string.
+func (c *claims) groups(name string) ([]string, error) {
+	if name == "" {
+		return nil, nil
+	}
+	var all map[string]json.RawMessage
+	var groups jwt.ClaimStrings
+	if err := json.Unmarshal(c.raw, &all); err != nil {
+		return nil, err
+	}
+	if raw, ok := all[name]; ok {
+		if err := json.Unmarshal(raw, &groups); err != nil {
+			return nil, err
+		}
+	}
+	return groups, nil
 }
 
 // flag is a boolean claim that some providers (Amazon Cognito) send as a string.
@@ -261,13 +301,20 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-func (c *claims) identity() (Identity, error) {
+func (c *claims) identity(groupsClaim string) (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, fmt.Errorf("%w: no sub claim", ErrInvalidToken)
+	}
+	if len(c.Cnf) > 0 {
+		return Identity{}, fmt.Errorf("%w: a sender-constrained token (cnf claim), sent as a bearer token", ErrInvalidToken)
 	}
 	scopes := strings.Fields(c.Scope)
 	for _, s := range c.Scp {
 		scopes = append(scopes, strings.Fields(s)...)
+	}
+	groups, err := c.groups(groupsClaim)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: the %s claim is neither a string nor an array of strings", ErrInvalidToken, groupsClaim)
 	}
 	return Identity{
 		Subject:       c.Subject,
@@ -275,6 +322,7 @@ func (c *claims) identity() (Identity, error) {
 		EmailVerified: bool(c.EmailVerified),
 		Username:      cmp.Or(c.PreferredUsername, c.Username),
 		Scopes:        scopes,
+		Groups:        groups,
 	}, nil
 }
 
@@ -286,7 +334,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, p *provider, token string) (Id
 	if _, err := v.jwt.ParseWithClaims(token, &c, p.keys.KeyfuncCtx(ctx)); err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return c.identity()
+	return c.identity(v.o.GroupsClaim)
 }
 
 // introspect asks the provider about an opaque token (RFC 7662), or
@@ -366,7 +414,7 @@ func (v *Verifier) askProvider(ctx context.Context, endpoint, token string) (_ I
 	if c.Issuer != "" && c.Issuer != v.o.Issuer {
 		return Identity{}, refused, fmt.Errorf("%w: introspection: issuer %q", ErrInvalidToken, c.Issuer)
 	}
-	id, err := c.identity()
+	id, err := c.identity(v.o.GroupsClaim)
 	if err != nil {
 		return Identity{}, refused, err
 	}
@@ -433,9 +481,18 @@ type metadata struct {
 
 // discover reads the provider's metadata, from the first of its well-known
 // addresses that has it, and its key set.
-func (v *Verifier) discover(ctx context.Context) (*provider, error) {
+func (v *Verifier) discover(ctx context.Context) (_ *provider, err error) {
 	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
 	defer cancel()
+	// The key set's refresh runs until keysCtx ends: the Verifier's
+	// context, or now if this attempt fails (keyfunc starts it before its
+	// first read, and leaves it running when that read fails).
+	keysCtx, stopKeys := context.WithCancel(v.ctx)
+	defer func() {
+		if err != nil {
+			stopKeys()
+		}
+	}()
 	var m *metadata
 	var tried []string
 	for _, u := range metadataURLs(v.o.Issuer) {
@@ -470,7 +527,7 @@ func (v *Verifier) discover(ctx context.Context) (*provider, error) {
 			return nil, fmt.Errorf("jwks_uri: %w", err)
 		}
 		noErr := false
-		keys, err := keyfunc.NewDefaultOverrideCtx(v.ctx, []string{m.JWKSURI}, keyfunc.Override{
+		keys, err := keyfunc.NewDefaultOverrideCtx(keysCtx, []string{m.JWKSURI}, keyfunc.Override{
 			Client:                    v.client,
 			HTTPTimeout:               httpTimeout,
 			NoErrorReturnFirstHTTPReq: &noErr,
@@ -573,7 +630,8 @@ func (v *Verifier) getJSON(req *http.Request, dst any) error {
 // newHTTPClient talks to the provider: proxies from the environment,
 // certificates checked against roots, a timeout; redirects followed only
 // by GETs (metadata, keys), never by an introspection carrying the client
-// secret and the token.
+// secret and the token, and never from https to plain http (whoever
+// answered there would name the keys tokens are checked with).
 func newHTTPClient(roots *x509.CertPool) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
@@ -584,6 +642,9 @@ func newHTTPClient(roots *x509.CertPool) *http.Client {
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.Method != http.MethodGet || len(via) >= 5 {
 				return http.ErrUseLastResponse
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return errors.New("redirected from https to " + req.URL.Scheme)
 			}
 			return nil
 		},

@@ -3,10 +3,17 @@ package oauth_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +149,10 @@ func TestVerifyJWT(t *testing.T) {
 		{"not yet valid", with(func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * oauth.Leeway).Unix() }), oauth.ErrInvalidToken},
 		{"issued in the future", with(func(c jwt.MapClaims) { c["iat"] = now.Add(2 * oauth.Leeway).Unix() }), oauth.ErrInvalidToken},
 		{"no sub", with(func(c jwt.MapClaims) { delete(c, "sub") }), oauth.ErrInvalidToken},
+		{"bound to a DPoP key (RFC 9449)", with(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"} }), oauth.ErrInvalidToken},
+		{"bound to a client certificate (RFC 8705)", with(func(c jwt.MapClaims) {
+			c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+		}), oauth.ErrInvalidToken},
 		{"not a JWT at all", "a.b.c", oauth.ErrInvalidToken},
 	}
 	for _, tc := range cases {
@@ -208,6 +219,49 @@ func TestIdentityClaims(t *testing.T) {
 	}
 }
 
+// TestGroups: a person's groups come from the claim GroupsClaim names,
+// an array or one string, from a JWT or an introspection answer.
+func TestGroups(t *testing.T) {
+	f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right"}, func(o *oauth.Options) { o.GroupsClaim = "groups" })
+	unread := newFixture(t, oauthtest.Options{})
+	auth0 := newFixture(t, oauthtest.Options{}, func(o *oauth.Options) { o.GroupsClaim = "https://corp.example/groups" })
+	for _, tc := range []struct {
+		name   string
+		f      fixture
+		extra  jwt.MapClaims
+		groups []string
+	}{
+		{"array", f, jwt.MapClaims{"groups": []string{"/designers", "/staff"}}, []string{"/designers", "/staff"}},
+		{"one string", f, jwt.MapClaims{"groups": "designers"}, []string{"designers"}},
+		{"none", f, jwt.MapClaims{}, nil},
+		{"another claim name", auth0, jwt.MapClaims{"https://corp.example/groups": []string{"designers"}, "groups": []string{"other"}}, []string{"designers"}},
+		{"not the claim named", auth0, jwt.MapClaims{"groups": []string{"designers"}}, nil},
+		{"no claim named: not read", unread, jwt.MapClaims{"groups": []string{"designers"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.f.claims()
+			for k, v := range tc.extra {
+				c[k] = v
+			}
+			id, err := tc.f.v.Verify(context.Background(), tc.f.p.Token(t, c))
+			require.NoError(t, err)
+			assert.Equal(t, tc.groups, id.Groups)
+		})
+	}
+	t.Run("not strings", func(t *testing.T) {
+		c := f.claims()
+		c["groups"] = map[string]any{"designers": true}
+		_, err := f.v.Verify(context.Background(), f.p.Token(t, c))
+		require.ErrorIs(t, err, oauth.ErrInvalidToken)
+	})
+	t.Run("introspection", func(t *testing.T) {
+		f.p.Introspection("opaque-token-groups", map[string]any{"sub": "u", "aud": resource, "scope": "aipaint", "exp": f.clock.now().Add(time.Hour).Unix(), "groups": []string{"/designers"}})
+		id, err := f.v.Verify(context.Background(), "opaque-token-groups")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"/designers"}, id.Groups)
+	})
+}
+
 // TestProviderDownThenBack: a provider that does not answer at first
 // refuses tokens (and is not asked again at every request), then works
 // once it answers.
@@ -232,6 +286,48 @@ func TestProviderDownThenBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "user-1", id.Subject)
 	assert.NotContains(t, f.log.String(), token)
+}
+
+// A key set that does not answer while the metadata does: each attempt
+// to read it leaves nothing running behind it (the key set's refresh is
+// started with it), and the one that succeeds keeps it refreshed.
+func TestKeySetDownLeavesNothingRunning(t *testing.T) {
+	f := newFixture(t, oauthtest.Options{})
+	f.p.KeySetDown(true)
+	token := f.p.Token(t, f.claims())
+	for range 5 {
+		_, err := f.v.Verify(context.Background(), token)
+		require.ErrorIs(t, err, oauth.ErrInvalidToken)
+		assert.Contains(t, err.Error(), "key set")
+		f.clock.advance(2 * time.Minute) // past the retry delay
+	}
+	require.EqualValues(t, 5, f.p.KeySetHits(), "one read of the key set per attempt")
+	assert.Zero(t, keySetRefreshers(t), "goroutines left by the failed attempts")
+
+	f.p.KeySetDown(false)
+	token = f.p.Token(t, f.claims())
+	_, err := f.v.Verify(context.Background(), token)
+	require.NoError(t, err)
+	assert.Equal(t, 1, keySetRefreshers(t), "the key set read keeps one refresher")
+}
+
+// keySetRefreshers counts the key set refresh goroutines (jwkset's)
+// running, once those of Verifiers whose context has ended have gone.
+func keySetRefreshers(t *testing.T) int {
+	t.Helper()
+	count := func() (n int) {
+		var b bytes.Buffer
+		require.NoError(t, pprof.Lookup("goroutine").WriteTo(&b, 2))
+		for _, g := range strings.Split(b.String(), "\n\n") {
+			if strings.Contains(g, "jwkset.NewStorageFromHTTP.func") {
+				n++
+			}
+		}
+		return n
+	}
+	// Those of the tests before end soon after their context, not at once.
+	assert.Eventually(t, func() bool { return count() <= 1 }, 5*time.Second, 10*time.Millisecond)
+	return count()
 }
 
 // A request that gives up while the provider is slow to answer does not
@@ -279,6 +375,57 @@ func TestKeySetRefreshOnUnknownKid(t *testing.T) {
 		require.ErrorIs(t, err, oauth.ErrInvalidToken)
 	}
 	assert.EqualValues(t, 2, f.p.KeySetHits(), "every unknown kid refreshed the key set")
+}
+
+// An https provider whose metadata redirects to plain http is refused: the
+// answer could be anyone's, and it names the keys tokens are checked with
+// (and where the client secret goes). The same provider without the
+// redirect is the control.
+func TestDiscoveryRefusesRedirectToHTTP(t *testing.T) {
+	p := oauthtest.NewProvider(t, oauthtest.Options{})
+	var tlsURL string
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, tlsURL, tlsURL+"/jwks")
+	}))
+	t.Cleanup(plain.Close)
+	var redirect atomic.Bool
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/jwks":
+			res, err := http.Get(p.Issuer + "/jwks")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer res.Body.Close()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.Copy(w, res.Body)
+		case redirect.Load():
+			http.Redirect(w, r, plain.URL+r.URL.Path, http.StatusFound)
+		default:
+			plain.Config.Handler.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(secure.Close)
+	tlsURL = secure.URL
+	roots := x509.NewCertPool()
+	roots.AddCert(secure.Certificate())
+	claims := p.Claims(resource, "aipaint", "user-1", time.Now())
+	claims["iss"] = tlsURL
+	token := p.Token(t, claims)
+	verify := func() error {
+		v, err := oauth.New(t.Context(), oauth.Options{Issuer: tlsURL, Resource: resource, Scopes: []string{"aipaint"}, RootCAs: roots})
+		require.NoError(t, err)
+		_, err = v.Verify(t.Context(), token)
+		return err
+	}
+
+	require.NoError(t, verify(), "the control: the same provider, without the redirect")
+	redirect.Store(true)
+	err := verify()
+	require.ErrorIs(t, err, oauth.ErrInvalidToken)
+	assert.Contains(t, err.Error(), "redirect")
 }
 
 func TestDiscovery(t *testing.T) {
@@ -392,6 +539,13 @@ func TestIntrospectionRefused(t *testing.T) {
 		_, err := f.v.Verify(context.Background(), "opaque-token-long")
 		require.ErrorIs(t, err, oauth.ErrInvalidToken)
 		assert.Zero(t, f.p.IntrospectionHits())
+	})
+	t.Run("bound to a DPoP key", func(t *testing.T) {
+		f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right"})
+		f.p.Introspection("opaque-token-long", map[string]any{"sub": "u", "aud": resource, "scope": "aipaint", "exp": f.clock.now().Add(time.Hour).Unix(), "cnf": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})
+		_, err := f.v.Verify(context.Background(), "opaque-token-long")
+		require.ErrorIs(t, err, oauth.ErrInvalidToken)
+		assert.Contains(t, err.Error(), "cnf")
 	})
 	t.Run("no jwks_uri: JWTs refused", func(t *testing.T) {
 		f := newFixture(t, oauthtest.Options{ClientID: "aipaint-rs", ClientSecret: "right", NoKeys: true})

@@ -271,6 +271,21 @@ func (s *Set) Len() int {
 	return len(s.entries)
 }
 
+// SignInOnly counts the people without a token (NoToken): only sign-in
+// (AIPAINT_OAUTH_ISSUER) lets them in.
+func (s *Set) SignInOnly() int {
+	if s == nil {
+		return 0
+	}
+	n := 0
+	for _, e := range s.entries {
+		if e.noToken {
+			n++
+		}
+	}
+	return n
+}
+
 // Lookup finds the person whose token this is. It takes the same time
 // whichever entry matches, or none: the token's SHA-256 is compared with
 // every entry's in constant time. A token too short or with spaces or

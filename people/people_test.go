@@ -214,6 +214,8 @@ func TestNamed(t *testing.T) {
 	var none *Set
 	_, ok := none.Named("bob")
 	assert.False(t, ok)
+	assert.Equal(t, 2, s.SignInOnly(), "the lines without a token")
+	assert.Zero(t, none.SignInOnly())
 
 	p, _ := s.Named("ann@corp.example")
 	*p.Limit = 99

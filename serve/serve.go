@@ -114,6 +114,10 @@ type HTTPOptions struct {
 	// OAuthDefaultLimit is the daily limit of a person who signs in and
 	// is not in People (nil = no personal limit).
 	OAuthDefaultLimit *int
+	// OAuthGroups, if any, are the groups (oauth.Identity.Groups, which
+	// OAuth reads when its Options.GroupsClaim is set) a person who signs
+	// in must be in, one at least, unless People names them.
+	OAuthGroups []string
 }
 
 // ErrAborted: Abort cut the stop short; calls in flight may have answered

@@ -1,12 +1,12 @@
 package serve
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -54,7 +54,14 @@ func signIn(w http.ResponseWriter, r *http.Request, o HTTPOptions) (*http.Reques
 		challenge(w, v, status, code)
 		return r, false
 	}
-	p := signedIn(id, o.People, o.OAuthDefaultLimit)
+	p, listed := signedIn(id, o.People, o.OAuthDefaultLimit)
+	if !listed && len(o.OAuthGroups) > 0 && !slices.ContainsFunc(id.Groups, func(g string) bool { return slices.Contains(o.OAuthGroups, g) }) {
+		// Signed in, but not one of the people this server is for: no
+		// scope or new token would help, so no RFC 6750 code either.
+		o.Logger.Info("bearer token refused", "reason", "in none of "+config.OAuthGroups, "person", p.Name, "groups", id.Groups, "remote", r.RemoteAddr)
+		challenge(w, v, http.StatusForbidden, "")
+		return r, false
+	}
 	o.Logger.Debug("signed in", "person", p.Name, "shown", id.Shown(), "sub", id.Subject)
 	// A session belongs to the person, not to the token: a client that
 	// refreshes its token keeps its session. A static token can hold no NUL.
@@ -63,10 +70,11 @@ func signIn(w http.ResponseWriter, r *http.Request, o HTTPOptions) (*http.Reques
 
 // signedIn is the Person of an identity: the tokens file's line named by
 // their verified email or by their sub (its limit, and its name as
-// written), else a person of their own with the default limit, named by
-// their verified email (in lower case) or, without one, their sub. Only
-// the provider's verified claims name a person: tasks belong to names.
-func signedIn(id oauth.Identity, team People, defaultLimit *int) people.Person {
+// written; listed), else a person of their own with the default limit,
+// named by their verified email (in lower case) or, without one, their
+// sub. Only the provider's verified claims name a person: tasks belong to
+// names.
+func signedIn(id oauth.Identity, team People, defaultLimit *int) (_ people.Person, listed bool) {
 	var names []string
 	if id.EmailVerified && id.Email != "" {
 		names = append(names, strings.ToLower(id.Email))
@@ -75,7 +83,7 @@ func signedIn(id oauth.Identity, team People, defaultLimit *int) people.Person {
 	if team != nil {
 		for _, n := range names {
 			if p, ok := team.Named(n); ok {
-				return p
+				return p, true
 			}
 		}
 	}
@@ -83,13 +91,14 @@ func signedIn(id oauth.Identity, team People, defaultLimit *int) people.Person {
 	if defaultLimit != nil {
 		p.Limit = new(*defaultLimit)
 	}
-	return p
+	return p, false
 }
 
 // challenge answers a request without a usable token: the status, and a
 // WWW-Authenticate header that points to the resource metadata, names the
 // scopes, and gives the RFC 6750 error code (none when no token was sent).
-// The body is the code alone: the reason goes to the server's log.
+// The body is the code alone: the reason goes to the server's log. A 403
+// without a code: signed in, but not allowed (AIPAINT_OAUTH_GROUPS).
 func challenge(w http.ResponseWriter, v *oauth.Verifier, status int, code string) {
 	var params []string
 	if code != "" {
@@ -100,7 +109,14 @@ func challenge(w http.ResponseWriter, v *oauth.Verifier, status int, code string
 		`scope="`+strings.Join(v.Scopes(), " ")+`"`) // scopes hold no quote (config.scopeList)
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, http.StatusText(status)+": "+cmp.Or(code, "bearer token required"), status)
+	body := http.StatusText(status)
+	switch {
+	case code != "":
+		body += ": " + code
+	case status == http.StatusUnauthorized:
+		body += ": bearer token required"
+	}
+	http.Error(w, body, status)
 }
 
 // metadataURL is where the resource's metadata is published (RFC 9728

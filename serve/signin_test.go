@@ -27,12 +27,13 @@ const (
 	metadataAt = publicURL + "/.well-known/oauth-protected-resource/mcp"
 )
 
-// newVerifier checks the tokens of p for resourceURI, scope aipaint.
+// newVerifier checks the tokens of p for resourceURI, scope aipaint, and
+// reads their groups claim.
 func newVerifier(t *testing.T, p *oauthtest.Provider) *oauth.Verifier {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v, err := oauth.New(ctx, oauth.Options{Issuer: p.Issuer, Resource: resourceURI, Scopes: []string{"aipaint"}})
+	v, err := oauth.New(ctx, oauth.Options{Issuer: p.Issuer, Resource: resourceURI, Scopes: []string{"aipaint"}, GroupsClaim: "groups"})
 	require.NoError(t, err)
 	return v
 }
@@ -226,6 +227,47 @@ func TestSignInPerson(t *testing.T) {
 		readAll(t, resp)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	})
+}
+
+// With AIPAINT_OAUTH_GROUPS, a person who signs in must be in one of the
+// groups or have a line in the tokens file; anyone else gets 403 without
+// an RFC 6750 code (no new token or scope would help), and the log says why.
+func TestSignInGroups(t *testing.T) {
+	p := oauthtest.NewProvider(t, oauthtest.Options{})
+	tm := newTeam(t, "ann@example.com - 2\ncarl "+carolToken+" 7\n")
+	r := startHTTPWith(t, whoServer(), HTTPOptions{Transport: TransportHTTP, OAuth: newVerifier(t, p), People: tm.watcher, OAuthGroups: []string{"/designers", "/admins"}})
+	r.secrets = append(r.secrets, carolToken)
+	for _, tc := range []struct {
+		name   string
+		tok    string
+		status int
+	}{
+		{"in a group", token(t, r, p, "sub-dave", jwt.MapClaims{"groups": []string{"/staff", "/designers"}}), http.StatusOK},
+		{"in the other group, as one string", token(t, r, p, "sub-erin", jwt.MapClaims{"groups": "/admins"}), http.StatusOK},
+		{"listed in the file by verified email", token(t, r, p, "sub-ann", jwt.MapClaims{"email": "ann@example.com", "email_verified": true}), http.StatusOK},
+		{"a static token of the file", carolToken, http.StatusOK},
+		{"in another group", token(t, r, p, "sub-mallory", jwt.MapClaims{"groups": []string{"/staff", "/Designers"}}), http.StatusForbidden},
+		{"in no group", token(t, r, p, "sub-oscar", nil), http.StatusForbidden},
+		{"unverified email of a listed person", token(t, r, p, "sub-trudy", jwt.MapClaims{"email": "ann@example.com", "email_verified": false}), http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := r.post(t, "/mcp", initializeRequest, bearerOf(tc.tok))
+			body := readAll(t, resp)
+			require.Equal(t, tc.status, resp.StatusCode, body)
+			if tc.status == http.StatusForbidden {
+				ch := resp.Header.Get("WWW-Authenticate")
+				assert.True(t, strings.HasPrefix(ch, "Bearer "), ch)
+				assert.NotContains(t, ch, "error=", "no RFC 6750 code fits: a client must not retry for another scope")
+				assert.Contains(t, ch, "resource_metadata=")
+				assert.Equal(t, "Forbidden\n", body, "the body says no more")
+			}
+		})
+	}
+	require.NoError(t, r.stop(t))
+	logged, err := os.ReadFile(r.logs.Name())
+	require.NoError(t, err)
+	assert.Contains(t, string(logged), "in none of AIPAINT_OAUTH_GROUPS")
+	assert.Contains(t, string(logged), "sub-mallory")
 }
 
 // A session belongs to the person who opened it, not to the token: a

@@ -79,6 +79,7 @@ type Provider struct {
 	srv       *httptest.Server
 	o         Options
 	down      atomic.Bool
+	keysDown  atomic.Bool
 	mu        sync.Mutex
 	hold      chan struct{} // metadata requests wait for it to close; nil = none
 	keys      []Key
@@ -125,6 +126,10 @@ func NewProvider(t testing.TB, o Options) *Provider {
 
 // Down makes every answer a 503 (true) or brings the provider back.
 func (p *Provider) Down(down bool) { p.down.Store(down) }
+
+// KeySetDown makes the key set's answers 503 (true), the metadata still
+// answering, or brings the key set back.
+func (p *Provider) KeySetDown(down bool) { p.keysDown.Store(down) }
 
 // Hold makes metadata requests wait until release is called (a slow provider).
 func (p *Provider) Hold() (release func()) {
@@ -202,7 +207,7 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 	case "/introspect":
 		p.introHits.Add(1)
 	}
-	if p.down.Load() {
+	if p.down.Load() || (r.URL.Path == "/jwks" && p.keysDown.Load()) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
 	}
