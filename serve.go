@@ -110,7 +110,7 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 			return err
 		}
 	}
-	stopping, abort, unwatch := stopSignals(ctx)
+	stopping, abort, unwatch := stopSignals(ctx, signalEcho)
 	defer unwatch()
 	var team serve.People // nil: one shared token (or none)
 	if cfg.TokensFile != "" {
@@ -171,25 +171,37 @@ func longestCall(cfg config.Config) time.Duration {
 	return time.Duration(cfg.MaxWaitSeconds)*time.Second + 10*time.Second + cfg.RequestTimeout
 }
 
+// signalEcho: a signal within this time of the first is the same stop
+// delivered twice, not a second one. A supervisor that signals the process
+// and then its group (GNU timeout, systemd's control-group kill of a server
+// under the npm launcher, which forwards the signal it got too) sends two at
+// once; a person who wants it to stop now presses Ctrl-C again later.
+const signalEcho = 500 * time.Millisecond
+
 // stopSignals follows SIGINT and SIGTERM for an HTTP server: stopping ends
 // at the first (the server drains, then stops), abort is closed at the
-// second (it stops at once). unwatch stops following them.
-func stopSignals(ctx context.Context) (stopping context.Context, abort <-chan struct{}, unwatch func()) {
+// second one that comes echo or more after it (it stops at once). unwatch
+// stops following them.
+func stopSignals(ctx context.Context, echo time.Duration) (stopping context.Context, abort <-chan struct{}, unwatch func()) {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	stopping, stop := context.WithCancel(ctx)
 	second, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		for n := 0; n < 2; n++ {
+		var first time.Time
+		for {
 			select {
 			case <-signals:
 			case <-done:
 				return
 			}
-			if n == 0 {
+			switch {
+			case first.IsZero():
+				first = time.Now()
 				stop()
-			} else {
+			case time.Since(first) >= echo:
 				close(second)
+				return
 			}
 		}
 	}()

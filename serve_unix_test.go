@@ -31,7 +31,7 @@ func TestStopSignals(t *testing.T) {
 		}
 	}
 	for _, second := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		stopping, abort, unwatch := stopSignals(context.Background())
+		stopping, abort, unwatch := stopSignals(context.Background(), 0)
 		send(syscall.SIGTERM)
 		select {
 		case <-stopping.Done():
@@ -51,7 +51,23 @@ func TestStopSignals(t *testing.T) {
 		}
 		unwatch()
 	}
-	_, abort, unwatch := stopSignals(context.Background())
+	// The same stop delivered twice at once (to the process, then to its
+	// group) is one signal.
+	stopping, abort, unwatch := stopSignals(context.Background(), time.Hour)
+	send(syscall.SIGTERM)
+	send(syscall.SIGTERM)
+	<-stopping.Done()
+	assert.Never(t, func() bool {
+		select {
+		case <-abort:
+			return true
+		default:
+			return false
+		}
+	}, 100*time.Millisecond, 10*time.Millisecond, "a signal echoed within the window cut the stop short")
+	unwatch()
+
+	_, abort, unwatch = stopSignals(context.Background(), 0)
 	unwatch()
 	send(syscall.SIGTERM)
 	send(syscall.SIGTERM)
