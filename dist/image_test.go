@@ -1,6 +1,7 @@
 package main
 
 import (
+	"aipaint-mcp/internal/syncbuf"
 	"archive/tar"
 	"bytes"
 	"context"
@@ -21,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -305,28 +305,10 @@ func need(t *testing.T, ok bool, what string) {
 	t.Skipf("skipped: %s (run as root with unshare and chroot; CI=true makes this a failure)", what)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // container is the image's process, started as a runtime starts it.
 type container struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error // after done
 }
@@ -341,7 +323,7 @@ func runImage(t *testing.T, root string, cf *v1.ConfigFile, extra ...string) *co
 	require.NoError(t, err)
 	args := append([]string{"--fork", "--pid", "--mount-proc", chroot, "--userspec=" + cf.Config.User, root}, cf.Config.Entrypoint...)
 	args = append(args, cf.Config.Cmd...)
-	c := &container{cmd: exec.Command(unshare, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &container{cmd: exec.Command(unshare, args...), stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	c.cmd.Env = append(append([]string(nil), cf.Config.Env...), extra...)
 	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
 	require.NoError(t, c.cmd.Start())

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"aipaint-mcp/internal/syncbuf"
 	"bufio"
 	"context"
 	"crypto/rand"
@@ -83,7 +84,7 @@ type idp struct {
 	issuer string
 	key    *rsa.PrivateKey
 	kid    string
-	log    *syncBuffer // the provider's stderr: one line per request
+	log    *syncbuf.Buffer // the provider's stderr: one line per request
 }
 
 // rsaJWK is a private RSA key as a JSON Web Key (RFC 7517, RFC 7518 6.3).
@@ -127,7 +128,7 @@ func newRSAKey(t *testing.T) *rsa.PrivateKey {
 // stopped at cleanup.
 func startIDP(t *testing.T, resources ...string) *idp {
 	t.Helper()
-	p := &idp{key: newRSAKey(t), kid: "e2e-provider-key", log: &syncBuffer{}}
+	p := &idp{key: newRSAKey(t), kid: "e2e-provider-key", log: &syncbuf.Buffer{}}
 	keyFile := filepath.Join(t.TempDir(), "provider-key.json")
 	raw, err := json.Marshal(newRSAJWK(p.key, p.kid))
 	if err != nil {

@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"bytes"
+	"aipaint-mcp/internal/syncbuf"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,24 +18,6 @@ const (
 	startTimeout = 15 * time.Second // until an HTTP server's port accepts
 	exitTimeout  = 20 * time.Second // from SIGTERM (or stdin EOF) to exit: a liveness bound, generous for a loaded CI machine
 )
-
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serverEnv is the test's environment without any AIPAINT_ setting (so a
 // developer's credentials never reach a test server), with a data and an
@@ -60,7 +41,7 @@ func serverEnv(extra ...string) []string {
 }
 
 // logStderrOnFailure prints a server's log when the test fails.
-func logStderrOnFailure(t *testing.T, name string, stderr *syncBuffer) {
+func logStderrOnFailure(t *testing.T, name string, stderr *syncbuf.Buffer) {
 	t.Helper()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -74,7 +55,7 @@ type proc struct {
 	name    string
 	addr    string // host:port
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *syncbuf.Buffer
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // valid after done
 	stopped bool
@@ -126,7 +107,7 @@ func tryStartHTTPServer(t *testing.T, transport string, sandbox bool, env []stri
 		name:   fmt.Sprintf("aipaint-mcp %s", strings.Join(args, " ")),
 		addr:   addr,
 		cmd:    exec.Command(binPath, args...),
-		stderr: &syncBuffer{},
+		stderr: &syncbuf.Buffer{},
 		done:   make(chan struct{}),
 	}
 	p.cmd.Env = serverEnv(env...)
@@ -235,10 +216,10 @@ func stdioServer(sandbox bool, env ...string) *exec.Cmd {
 }
 
 // stdioCommand is the command of a stdio server, for mcp.CommandTransport.
-func stdioCommand(t *testing.T, sandbox bool, env ...string) (*exec.Cmd, *syncBuffer) {
+func stdioCommand(t *testing.T, sandbox bool, env ...string) (*exec.Cmd, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := stdioServer(sandbox, env...)
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	logStderrOnFailure(t, "aipaint-mcp "+strings.Join(cmd.Args[1:], " "), stderr)
 	return cmd, stderr

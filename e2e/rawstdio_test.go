@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"aipaint-mcp/internal/syncbuf"
 	"bufio"
 	"context"
 	"encoding/json"
@@ -28,7 +29,7 @@ type rawStdioResult struct {
 	badLines  []string                // lines that are not JSON-RPC, with why
 	exitErr   error                   // the process's exit after stdin closed
 	exitAfter time.Duration           // from closing stdin to exit
-	stderr    *syncBuffer             // the server log
+	stderr    *syncbuf.Buffer         // the server log
 }
 
 // checkJSONRPCLine reports why a stdout line is not one JSON-RPC 2.0 message.
@@ -70,7 +71,7 @@ func runRawStdio(t *testing.T, ctx context.Context, protocolVersion string, sand
 	res := &rawStdioResult{
 		responses: map[int]map[string]any{},
 		raw:       map[int]json.RawMessage{},
-		stderr:    &syncBuffer{},
+		stderr:    &syncbuf.Buffer{},
 	}
 	cmd.Stderr = res.stderr
 	logStderrOnFailure(t, "raw aipaint-mcp "+strings.Join(cmd.Args[1:], " "), res.stderr)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"aipaint-mcp/internal/syncbuf"
 	"context"
 	"encoding/json"
 	"io"
@@ -214,7 +215,7 @@ func TestKilledBetweenDoneAndSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	second.Stdout, second.Stderr = stdout, stderr
 	logStderrOnFailure(t, "the restarted aipaint-mcp", stderr)
 	if err := second.Start(); err != nil {

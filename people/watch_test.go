@@ -1,12 +1,12 @@
 package people
 
 import (
+	"aipaint-mcp/internal/syncbuf"
 	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,36 +14,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// syncBuffer is a log written from the watcher's goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // watched is a tokens file in a temporary folder, its Watcher and its log.
 type watched struct {
 	path string
 	w    *Watcher
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 func newWatched(t *testing.T, content string, o WatchOptions) *watched {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens.txt")
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := NewWatcher(path, o)
 	require.NoError(t, err)

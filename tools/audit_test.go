@@ -1,7 +1,7 @@
 package tools_test
 
 import (
-	"bytes"
+	"aipaint-mcp/internal/syncbuf"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -18,25 +18,11 @@ import (
 	"aipaint-mcp/tools"
 )
 
-// syncBuffer is a log written by handlers while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // audits are the log's audit records, each line parsed.
-func (s *syncBuffer) audits(t *testing.T) []map[string]any {
+func audits(t *testing.T, log *syncbuf.Buffer) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(s.b.String()) {
+	for line := range strings.Lines(log.String()) {
 		var rec map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &rec), "a log line is not JSON: %s", line)
 		if rec["msg"] == tools.AuditMessage {
@@ -78,7 +64,7 @@ func (o *operations) calls() []operation {
 // is measured once, with the tool of a tools/call and tool_error when its
 // result is an error.
 func TestAuditRecordPerCall(t *testing.T) {
-	var log syncBuffer
+	var log syncbuf.Buffer
 	ops := &operations{}
 	h := newHarness(t, named("Cherry Studio"), withTools(func(o *tools.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -108,7 +94,7 @@ func TestAuditRecordPerCall(t *testing.T) {
 	h.call(t, "generate_image", map[string]any{"text": "另一只" + prompt, "force_new": true}, nil)
 	wants = append(wants, want{tool: "generate_image", outcome: "upstream_content", errorType: "tool_error"})
 
-	recs := log.audits(t)
+	recs := audits(t, &log)
 	require.Len(t, recs, len(wants), "one record per call")
 	for i, w := range wants {
 		r := recs[i]
@@ -126,9 +112,7 @@ func TestAuditRecordPerCall(t *testing.T) {
 			assert.NotContains(t, r, "task_id", "record %d", i)
 		}
 	}
-	log.mu.Lock()
-	assert.NotContains(t, log.b.String(), prompt, "the prompt reached the log")
-	log.mu.Unlock()
+	assert.NotContains(t, log.String(), prompt, "the prompt reached the log")
 
 	calls := ops.calls()
 	require.Len(t, calls, len(wants), "one operation per call: %v", calls)
