@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -621,7 +623,9 @@ func TestHTTPRefusals(t *testing.T) {
 func TestHTTPShutdownClosesPort(t *testing.T) {
 	for _, tr := range []string{TransportHTTP, TransportSSE} {
 		t.Run(tr, func(t *testing.T) {
-			r := startHTTP(t, HTTPOptions{Transport: tr})
+			// A port below the ephemeral range: once freed, no outgoing
+			// connection of another test can take it before it is bound again.
+			r := startHTTP(t, HTTPOptions{Transport: tr, Listener: belowEphemeral(t)})
 			conn, err := net.DialTimeout("tcp", r.addr, startBound)
 			require.NoError(t, err)
 			_ = conn.Close()
@@ -634,6 +638,20 @@ func TestHTTPShutdownClosesPort(t *testing.T) {
 			_ = ln.Close()
 		})
 	}
+}
+
+// belowEphemeral listens on a free loopback port under Linux's ephemeral
+// range (32768 and up), which outgoing connections never take.
+func belowEphemeral(t *testing.T) net.Listener {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err == nil {
+			return ln
+		}
+	}
+	t.Fatal("no free port found between 20000 and 32000")
+	return nil
 }
 
 // stdioSession drives Stdio through pipes.
