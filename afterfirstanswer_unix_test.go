@@ -4,11 +4,8 @@ package main
 
 import (
 	"io"
-	"os"
-	"os/signal"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,18 +15,8 @@ import (
 // The test watches SIGTERM itself too, so that one sent outside that span
 // does not end the test binary.
 func TestSignalsAfterFirstAnswer(t *testing.T) {
-	guard := make(chan os.Signal, 4)
-	signal.Notify(guard, syscall.SIGTERM)
-	defer signal.Stop(guard)
-	term := func() {
-		t.Helper()
-		require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
-		select {
-		case <-guard:
-		case <-time.After(answerBound):
-			t.Fatal("SIGTERM not delivered")
-		}
-	}
+	send := selfSignal(t, syscall.SIGTERM)
+	term := func() { t.Helper(); send(syscall.SIGTERM) }
 
 	shutdown, resume := newCounter(), newCounter()
 	out, end := afterFirstAnswer(io.Discard, shutdown.call, resume.call)

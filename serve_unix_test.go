@@ -4,32 +4,18 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // An HTTP server's first SIGTERM or SIGINT starts its stop (stopping ends),
 // the second cuts it short (abort closes). The test watches both signals
 // too, so that they do not end the test binary.
 func TestStopSignals(t *testing.T) {
-	guard := make(chan os.Signal, 4)
-	signal.Notify(guard, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(guard)
-	send := func(sig syscall.Signal) {
-		t.Helper()
-		require.NoError(t, syscall.Kill(os.Getpid(), sig))
-		select {
-		case <-guard:
-		case <-time.After(answerBound):
-			t.Fatalf("%s not delivered", sig)
-		}
-	}
+	send := selfSignal(t, syscall.SIGTERM, syscall.SIGINT)
 	for _, second := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		stopping, abort, unwatch := stopSignals(context.Background(), 0)
 		send(syscall.SIGTERM)
@@ -38,10 +24,8 @@ func TestStopSignals(t *testing.T) {
 		case <-time.After(answerBound):
 			t.Fatal("the first signal did not start the stop")
 		}
-		select {
-		case <-abort:
+		if closed(abort) {
 			t.Fatal("one signal cut the stop short")
-		default:
 		}
 		send(second)
 		select {
@@ -57,26 +41,12 @@ func TestStopSignals(t *testing.T) {
 	send(syscall.SIGTERM)
 	send(syscall.SIGTERM)
 	<-stopping.Done()
-	assert.Never(t, func() bool {
-		select {
-		case <-abort:
-			return true
-		default:
-			return false
-		}
-	}, 100*time.Millisecond, 10*time.Millisecond, "a signal echoed within the window cut the stop short")
+	assert.Never(t, func() bool { return closed(abort) }, 100*time.Millisecond, 10*time.Millisecond, "a signal echoed within the window cut the stop short")
 	unwatch()
 
 	_, abort, unwatch = stopSignals(context.Background(), 0)
 	unwatch()
 	send(syscall.SIGTERM)
 	send(syscall.SIGTERM)
-	assert.Never(t, func() bool {
-		select {
-		case <-abort:
-			return true
-		default:
-			return false
-		}
-	}, 100*time.Millisecond, 10*time.Millisecond, "signals after unwatch are not followed")
+	assert.Never(t, func() bool { return closed(abort) }, 100*time.Millisecond, 10*time.Millisecond, "signals after unwatch are not followed")
 }

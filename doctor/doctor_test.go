@@ -328,13 +328,19 @@ func TestTLSAndCAFile(t *testing.T) {
 func TestTeamSettings(t *testing.T) {
 	sb := sandboxtest.Start(t)
 	tokens := filepath.Join(t.TempDir(), "tokens")
-
-	t.Run("a database that answers and a good tokens file", func(t *testing.T) {
+	// team is a set-up of a team server whose database answers, with a
+	// tokens file of these lines.
+	team := func(lines string) *setup {
 		s := newSetup(t, sb.URL)
-		require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123\nbob fedcba9876543210fedc 5\n"), 0o600))
+		require.NoError(t, os.WriteFile(tokens, []byte(lines), 0o600))
 		s.env[config.StoreURL] = "postgres://aipaint@db.example:5432/aipaint"
 		s.env[config.TokensFile] = tokens
 		s.opts.PingStore = func(context.Context) error { return nil }
+		return s
+	}
+
+	t.Run("a database that answers and a good tokens file", func(t *testing.T) {
+		s := team("alice 0123456789abcdef0123\nbob fedcba9876543210fedc 5\n")
 		checks, out, ok := s.run(t)
 		assert.True(t, ok, out)
 		assert.Equal(t, doctor.Pass, find(t, checks, "团队数据库").Status)
@@ -345,11 +351,7 @@ func TestTeamSettings(t *testing.T) {
 		}
 	})
 	t.Run("people without a token, sign-in off", func(t *testing.T) {
-		s := newSetup(t, sb.URL)
-		require.NoError(t, os.WriteFile(tokens, []byte("alice 0123456789abcdef0123\nann@corp.example - 4\n"), 0o600))
-		s.env[config.StoreURL] = "postgres://aipaint@db.example:5432/aipaint"
-		s.env[config.TokensFile] = tokens
-		s.opts.PingStore = func(context.Context) error { return nil }
+		s := team("alice 0123456789abcdef0123\nann@corp.example - 4\n")
 		checks, out, ok := s.run(t)
 		assert.False(t, ok, out)
 		tf := find(t, checks, "令牌文件")

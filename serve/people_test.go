@@ -282,16 +282,10 @@ func TestSessionsAreTheirOwners(t *testing.T) {
 
 		resp := r.post(t, "/mcp", toolCall(2, "whoami", `{}`), withSession(bearerOf(bobToken), alice))
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, readAll(t, resp))
+		bobOnAlice := withSession(bearerOf(bobToken), alice)
+		bobOnAlice["Accept"] = "text/event-stream"
 		for _, method := range []string{http.MethodGet, http.MethodDelete} {
-			req, err := http.NewRequest(method, r.base+"/mcp", nil)
-			require.NoError(t, err)
-			req.Header.Set("Authorization", "Bearer "+bobToken)
-			req.Header.Set("Accept", "text/event-stream")
-			req.Header.Set(server.HeaderKeySessionID, alice)
-			resp, err := r.client.Do(req)
-			require.NoError(t, err)
-			_ = resp.Body.Close()
-			assert.Equal(t, http.StatusNotFound, resp.StatusCode, method)
+			assert.Equal(t, http.StatusNotFound, r.status(t, method, "/mcp", bobOnAlice), method)
 		}
 		// A forged or truncated seal is no better.
 		flipped := "0" // the seal's last hex digit changed (to "1" when it is "0" already)
@@ -309,14 +303,7 @@ func TestSessionsAreTheirOwners(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.Contains(t, textOf(t, body), `name="alice"`)
 		// And she can end it.
-		req, err := http.NewRequest(http.MethodDelete, r.base+"/mcp", nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+aliceToken)
-		req.Header.Set(server.HeaderKeySessionID, alice)
-		resp, err = r.client.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, http.StatusOK, r.status(t, http.MethodDelete, "/mcp", withSession(bearerOf(aliceToken), alice)))
 	})
 	t.Run("SSE", func(t *testing.T) {
 		r := startHTTPWith(t, whoServer(), HTTPOptions{Transport: TransportSSE, People: tm.watcher})

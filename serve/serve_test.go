@@ -126,6 +126,21 @@ func startHTTPWith(t *testing.T, s *server.MCPServer, o HTTPOptions, tune ...Tun
 }
 
 // post sends body to path with the headers a streamable HTTP client sends, plus extra.
+// status sends a bodiless request (GET, DELETE) with headers and returns
+// the answer's status.
+func (r *running) status(t *testing.T, method, path string, headers map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, r.base+path, nil)
+	require.NoError(t, err)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := r.client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
 func (r *running) post(t *testing.T, path, body string, extra map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, r.base+path, strings.NewReader(body))
