@@ -17,6 +17,7 @@ import (
 	"aipaint-mcp/client"
 	"aipaint-mcp/config"
 	"aipaint-mcp/oauth"
+	"aipaint-mcp/paint"
 	"aipaint-mcp/people"
 	"aipaint-mcp/serve"
 )
@@ -153,7 +154,7 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		Logger:            logger,
 		Health:            a.Health,
 		Grace:             cfg.ShutdownGrace,
-		CallLimit:         longestCall(cfg),
+		CallLimit:         paint.LongestCall(time.Duration(cfg.MaxWaitSeconds)*time.Second, cfg.RequestTimeout),
 		Drain:             a.Drain,
 		Abort:             abort,
 	})
@@ -162,13 +163,6 @@ func (c *ServeCommand) http(ctx context.Context, cfg config.Config, logger *slog
 		return errReported // exit status 1
 	}
 	return err
-}
-
-// longestCall is the longest a tool call may take: a wait counts from the
-// call's start (its submit included), saving the images after it takes at
-// most 10 s, and a submit on a slow upstream one AIPAINT_REQUEST_TIMEOUT.
-func longestCall(cfg config.Config) time.Duration {
-	return time.Duration(cfg.MaxWaitSeconds)*time.Second + 10*time.Second + cfg.RequestTimeout
 }
 
 // signalEcho: a signal within this time of the first is the same stop

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -11,10 +12,13 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"aipaint-mcp/paint"
 )
 
 const deployDir = "../docs/deploy"
@@ -187,9 +191,9 @@ func TestKubernetesExampleDrainsEveryCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As serve's stop bounds a call (main's longestCall): its wait, one
-	// upstream request, and 10 s to save the images.
-	stop := duration(ShutdownGrace) + time.Duration(wait)*time.Second + duration(RequestTimeout) + 10*time.Second
+	// The grace, then the calls in flight, each bounded as serve's stop
+	// bounds it.
+	stop := duration(ShutdownGrace) + paint.LongestCall(time.Duration(wait)*time.Second, duration(RequestTimeout))
 	if got := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; got <= stop {
 		t.Errorf("terminationGracePeriodSeconds %v is not above the server's longest stop %v", got, stop)
 	}
@@ -270,5 +274,37 @@ func TestScrapeExampleFindsThePods(t *testing.T) {
 	}
 	if keeps["__meta_kubernetes_pod_label_app"] != "aipaint-mcp" || keeps["__meta_kubernetes_pod_annotation_prometheus_io_scrape"] != "true" {
 		t.Errorf("prometheus.yml does not keep the pods of kubernetes.yaml (app=aipaint-mcp, prometheus.io/scrape=true): %v", keeps)
+	}
+}
+
+// TestREADMEGivesTheStopOfTheDefaults keeps the figure of the READMEs'
+// rolling-update advice (the grace plus the longest call, with the default
+// settings) in step with what serve waits for.
+func TestREADMEGivesTheStopOfTheDefaults(t *testing.T) {
+	def := map[string]string{}
+	for _, s := range Settings {
+		def[s.Name] = s.Default
+	}
+	wait, err := strconv.Atoi(def[MaxWaitSeconds])
+	if err != nil {
+		t.Fatal(err)
+	}
+	grace, err1 := time.ParseDuration(def[ShutdownGrace])
+	timeout, err2 := time.ParseDuration(def[RequestTimeout])
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	secs := int((grace + paint.LongestCall(time.Duration(wait)*time.Second, timeout)).Seconds())
+	for file, phrase := range map[string]string{
+		"../README.md":       fmt.Sprintf("%d s with the defaults", secs),
+		"../README.zh-CN.md": fmt.Sprintf("默认设置下为 %d 秒", secs),
+	} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), phrase) {
+			t.Errorf("%s does not say %q", file, phrase)
+		}
 	}
 }

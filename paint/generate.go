@@ -10,6 +10,16 @@ import (
 	"aipaint-mcp/wait"
 )
 
+// LongestCall bounds one tool call of a server whose waits last at most
+// maxWait and whose upstream requests time out after requestTimeout: the
+// wait counts from the call's start, a submit on a slow upstream takes one
+// request timeout more, and saving the images after the wait at most
+// foregroundSave. A stopping server lets its calls run this long (serve's
+// CallLimit), and a deployment's termination grace must cover it.
+func LongestCall(maxWait, requestTimeout time.Duration) time.Duration {
+	return maxWait + requestTimeout + foregroundSave
+}
+
 // Budgets of one call. MCP clients give up at 60 s: a call answers within
 // callBudget of its start, and saving inside it takes at most
 // foregroundSave (what is not saved by then is saved in the background).
