@@ -13,8 +13,9 @@ import (
 // that are no failure (ErrNotFound, a *LimitError) nor a call whose
 // caller's context ended. A store that runs out of its own time (a database
 // that does not answer: the connect timeout, the store's bound on a call)
-// has failed, though its error is a context.DeadlineExceeded. The wrapper is a Leaser when st is one, and a Pinger (which
-// reports nothing for a store that is not one).
+// has failed, though its error is a context.DeadlineExceeded. The wrapper
+// is a Leaser when st is one, and a Pinger (which reports nothing for a
+// store that is not one).
 func Observe(st Store, failed func(method string)) Store {
 	o := observed{st: st, failed: failed}
 	if l, ok := st.(Leaser); ok {
